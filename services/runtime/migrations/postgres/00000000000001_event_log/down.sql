@@ -1,0 +1,2 @@
+DROP TABLE consumer_checkpoints;
+DROP TABLE outbox_events;

@@ -1,0 +1,273 @@
+//! Identity: API keys, principals and roles.
+//!
+//! Keys are configured by their SHA-256 digest, never in the clear (`caseflow hash-key` prints
+//! the digest of a new key). Keys are long random tokens, not passwords, so a fast digest is the
+//! right tool: there is nothing to brute-force that a slow hash would protect.
+//!
+//! The edge (REST extractor, gRPC interceptor) only *authenticates*: it turns the presented key
+//! into a [`Principal`] or answers 401 / `Unauthenticated`. What a principal may do is decided in
+//! each service's service layer with [`Principal::require`], so a new edge cannot skip a check.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ErrorKind, Problem};
+
+/// The roles of the design. A key maps to exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The 12345 platform's integration: submits work orders, posts rating callbacks.
+    Integrator,
+    /// Platform dispatcher (派单员): triage, transfers, return decisions, reviews.
+    Dispatcher,
+    /// A handling unit's clerk, bound to one unit.
+    UnitHandler,
+    /// The petition desk: records ratings and follow-ups.
+    Evaluator,
+    /// The efficiency office (效能办): reads reports.
+    EfficiencyOffice,
+    /// Operators: everything, including revealing citizen data (logged).
+    Admin,
+    /// Another Caseflow service: reads event streams, calls internal APIs.
+    Service,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Integrator => "integrator",
+            Self::Dispatcher => "dispatcher",
+            Self::UnitHandler => "unit_handler",
+            Self::Evaluator => "evaluator",
+            Self::EfficiencyOffice => "efficiency_office",
+            Self::Admin => "admin",
+            Self::Service => "service",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's configured name, for logs and the routing log ("who").
+    pub name: String,
+    pub role: Role,
+    /// Set for unit handlers only: the unit code they act for.
+    pub unit: Option<String>,
+}
+
+impl Principal {
+    /// The principal a service uses for its own background work (consumers, scanners).
+    pub fn system(service: &str) -> Self {
+        Self {
+            name: format!("system:{service}"),
+            role: Role::Service,
+            unit: None,
+        }
+    }
+
+    /// Refuses with `PermissionDenied` unless the principal has one of `roles`.
+    pub fn require(&self, action: &str, roles: &[Role]) -> Result<(), Problem> {
+        if roles.contains(&self.role) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+        Err(Problem::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "role '{}' may not {action}; allowed roles: {}",
+                self.role,
+                allowed.join(", ")
+            ),
+        )
+        .with_rule("auth.role"))
+    }
+}
+
+/// One configured key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: String,
+    pub role: Role,
+    /// Required for `unit_handler`, refused for every other role.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Lower-case hex SHA-256 of the key.
+    pub sha256: String,
+}
+
+/// The key table, indexed by digest.
+#[derive(Debug, Clone, Default)]
+pub struct KeyStore {
+    by_digest: Arc<HashMap<[u8; 32], Principal>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyConfigError {
+    #[error("auth.keys[{index}] ({name}): sha256 must be 64 hex digits")]
+    BadDigest { index: usize, name: String },
+    #[error("auth.keys[{index}] ({name}): role unit_handler needs `unit`")]
+    MissingUnit { index: usize, name: String },
+    #[error("auth.keys[{index}] ({name}): only unit_handler keys are bound to a unit")]
+    UnexpectedUnit { index: usize, name: String },
+    #[error("auth.keys[{index}] ({name}): the same key digest is configured twice")]
+    Duplicate { index: usize, name: String },
+}
+
+/// The digest under which a key is configured.
+pub fn digest_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Lower-case hex digest, as written in config.
+pub fn digest_key_hex(key: &str) -> String {
+    hex::encode(digest_key(key))
+}
+
+impl KeyStore {
+    pub fn from_config(keys: &[ApiKeyConfig]) -> Result<Self, KeyConfigError> {
+        let mut by_digest = HashMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            let name = key.name.clone();
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(key.sha256.trim(), &mut digest).map_err(|_| {
+                KeyConfigError::BadDigest {
+                    index,
+                    name: name.clone(),
+                }
+            })?;
+            match (key.role, &key.unit) {
+                (Role::UnitHandler, None) => {
+                    return Err(KeyConfigError::MissingUnit { index, name });
+                }
+                (Role::UnitHandler, Some(_)) | (_, None) => {}
+                (_, Some(_)) => return Err(KeyConfigError::UnexpectedUnit { index, name }),
+            }
+            let principal = Principal {
+                name: name.clone(),
+                role: key.role,
+                unit: key.unit.clone(),
+            };
+            if by_digest.insert(digest, principal).is_some() {
+                return Err(KeyConfigError::Duplicate { index, name });
+            }
+        }
+        Ok(Self {
+            by_digest: Arc::new(by_digest),
+        })
+    }
+
+    /// Looks up a presented key. Missing and unknown keys are both `Unauthenticated`.
+    pub fn authenticate(&self, presented: Option<&str>) -> Result<Principal, Problem> {
+        let key = presented
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Problem::new(
+                    ErrorKind::Unauthenticated,
+                    "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                )
+                .with_rule("auth.key")
+            })?;
+        self.by_digest
+            .get(&digest_key(key))
+            .cloned()
+            .ok_or_else(|| {
+                Problem::new(ErrorKind::Unauthenticated, "unknown API key").with_rule("auth.key")
+            })
+    }
+
+    /// Reads the key from `Authorization: Bearer` or `x-api-key` and authenticates it.
+    pub fn authenticate_headers(&self, headers: &http::HeaderMap) -> Result<Principal, Problem> {
+        self.authenticate(presented_key(headers))
+    }
+}
+
+/// The key a request presents, if any.
+pub fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(v.strip_prefix("Bearer ").unwrap_or(v));
+    }
+    headers.get("x-api-key").and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> KeyStore {
+        KeyStore::from_config(&[
+            ApiKeyConfig {
+                name: "platform".into(),
+                role: Role::Integrator,
+                unit: None,
+                sha256: digest_key_hex("k-integrator"),
+            },
+            ApiKeyConfig {
+                name: "cgj-clerk".into(),
+                role: Role::UnitHandler,
+                unit: Some("qu.chengguan".into()),
+                sha256: digest_key_hex("k-clerk"),
+            },
+        ])
+        .expect("valid keys")
+    }
+
+    #[test]
+    fn known_key_is_its_principal() {
+        let p = store().authenticate(Some("k-clerk")).expect("known");
+        assert_eq!(p.role, Role::UnitHandler);
+        assert_eq!(p.unit.as_deref(), Some("qu.chengguan"));
+    }
+
+    #[test]
+    fn missing_and_unknown_keys_are_unauthenticated() {
+        for presented in [None, Some(""), Some("nope")] {
+            let err = store().authenticate(presented).expect_err("refused");
+            assert_eq!(err.kind, ErrorKind::Unauthenticated);
+        }
+    }
+
+    #[test]
+    fn wrong_role_is_permission_denied_naming_the_roles() {
+        let p = store().authenticate(Some("k-integrator")).expect("known");
+        let err = p
+            .require("read reports", &[Role::EfficiencyOffice, Role::Admin])
+            .expect_err("denied");
+        assert_eq!(err.kind, ErrorKind::PermissionDenied);
+        assert!(err.detail.contains("efficiency_office"), "{}", err.detail);
+    }
+
+    #[test]
+    fn unit_binding_is_checked_at_load() {
+        let err = KeyStore::from_config(&[ApiKeyConfig {
+            name: "x".into(),
+            role: Role::UnitHandler,
+            unit: None,
+            sha256: digest_key_hex("k"),
+        }])
+        .expect_err("unit required");
+        assert_eq!(
+            err,
+            KeyConfigError::MissingUnit {
+                index: 0,
+                name: "x".into()
+            }
+        );
+    }
+}

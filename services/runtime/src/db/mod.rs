@@ -1,0 +1,375 @@
+//! Storage: one connection type over PostgreSQL and SQLite, pooled, with embedded migrations.
+//!
+//! The backend is chosen by the URL's scheme (`postgres://`, `postgresql://`, `sqlite://`), and a
+//! failed first connection reports the backend's own error. Every diesel call runs on the
+//! blocking pool ([`Db::read`], [`Db::write`]), never on an async worker, and carries the
+//! current span with it.
+//!
+//! SQLite allows one writer at a time. Writes go through a pool of one connection, so they queue
+//! in Caseflow instead of failing with `SQLITE_BUSY`; reads use their own pool under WAL. On
+//! PostgreSQL both share one pool. A service's own schema (or database) holds its tables.
+
+pub mod any;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection as _;
+use diesel::r2d2::{self, ManageConnection, Pool};
+use diesel::{Connection as _, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _};
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+pub use any::AnyConnection;
+
+use crate::error::{ErrorKind, Problem};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/intake.db` (relative to the working directory), `sqlite:///abs/path.db`,
+    /// or `postgres://user@host:5432/db`.
+    pub url: String,
+    /// PostgreSQL only: the schema this service's tables live in (created if missing), so that
+    /// several services can share one database and still own their data apart.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Largest number of open connections (reads; SQLite writes always use one).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+fn default_pool_size() -> u32 {
+    8
+}
+
+/// One embedded migration set per backend; their version numbers must not collide with any
+/// other set run on the same database, because all sets share `__diesel_schema_migrations`.
+pub struct MigrationSet {
+    pub name: &'static str,
+    pub postgres: EmbeddedMigrations,
+    pub sqlite: EmbeddedMigrations,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database config: {0}")]
+    Config(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migration {set}: {message}")]
+    Migration { set: &'static str, message: String },
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+impl From<DbError> for Problem {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(m) => {
+                tracing::warn!(error = %m, "database unavailable");
+                Problem::new(
+                    ErrorKind::Unavailable,
+                    "storage is unavailable; retry later",
+                )
+            }
+            DbError::Query(diesel::result::Error::NotFound) => {
+                Problem::new(ErrorKind::NotFound, "no such record")
+            }
+            other => Problem::internal(&other),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Manager {
+    backend: Backend,
+    /// File path (SQLite) or URL (PostgreSQL).
+    target: String,
+    schema: Option<String>,
+}
+
+impl Manager {
+    fn from_config(config: &DatabaseConfig) -> Result<Self, DbError> {
+        let url = config.url.trim();
+        let (backend, target) = if let Some(rest) = url.strip_prefix("sqlite://") {
+            (Backend::Sqlite, rest.to_owned())
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            (Backend::Sqlite, rest.to_owned())
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(DbError::Config(format!(
+                "database.url must start with sqlite:// or postgres:// (got scheme of {:?})",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        if backend == Backend::Sqlite {
+            if target.is_empty() || target.contains(":memory:") {
+                return Err(DbError::Config(
+                    "database.url: SQLite needs a file path; in-memory databases are not shared between pooled connections".into(),
+                ));
+            }
+            if config.schema.is_some() {
+                return Err(DbError::Config(
+                    "database.schema applies to PostgreSQL only".into(),
+                ));
+            }
+        }
+        if let Some(schema) = &config.schema {
+            let valid = !schema.is_empty()
+                && schema.len() <= 63
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !schema.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                return Err(DbError::Config(format!(
+                    "database.schema {schema:?}: use 1-63 of a-z, 0-9 and _, not starting with a digit"
+                )));
+            }
+        }
+        Ok(Self {
+            backend,
+            target,
+            schema: config.schema.clone(),
+        })
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; the busy timeout covers the moment a
+                // checkpoint holds the lock; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+            Backend::Postgres => {
+                let mut conn =
+                    PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(r2d2::Error::QueryError)?;
+                if let Some(schema) = &self.schema {
+                    conn.batch_execute(&format!("SET search_path TO \"{schema}\""))
+                        .map_err(r2d2::Error::QueryError)?;
+                }
+                Ok(AnyConnection::Postgresql(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// A service's database: pools, migrations run, and a signal raised after every commit.
+#[derive(Clone)]
+pub struct Db {
+    backend: Backend,
+    write: Pool<Manager>,
+    read: Pool<Manager>,
+    committed: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Advisory lock key that serializes migrations of replicas starting together on PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x6361_7365_666c_6f77; // "caseflow"
+
+impl Db {
+    /// Connects, runs every pending migration of `sets` in order, and opens the pools.
+    pub async fn connect(
+        config: &DatabaseConfig,
+        sets: Vec<&'static MigrationSet>,
+    ) -> Result<Self, DbError> {
+        let manager = Manager::from_config(config)?;
+        let pool_size = config.pool_size.max(1);
+        tokio::task::spawn_blocking(move || Self::connect_blocking(manager, pool_size, &sets))
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))?
+    }
+
+    fn connect_blocking(
+        manager: Manager,
+        pool_size: u32,
+        sets: &[&'static MigrationSet],
+    ) -> Result<Self, DbError> {
+        if manager.backend == Backend::Sqlite {
+            let path = PathBuf::from(&manager.target);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        if let (Backend::Postgres, Some(schema)) = (manager.backend, &manager.schema) {
+            let mut conn = PgConnection::establish(&manager.target)
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
+        }
+        // A first connection outside the pool reports the backend's real error.
+        let mut first = manager
+            .connect()
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        run_migrations(&mut first, sets)?;
+        drop(first);
+
+        let build = |size: u32| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .connection_timeout(Duration::from_secs(10))
+                .build(manager.clone())
+                .map_err(|e| DbError::Unavailable(e.to_string()))
+        };
+        let (write, read) = match manager.backend {
+            Backend::Sqlite => (build(1)?, build(pool_size)?),
+            Backend::Postgres => {
+                let pool = build(pool_size)?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Self {
+            backend: manager.backend,
+            write,
+            read,
+            committed: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Raised after every successful [`Db::write`]; the outbox publisher waits on it.
+    pub fn committed(&self) -> &Arc<Notify> {
+        &self.committed
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.read.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                f(&mut conn)
+            })
+        })
+        .await
+        .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?
+    }
+
+    /// Runs `f` in one transaction on the write connection, off the async runtime. The
+    /// transaction commits when `f` returns `Ok` and rolls back otherwise.
+    pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let pool = self.write.clone();
+        let span = tracing::Span::current();
+        let result = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut pooled = pool
+                    .get()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                let conn: &mut AnyConnection = &mut pooled;
+                conn.transaction(f)
+            })
+        })
+        .await
+        .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
+        if result.is_ok() {
+            self.committed.notify_one();
+        }
+        result
+    }
+}
+
+fn run_migrations(conn: &mut AnyConnection, sets: &[&'static MigrationSet]) -> Result<(), DbError> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let result = sets.iter().try_for_each(|set| {
+                pg.run_pending_migrations(ByRef(&set.postgres))
+                    .map(|_| ())
+                    .map_err(|e| DbError::Migration {
+                        set: set.name,
+                        message: e.to_string(),
+                    })
+            });
+            pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            result
+        }
+        AnyConnection::Sqlite(lite) => sets.iter().try_for_each(|set| {
+            lite.run_pending_migrations(ByRef(&set.sqlite))
+                .map(|_| ())
+                .map_err(|e| DbError::Migration {
+                    set: set.name,
+                    message: e.to_string(),
+                })
+        }),
+    }
+}
+
+/// Lets a `static` migration set be run without moving it.
+struct ByRef<'a>(&'a EmbeddedMigrations);
+
+impl<DB: diesel::backend::Backend> diesel::migration::MigrationSource<DB> for ByRef<'_> {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+        diesel::migration::MigrationSource::<DB>::migrations(self.0)
+    }
+}
+
+/// True when `e` is a unique-constraint violation (the same on both backends).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

@@ -1,0 +1,359 @@
+//! The event log: a transactional outbox per service, one publisher that stamps positions in
+//! commit order, and the gRPC stream that serves "events after position P".
+//!
+//! ## Why a publisher stamps positions
+//! On PostgreSQL, ids from a sequence become visible out of order when transactions commit out
+//! of order: a reader of "after 41" may see 43 before 42 commits and skip 42 for good. So a
+//! writer appends its event with no position ([`append`]), in the same transaction as its state
+//! change. One publisher at a time (an advisory transaction lock on PostgreSQL; SQLite has one
+//! writer anyway) gives every visible unpublished row the next positions and commits. A publisher
+//! run starts only after the previous one committed, so positions become visible in order and a
+//! consumer reading `position > P` can never pass over a row that appears later.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use caseflow_proto::v1::event_stream_server::EventStream;
+use caseflow_proto::v1::{EventEnvelope, SubscribeRequest};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection as _;
+use diesel::prelude::*;
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Principal, Role};
+use crate::db::{AnyConnection, Db, DbError, MigrationSet};
+use crate::error::Problem;
+use crate::telemetry;
+
+/// The outbox and checkpoint tables, run before each service's own migrations.
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    name: "event_log",
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+diesel::table! {
+    outbox_events (id) {
+        id -> BigInt,
+        position -> Nullable<BigInt>,
+        event_id -> Text,
+        event_type -> Text,
+        aggregate_id -> Text,
+        payload -> Binary,
+        trace_context -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consumer_checkpoints (consumer) {
+        consumer -> Text,
+        position -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox_events)]
+struct NewEvent<'a> {
+    event_id: &'a str,
+    event_type: &'a str,
+    aggregate_id: &'a str,
+    payload: Vec<u8>,
+    trace_context: String,
+    recorded_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = outbox_events)]
+struct PublishedEvent {
+    position: Option<i64>,
+    event_id: String,
+    event_type: String,
+    aggregate_id: String,
+    payload: Vec<u8>,
+    trace_context: String,
+    recorded_at: NaiveDateTime,
+}
+
+/// Appends `event` to the outbox inside the caller's transaction, with the current trace
+/// context. The event is published when the transaction commits.
+pub fn append<M: prost::Message + prost::Name>(
+    conn: &mut AnyConnection,
+    recorded_at: DateTime<Utc>,
+    aggregate_id: &str,
+    event: &M,
+) -> QueryResult<()> {
+    let trace_context =
+        serde_json::to_string(&telemetry::current_trace_context()).unwrap_or_default();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    diesel::insert_into(outbox_events::table)
+        .values(NewEvent {
+            event_id: &event_id,
+            event_type: &M::full_name(),
+            aggregate_id,
+            payload: event.encode_to_vec(),
+            trace_context,
+            recorded_at: recorded_at.naive_utc(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Largest number of rows one publisher run stamps.
+const PUBLISH_BATCH: i64 = 1000;
+
+/// Gives the next positions to every visible unpublished event. Returns the last position
+/// stamped, or `None` when nothing was waiting. Must run inside a transaction.
+pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        // Serializes publishers of this schema across replicas until this transaction ends.
+        pg.batch_execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")?;
+    }
+    let stamped = diesel::sql_query(format!(
+        "UPDATE outbox_events SET position = stamp.base + stamp.rn \
+         FROM (SELECT p.id, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
+                      (SELECT COALESCE(MAX(position), 0) FROM outbox_events) AS base \
+               FROM (SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT {PUBLISH_BATCH}) p \
+              ) AS stamp \
+         WHERE outbox_events.id = stamp.id"
+    ))
+    .execute(conn)?;
+    if stamped == 0 {
+        return Ok(None);
+    }
+    last_position(conn).map(Some)
+}
+
+/// The last stamped position, 0 for an empty log.
+pub fn last_position(conn: &mut AnyConnection) -> QueryResult<i64> {
+    outbox_events::table
+        .select(diesel::dsl::max(outbox_events::position))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+}
+
+/// Publishes after every commit (and every `poll` for rows written by other replicas) until
+/// `shutdown`. Sends each new last position on `published`.
+pub async fn run_publisher(
+    db: Db,
+    published: watch::Sender<i64>,
+    poll: Duration,
+    shutdown: CancellationToken,
+) {
+    let committed = db.committed().clone();
+    loop {
+        // Drain: a batch may leave more rows behind.
+        loop {
+            match db
+                .write(|c| stamp_positions(c).map_err(DbError::from))
+                .await
+            {
+                Ok(Some(last)) => {
+                    published.send_replace(last);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox publisher failed; retrying");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = committed.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+fn to_envelope(row: PublishedEvent) -> EventEnvelope {
+    let trace_context: HashMap<String, String> =
+        serde_json::from_str(&row.trace_context).unwrap_or_default();
+    let recorded_at = row.recorded_at.and_utc();
+    EventEnvelope {
+        position: row.position.unwrap_or_default(),
+        event_id: row.event_id,
+        event_type: row.event_type,
+        aggregate_id: row.aggregate_id,
+        recorded_at: Some(prost_types::Timestamp {
+            seconds: recorded_at.timestamp(),
+            nanos: i32::try_from(recorded_at.timestamp_subsec_nanos()).unwrap_or_default(),
+        }),
+        trace_context,
+        payload: row.payload,
+    }
+}
+
+/// Reads up to `limit` published events after `after`, in position order.
+pub fn read_after(
+    conn: &mut AnyConnection,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<EventEnvelope>> {
+    let rows = outbox_events::table
+        .filter(outbox_events::position.gt(after))
+        .order(outbox_events::position.asc())
+        .limit(limit)
+        .select(PublishedEvent::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(to_envelope).collect())
+}
+
+/// Serves the outbox as `caseflow.v1.EventStream`.
+#[derive(Debug, Clone)]
+pub struct EventStreamService {
+    db: Db,
+    published: watch::Receiver<i64>,
+    poll: Duration,
+    shutdown: CancellationToken,
+}
+
+impl EventStreamService {
+    pub fn new(db: Db, published: watch::Receiver<i64>, shutdown: CancellationToken) -> Self {
+        Self {
+            db,
+            published,
+            poll: Duration::from_millis(250),
+            shutdown,
+        }
+    }
+}
+
+const READ_BATCH: i64 = 500;
+
+type EnvelopeStream = Pin<Box<dyn Stream<Item = Result<EventEnvelope, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl EventStream for EventStreamService {
+    type SubscribeStream = EnvelopeStream;
+
+    async fn subscribe(
+        &self,
+        request: tonic::Request<SubscribeRequest>,
+    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
+        let principal = request
+            .extensions()
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| tonic::Status::unauthenticated("missing API key"))?;
+        principal.require("read the event stream", &[Role::Service, Role::Admin])?;
+        let SubscribeRequest {
+            after_position,
+            limit,
+        } = request.into_inner();
+        if after_position < 0 || limit < 0 {
+            return Err(Problem::field(
+                if after_position < 0 {
+                    "after_position"
+                } else {
+                    "limit"
+                },
+                "must not be negative",
+            )
+            .into());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_BATCH as usize);
+        let this = self.clone();
+        tokio::spawn(async move { this.pump(after_position, limit, tx).await });
+        Ok(tonic::Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+impl EventStreamService {
+    async fn pump(
+        mut self,
+        mut after: i64,
+        limit: i64,
+        tx: tokio::sync::mpsc::Sender<Result<EventEnvelope, tonic::Status>>,
+    ) {
+        let mut sent = 0i64;
+        loop {
+            let batch = self
+                .db
+                .read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from))
+                .await;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = tx.send(Err(Problem::from(e).into())).await;
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return,
+                    _ = tx.closed() => return,
+                    _ = self.published.changed() => {}
+                    _ = tokio::time::sleep(self.poll) => {}
+                }
+                continue;
+            }
+            for event in batch {
+                after = event.position;
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+                sent += 1;
+                if limit > 0 && sent >= limit {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The stored position of consumer `name`, 0 when it has none.
+pub fn checkpoint(conn: &mut AnyConnection, name: &str) -> QueryResult<i64> {
+    consumer_checkpoints::table
+        .find(name)
+        .select(consumer_checkpoints::position)
+        .first::<i64>(conn)
+        .optional()
+        .map(Option::unwrap_or_default)
+}
+
+/// Records that consumer `name` has applied everything up to `position`; call in the same
+/// transaction as the effect.
+pub fn set_checkpoint(
+    conn: &mut AnyConnection,
+    name: &str,
+    position: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    let updated = diesel::update(consumer_checkpoints::table.find(name))
+        .set((
+            consumer_checkpoints::position.eq(position),
+            consumer_checkpoints::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(consumer_checkpoints::table)
+            .values((
+                consumer_checkpoints::consumer.eq(name),
+                consumer_checkpoints::position.eq(position),
+                consumer_checkpoints::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Decodes an envelope's payload as `M`, checking the type name first.
+pub fn decode<M: prost::Message + prost::Name + Default>(
+    event: &EventEnvelope,
+) -> Result<M, String> {
+    if event.event_type != M::full_name() {
+        return Err(format!(
+            "expected {}, got {}",
+            M::full_name(),
+            event.event_type
+        ));
+    }
+    M::decode(event.payload.as_slice()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,21 @@
+//! What all four Caseflow services share: storage over PostgreSQL and SQLite, the event log
+//! (outbox, publisher, stream, consumer), identity, the error shape, telemetry, typed config, the
+//! injected clock and the server shell. Domain rules live in the services, not here.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod error;
+pub mod event_log;
+pub mod grpc_client;
+pub mod rest;
+pub mod server;
+pub mod telemetry;
+pub mod time;
+
+pub use auth::{Principal, Role};
+pub use clock::{Clock, SharedClock};
+pub use db::{AnyConnection, Db, DbError};
+pub use error::{ErrorKind, FieldViolation, Problem};

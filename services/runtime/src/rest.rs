@@ -1,0 +1,158 @@
+//! REST edge helpers: the authenticated principal, and a JSON body extractor that refuses
+//! invalid UTF-8, wrong content types and oversized bodies before parsing, and names the field
+//! of a parse error.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{KeyStore, Principal};
+use crate::error::{ErrorKind, Problem};
+
+/// The caller, authenticated from `Authorization: Bearer` or `x-api-key`; 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    KeyStore: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        KeyStore::from_ref(state)
+            .authenticate_headers(&parts.headers)
+            .map(Authenticated)
+    }
+}
+
+/// A JSON body, checked in order: content type, size (the router's body limit), UTF-8, syntax,
+/// then shape. Each failure is a problem+json naming what failed.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let essence = v.split(';').next().unwrap_or_default().trim();
+                essence.eq_ignore_ascii_case("application/json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::new(
+                ErrorKind::Malformed,
+                "Content-Type must be application/json (UTF-8)",
+            )
+            .with_rule("body.content_type"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    ErrorKind::PayloadTooLarge,
+                    "request body exceeds the size limit",
+                )
+                .with_rule("body.size")
+            } else {
+                Problem::new(
+                    ErrorKind::Malformed,
+                    format!("cannot read request body: {rejection}"),
+                )
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            Problem::new(
+                ErrorKind::Malformed,
+                format!(
+                    "request body is not valid UTF-8 (first bad byte at offset {})",
+                    e.valid_up_to()
+                ),
+            )
+            .with_rule("body.utf8")
+        })?;
+        parse_json(text).map(ApiJson)
+    }
+}
+
+/// Parses `text`, naming the path of the first field that does not fit.
+pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Problem::new(
+                ErrorKind::Malformed,
+                format!("request body is not valid JSON: {inner}"),
+            )
+            .with_rule("body.json")
+        } else {
+            let field = if path == "." { "body".to_owned() } else { path };
+            Problem::field(field, strip_position(&inner.to_string()))
+        }
+    })
+}
+
+/// serde_json appends "at line L column C"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        kind: Kind,
+        matters: Vec<Matter>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Complaint,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Matter {
+        summary: String,
+    }
+
+    #[test]
+    fn unknown_enum_names_the_field_and_the_variants() {
+        let err = parse_json::<Order>(r#"{"kind":"rant","matters":[]}"#).expect_err("bad enum");
+        assert_eq!(err.violations[0].field, "kind");
+        assert!(err.violations[0].description.contains("complaint"), "{err}");
+    }
+
+    #[test]
+    fn nested_type_error_names_the_path() {
+        let err = parse_json::<Order>(r#"{"kind":"complaint","matters":[{"summary":1}]}"#)
+            .expect_err("bad type");
+        assert_eq!(err.violations[0].field, "matters[0].summary");
+    }
+
+    #[test]
+    fn syntax_error_is_malformed() {
+        let err = parse_json::<Order>("{").expect_err("bad json");
+        assert_eq!(err.kind, ErrorKind::Malformed);
+    }
+}

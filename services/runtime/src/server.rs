@@ -1,0 +1,227 @@
+//! The shell every service runs in: one port serving the service's REST routes, its gRPC
+//! services, tonic-health, gRPC reflection and `/health/{livez,readyz}`, with request spans that
+//! continue the caller's trace, and graceful shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::KeyStore;
+use crate::db::{Db, DbError};
+use crate::error::{ErrorKind, Problem};
+use crate::telemetry;
+
+/// Authenticates gRPC calls at the edge and hands the [`crate::auth::Principal`] to the service
+/// layer in the request's extensions. Authorization happens in the service layer.
+#[derive(Clone, Debug)]
+pub struct GrpcAuth {
+    keys: KeyStore,
+}
+
+impl GrpcAuth {
+    pub fn new(keys: KeyStore) -> Self {
+        Self { keys }
+    }
+}
+
+impl tonic::service::Interceptor for GrpcAuth {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let metadata = request.metadata();
+        let presented = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
+            .or_else(|| metadata.get("x-api-key").and_then(|v| v.to_str().ok()));
+        let principal = self.keys.authenticate(presented)?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}
+
+/// The principal the edge attached to a gRPC request.
+pub fn grpc_principal<T>(
+    request: &tonic::Request<T>,
+) -> Result<crate::auth::Principal, tonic::Status> {
+    request
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("missing API key"))
+}
+
+/// Whether the service should receive traffic.
+#[derive(Clone, Debug, Default)]
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct HealthState {
+    readiness: Readiness,
+    db: Db,
+}
+
+async fn livez() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
+    if !state.readiness.is_ready() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
+    }
+    let db = state.db.read(|c| {
+        use diesel::connection::SimpleConnection as _;
+        c.batch_execute("SELECT 1").map_err(DbError::from)
+    });
+    match db.await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::new(ErrorKind::NotFound, format!("no route for {}", uri.path()))
+}
+
+/// What a service hands to [`serve`].
+pub struct Endpoints {
+    /// `caseflow.service` on every span, and the name in logs.
+    pub service: &'static str,
+    /// REST routes, state already applied.
+    pub rest: Router,
+    /// The service's gRPC services (auth already applied), e.g. from
+    /// `tonic::service::Routes::from(Router::new()).add_service(..)`.
+    pub grpc: tonic::service::Routes,
+    /// gRPC service names reported by tonic-health.
+    pub grpc_names: Vec<&'static str>,
+}
+
+/// Serves `endpoints` on `listener` until `shutdown`, then reports not-serving, stops accepting
+/// and drains in-flight requests (event streams end on `shutdown` too).
+pub async fn serve(
+    listener: TcpListener,
+    endpoints: Endpoints,
+    db: Db,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let Endpoints {
+        service,
+        rest,
+        grpc,
+        grpc_names,
+    } = endpoints;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    for name in &grpc_names {
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(caseflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(std::io::Error::other)?;
+    let grpc = grpc.add_service(health_service).add_service(reflection);
+
+    let health = Router::new()
+        .route("/health/livez", get(livez))
+        .route("/health/readyz", get(readyz))
+        .with_state(HealthState {
+            readiness: readiness.clone(),
+            db,
+        });
+
+    let app = rest
+        .merge(grpc.prepare().into_axum_router())
+        .merge(health)
+        .fallback(not_found)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
+                let span = tracing::info_span!(
+                    "request",
+                    caseflow.service = service,
+                    otel.name = %format!("{} {} {}", service, req.method(), req.uri().path()),
+                    http.method = %req.method(),
+                    http.path = %req.uri().path(),
+                );
+                telemetry::set_parent_from_headers(&span, req.headers());
+                span
+            }),
+        );
+
+    readiness.set(true);
+    let local = listener.local_addr()?;
+    tracing::info!(service, %local, "serving REST and gRPC");
+    let signal = {
+        let shutdown = shutdown.clone();
+        let readiness = readiness.clone();
+        async move {
+            shutdown.cancelled().await;
+            readiness.set(false);
+            for name in grpc_names {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        }
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await?;
+    tracing::info!(service, "stopped serving");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
