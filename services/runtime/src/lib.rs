@@ -7,12 +7,15 @@ pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod deployment;
 pub mod error;
 pub mod event_log;
 pub mod grpc_client;
 pub mod rest;
 pub mod server;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use auth::{Principal, Role};

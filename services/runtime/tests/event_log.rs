@@ -1,0 +1,143 @@
+//! The event log on the configured backend (SQLite, or PostgreSQL with `TEST_DATABASE_URL`):
+//! transactions that commit out of order must not make a reader skip an event.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use caseflow_proto::v1::CaseReceived;
+use caseflow_runtime::db::{Db, DbError};
+use caseflow_runtime::event_log::{self, MIGRATIONS};
+use caseflow_runtime::testing::TestDatabase;
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+async fn open() -> (TestDatabase, Db) {
+    let test_db = TestDatabase::new("eventlog");
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database opens");
+    (test_db, db)
+}
+
+fn event(n: usize) -> CaseReceived {
+    CaseReceived { case_id: format!("case-{n}"), ..Default::default() }
+}
+
+/// Reads everything published after `after` until `expected` distinct events were seen or the
+/// deadline passes; returns the case ids in position order and the positions.
+async fn read_until(db: &Db, expected: usize, deadline: Duration) -> (Vec<String>, Vec<i64>) {
+    let start = tokio::time::Instant::now();
+    let (mut ids, mut positions) = (Vec::new(), Vec::new());
+    let mut after = 0;
+    while ids.len() < expected && start.elapsed() < deadline {
+        let batch = db
+            .read(move |c| event_log::read_after(c, after, 100).map_err(DbError::from))
+            .await
+            .expect("read");
+        if batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        for e in batch {
+            after = e.position;
+            positions.push(e.position);
+            let decoded: CaseReceived = event_log::decode(&e).expect("decodes");
+            ids.push(decoded.case_id);
+        }
+    }
+    (ids, positions)
+}
+
+fn spawn_publisher(db: &Db) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let (tx, _rx) = watch::channel(0);
+    let task = tokio::spawn(event_log::run_publisher(db.clone(), tx, Duration::from_millis(5), stop.clone()));
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_commit_is_still_delivered_after_an_earlier_one_was_read() {
+    let (_guard, db) = open().await;
+    let (stop, publisher) = spawn_publisher(&db);
+
+    // T1 appends first (lower id) but commits last.
+    let (appended_tx, appended_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let slow_db = db.clone();
+    let slow = tokio::spawn(async move {
+        slow_db
+            .write(move |c| {
+                event_log::append(c, Utc::now(), "case-slow", &event(1))?;
+                let _ = appended_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                Ok::<_, DbError>(())
+            })
+            .await
+    });
+    appended_rx.recv_timeout(Duration::from_secs(10)).expect("slow writer appended");
+
+    if db.backend() == caseflow_runtime::db::Backend::Postgres {
+        // T2 commits while T1 is open; a reader sees T2's event first.
+        db.write(|c| event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from))
+            .await
+            .expect("fast writer commits");
+        let (first, _) = read_until(&db, 1, Duration::from_secs(5)).await;
+        assert_eq!(first, ["case-2"], "the committed event is readable while T1 is open");
+    }
+    release_tx.send(()).expect("release slow writer");
+    slow.await.expect("join").expect("slow writer commits");
+    if db.backend() == caseflow_runtime::db::Backend::Sqlite {
+        db.write(|c| event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from))
+            .await
+            .expect("second writer commits");
+    }
+
+    let (ids, positions) = read_until(&db, 2, Duration::from_secs(5)).await;
+    stop.cancel();
+    publisher.await.expect("publisher stops");
+    let seen: BTreeSet<_> = ids.iter().cloned().collect();
+    assert_eq!(seen, BTreeSet::from(["case-1".to_owned(), "case-2".to_owned()]), "nothing skipped");
+    assert_eq!(ids.len(), 2, "nothing delivered twice");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions increase: {positions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_committing_out_of_order_lose_nothing() {
+    const WRITERS: usize = 8;
+    const EACH: usize = 40;
+    let (_guard, db) = open().await;
+    let (stop, publisher) = spawn_publisher(&db);
+
+    // The reader runs while writers commit, so it really reads "after P" mid-flight.
+    let reader_db = db.clone();
+    let reader = tokio::spawn(async move { read_until(&reader_db, WRITERS * EACH, Duration::from_secs(60)).await });
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let n = w * EACH + i;
+                // Hold some transactions open after appending so commits overtake each other.
+                let hold = Duration::from_millis(((n * 7919) % 5) as u64);
+                db.write(move |c| {
+                    event_log::append(c, Utc::now(), &format!("case-{n}"), &event(n))?;
+                    std::thread::sleep(hold);
+                    Ok::<_, DbError>(())
+                })
+                .await
+                .expect("writer commits");
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer task");
+    }
+    let (ids, positions) = reader.await.expect("reader task");
+    stop.cancel();
+    publisher.await.expect("publisher stops");
+
+    let distinct: BTreeSet<_> = ids.iter().cloned().collect();
+    assert_eq!(distinct.len(), WRITERS * EACH, "every committed event is read");
+    assert_eq!(ids.len(), WRITERS * EACH, "no event is read twice");
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions strictly increase");
+}
