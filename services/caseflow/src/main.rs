@@ -1,1 +1,97 @@
-fn main() {}
+//! `caseflow`: the whole system in one process (`caseflow run`), and its tools.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use caseflow::{Configs, Service, System};
+use caseflow_runtime::clock::SystemClock;
+use caseflow_runtime::deployment::{Deployment, ServiceContext};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "caseflow",
+    about = "Case handling for the 12345 hotline and the petition office"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run all four services in this process (the default).
+    Run {
+        /// The deployment file.
+        #[arg(long, default_value = "deploy/caseflow.toml")]
+        config: PathBuf,
+    },
+    /// Print the SHA-256 digest of an API key, as `auth.keys[].sha256` expects it.
+    HashKey {
+        /// The key (a long random token).
+        key: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run {
+        config: "deploy/caseflow.toml".into(),
+    }) {
+        Command::HashKey { key } => {
+            println!("{}", caseflow_runtime::auth::digest_key_hex(&key));
+            Ok(())
+        }
+        Command::Run { config } => tokio::runtime::Runtime::new()?.block_on(run(config)),
+    }
+}
+
+async fn run(path: PathBuf) -> anyhow::Result<()> {
+    let deployment = Deployment::load(Some(&path))?;
+    let configs = Configs::from_deployment(&deployment)?;
+    let keys = deployment.key_store()?;
+    let telemetry = caseflow_runtime::telemetry::init(&deployment.telemetry)?;
+    let ctx = ServiceContext {
+        clock: Arc::new(SystemClock),
+        keys,
+        service_key: deployment.auth.service_key.clone(),
+    };
+    let mut system = System::start(ctx, configs).await?;
+    print_banner(&system);
+
+    let outcome = tokio::select! {
+        () = caseflow_runtime::server::termination_signal() => {
+            tracing::info!("termination signal received; shutting down");
+            Ok(())
+        }
+        (service, result) = system.any_stopped() => {
+            tracing::error!(service = service.name(), "service stopped unexpectedly; shutting down the rest");
+            result.and(Err(anyhow::anyhow!("{} stopped unexpectedly", service.name())))
+        }
+    };
+    let stopped = system.shutdown().await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    outcome.and(stopped)
+}
+
+fn print_banner(system: &System) {
+    println!("Caseflow is running (SQLite under ./data). Ctrl-C stops it.");
+    for service in Service::ALL {
+        println!(
+            "  {:<10} http://{}  (REST + gRPC)",
+            service.name(),
+            system.addr(service)
+        );
+    }
+    let intake = system.addr(Service::Intake);
+    let reporting = system.addr(Service::Reporting);
+    println!();
+    println!("Take in a work order:");
+    println!(
+        "  curl -s -X POST http://{intake}/v1/hotline/orders -H 'Authorization: Bearer dev-integrator-key' \\\n    -H 'Content-Type: application/json' -d @deploy/examples/hotline-order.json"
+    );
+    println!("Count it for its unit:");
+    println!(
+        "  curl -s 'http://{reporting}/v1/reports/unit-counts?from=2020-01-01T00:00:00%2B08:00&to=2030-01-01T00:00:00%2B08:00' -H 'Authorization: Bearer dev-office-key'"
+    );
+}

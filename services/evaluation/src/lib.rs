@@ -1,1 +1,135 @@
-pub fn placeholder() {}
+//! Evaluation: keeps which units each case's rating applies to, and (issue 5) runs evaluations,
+//! ratings, follow-ups and expiry.
+
+pub mod subjects;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use caseflow_proto::v1 as pb;
+use caseflow_proto::v1::evaluation_server::{Evaluation, EvaluationServer};
+use caseflow_proto::v1::event_stream_server::EventStreamServer;
+use caseflow_runtime::consumer::{self, Subscription};
+use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
+use caseflow_runtime::deployment::ServiceContext;
+use caseflow_runtime::event_log;
+use caseflow_runtime::grpc_client::ServiceChannel;
+use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness, grpc_principal};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    name: "evaluation",
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// `[evaluation]` in the deployment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_database")]
+    pub database: DatabaseConfig,
+    #[serde(default = "default_routing_url")]
+    pub routing_url: String,
+}
+
+impl caseflow_runtime::standalone::Listens for EvaluationConfig {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8083))
+}
+
+fn default_database() -> DatabaseConfig {
+    DatabaseConfig {
+        url: "sqlite://data/evaluation.db".into(),
+        schema: None,
+        pool_size: 8,
+    }
+}
+
+fn default_routing_url() -> String {
+    "http://127.0.0.1:8082".into()
+}
+
+#[derive(Clone, Debug)]
+struct EvaluationGrpc {
+    subjects: subjects::Subjects,
+}
+
+#[tonic::async_trait]
+impl Evaluation for EvaluationGrpc {
+    async fn get_case_subjects(
+        &self,
+        request: tonic::Request<pb::GetCaseSubjectsRequest>,
+    ) -> Result<tonic::Response<pb::CaseDispatchUnits>, tonic::Status> {
+        let principal = grpc_principal(&request)?;
+        let s = self
+            .subjects
+            .of_case(&principal, &request.into_inner().case_id)
+            .await?;
+        let source = match s.source.as_deref() {
+            Some("petition") => pb::CaseSource::Petition,
+            Some(_) => pb::CaseSource::Hotline,
+            None => pb::CaseSource::Unspecified,
+        };
+        Ok(tonic::Response::new(pb::CaseDispatchUnits {
+            case_id: s.case_id,
+            source: source as i32,
+            units: s.units,
+        }))
+    }
+}
+
+/// Runs evaluation on `listener` until `shutdown`.
+pub async fn run(
+    ctx: ServiceContext,
+    config: EvaluationConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    let log = event_log::start(&db, &shutdown);
+    let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
+    let consumer = tokio::spawn(consumer::run(
+        db.clone(),
+        ctx.clock.clone(),
+        Subscription {
+            service: "evaluation",
+            checkpoint: "evaluation<-routing".into(),
+            source: routing,
+        },
+        Arc::new(subjects::RoutingEvents),
+        shutdown.clone(),
+    ));
+    let auth = GrpcAuth::new(ctx.keys.clone());
+    let grpc = tonic::service::Routes::from(axum::Router::new())
+        .add_service(InterceptedService::new(
+            EvaluationServer::new(EvaluationGrpc {
+                subjects: subjects::Subjects { db: db.clone() },
+            }),
+            auth.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            EventStreamServer::new(log.stream.clone()),
+            auth,
+        ));
+    let endpoints = Endpoints {
+        service: "evaluation",
+        rest: axum::Router::new(),
+        grpc,
+        grpc_names: vec!["caseflow.v1.Evaluation", "caseflow.v1.EventStream"],
+    };
+    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    let _ = consumer.await;
+    log.stopped().await;
+    Ok(())
+}

@@ -1,1 +1,120 @@
-pub fn placeholder() {}
+//! Intake: takes in 12345 hotline work orders (and, with issue 3, petitions) exactly once,
+//! protects the citizen's data, and emits `CaseReceived` for routing and reporting.
+
+pub mod citizen;
+pub mod error;
+pub mod grpc;
+pub mod order;
+pub mod rest;
+pub mod service;
+pub mod store;
+pub mod taxonomy;
+pub mod view;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use caseflow_proto::v1::event_stream_server::EventStreamServer;
+use caseflow_proto::v1::intake_server::IntakeServer;
+use caseflow_runtime::config::Secret;
+use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
+use caseflow_runtime::deployment::ServiceContext;
+use caseflow_runtime::event_log;
+use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+
+pub use service::Intake;
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    name: "intake",
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// `[intake]` in the deployment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_database")]
+    pub database: DatabaseConfig,
+    /// 32 random bytes, base64: encrypts and matches citizen data. Never logged.
+    pub citizen_data_key: Secret,
+    /// Taxonomy policy file; the built-in example district when absent.
+    #[serde(default)]
+    pub taxonomy_file: Option<PathBuf>,
+    /// District policy file (sub-districts); the built-in example when absent.
+    #[serde(default)]
+    pub district_file: Option<PathBuf>,
+}
+
+impl caseflow_runtime::standalone::Listens for IntakeConfig {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+fn default_database() -> DatabaseConfig {
+    DatabaseConfig {
+        url: "sqlite://data/intake.db".into(),
+        schema: None,
+        pool_size: 8,
+    }
+}
+
+/// Runs intake on `listener` until `shutdown`: serves REST and gRPC, and publishes its outbox.
+pub async fn run(
+    ctx: ServiceContext,
+    config: IntakeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let policy = taxonomy::Policy::load(
+        config.taxonomy_file.as_deref(),
+        config.district_file.as_deref(),
+    )?;
+    let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
+    let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    let intake = Intake::new(
+        db.clone(),
+        ctx.clock.clone(),
+        Arc::new(policy),
+        Arc::new(vault),
+    );
+
+    let log = event_log::start(&db, &shutdown);
+
+    let auth = GrpcAuth::new(ctx.keys.clone());
+    let grpc = tonic::service::Routes::from(axum::Router::new())
+        .add_service(InterceptedService::new(
+            IntakeServer::new(grpc::IntakeGrpc {
+                intake: intake.clone(),
+            }),
+            auth.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            EventStreamServer::new(log.stream.clone()),
+            auth,
+        ));
+    let endpoints = Endpoints {
+        service: "intake",
+        rest: rest::router(rest::RestState {
+            intake,
+            keys: ctx.keys.clone(),
+        }),
+        grpc,
+        grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
+    };
+    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    log.stopped().await;
+    Ok(())
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! `caseflow-intake`: the intake service on its own. Reads the `[intake]` section of the
+//! deployment file given as first argument (default `deploy/caseflow.toml`).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    caseflow_runtime::standalone::main("intake", caseflow_intake::run).await
+}

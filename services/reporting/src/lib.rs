@@ -1,1 +1,131 @@
-pub fn placeholder() {}
+//! Reporting: a read model built only from intake's, routing's and evaluation's events, and the
+//! efficiency office's reports over it.
+
+pub mod grpc;
+pub mod projections;
+pub mod reports;
+pub mod rest;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use caseflow_proto::v1::reporting_server::ReportingServer;
+use caseflow_runtime::consumer::{self, Subscription};
+use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
+use caseflow_runtime::deployment::ServiceContext;
+use caseflow_runtime::event_log;
+use caseflow_runtime::grpc_client::ServiceChannel;
+use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+
+pub use reports::Reports;
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    name: "reporting",
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// `[reporting]` in the deployment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_database")]
+    pub database: DatabaseConfig,
+    #[serde(default = "default_intake_url")]
+    pub intake_url: String,
+    #[serde(default = "default_routing_url")]
+    pub routing_url: String,
+}
+
+impl caseflow_runtime::standalone::Listens for ReportingConfig {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8084))
+}
+
+fn default_database() -> DatabaseConfig {
+    DatabaseConfig {
+        url: "sqlite://data/reporting.db".into(),
+        schema: None,
+        pool_size: 8,
+    }
+}
+
+fn default_intake_url() -> String {
+    "http://127.0.0.1:8081".into()
+}
+
+fn default_routing_url() -> String {
+    "http://127.0.0.1:8082".into()
+}
+
+/// Runs reporting on `listener` until `shutdown`.
+pub async fn run(
+    ctx: ServiceContext,
+    config: ReportingConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
+    let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
+    let consumers = [
+        tokio::spawn(consumer::run(
+            db.clone(),
+            ctx.clock.clone(),
+            Subscription {
+                service: "reporting",
+                checkpoint: "reporting<-intake".into(),
+                source: intake,
+            },
+            Arc::new(projections::IntakeProjection),
+            shutdown.clone(),
+        )),
+        tokio::spawn(consumer::run(
+            db.clone(),
+            ctx.clock.clone(),
+            Subscription {
+                service: "reporting",
+                checkpoint: "reporting<-routing".into(),
+                source: routing,
+            },
+            Arc::new(projections::RoutingProjection),
+            shutdown.clone(),
+        )),
+    ];
+
+    let reports = Reports { db: db.clone() };
+    let auth = GrpcAuth::new(ctx.keys.clone());
+    let grpc =
+        tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
+            ReportingServer::new(grpc::ReportingGrpc {
+                reports: reports.clone(),
+            }),
+            auth,
+        ));
+    let endpoints = Endpoints {
+        service: "reporting",
+        rest: rest::router(rest::RestState {
+            reports,
+            keys: ctx.keys.clone(),
+        }),
+        grpc,
+        grpc_names: vec!["caseflow.v1.Reporting"],
+    };
+    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    for c in consumers {
+        let _ = c.await;
+    }
+    Ok(())
+}

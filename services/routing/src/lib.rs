@@ -1,1 +1,135 @@
-pub fn placeholder() {}
+//! Routing: turns each matter of a received case into a dispatch to a unit, and (issue 4)
+//! enforces the rules on return and transfer, deadlines and the routing log.
+
+pub mod grpc;
+pub mod intake_events;
+pub mod registry;
+pub mod rest;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use caseflow_proto::v1::event_stream_server::EventStreamServer;
+use caseflow_proto::v1::routing_server::RoutingServer;
+use caseflow_runtime::consumer::{self, Subscription};
+use caseflow_runtime::db::{DatabaseConfig, Db, DbError, MigrationSet};
+use caseflow_runtime::deployment::ServiceContext;
+use caseflow_runtime::event_log;
+use caseflow_runtime::grpc_client::ServiceChannel;
+use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+
+pub use service::Routing;
+
+pub static MIGRATIONS: MigrationSet = MigrationSet {
+    name: "routing",
+    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
+    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+};
+
+/// `[routing]` in the deployment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_database")]
+    pub database: DatabaseConfig,
+    /// Where intake serves its event stream.
+    #[serde(default = "default_intake_url")]
+    pub intake_url: String,
+    /// Unit registry policy file; the built-in example district when absent.
+    #[serde(default)]
+    pub units_file: Option<PathBuf>,
+}
+
+impl caseflow_runtime::standalone::Listens for RoutingConfig {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8082))
+}
+
+fn default_database() -> DatabaseConfig {
+    DatabaseConfig {
+        url: "sqlite://data/routing.db".into(),
+        schema: None,
+        pool_size: 8,
+    }
+}
+
+fn default_intake_url() -> String {
+    "http://127.0.0.1:8081".into()
+}
+
+/// Runs routing on `listener` until `shutdown`: consumes intake's events, serves REST and gRPC,
+/// and publishes its own outbox.
+pub async fn run(
+    ctx: ServiceContext,
+    config: RoutingConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = Arc::new(registry::Registry::load(config.units_file.as_deref())?);
+    let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    {
+        let registry = registry.clone();
+        db.write(move |c| registry.sync(c).map_err(DbError::from))
+            .await?;
+    }
+    let log = event_log::start(&db, &shutdown);
+    let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
+    let consumer = tokio::spawn(consumer::run(
+        db.clone(),
+        ctx.clock.clone(),
+        Subscription {
+            service: "routing",
+            checkpoint: "routing<-intake".into(),
+            source: intake,
+        },
+        Arc::new(intake_events::IntakeEvents {
+            registry: registry.clone(),
+            clock: ctx.clock.clone(),
+        }),
+        shutdown.clone(),
+    ));
+
+    let routing = Routing {
+        db: db.clone(),
+        registry,
+    };
+    let auth = GrpcAuth::new(ctx.keys.clone());
+    let grpc = tonic::service::Routes::from(axum::Router::new())
+        .add_service(InterceptedService::new(
+            RoutingServer::new(grpc::RoutingGrpc {
+                routing: routing.clone(),
+            }),
+            auth.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            EventStreamServer::new(log.stream.clone()),
+            auth,
+        ));
+    let endpoints = Endpoints {
+        service: "routing",
+        rest: rest::router(rest::RestState {
+            routing,
+            keys: ctx.keys.clone(),
+        }),
+        grpc,
+        grpc_names: vec!["caseflow.v1.Routing", "caseflow.v1.EventStream"],
+    };
+    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    let _ = consumer.await;
+    log.stopped().await;
+    Ok(())
+}

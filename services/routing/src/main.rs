@@ -1,1 +1,7 @@
-fn main() {}
+//! `caseflow-routing`: the routing service on its own. Reads the `[routing]` section of the
+//! deployment file given as first argument (default `deploy/caseflow.toml`).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    caseflow_runtime::standalone::main("routing", caseflow_routing::run).await
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{ApiKeyConfig, KeyStore, KeyConfigError};
+use crate::auth::{ApiKeyConfig, KeyConfigError, KeyStore};
 use crate::clock::SharedClock;
 use crate::config::{self, ConfigError, Secret};
 use crate::telemetry::TelemetryConfig;
@@ -73,7 +73,8 @@ impl Deployment {
         match keys.authenticate(Some(self.auth.service_key.expose())) {
             Ok(p) if p.role == crate::auth::Role::Service => Ok(keys),
             _ => Err(ConfigError::Invalid(
-                "auth.service_key: its sha256 must be listed in auth.keys with role \"service\"".into(),
+                "auth.service_key: its sha256 must be listed in auth.keys with role \"service\""
+                    .into(),
             )),
         }
     }

@@ -357,3 +357,32 @@ pub fn decode<M: prost::Message + prost::Name + Default>(
     }
     M::decode(event.payload.as_slice()).map_err(|e| e.to_string())
 }
+
+/// A service's running event log: the publisher task and the stream it feeds.
+#[derive(Debug)]
+pub struct RunningLog {
+    pub stream: EventStreamService,
+    publisher: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the publisher for `db` and returns the stream service to serve.
+pub fn start(db: &Db, shutdown: &CancellationToken) -> RunningLog {
+    let (published_tx, published_rx) = watch::channel(0);
+    let publisher = tokio::spawn(run_publisher(
+        db.clone(),
+        published_tx,
+        Duration::from_millis(200),
+        shutdown.clone(),
+    ));
+    RunningLog {
+        stream: EventStreamService::new(db.clone(), published_rx, shutdown.clone()),
+        publisher,
+    }
+}
+
+impl RunningLog {
+    /// Waits for the publisher to finish after shutdown.
+    pub async fn stopped(self) {
+        let _ = self.publisher.await;
+    }
+}

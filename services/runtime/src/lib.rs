@@ -13,6 +13,7 @@ pub mod event_log;
 pub mod grpc_client;
 pub mod rest;
 pub mod server;
+pub mod standalone;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -8,7 +8,9 @@ use crate::db::DatabaseConfig;
 
 /// The PostgreSQL server the suite also runs on, when set.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// A database of its own for one service in one test.
@@ -27,10 +29,18 @@ impl TestDatabase {
                 let schema = format!(
                     "t_{}_{}",
                     service,
-                    uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("0")
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .get(..12)
+                        .unwrap_or("0")
                 );
                 Self {
-                    config: DatabaseConfig { url: url.clone(), schema: Some(schema.clone()), pool_size: 4 },
+                    config: DatabaseConfig {
+                        url: url.clone(),
+                        schema: Some(schema.clone()),
+                        pool_size: 4,
+                    },
                     _dir: None,
                     pg_schema: Some((url, schema)),
                 }

@@ -1,0 +1,192 @@
+//! The whole system in one process: the four services, each on its own port with its own
+//! database, talking gRPC to each other exactly as when deployed apart. The `caseflow` binary
+//! and the end-to-end tests both start it through [`System`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use caseflow_evaluation::EvaluationConfig;
+use caseflow_intake::IntakeConfig;
+use caseflow_reporting::ReportingConfig;
+use caseflow_routing::RoutingConfig;
+use caseflow_runtime::deployment::{Deployment, ServiceContext};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The four services' sections.
+#[derive(Debug, Clone)]
+pub struct Configs {
+    pub intake: IntakeConfig,
+    pub routing: RoutingConfig,
+    pub evaluation: EvaluationConfig,
+    pub reporting: ReportingConfig,
+}
+
+impl Configs {
+    /// Reads and strictly checks all four sections.
+    pub fn from_deployment(d: &Deployment) -> anyhow::Result<Self> {
+        Ok(Self {
+            intake: d.section("intake")?,
+            routing: d.section("routing")?,
+            evaluation: d.section("evaluation")?,
+            reporting: d.section("reporting")?,
+        })
+    }
+}
+
+/// A service of the system, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Intake,
+    Routing,
+    Evaluation,
+    Reporting,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [
+        Service::Intake,
+        Service::Routing,
+        Service::Evaluation,
+        Service::Reporting,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Intake => "intake",
+            Self::Routing => "routing",
+            Self::Evaluation => "evaluation",
+            Self::Reporting => "reporting",
+        }
+    }
+}
+
+struct Running {
+    token: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The running system.
+pub struct System {
+    ctx: ServiceContext,
+    configs: Configs,
+    addrs: BTreeMap<Service, SocketAddr>,
+    running: BTreeMap<Service, Running>,
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+impl System {
+    /// Binds every service's listener (port 0 picks a free port), points each service at its
+    /// peers' actual addresses, and starts all four.
+    pub async fn start(ctx: ServiceContext, mut configs: Configs) -> anyhow::Result<Self> {
+        let mut listeners = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        for (service, listen) in [
+            (Service::Intake, configs.intake.listen),
+            (Service::Routing, configs.routing.listen),
+            (Service::Evaluation, configs.evaluation.listen),
+            (Service::Reporting, configs.reporting.listen),
+        ] {
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("{}: cannot listen on {listen}", service.name()))?;
+            addrs.insert(service, listener.local_addr()?);
+            listeners.insert(service, listener);
+        }
+        configs.intake.listen = addrs[&Service::Intake];
+        configs.routing.listen = addrs[&Service::Routing];
+        configs.evaluation.listen = addrs[&Service::Evaluation];
+        configs.reporting.listen = addrs[&Service::Reporting];
+        configs.routing.intake_url = url(addrs[&Service::Intake]);
+        configs.evaluation.routing_url = url(addrs[&Service::Routing]);
+        configs.reporting.intake_url = url(addrs[&Service::Intake]);
+        configs.reporting.routing_url = url(addrs[&Service::Routing]);
+
+        let mut system = Self {
+            ctx,
+            configs,
+            addrs,
+            running: BTreeMap::new(),
+        };
+        for (service, listener) in listeners {
+            system.spawn(service, listener);
+        }
+        Ok(system)
+    }
+
+    fn spawn(&mut self, service: Service, listener: TcpListener) {
+        let token = CancellationToken::new();
+        let ctx = self.ctx.clone();
+        let c = self.configs.clone();
+        let t = token.clone();
+        let task = match service {
+            Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, t)),
+            Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, t)),
+            Service::Evaluation => {
+                tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t))
+            }
+            Service::Reporting => {
+                tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t))
+            }
+        };
+        self.running.insert(service, Running { token, task });
+    }
+
+    pub fn addr(&self, service: Service) -> SocketAddr {
+        self.addrs[&service]
+    }
+
+    /// Stops one service gracefully and waits until it has.
+    pub async fn stop(&mut self, service: Service) -> anyhow::Result<()> {
+        if let Some(running) = self.running.remove(&service) {
+            running.token.cancel();
+            running.task.await.context("service task panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped service again on its address, with the same database.
+    pub async fn restart(&mut self, service: Service) -> anyhow::Result<()> {
+        self.stop(service).await?;
+        let listener = TcpListener::bind(self.addrs[&service]).await?;
+        self.spawn(service, listener);
+        Ok(())
+    }
+
+    /// Resolves when any service stops by itself (an error at start, or a crash).
+    pub async fn any_stopped(&mut self) -> (Service, anyhow::Result<()>) {
+        let tasks = self.running.iter_mut().map(|(s, r)| {
+            let s = *s;
+            Box::pin(async move { (s, (&mut r.task).await) })
+        });
+        let ((service, result), _, _) = futures::future::select_all(tasks).await;
+        self.running.remove(&service);
+        (
+            service,
+            result.unwrap_or_else(|e| Err(anyhow::anyhow!("task panicked: {e}"))),
+        )
+    }
+
+    /// Stops every service: reporting and evaluation first, then routing, then intake, so
+    /// consumers stop before the streams they read.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        for service in [
+            Service::Reporting,
+            Service::Evaluation,
+            Service::Routing,
+            Service::Intake,
+        ] {
+            if let Err(e) = self.stop(service).await {
+                tracing::error!(service = service.name(), error = %e, "service stopped with an error");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

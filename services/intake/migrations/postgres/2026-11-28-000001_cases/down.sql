@@ -1,0 +1,2 @@
+DROP TABLE matters;
+DROP TABLE cases;

@@ -1,0 +1,256 @@
+//! The citizen's personal data: checked, encrypted at rest, matched by keyed hash, masked in views.
+//!
+//! - Name, phone and ID number are stored AES-256-GCM encrypted (random 96-bit nonce per value).
+//! - The same person is recognised across cases by HMAC-SHA256 of the normalized phone or ID
+//!   number, so repeats are found without storing either in the clear.
+//! - Both keys derive from one 32-byte secret (`intake.citizen_data_key`, base64), which is never
+//!   logged: encryption key = HMAC(secret, "caseflow/citizen/encrypt"), matching key =
+//!   HMAC(secret, "caseflow/citizen/match").
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use caseflow_runtime::config::Secret;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    #[error("intake.citizen_data_key must be 32 bytes, base64-encoded (`openssl rand -base64 32`)")]
+    BadKey,
+    #[error("stored citizen data cannot be decrypted with the configured key")]
+    Undecryptable,
+}
+
+/// Encrypts, decrypts and fingerprints citizen data.
+#[derive(Clone)]
+pub struct CitizenVault {
+    cipher: Aes256Gcm,
+    match_key: [u8; 32],
+}
+
+impl std::fmt::Debug for CitizenVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CitizenVault([keys redacted])")
+    }
+}
+
+fn derive(secret: &[u8], label: &str) -> [u8; 32] {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+impl CitizenVault {
+    pub fn from_secret(secret: &Secret) -> Result<Self, VaultError> {
+        let raw = B64
+            .decode(secret.expose().trim())
+            .map_err(|_| VaultError::BadKey)?;
+        if raw.len() != 32 {
+            return Err(VaultError::BadKey);
+        }
+        let enc = derive(&raw, "caseflow/citizen/encrypt");
+        Ok(Self {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&enc)),
+            match_key: derive(&raw, "caseflow/citizen/match"),
+        })
+    }
+
+    /// `base64(nonce || ciphertext)`.
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("AES-GCM encryption of an in-memory string cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        B64.encode(out)
+    }
+
+    pub fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
+        let raw = B64.decode(stored).map_err(|_| VaultError::Undecryptable)?;
+        if raw.len() < 12 {
+            return Err(VaultError::Undecryptable);
+        }
+        let (nonce, ciphertext) = raw.split_at(12);
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| VaultError::Undecryptable)?;
+        String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)
+    }
+
+    /// Keyed hash identifying a person by a normalized identifier; `kind` separates phones from
+    /// ID numbers so that equal digit strings never collide.
+    pub fn person_key(&self, kind: &str, normalized: &str) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.match_key).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(normalized.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Short keyed digest of a field value, for comparing resends without storing the value.
+    pub fn fingerprint(&self, field: &str, value: &str) -> String {
+        let full = self.person_key(field, value);
+        full.get(..32).unwrap_or(&full).to_owned()
+    }
+}
+
+/// Digits only, without a +86 / 0086 country prefix or separators.
+pub fn normalize_phone(raw: &str) -> String {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if raw.trim_start().starts_with('+') {
+        if let Some(rest) = digits.strip_prefix("86") {
+            return rest.to_owned();
+        }
+    }
+    digits
+        .strip_prefix("0086")
+        .map(str::to_owned)
+        .unwrap_or(digits)
+}
+
+/// Mainland mobile (1[3-9] + 9 digits) or landline (0 + 2-3 digit area code + 7-8 digits).
+pub fn check_phone(raw: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+');
+    if raw.is_empty() || !raw.chars().all(allowed) {
+        return Err(
+            "must be a phone number of digits, optionally with spaces, '-' or a +86 prefix".into(),
+        );
+    }
+    let n = normalize_phone(raw);
+    let bytes = n.as_bytes();
+    let mobile = n.len() == 11 && bytes[0] == b'1' && (b'3'..=b'9').contains(&bytes[1]);
+    let landline = (10..=12).contains(&n.len()) && bytes[0] == b'0';
+    if mobile || landline {
+        Ok(n)
+    } else {
+        Err("must be a mainland mobile number (11 digits starting 13-19) or a landline with area code".into())
+    }
+}
+
+/// Resident ID number (居民身份证号码), GB 11643-1999: 17 digits, then an ISO 7064 MOD 11-2
+/// check character (0-9 or X), with a valid birth date at positions 7-14.
+pub fn check_id_number(raw: &str) -> Result<String, String> {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let id = raw.trim().to_ascii_uppercase();
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() != 18 {
+        return Err("must be 18 characters (GB 11643-1999)".into());
+    }
+    let mut sum = 0;
+    for (c, w) in chars[..17].iter().zip(WEIGHTS) {
+        let d = c
+            .to_digit(10)
+            .ok_or("the first 17 characters must be digits")?;
+        sum += d * w;
+    }
+    let birth = &id[6..14];
+    if chrono::NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() {
+        return Err("positions 7-14 must be a valid birth date (YYYYMMDD)".into());
+    }
+    if CHECK[(sum % 11) as usize] != chars[17] {
+        return Err("check character does not match (GB 11643-1999 MOD 11-2)".into());
+    }
+    Ok(id)
+}
+
+/// `陈*红`: first and last character kept, the middle starred; two characters keep the first.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+/// `138****1234`: first three and last four digits kept.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    let n = chars.len();
+    if n < 8 {
+        return "*".repeat(n);
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[n - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(n - 7))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault() -> CitizenVault {
+        CitizenVault::from_secret(&Secret::new(B64.encode([7u8; 32]))).expect("valid key")
+    }
+
+    #[test]
+    fn encryption_round_trips_and_hides_the_value() {
+        let v = vault();
+        let stored = v.encrypt("13812341234");
+        assert!(!stored.contains("13812341234"));
+        assert_ne!(stored, v.encrypt("13812341234"), "nonces differ");
+        assert_eq!(v.decrypt(&stored).as_deref(), Ok("13812341234"));
+    }
+
+    #[test]
+    fn person_key_matches_the_same_phone_written_differently() {
+        let v = vault();
+        let a = check_phone("+86 138-1234-1234").expect("valid");
+        let b = check_phone("13812341234").expect("valid");
+        assert_eq!(v.person_key("phone", &a), v.person_key("phone", &b));
+        assert_ne!(v.person_key("phone", &a), v.person_key("id", &a));
+    }
+
+    #[test]
+    fn short_or_wrong_keys_are_refused() {
+        assert_eq!(
+            CitizenVault::from_secret(&Secret::new("c2hvcnQ=")).err(),
+            Some(VaultError::BadKey)
+        );
+    }
+
+    #[test]
+    fn phones_are_checked() {
+        assert!(check_phone("13812341234").is_ok());
+        assert!(check_phone("0595-22345678").is_ok());
+        assert!(check_phone("12812341234").is_err());
+        assert!(check_phone("1381234123").is_err());
+        assert!(check_phone("138abc41234").is_err());
+    }
+
+    #[test]
+    fn id_numbers_are_checked_with_their_checksum() {
+        // The GB 11643-1999 worked example.
+        assert_eq!(
+            check_id_number("11010519491231002x").as_deref(),
+            Ok("11010519491231002X")
+        );
+        assert!(
+            check_id_number("110105194912310021").is_err(),
+            "wrong check digit"
+        );
+        assert!(check_id_number("110105194913310029").is_err(), "month 13");
+        assert!(
+            check_id_number("11010519491231002").is_err(),
+            "17 characters"
+        );
+    }
+
+    #[test]
+    fn masks_follow_the_convention() {
+        assert_eq!(mask_name("陈建红"), "陈*红");
+        assert_eq!(mask_name("庄雅"), "庄*");
+        assert_eq!(mask_name("欧阳建国"), "欧**国");
+        assert_eq!(mask_phone("13812341234"), "138****1234");
+    }
+}

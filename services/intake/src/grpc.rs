@@ -1,0 +1,162 @@
+//! The gRPC edge: `caseflow.v1.Intake`, mapped onto the same service layer as REST.
+
+use caseflow_proto::v1 as pb;
+use caseflow_proto::v1::intake_server::Intake as IntakeApi;
+use caseflow_runtime::server::grpc_principal;
+use caseflow_runtime::time;
+use tonic::{Request, Response, Status};
+
+use crate::order::{CitizenInput, Coordinates, LocationInput, MatterInput, OrderInput};
+use crate::service::Intake;
+use crate::view::CaseView;
+
+#[derive(Clone, Debug)]
+pub struct IntakeGrpc {
+    pub intake: Intake,
+}
+
+fn channel_name(v: i32) -> String {
+    match pb::HotlineChannel::try_from(v) {
+        Ok(pb::HotlineChannel::Unspecified) => String::new(),
+        Ok(pb::HotlineChannel::Phone) => "phone".into(),
+        Ok(pb::HotlineChannel::Web) => "web".into(),
+        Ok(pb::HotlineChannel::App) => "app".into(),
+        Ok(pb::HotlineChannel::MiniProgram) => "mini_program".into(),
+        Ok(pb::HotlineChannel::MergedHotline) => "merged_hotline".into(),
+        Err(_) => format!("#{v}"),
+    }
+}
+
+fn kind_name(v: i32) -> String {
+    match pb::CaseKind::try_from(v) {
+        Ok(pb::CaseKind::Unspecified) => String::new(),
+        Ok(pb::CaseKind::Complaint) => "complaint".into(),
+        Ok(pb::CaseKind::Suggestion) => "suggestion".into(),
+        Ok(pb::CaseKind::Inquiry) => "inquiry".into(),
+        Ok(pb::CaseKind::HelpRequest) => "help_request".into(),
+        Err(_) => format!("#{v}"),
+    }
+}
+
+fn kind_value(name: &str) -> i32 {
+    match name {
+        "complaint" => pb::CaseKind::Complaint as i32,
+        "suggestion" => pb::CaseKind::Suggestion as i32,
+        "inquiry" => pb::CaseKind::Inquiry as i32,
+        "help_request" => pb::CaseKind::HelpRequest as i32,
+        _ => pb::CaseKind::Unspecified as i32,
+    }
+}
+
+/// Maps the proto order onto the one validated input shape.
+fn order_input(order: pb::HotlineOrder) -> OrderInput {
+    let received_at = order
+        .received_at
+        .as_ref()
+        .and_then(|t| time::from_proto(Some(t), "received_at").ok())
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    let location = order.location.unwrap_or_default();
+    let citizen = order.citizen.unwrap_or_default();
+    OrderInput {
+        order_number: order.order_number,
+        received_at,
+        channel: channel_name(order.channel),
+        kind: kind_name(order.kind),
+        category: order.category,
+        content: order.content,
+        location: LocationInput {
+            sub_district: location.sub_district,
+            address: location.address,
+            coordinates: location
+                .lat
+                .zip(location.lon)
+                .map(|(lat, lon)| Coordinates { lat, lon }),
+        },
+        citizen: CitizenInput {
+            name: citizen.name,
+            phone: citizen.phone,
+            id_number: Some(citizen.id_number).filter(|s| !s.is_empty()),
+            anonymous: citizen.anonymous,
+            hide_identity: citizen.hide_identity,
+        },
+        matters: order
+            .matters
+            .into_iter()
+            .map(|m| MatterInput {
+                category: m.category,
+                summary: m.summary,
+                target_unit: Some(m.target_unit).filter(|u| !u.is_empty()),
+            })
+            .collect(),
+    }
+}
+
+fn case_view(v: CaseView) -> pb::CaseView {
+    pb::CaseView {
+        case_id: v.case_id,
+        source: if v.source == "hotline" {
+            pb::CaseSource::Hotline as i32
+        } else {
+            pb::CaseSource::Petition as i32
+        },
+        external_ref: v.external_ref,
+        received_at: Some(time::to_proto(v.received_at)),
+        channel: v.channel,
+        kind: kind_value(&v.kind),
+        category: v.category,
+        content: v.content,
+        location: Some(pb::Location {
+            sub_district: v.location.sub_district,
+            address: v.location.address,
+            lat: v.location.lat,
+            lon: v.location.lon,
+        }),
+        citizen_name_masked: v.citizen.name.unwrap_or_default(),
+        citizen_phone_masked: v.citizen.phone.unwrap_or_default(),
+        matters: v
+            .matters
+            .into_iter()
+            .map(|m| pb::MatterView {
+                matter_id: m.matter_id,
+                ordinal: m.ordinal,
+                category: m.category,
+                summary: m.summary,
+                target_unit: m.target_unit.unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl IntakeApi for IntakeGrpc {
+    async fn submit_hotline_order(
+        &self,
+        request: Request<pb::SubmitHotlineOrderRequest>,
+    ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
+        let principal = grpc_principal(&request)?;
+        let order = request.into_inner().order.ok_or_else(|| {
+            Status::from(caseflow_runtime::Problem::field("order", "is required"))
+        })?;
+        let (case, created) = self
+            .intake
+            .submit_hotline_order(&principal, order_input(order))
+            .await?;
+        Ok(Response::new(pb::SubmitHotlineOrderResponse {
+            case: Some(case_view(case)),
+            created,
+        }))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::CaseView>, Status> {
+        let principal = grpc_principal(&request)?;
+        let case = self
+            .intake
+            .get_case(&principal, &request.into_inner().case_id)
+            .await?;
+        Ok(Response::new(case_view(case)))
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE report_dispatches;
+DROP TABLE report_cases;

@@ -1,0 +1,3 @@
+DROP TABLE routing_log;
+DROP TABLE dispatches;
+DROP TABLE units;
