@@ -1,1 +1,248 @@
+//! The end-to-end sandbox: all four services started in this process the way the `caseflow`
+//! binary starts them (each on its own port, each with its own database, talking gRPC), a
+//! manual clock, and clients that reach them only through their public APIs.
+//!
+//! The databases are temporary SQLite files, or fresh PostgreSQL schemas when
+//! `TEST_DATABASE_URL` is set.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use caseflow::{Configs, Service, System};
+use caseflow_evaluation::EvaluationConfig;
+use caseflow_intake::IntakeConfig;
+use caseflow_reporting::ReportingConfig;
+use caseflow_routing::RoutingConfig;
+use caseflow_runtime::auth::{ApiKeyConfig, KeyStore, Role, digest_key_hex};
+use caseflow_runtime::clock::ManualClock;
+use caseflow_runtime::config::Secret;
+use caseflow_runtime::deployment::ServiceContext;
+use caseflow_runtime::testing::TestDatabase;
+use chrono::{DateTime, TimeZone as _, Utc};
+use serde_json::{Value, json};
+
+/// The keys every sandbox accepts, one per role.
+pub mod keys {
+    pub const INTEGRATOR: &str = "test-integrator-key";
+    pub const DISPATCHER: &str = "test-dispatcher-key";
+    pub const CHENGGUAN: &str = "test-chengguan-key";
+    pub const EVALUATOR: &str = "test-evaluator-key";
+    pub const OFFICE: &str = "test-office-key";
+    pub const ADMIN: &str = "test-admin-key";
+    pub const SERVICE: &str = "test-service-key";
+}
+
+/// Where the manual clock starts: 2020-06-30 12:00 in the district (UTC+8).
+pub fn default_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 6, 30, 4, 0, 0)
+        .single()
+        .expect("valid instant")
+}
+
+fn key(name: &str, role: Role, unit: Option<&str>, key: &str) -> ApiKeyConfig {
+    ApiKeyConfig {
+        name: name.into(),
+        role,
+        unit: unit.map(str::to_owned),
+        sha256: digest_key_hex(key),
+    }
+}
+
+pub struct Sandbox {
+    pub system: System,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    _databases: Vec<TestDatabase>,
+}
+
+impl Sandbox {
+    pub async fn start() -> Self {
+        let databases: Vec<TestDatabase> = Service::ALL
+            .iter()
+            .map(|s| TestDatabase::new(s.name()))
+            .collect();
+        let keys = KeyStore::from_config(&[
+            key("platform", Role::Integrator, None, keys::INTEGRATOR),
+            key("dispatcher", Role::Dispatcher, None, keys::DISPATCHER),
+            key(
+                "chengguan-clerk",
+                Role::UnitHandler,
+                Some("chengguan"),
+                keys::CHENGGUAN,
+            ),
+            key("petition-desk", Role::Evaluator, None, keys::EVALUATOR),
+            key("office", Role::EfficiencyOffice, None, keys::OFFICE),
+            key("operator", Role::Admin, None, keys::ADMIN),
+            key("services", Role::Service, None, keys::SERVICE),
+        ])
+        .expect("test keys are valid");
+        let local = "127.0.0.1:0".parse().expect("address");
+        let configs = Configs {
+            intake: IntakeConfig {
+                listen: local,
+                database: databases[0].config.clone(),
+                citizen_data_key: Secret::new("AhwwEKh0CdlTW13N2hUw2knI8eox6ZgO6AScY3ypmmE="),
+                taxonomy_file: None,
+                district_file: None,
+            },
+            routing: RoutingConfig {
+                listen: local,
+                database: databases[1].config.clone(),
+                intake_url: String::new(),
+                units_file: None,
+            },
+            evaluation: EvaluationConfig {
+                listen: local,
+                database: databases[2].config.clone(),
+                routing_url: String::new(),
+            },
+            reporting: ReportingConfig {
+                listen: local,
+                database: databases[3].config.clone(),
+                intake_url: String::new(),
+                routing_url: String::new(),
+            },
+        };
+        let clock = ManualClock::new(default_now());
+        let ctx = ServiceContext {
+            clock: Arc::new(clock.clone()),
+            keys,
+            service_key: Secret::new(keys::SERVICE),
+        };
+        let system = System::start(ctx, configs).await.expect("system starts");
+        let sandbox = Self {
+            system,
+            clock,
+            http: reqwest::Client::new(),
+            _databases: databases,
+        };
+        for service in Service::ALL {
+            sandbox.wait_ready(service).await;
+        }
+        sandbox
+    }
+
+    pub fn url(&self, service: Service, path: &str) -> String {
+        format!("http://{}{path}", self.system.addr(service))
+    }
+
+    async fn wait_ready(&self, service: Service) {
+        let url = self.url(service, "/health/readyz");
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{} did not become ready", service.name());
+    }
+
+    /// A gRPC channel to `service`, calling with `key` (none when `None`).
+    pub async fn channel(&self, service: Service) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url(service, ""))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("gRPC connects")
+    }
+
+    pub async fn post_order(
+        &self,
+        key: Option<&str>,
+        order: &Value,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(Service::Intake, "/v1/hotline/orders"))
+            .json(order);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.expect("intake answers");
+        let status = resp.status();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get_json(
+        &self,
+        service: Service,
+        path: &str,
+        key: &str,
+    ) -> (reqwest::StatusCode, Value) {
+        let resp = self
+            .http
+            .get(self.url(service, path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("answers");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Reporting's per-unit hotline counts over all of 2020.
+    pub async fn unit_counts(&self) -> Value {
+        let (status, body) = self
+            .get_json(
+                Service::Reporting,
+                "/v1/reports/unit-counts?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00",
+                keys::OFFICE,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Total dispatches reporting has counted (units and triage).
+    pub async fn counted_dispatches(&self) -> i64 {
+        let counts = self.unit_counts().await;
+        let units: i64 = counts["units"]
+            .as_array()
+            .map_or(0, |u| u.iter().filter_map(|x| x["received"].as_i64()).sum());
+        units + counts["in_triage"].as_i64().unwrap_or(0)
+    }
+
+    /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if start.elapsed() > timeout {
+                panic!("timed out after {timeout:?} waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.system.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// A valid work order; `n` makes the order number unique, `units` names one matter per unit.
+pub fn order(n: usize, units: &[&str]) -> Value {
+    let matters: Vec<Value> = units
+        .iter()
+        .map(|u| json!({"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": u}))
+        .collect();
+    json!({
+        "order_number": format!("GD2020{n:08}"),
+        "received_at": "2020-03-02T09:30:00+08:00",
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "urban_management.cooking_fume",
+        "content": format!("中山路餐饮店油烟直排，影响住户休息（{n}）。"),
+        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
+        "citizen": {"name": "陈建红", "phone": "13812341234", "anonymous": false, "hide_identity": false},
+        "matters": matters,
+    })
+}

@@ -105,10 +105,10 @@ impl CitizenVault {
 /// Digits only, without a +86 / 0086 country prefix or separators.
 pub fn normalize_phone(raw: &str) -> String {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    if raw.trim_start().starts_with('+') {
-        if let Some(rest) = digits.strip_prefix("86") {
-            return rest.to_owned();
-        }
+    if raw.trim_start().starts_with('+')
+        && let Some(rest) = digits.strip_prefix("86")
+    {
+        return rest.to_owned();
     }
     digits
         .strip_prefix("0086")

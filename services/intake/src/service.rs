@@ -38,7 +38,7 @@ pub struct Intake {
 
 enum Outcome {
     Created(String),
-    Existing(CaseRow),
+    Existing(Box<CaseRow>),
 }
 
 impl Intake {
@@ -82,7 +82,7 @@ impl Intake {
                     if let Some(existing) =
                         store::find_by_ref(c, SOURCE_HOTLINE, &case.external_ref)?
                     {
-                        return Ok(Outcome::Existing(existing));
+                        return Ok(Outcome::Existing(Box::new(existing)));
                     }
                     store::insert(c, &case, &matters)?;
                     let event = case_received(&case, &matters);

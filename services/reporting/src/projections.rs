@@ -38,7 +38,7 @@ impl EventHandler for IntakeProjection {
             return Ok(());
         };
         let received_at = time::from_proto(case.received_at.as_ref(), "received_at")
-            .map_err(|p| refused(event.position)(p.detail))?;
+            .map_err(|p| refused(event.position)(p.detail.clone()))?;
         diesel::insert_into(report_cases::table)
             .values(CaseFact {
                 case_id: case.case_id,
@@ -65,9 +65,9 @@ impl EventHandler for RoutingProjection {
             return Ok(());
         };
         let received_at = time::from_proto(d.case_received_at.as_ref(), "case_received_at")
-            .map_err(|p| refused(event.position)(p.detail))?;
+            .map_err(|p| refused(event.position)(p.detail.clone()))?;
         let dispatched_at = time::from_proto(d.dispatched_at.as_ref(), "dispatched_at")
-            .map_err(|p| refused(event.position)(p.detail))?;
+            .map_err(|p| refused(event.position)(p.detail.clone()))?;
         diesel::insert_into(report_dispatches::table)
             .values(DispatchFact {
                 dispatch_id: d.dispatch_id,

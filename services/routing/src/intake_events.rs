@@ -65,7 +65,7 @@ impl IntakeEvents {
             time::from_proto(case.received_at.as_ref(), "received_at").map_err(|p| {
                 ApplyError::Refused {
                     position,
-                    reason: p.detail,
+                    reason: p.detail.clone(),
                 }
             })?;
         let sub_district = case

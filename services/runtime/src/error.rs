@@ -107,8 +107,13 @@ impl FieldViolation {
 }
 
 /// An error as it leaves a service: convertible to a gRPC status and to RFC 9457 problem+json.
+/// Boxed, so that `Result<_, Problem>` stays small on the happy path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub struct Problem(Box<ProblemDetails>);
+
+/// The fields of a [`Problem`], reachable through `Deref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemDetails {
     pub kind: ErrorKind,
     pub detail: String,
     pub violations: Vec<FieldViolation>,
@@ -120,16 +125,30 @@ pub struct Problem {
     pub allowed: Vec<String>,
 }
 
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
+    }
+}
+
 impl Problem {
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDetails {
             kind,
             detail: detail.into(),
             violations: Vec::new(),
             rule: None,
             state: None,
             allowed: Vec::new(),
-        }
+        }))
     }
 
     /// A validation failure listing every bad field.
@@ -139,10 +158,9 @@ impl Problem {
             .map(|v| format!("{}: {}", v.field, v.description))
             .collect::<Vec<_>>()
             .join("; ");
-        Self {
-            violations,
-            ..Self::new(ErrorKind::InvalidArgument, detail)
-        }
+        let mut p = Self::new(ErrorKind::InvalidArgument, detail);
+        p.violations = violations;
+        p
     }
 
     pub fn field(field: impl Into<String>, description: impl Into<String>) -> Self {
@@ -251,7 +269,7 @@ impl From<Problem> for tonic::Status {
                 );
             }
         }
-        tonic::Status::with_error_details(p.kind.grpc_code(), p.detail, details)
+        tonic::Status::with_error_details(p.kind.grpc_code(), p.detail.clone(), details)
     }
 }
 

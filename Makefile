@@ -1,0 +1,43 @@
+# Caseflow: the commands a newcomer and CI need. `make help` lists them.
+
+SHELL := /bin/bash
+# Two cores: keep builds lean.
+export CARGO_BUILD_JOBS ?= 2
+# nextest runs each test in its own process (the OTLP test installs a global subscriber);
+# plain `cargo test` is the fallback where nextest is not installed.
+TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
+
+.PHONY: help run run-empty build test test-sqlite test-postgres lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: ## Start all four services on SQLite (./data), as configured in deploy/caseflow.toml
+	cargo run --bin caseflow -- run --config deploy/caseflow.toml
+
+build: ## Build every binary
+	cargo build --workspace --bins
+
+test: test-sqlite test-postgres ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set
+
+test-sqlite: ## The whole suite on SQLite
+	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
+
+test-postgres: ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skipped without it)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$TEST_DATABASE_URL"; \
+		$(TEST_RUNNER) --workspace; \
+	else \
+		echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; \
+	fi
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean: ## Remove build output and the local SQLite data
+	cargo clean
+	rm -rf data
