@@ -76,18 +76,18 @@ async fn grpc_calls_get_unauthenticated_and_permission_denied() {
         tonic::Code::Unauthenticated
     );
 
-    let mut office = request();
+    let mut office = tonic::Request::new(pb::SubmitHotlineOrderRequest {
+        order: Some(pb::HotlineOrder::default()),
+    });
     office.metadata_mut().insert(
         "authorization",
         format!("Bearer {}", keys::OFFICE).parse().expect("header"),
     );
+    let denied = intake.submit_hotline_order(office).await.expect_err("wrong role");
     assert_eq!(
-        intake
-            .get_case(office)
-            .await
-            .expect_err("wrong role")
-            .code(),
-        tonic::Code::PermissionDenied
+        denied.code(),
+        tonic::Code::PermissionDenied,
+        "the role is checked before the (empty) order is validated"
     );
 
     // The event stream is for services only.

@@ -2,6 +2,7 @@
 //! Each runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod operations;
 mod restart;
 mod slice;
 mod tracing_otlp;

@@ -109,6 +109,7 @@ async fn a_work_order_submitted_over_grpc_takes_the_same_path() {
                 summary: "夜间施工".into(),
                 target_unit: "shengtaihuanjing".into(),
             }],
+            related_case_id: String::new(),
         }),
     });
     request.metadata_mut().insert(

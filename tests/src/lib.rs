@@ -84,6 +84,8 @@ impl Sandbox {
                 citizen_data_key: Secret::new("AhwwEKh0CdlTW13N2hUw2knI8eox6ZgO6AScY3ypmmE="),
                 taxonomy_file: None,
                 district_file: None,
+                repeat_window_days: 180,
+                routing_url: String::new(),
             },
             routing: RoutingConfig {
                 listen: local,

@@ -102,6 +102,7 @@ impl System {
         configs.routing.listen = addrs[&Service::Routing];
         configs.evaluation.listen = addrs[&Service::Evaluation];
         configs.reporting.listen = addrs[&Service::Reporting];
+        configs.intake.routing_url = url(addrs[&Service::Routing]);
         configs.routing.intake_url = url(addrs[&Service::Intake]);
         configs.evaluation.routing_url = url(addrs[&Service::Routing]);
         configs.reporting.intake_url = url(addrs[&Service::Intake]);

@@ -7,15 +7,16 @@ use crate::citizen::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("invalid order")]
+    #[error("invalid request")]
     Invalid(Vec<FieldViolation>),
-    #[error("order {order_number} was already taken in with different {fields:?}")]
+    /// An order or petition number already taken in, sent again with different content.
+    #[error("number {number} was already taken in with different {fields:?}")]
     ChangedResend {
-        order_number: String,
+        number: String,
         case_id: String,
         fields: Vec<String>,
     },
-    #[error("case {0} not found")]
+    #[error("{0} not found")]
     NotFound(String),
     #[error(transparent)]
     Refused(#[from] Problem),
@@ -36,26 +37,31 @@ impl From<IntakeError> for Problem {
         match e {
             IntakeError::Invalid(violations) => Problem::invalid(violations),
             IntakeError::ChangedResend {
-                order_number,
+                number,
                 case_id,
                 fields,
             } => {
                 let mut p = Problem::new(
                     ErrorKind::AlreadyExists,
                     format!(
-                        "order_number '{order_number}' was already taken in as case {case_id} with different {}; a changed order needs a new order number",
+                        "'{number}' was already taken in as case {case_id} with different {}; a changed case needs a new number",
                         fields.join(", ")
                     ),
                 )
-                .with_rule("order.idempotency");
+                .with_rule("intake.idempotency");
                 p.violations = fields
                     .into_iter()
-                    .map(|f| FieldViolation::new(f, "differs from the order already taken in"))
+                    .map(|f| {
+                        FieldViolation::new(
+                            f,
+                            "differs from what was already taken in under this number",
+                        )
+                    })
                     .collect();
                 p
             }
-            IntakeError::NotFound(id) => {
-                Problem::new(ErrorKind::NotFound, format!("case '{id}' does not exist"))
+            IntakeError::NotFound(what) => {
+                Problem::new(ErrorKind::NotFound, format!("'{what}' does not exist"))
             }
             IntakeError::Refused(p) => p,
             IntakeError::Db(e) => e.into(),

@@ -6,7 +6,10 @@ use caseflow_runtime::server::grpc_principal;
 use caseflow_runtime::time;
 use tonic::{Request, Response, Status};
 
-use crate::order::{CitizenInput, Coordinates, LocationInput, MatterInput, OrderInput};
+use crate::input::{
+    CitizenInput, Coordinates, JointLetterInput, LocationInput, MatterInput, OrderInput,
+    PetitionInput, VisitInput,
+};
 use crate::service::Intake;
 use crate::view::CaseView;
 
@@ -48,16 +51,74 @@ fn kind_value(name: &str) -> i32 {
     }
 }
 
+fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| time::from_proto(Some(t), "received_at").ok())
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn location_input(location: Option<pb::Location>) -> LocationInput {
+    let location = location.unwrap_or_default();
+    LocationInput {
+        sub_district: location.sub_district,
+        address: location.address,
+        coordinates: location
+            .lat
+            .zip(location.lon)
+            .map(|(lat, lon)| Coordinates { lat, lon }),
+    }
+}
+
+fn citizen_input(citizen: Option<pb::Citizen>) -> CitizenInput {
+    let citizen = citizen.unwrap_or_default();
+    CitizenInput {
+        name: citizen.name,
+        phone: citizen.phone,
+        id_number: Some(citizen.id_number).filter(|s| !s.is_empty()),
+        anonymous: citizen.anonymous,
+        hide_identity: citizen.hide_identity,
+    }
+}
+
+fn matter_inputs(matters: Vec<pb::MatterInput>) -> Vec<MatterInput> {
+    matters
+        .into_iter()
+        .map(|m| MatterInput {
+            category: m.category,
+            summary: m.summary,
+            target_unit: Some(m.target_unit).filter(|u| !u.is_empty()),
+        })
+        .collect()
+}
+
+fn petition_input(p: pb::Petition) -> PetitionInput {
+    PetitionInput {
+        petition_number: p.petition_number,
+        received_at: rfc3339(p.received_at.as_ref()),
+        channel: p.channel,
+        purpose: p.purpose,
+        accused_unit: Some(p.accused_unit).filter(|s| !s.is_empty()),
+        category: p.category,
+        content: p.content,
+        location: location_input(p.location),
+        citizen: citizen_input(p.citizen),
+        matters: matter_inputs(p.matters),
+        visit: match (p.visit_batches, p.visit_persons) {
+            (None, None) => None,
+            (b, pers) => Some(VisitInput {
+                batches: b.unwrap_or_default(),
+                persons: pers.unwrap_or_default(),
+            }),
+        },
+        joint_letter: p.joint_signers.map(|signers| JointLetterInput { signers }),
+        single_visit: p.single_visit,
+        related_case_id: Some(p.related_case_id).filter(|s| !s.is_empty()),
+    }
+}
+
 /// Maps the proto order onto the one validated input shape.
 fn order_input(order: pb::HotlineOrder) -> OrderInput {
-    let received_at = order
-        .received_at
-        .as_ref()
-        .and_then(|t| time::from_proto(Some(t), "received_at").ok())
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default();
-    let location = order.location.unwrap_or_default();
-    let citizen = order.citizen.unwrap_or_default();
+    let received_at = rfc3339(order.received_at.as_ref());
     OrderInput {
         order_number: order.order_number,
         received_at,
@@ -65,30 +126,10 @@ fn order_input(order: pb::HotlineOrder) -> OrderInput {
         kind: kind_name(order.kind),
         category: order.category,
         content: order.content,
-        location: LocationInput {
-            sub_district: location.sub_district,
-            address: location.address,
-            coordinates: location
-                .lat
-                .zip(location.lon)
-                .map(|(lat, lon)| Coordinates { lat, lon }),
-        },
-        citizen: CitizenInput {
-            name: citizen.name,
-            phone: citizen.phone,
-            id_number: Some(citizen.id_number).filter(|s| !s.is_empty()),
-            anonymous: citizen.anonymous,
-            hide_identity: citizen.hide_identity,
-        },
-        matters: order
-            .matters
-            .into_iter()
-            .map(|m| MatterInput {
-                category: m.category,
-                summary: m.summary,
-                target_unit: Some(m.target_unit).filter(|u| !u.is_empty()),
-            })
-            .collect(),
+        location: location_input(order.location),
+        citizen: citizen_input(order.citizen),
+        matters: matter_inputs(order.matters),
+        related_case_id: Some(order.related_case_id).filter(|s| !s.is_empty()),
     }
 }
 
@@ -125,6 +166,10 @@ fn case_view(v: CaseView) -> pb::CaseView {
                 target_unit: m.target_unit.unwrap_or_default(),
             })
             .collect(),
+        is_first: v.is_first,
+        repeat_of: v.repeat_of.unwrap_or_default(),
+        status: v.status,
+        purpose: v.petition.map(|p| p.purpose).unwrap_or_default(),
     }
 }
 
@@ -141,6 +186,24 @@ impl IntakeApi for IntakeGrpc {
         let (case, created) = self
             .intake
             .submit_hotline_order(&principal, order_input(order))
+            .await?;
+        Ok(Response::new(pb::SubmitHotlineOrderResponse {
+            case: Some(case_view(case)),
+            created,
+        }))
+    }
+
+    async fn submit_petition(
+        &self,
+        request: Request<pb::SubmitPetitionRequest>,
+    ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
+        let principal = grpc_principal(&request)?;
+        let petition = request.into_inner().petition.ok_or_else(|| {
+            Status::from(caseflow_runtime::Problem::field("petition", "is required"))
+        })?;
+        let (case, created) = self
+            .intake
+            .submit_petition(&principal, petition_input(petition))
             .await?;
         Ok(Response::new(pb::SubmitHotlineOrderResponse {
             case: Some(case_view(case)),

@@ -4,11 +4,15 @@
 pub mod citizen;
 pub mod error;
 pub mod grpc;
-pub mod order;
+pub mod input;
+pub mod ledger;
+pub mod receptions;
 pub mod rest;
+pub mod routing_events;
 pub mod service;
 pub mod store;
 pub mod taxonomy;
+pub mod validate;
 pub mod view;
 
 use std::net::SocketAddr;
@@ -18,9 +22,11 @@ use std::sync::Arc;
 use caseflow_proto::v1::event_stream_server::EventStreamServer;
 use caseflow_proto::v1::intake_server::IntakeServer;
 use caseflow_runtime::config::Secret;
+use caseflow_runtime::consumer::{self, Subscription};
 use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
 use caseflow_runtime::deployment::ServiceContext;
 use caseflow_runtime::event_log;
+use caseflow_runtime::grpc_client::ServiceChannel;
 use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -51,6 +57,22 @@ pub struct IntakeConfig {
     /// District policy file (sub-districts); the built-in example when absent.
     #[serde(default)]
     pub district_file: Option<PathBuf>,
+    /// A case from the same person about the same matter (same source, category and
+    /// sub-district) within this many days of an earlier one is a repeat (重复件). Policy, not
+    /// law: 180 days covers the half-year the bulletin reports on.
+    #[serde(default = "default_repeat_window_days")]
+    pub repeat_window_days: u32,
+    /// Where routing serves its event stream (case statuses and the units a case went to).
+    #[serde(default = "default_routing_url")]
+    pub routing_url: String,
+}
+
+fn default_repeat_window_days() -> u32 {
+    180
+}
+
+fn default_routing_url() -> String {
+    "http://127.0.0.1:8082".into()
 }
 
 impl caseflow_runtime::standalone::Listens for IntakeConfig {
@@ -84,14 +106,30 @@ pub async fn run(
     )?;
     let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    let rules = service::IntakeRules {
+        repeat_window_days: i64::from(config.repeat_window_days),
+    };
     let intake = Intake::new(
         db.clone(),
         ctx.clock.clone(),
         Arc::new(policy),
         Arc::new(vault),
+        rules,
     );
 
     let log = event_log::start(&db, &shutdown);
+    let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
+    let consumer = tokio::spawn(consumer::run(
+        db.clone(),
+        ctx.clock.clone(),
+        Subscription {
+            service: "intake",
+            checkpoint: "intake<-routing".into(),
+            source: routing,
+        },
+        Arc::new(routing_events::RoutingEvents),
+        shutdown.clone(),
+    ));
 
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
@@ -115,6 +153,7 @@ pub async fn run(
         grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    let _ = consumer.await;
     log.stopped().await;
     Ok(())
 }

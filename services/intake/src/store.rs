@@ -12,6 +12,8 @@ diesel::table! {
         external_ref -> Text,
         channel -> Text,
         kind -> Text,
+        purpose -> Text,
+        accused_unit -> Nullable<Text>,
         category -> Text,
         content -> Text,
         sub_district -> Text,
@@ -27,6 +29,15 @@ diesel::table! {
         citizen_id_enc -> Nullable<Text>,
         phone_key -> Nullable<Text>,
         id_key -> Nullable<Text>,
+        person_key -> Nullable<Text>,
+        visit_batches -> Nullable<Integer>,
+        visit_persons -> Nullable<Integer>,
+        joint_signers -> Nullable<Integer>,
+        collective -> Bool,
+        single_visit -> Bool,
+        is_first -> Bool,
+        repeat_of -> Nullable<Text>,
+        status -> Text,
         fingerprint -> Text,
     }
 }
@@ -42,8 +53,62 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(matters -> cases (case_id));
-diesel::allow_tables_to_appear_in_same_query!(cases, matters);
+diesel::table! {
+    case_units (case_id, unit) {
+        case_id -> Text,
+        unit -> Text,
+    }
+}
+
+diesel::table! {
+    watch_items (id) {
+        id -> Text,
+        case_id -> Text,
+        reason -> Text,
+        status -> Text,
+        note -> Text,
+        opened_at -> Timestamp,
+        updated_at -> Timestamp,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    citizen_reveals (id) {
+        id -> Text,
+        case_id -> Text,
+        actor -> Text,
+        role -> Text,
+        reason -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    leader_receptions (id) {
+        id -> Text,
+        external_ref -> Text,
+        leader_name -> Text,
+        leader_title -> Text,
+        received_at -> Timestamp,
+        persons -> Integer,
+        recorded_at -> Timestamp,
+        fingerprint -> Text,
+    }
+}
+
+diesel::table! {
+    leader_reception_matters (reception_id, ordinal) {
+        reception_id -> Text,
+        ordinal -> Integer,
+        summary -> Text,
+        case_id -> Nullable<Text>,
+        outcome -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(cases, matters, case_units, watch_items);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases)]
@@ -53,6 +118,8 @@ pub struct CaseRow {
     pub external_ref: String,
     pub channel: String,
     pub kind: String,
+    pub purpose: String,
+    pub accused_unit: Option<String>,
     pub category: String,
     pub content: String,
     pub sub_district: String,
@@ -68,6 +135,15 @@ pub struct CaseRow {
     pub citizen_id_enc: Option<String>,
     pub phone_key: Option<String>,
     pub id_key: Option<String>,
+    pub person_key: Option<String>,
+    pub visit_batches: Option<i32>,
+    pub visit_persons: Option<i32>,
+    pub joint_signers: Option<i32>,
+    pub collective: bool,
+    pub single_visit: bool,
+    pub is_first: bool,
+    pub repeat_of: Option<String>,
+    pub status: String,
     pub fingerprint: String,
 }
 
@@ -80,6 +156,43 @@ pub struct MatterRow {
     pub category: String,
     pub summary: String,
     pub target_unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = watch_items)]
+pub struct WatchRow {
+    pub id: String,
+    pub case_id: String,
+    pub reason: String,
+    pub status: String,
+    pub note: String,
+    pub opened_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = leader_receptions)]
+pub struct ReceptionRow {
+    pub id: String,
+    pub external_ref: String,
+    pub leader_name: String,
+    pub leader_title: String,
+    pub received_at: NaiveDateTime,
+    pub persons: i32,
+    pub recorded_at: NaiveDateTime,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = leader_reception_matters)]
+pub struct ReceptionMatterRow {
+    pub reception_id: String,
+    pub ordinal: i32,
+    pub summary: String,
+    pub case_id: Option<String>,
+    pub outcome: String,
+    pub updated_at: NaiveDateTime,
 }
 
 pub fn find_by_ref(
@@ -95,30 +208,91 @@ pub fn find_by_ref(
         .optional()
 }
 
-pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<(CaseRow, Vec<MatterRow>)>> {
-    let Some(case) = cases::table
+pub fn find_case(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CaseRow>> {
+    cases::table
         .find(id)
         .select(CaseRow::as_select())
         .first(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let matters = matters::table
-        .filter(matters::case_id.eq(id))
-        .order(matters::ordinal.asc())
-        .select(MatterRow::as_select())
-        .load(conn)?;
-    Ok(Some((case, matters)))
+        .optional()
 }
 
-pub fn insert(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow]) -> QueryResult<()> {
+pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<Vec<MatterRow>> {
+    matters::table
+        .filter(matters::case_id.eq_any(case_ids))
+        .order((matters::case_id.asc(), matters::ordinal.asc()))
+        .select(MatterRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_case(
+    conn: &mut AnyConnection,
+    case: &CaseRow,
+    rows: &[MatterRow],
+) -> QueryResult<()> {
     diesel::insert_into(cases::table)
         .values(case)
         .execute(conn)?;
     for m in rows {
         diesel::insert_into(matters::table)
             .values(m)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The earliest case of the same person about the same matter (same source, category and
+/// sub-district) received in `[since, until]`.
+pub fn earlier_same_matter(
+    conn: &mut AnyConnection,
+    case: &CaseRow,
+    since: NaiveDateTime,
+) -> QueryResult<Option<CaseRow>> {
+    let mut query = cases::table
+        .filter(cases::source.eq(&case.source))
+        .filter(cases::category.eq(&case.category))
+        .filter(cases::sub_district.eq(&case.sub_district))
+        .filter(cases::received_at.ge(since))
+        .filter(cases::received_at.le(case.received_at))
+        .into_boxed();
+    query = match (&case.phone_key, &case.id_key) {
+        (Some(p), Some(i)) => query.filter(cases::phone_key.eq(p).or(cases::id_key.eq(i))),
+        (Some(p), None) => query.filter(cases::phone_key.eq(p)),
+        (None, Some(i)) => query.filter(cases::id_key.eq(i)),
+        (None, None) => return Ok(None),
+    };
+    query
+        .order((cases::received_at.asc(), cases::id.asc()))
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn open_watch_item(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    reason: &str,
+    note: &str,
+    actor: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    let exists = watch_items::table
+        .filter(watch_items::case_id.eq(case_id))
+        .filter(watch_items::reason.eq(reason))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(watch_items::table)
+            .values(WatchRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: case_id.to_owned(),
+                reason: reason.to_owned(),
+                status: "open".to_owned(),
+                note: note.to_owned(),
+                opened_at: at,
+                updated_at: at,
+                updated_by: actor.to_owned(),
+            })
             .execute(conn)?;
     }
     Ok(())

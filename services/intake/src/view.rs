@@ -1,5 +1,5 @@
 //! A case as a caller may see it. Citizen data is masked (`138****1234`, `陈*红`); a hidden
-//! identity shows nothing at all.
+//! identity, and an accuser's identity shown to a unit, show nothing at all.
 
 use serde::Serialize;
 
@@ -8,7 +8,9 @@ use crate::store::{CaseRow, MatterRow};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CitizenView {
+    /// Masked (`陈*红`); absent when anonymous or hidden from this caller.
     pub name: Option<String>,
+    /// Masked (`138****1234`); absent when anonymous or hidden from this caller.
     pub phone: Option<String>,
     pub anonymous: bool,
     pub hide_identity: bool,
@@ -31,6 +33,21 @@ pub struct MatterView {
     pub target_unit: Option<String>,
 }
 
+/// Petition-only facts.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PetitionView {
+    /// suggestion_opinion | request_decision | accusation | other
+    pub purpose: String,
+    pub accused_unit: Option<String>,
+    pub visit_batches: Option<i32>,
+    pub visit_persons: Option<i32>,
+    /// Five or more persons (集体访).
+    pub collective: bool,
+    pub joint_signers: Option<i32>,
+    /// Admitted under 最多投一次.
+    pub single_visit: bool,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CaseView {
     pub case_id: String,
@@ -40,24 +57,43 @@ pub struct CaseView {
     pub external_ref: String,
     pub received_at: chrono::DateTime<chrono::Utc>,
     pub channel: String,
+    /// Hotline kind; empty for petitions.
     pub kind: String,
     pub category: String,
     pub content: String,
     pub location: LocationView,
     pub citizen: CitizenView,
     pub matters: Vec<MatterView>,
+    pub petition: Option<PetitionView>,
+    /// First case (初件): no earlier case of the same person about the same matter.
+    pub is_first: bool,
+    /// The first case of the chain this case repeats.
+    pub repeat_of: Option<String>,
+    /// received | dispatched | in_triage
+    pub status: String,
+}
+
+/// How much of the citizen a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Masked name and phone.
+    Masked,
+    /// Nothing of the citizen: a hidden identity, or an accuser seen by a unit.
+    Hidden,
 }
 
 impl CaseView {
-    pub fn masked(
+    pub fn build(
         case: CaseRow,
         matters: Vec<MatterRow>,
         vault: &CitizenVault,
+        visibility: Visibility,
     ) -> Result<Self, VaultError> {
-        let reveal = |enc: &Option<String>,
-                      mask: fn(&str) -> String|
+        let hidden = visibility == Visibility::Hidden || case.hide_identity;
+        let show = |enc: &Option<String>,
+                    mask: fn(&str) -> String|
          -> Result<Option<String>, VaultError> {
-            if case.hide_identity {
+            if hidden {
                 return Ok(None);
             }
             enc.as_deref()
@@ -65,11 +101,20 @@ impl CaseView {
                 .transpose()
         };
         let citizen = CitizenView {
-            name: reveal(&case.citizen_name_enc, mask_name)?,
-            phone: reveal(&case.citizen_phone_enc, mask_phone)?,
+            name: show(&case.citizen_name_enc, mask_name)?,
+            phone: show(&case.citizen_phone_enc, mask_phone)?,
             anonymous: case.anonymous,
             hide_identity: case.hide_identity,
         };
+        let petition = (case.source == "petition").then(|| PetitionView {
+            purpose: case.purpose.clone(),
+            accused_unit: case.accused_unit.clone(),
+            visit_batches: case.visit_batches,
+            visit_persons: case.visit_persons,
+            collective: case.collective,
+            joint_signers: case.joint_signers,
+            single_visit: case.single_visit,
+        });
         Ok(Self {
             case_id: case.id,
             source: case.source,
@@ -96,6 +141,10 @@ impl CaseView {
                     target_unit: m.target_unit,
                 })
                 .collect(),
+            petition,
+            is_first: case.is_first,
+            repeat_of: case.repeat_of,
+            status: case.status,
         })
     }
 }

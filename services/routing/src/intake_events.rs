@@ -48,7 +48,8 @@ impl EventHandler for IntakeEvents {
             Some(pb::intake_event::Kind::CaseReceived(case)) => {
                 self.case_received(conn, event.position, case)
             }
-            None => Ok(()),
+            // Leader receptions concern reporting, not routing.
+            Some(_) | None => Ok(()),
         }
     }
 }

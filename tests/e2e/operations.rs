@@ -1,0 +1,156 @@
+//! What an operator relies on: health over REST and gRPC, reflection, the OpenAPI documents.
+
+use caseflow::Service;
+use caseflow_tests::Sandbox;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_reports_health_and_lists_its_grpc_services() {
+    let sandbox = Sandbox::start().await;
+    let expected = [
+        (Service::Intake, "caseflow.v1.Intake"),
+        (Service::Routing, "caseflow.v1.Routing"),
+        (Service::Evaluation, "caseflow.v1.Evaluation"),
+        (Service::Reporting, "caseflow.v1.Reporting"),
+    ];
+    for (service, grpc_name) in expected {
+        for path in ["/health/livez", "/health/readyz"] {
+            let status = sandbox
+                .http
+                .get(sandbox.url(service, path))
+                .send()
+                .await
+                .expect("answers")
+                .status();
+            assert_eq!(status, 200, "{} {path}", service.name());
+        }
+
+        let mut health = HealthClient::new(sandbox.channel(service).await);
+        let status = health
+            .check(HealthCheckRequest {
+                service: grpc_name.into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{grpc_name}");
+
+        let mut reflection = ServerReflectionClient::new(sandbox.channel(service).await);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("reflection answers")
+            .into_inner();
+        let listed = match responses
+            .message()
+            .await
+            .expect("a response")
+            .and_then(|r| r.message_response)
+        {
+            Some(MessageResponse::ListServicesResponse(list)) => {
+                list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+            }
+            other => panic!("unexpected reflection answer {other:?}"),
+        };
+        assert!(
+            listed.iter().any(|s| s == grpc_name),
+            "{grpc_name} not in {listed:?}"
+        );
+    }
+
+    for service in [Service::Intake, Service::Routing, Service::Reporting] {
+        let doc: serde_json::Value = sandbox
+            .http
+            .get(sandbox.url(service, "/openapi.json"))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(
+            doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
+            "{}",
+            service.name()
+        );
+        assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    }
+    let intake_doc: serde_json::Value = sandbox
+        .http
+        .get(sandbox.url(Service::Intake, "/openapi.json"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(intake_doc["paths"]["/v1/hotline/orders"]["post"].is_object());
+
+    // An unknown REST path is a problem+json 404, not a gRPC answer.
+    let resp = sandbox
+        .http
+        .get(sandbox.url(Service::Intake, "/v1/nope"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_service_is_not_ready_and_comes_back() {
+    let mut sandbox = Sandbox::start().await;
+    sandbox
+        .system
+        .stop(Service::Evaluation)
+        .await
+        .expect("stops cleanly");
+    let refused = sandbox
+        .http
+        .get(sandbox.url(Service::Evaluation, "/health/livez"))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a stopped service no longer accepts connections"
+    );
+    sandbox
+        .system
+        .restart(Service::Evaluation)
+        .await
+        .expect("restarts");
+    let ready = sandbox
+        .eventually(
+            "evaluation ready again",
+            std::time::Duration::from_secs(10),
+            || async {
+                let r = sandbox
+                    .http
+                    .get(sandbox.url(Service::Evaluation, "/health/readyz"))
+                    .send()
+                    .await
+                    .ok()?;
+                r.status().is_success().then_some(())
+            },
+        )
+        .await;
+    assert_eq!(ready, ());
+    sandbox.shutdown().await;
+}
