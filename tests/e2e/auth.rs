@@ -83,7 +83,10 @@ async fn grpc_calls_get_unauthenticated_and_permission_denied() {
         "authorization",
         format!("Bearer {}", keys::OFFICE).parse().expect("header"),
     );
-    let denied = intake.submit_hotline_order(office).await.expect_err("wrong role");
+    let denied = intake
+        .submit_hotline_order(office)
+        .await
+        .expect_err("wrong role");
     assert_eq!(
         denied.code(),
         tonic::Code::PermissionDenied,

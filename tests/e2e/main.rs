@@ -2,7 +2,10 @@
 //! Each runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod intake;
 mod operations;
+mod privacy;
 mod restart;
 mod slice;
 mod tracing_otlp;
+mod validation;

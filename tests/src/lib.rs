@@ -52,7 +52,8 @@ pub struct Sandbox {
     pub system: System,
     pub clock: ManualClock,
     pub http: reqwest::Client,
-    _databases: Vec<TestDatabase>,
+    /// Each service's database, in `Service::ALL` order.
+    pub databases: Vec<TestDatabase>,
 }
 
 impl Sandbox {
@@ -116,7 +117,7 @@ impl Sandbox {
             system,
             clock,
             http: reqwest::Client::new(),
-            _databases: databases,
+            databases,
         };
         for service in Service::ALL {
             sandbox.wait_ready(service).await;
@@ -166,6 +167,38 @@ impl Sandbox {
         let status = resp.status();
         let body = resp.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Sends `body` as JSON with `method` to `path` on `service`.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        service: Service,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> (reqwest::StatusCode, Value) {
+        let resp = self
+            .http
+            .request(method, self.url(service, path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("answers");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(
+        &self,
+        service: Service,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> (reqwest::StatusCode, Value) {
+        self.send_json(reqwest::Method::POST, service, path, key, body)
+            .await
     }
 
     pub async fn get_json(
@@ -228,6 +261,71 @@ impl Sandbox {
     pub async fn shutdown(self) {
         self.system.shutdown().await.expect("clean shutdown");
     }
+}
+
+/// A valid petition; `n` makes the petition number unique.
+pub fn petition(n: usize, channel: &str) -> Value {
+    let mut p = json!({
+        "petition_number": format!("XF2020{n:08}"),
+        "received_at": "2020-03-03T10:00:00+08:00",
+        "channel": channel,
+        "purpose": "request_decision",
+        "category": "construction.renovation",
+        "content": format!("楼上住户违规装修，拆除承重墙（{n}）。"),
+        "location": {"sub_district": "lizhong", "address": "新华北路8号"},
+        "citizen": {"name": "庄雅滨", "phone": "13959001234", "id_number": "11010519491231002X"},
+        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
+    });
+    if channel == "visit" {
+        p["visit"] = json!({"batches": 1, "persons": 1});
+    }
+    p
+}
+
+/// Every table of a service's database, as bytes: the SQLite file and its WAL, or every
+/// PostgreSQL row as text.
+pub fn dump_database(db: &TestDatabase) -> Vec<u8> {
+    use diesel::Connection as _;
+    use diesel::RunQueryDsl as _;
+    if let Some(path) = db.config.url.strip_prefix("sqlite://") {
+        let mut bytes = std::fs::read(path).unwrap_or_default();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        return bytes;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table_name: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Dump {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        dump: String,
+    }
+    let schema = db
+        .config
+        .schema
+        .clone()
+        .expect("PostgreSQL test databases have a schema");
+    let mut conn = diesel::PgConnection::establish(&db.config.url).expect("connect for dump");
+    let tables: Vec<Name> = diesel::sql_query(format!(
+        "SELECT table_name::text AS table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+    ))
+    .load(&mut conn)
+    .expect("list tables");
+    let mut out = Vec::new();
+    for t in tables {
+        let rows: Vec<Dump> = diesel::sql_query(format!(
+            "SELECT COALESCE(string_agg(t::text, '|'), '') AS dump FROM \"{schema}\".\"{}\" t",
+            t.table_name
+        ))
+        .load(&mut conn)
+        .expect("dump table");
+        for r in rows {
+            out.extend(r.dump.into_bytes());
+        }
+    }
+    out
 }
 
 /// A valid work order; `n` makes the order number unique, `units` names one matter per unit.
