@@ -323,6 +323,24 @@ async fn citizen_data_is_masked_and_every_reveal_is_logged_and_scoped() {
     assert_eq!(clear["name"], "陈建红");
     let (status, _) = reveal(keys::OFFICE, case_id.clone(), "统计核对").await;
     assert_eq!(status, 403, "the efficiency office may not reveal");
+    let (status, log) = sandbox
+        .get_json(
+            Service::Intake,
+            &format!("/v1/cases/{case_id}/reveals"),
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let log = log.as_array().expect("list");
+    assert_eq!(
+        log.len(),
+        1,
+        "one reveal happened; the refused ones are not logged as reveals"
+    );
+    assert_eq!(
+        (log[0]["actor"].as_str(), log[0]["reason"].as_str()),
+        (Some("operator"), Some("回访核实诉求"))
+    );
 
     // The unit the case went to may reveal once routing has dispatched it; not a hidden identity.
     sandbox

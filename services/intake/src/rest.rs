@@ -23,7 +23,7 @@ use crate::receptions::{
     OutcomeUpdate, ReceptionInput, ReceptionMatterInput, ReceptionMatterView, ReceptionSummary,
     ReceptionView,
 };
-use crate::service::{CaseFilter, CasePage, Intake, RevealedCitizen};
+use crate::service::{CaseFilter, CasePage, Intake, RevealRecord, RevealedCitizen};
 use crate::taxonomy::{Category, DistrictFile, SubDistrict, Subcategory, TaxonomyFile};
 use crate::view::{CaseView, CitizenView, LocationView, MatterView, PetitionView};
 
@@ -50,6 +50,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases/{case_id}", get(get_case))
         .route("/v1/cases/{case_id}/reveal", post(reveal))
+        .route("/v1/cases/{case_id}/reveals", get(reveal_log))
         .route("/v1/cases/{case_id}/threat", post(flag_threat))
         .route("/v1/watch", get(watch))
         .route("/v1/watch/{watch_id}", patch(update_watch))
@@ -180,6 +181,21 @@ async fn reveal(
             .reveal_citizen(&principal, &case_id, &body.reason)
             .await?,
     ))
+}
+
+/// The reveal log of a case: who saw the citizen's clear data, when and why.
+#[utoipa::path(
+    get, path = "/v1/cases/{case_id}/reveals",
+    params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = [RevealRecord]), (status = 401), (status = 403), (status = 404)),
+    security(("api_key" = []))
+)]
+async fn reveal_log(
+    State(state): State<RestState>,
+    Authenticated(principal): Authenticated,
+    Path(case_id): Path<String>,
+) -> Result<Json<Vec<RevealRecord>>, IntakeError> {
+    Ok(Json(state.intake.reveal_log(&principal, &case_id).await?))
 }
 
 /// Flag a case as a threat (扬言); it goes on the watch ledger.
@@ -400,12 +416,12 @@ impl utoipa::Modify for SecurityAddon {
 #[openapi(
     info(title = "Caseflow intake", description = "Takes in 12345 hotline work orders and petitions, exactly once, with the citizen's data protected."),
     paths(
-        submit_order, submit_petition, list_cases, get_case, reveal, flag_threat, watch, update_watch,
+        submit_order, submit_petition, list_cases, get_case, reveal, reveal_log, flag_threat, watch, update_watch,
         repeat_petitioners, record_reception, receptions, update_outcome, taxonomy
     ),
     components(schemas(
         OrderInput, PetitionInput, VisitInput, JointLetterInput, LocationInput, Coordinates, CitizenInput, MatterInput,
-        CaseView, CitizenView, LocationView, MatterView, PetitionView, CasePage, RevealRequest, RevealedCitizen,
+        CaseView, CitizenView, LocationView, MatterView, PetitionView, CasePage, RevealRequest, RevealedCitizen, RevealRecord,
         WatchItem, WatchUpdate, ThreatFlag, RepeatPetitioner,
         ReceptionInput, ReceptionMatterInput, OutcomeUpdate, ReceptionView, ReceptionMatterView, ReceptionSummary,
         TaxonomyView, TaxonomyFile, Category, Subcategory, DistrictFile, SubDistrict

@@ -101,6 +101,18 @@ pub struct RevealedCitizen {
     pub id_number: Option<String>,
 }
 
+/// One logged reveal.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RevealRecord {
+    pub actor: String,
+    pub role: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Roles that may audit who saw a citizen's data.
+const AUDITORS: &[Role] = &[Role::Admin, Role::EfficiencyOffice];
+
 pub const STATUSES: [&str; 3] = ["received", "dispatched", "in_triage"];
 
 impl Intake {
@@ -466,6 +478,44 @@ impl Intake {
             phone: open(&case.citizen_phone_enc)?,
             id_number: open(&case.citizen_id_enc)?,
         })
+    }
+
+    /// Who revealed a case's citizen data, when and why, oldest first.
+    pub async fn reveal_log(
+        &self,
+        principal: &Principal,
+        case_id: &str,
+    ) -> Result<Vec<RevealRecord>, IntakeError> {
+        principal.require("audit reveals", AUDITORS)?;
+        let id = case_id.to_owned();
+        let rows: Vec<(String, String, String, chrono::NaiveDateTime)> = self
+            .db
+            .read(move |c| {
+                store::find_case(c, &id)?
+                    .ok_or_else(|| IntakeError::NotFound(format!("case {id}")))?;
+                Ok::<_, IntakeError>(
+                    citizen_reveals::table
+                        .filter(citizen_reveals::case_id.eq(&id))
+                        .order((citizen_reveals::at.asc(), citizen_reveals::id.asc()))
+                        .select((
+                            citizen_reveals::actor,
+                            citizen_reveals::role,
+                            citizen_reveals::reason,
+                            citizen_reveals::at,
+                        ))
+                        .load(c)?,
+                )
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(actor, role, reason, at)| RevealRecord {
+                actor,
+                role,
+                reason,
+                at: at.and_utc(),
+            })
+            .collect())
     }
 
     fn rows(
