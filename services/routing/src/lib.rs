@@ -1,8 +1,11 @@
 //! Routing: turns each matter of a received case into a dispatch to a unit, and (issue 4)
 //! enforces the rules on return and transfer, deadlines and the routing log.
 
+pub mod calendar;
+pub mod catalog;
 pub mod grpc;
 pub mod intake_events;
+pub mod policy;
 pub mod registry;
 pub mod rest;
 pub mod service;
