@@ -9,9 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn case_count(sandbox: &Sandbox) -> usize {
-    let (status, page) = sandbox
-        .get_json(Service::Intake, "/v1/cases?limit=500", keys::ADMIN)
-        .await;
+    let (status, page) = sandbox.get_json(Service::Intake, "/v1/cases?limit=500", keys::ADMIN).await;
     assert_eq!(status, 200, "{page}");
     page["cases"].as_array().map_or(0, Vec::len)
 }
@@ -27,24 +25,15 @@ async fn the_same_order_posted_100_times_concurrently_is_one_case() {
     let results = futures::future::join_all(posts).await;
     let created = results.iter().filter(|(s, _)| *s == 201).count();
     let existing = results.iter().filter(|(s, _)| *s == 200).count();
-    assert_eq!(
-        (created, existing),
-        (1, 99),
-        "one creation, 99 answers with the existing case"
-    );
-    let ids: std::collections::BTreeSet<&str> = results
-        .iter()
-        .filter_map(|(_, b)| b["case_id"].as_str())
-        .collect();
+    assert_eq!((created, existing), (1, 99), "one creation, 99 answers with the existing case");
+    let ids: std::collections::BTreeSet<&str> = results.iter().filter_map(|(_, b)| b["case_id"].as_str()).collect();
     assert_eq!(ids.len(), 1, "every answer names the same case");
     assert_eq!(case_count(&sandbox).await, 1);
     // Two matters: two routing inputs, two dispatches, and no more.
     sandbox
-        .eventually(
-            "both matters dispatched",
-            Duration::from_secs(10),
-            || async { (sandbox.counted_dispatches().await == 2).then_some(()) },
-        )
+        .eventually("both matters dispatched", Duration::from_secs(10), || async {
+            (sandbox.counted_dispatches().await == 2).then_some(())
+        })
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sandbox.counted_dispatches().await, 2);
@@ -55,13 +44,7 @@ async fn the_same_order_posted_100_times_concurrently_is_one_case() {
 async fn a_changed_resend_is_a_conflict_naming_the_fields() {
     let sandbox = Sandbox::start().await;
     let original = order(7, &["chengguan"]);
-    assert_eq!(
-        sandbox
-            .post_order(Some(keys::INTEGRATOR), &original)
-            .await
-            .0,
-        201
-    );
+    assert_eq!(sandbox.post_order(Some(keys::INTEGRATOR), &original).await.0, 201);
     let mut changed = original.clone();
     changed["content"] = json!("内容改了");
     changed["citizen"]["phone"] = json!("13900009999");
@@ -69,20 +52,10 @@ async fn a_changed_resend_is_a_conflict_naming_the_fields() {
     let (status, body) = sandbox.post_order(Some(keys::INTEGRATOR), &changed).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "already_exists");
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
-    assert_eq!(
-        fields,
-        ["citizen.phone", "content", "matters[0].target_unit"]
-    );
-    assert!(
-        !body.to_string().contains("13900009999"),
-        "the conflict does not echo personal data"
-    );
+    let fields: Vec<&str> =
+        body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["citizen.phone", "content", "matters[0].target_unit"]);
+    assert!(!body.to_string().contains("13900009999"), "the conflict does not echo personal data");
     assert_eq!(case_count(&sandbox).await, 1);
     sandbox.shutdown().await;
 }
@@ -92,9 +65,7 @@ async fn a_visit_of_six_persons_is_collective_and_on_the_watch_ledger() {
     let sandbox = Sandbox::start().await;
     let mut visit = petition(1, "visit");
     visit["visit"] = json!({"batches": 1, "persons": 6});
-    let (status, case) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit)
-        .await;
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit).await;
     assert_eq!(status, 201, "{case}");
     assert_eq!(case["petition"]["collective"], true);
     assert_eq!(case["petition"]["visit_persons"], 6);
@@ -103,21 +74,11 @@ async fn a_visit_of_six_persons_is_collective_and_on_the_watch_ledger() {
     small["visit"] = json!({"batches": 1, "persons": 4});
     small["category"] = json!("labour.wage_arrears");
     small["matters"][0]["category"] = json!("labour.wage_arrears");
-    let (_, small_case) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &small)
-        .await;
-    assert_eq!(
-        small_case["petition"]["collective"], false,
-        "four persons is not collective"
-    );
+    let (_, small_case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &small).await;
+    assert_eq!(small_case["petition"]["collective"], false, "four persons is not collective");
 
-    let (status, ledger) = sandbox
-        .get_json(
-            Service::Intake,
-            "/v1/watch?reason=collective_visit",
-            keys::DISPATCHER,
-        )
-        .await;
+    let (status, ledger) =
+        sandbox.get_json(Service::Intake, "/v1/watch?reason=collective_visit", keys::DISPATCHER).await;
     assert_eq!(status, 200);
     let items = ledger.as_array().expect("list");
     assert_eq!(items.len(), 1);
@@ -156,9 +117,7 @@ async fn joint_letters_and_threats_are_on_the_watch_ledger() {
     let sandbox = Sandbox::start().await;
     let mut letter = petition(3, "letter");
     letter["joint_letter"] = json!({"signers": 12});
-    let (status, case) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &letter)
-        .await;
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &letter).await;
     assert_eq!(status, 201, "{case}");
     let case_id = case["case_id"].as_str().expect("id");
     let (status, flagged) = sandbox
@@ -170,52 +129,29 @@ async fn joint_letters_and_threats_are_on_the_watch_ledger() {
         )
         .await;
     assert_eq!(status, 200, "{flagged}");
-    let (_, ledger) = sandbox
-        .get_json(Service::Intake, "/v1/watch", keys::OFFICE)
-        .await;
-    let mut reasons: Vec<&str> = ledger
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|i| i["reason"].as_str())
-        .collect();
+    let (_, ledger) = sandbox.get_json(Service::Intake, "/v1/watch", keys::OFFICE).await;
+    let mut reasons: Vec<&str> = ledger.as_array().expect("list").iter().filter_map(|i| i["reason"].as_str()).collect();
     reasons.sort_unstable();
     assert_eq!(reasons, ["joint_letter", "threat"]);
     let (status, _) = sandbox
-        .post_json(
-            Service::Intake,
-            &format!("/v1/cases/{case_id}/threat"),
-            keys::OFFICE,
-            &json!({"note": "x"}),
-        )
+        .post_json(Service::Intake, &format!("/v1/cases/{case_id}/threat"), keys::OFFICE, &json!({"note": "x"}))
         .await;
-    assert_eq!(
-        status, 403,
-        "the efficiency office reads the ledger but does not keep it"
-    );
+    assert_eq!(status, 403, "the efficiency office reads the ledger but does not keep it");
     sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_case_from_the_same_phone_about_the_same_matter_is_a_repeat() {
     let sandbox = Sandbox::start().await;
-    let (_, first) = sandbox
-        .post_json(
-            Service::Intake,
-            "/v1/petitions",
-            keys::INTEGRATOR,
-            &petition(10, "letter"),
-        )
-        .await;
+    let (_, first) =
+        sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &petition(10, "letter")).await;
     assert_eq!(first["is_first"], true);
 
     // Same phone written differently, no ID number, a week later: a repeat of the first.
     let mut again = petition(11, "visit");
     again["received_at"] = json!("2020-03-10T10:00:00+08:00");
     again["citizen"] = json!({"name": "庄雅滨", "phone": "+86 139-5900-1234"});
-    let (status, second) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &again)
-        .await;
+    let (status, second) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &again).await;
     assert_eq!(status, 201, "{second}");
     assert_eq!(second["is_first"], false);
     assert_eq!(second["repeat_of"], first["case_id"]);
@@ -223,31 +159,25 @@ async fn a_second_case_from_the_same_phone_about_the_same_matter_is_a_repeat() {
     // A third links to the first of the chain, not to the second.
     let mut third = petition(12, "letter");
     third["received_at"] = json!("2020-04-01T10:00:00+08:00");
-    let (_, third) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &third)
-        .await;
+    let (_, third) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &third).await;
     assert_eq!(third["repeat_of"], first["case_id"]);
 
     // Another matter from the same person is a first case of its own.
     let mut other = petition(13, "letter");
     other["category"] = json!("labour.wage_arrears");
     other["matters"][0]["category"] = json!("labour.wage_arrears");
-    let (_, other) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &other)
-        .await;
+    let (_, other) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &other).await;
     assert_eq!(other["is_first"], true);
 
     // The repeat visit is on the ledger; the person heads the repeat-petitioner list, masked.
-    let (_, ledger) = sandbox
-        .get_json(
-            Service::Intake,
-            "/v1/watch?reason=repeat_visit",
-            keys::DISPATCHER,
-        )
-        .await;
+    let (_, ledger) = sandbox.get_json(Service::Intake, "/v1/watch?reason=repeat_visit", keys::DISPATCHER).await;
     assert_eq!(ledger.as_array().map(Vec::len), Some(1));
     let (status, list) = sandbox
-        .get_json(Service::Intake, "/v1/repeat-petitioners?from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00", keys::OFFICE)
+        .get_json(
+            Service::Intake,
+            "/v1/repeat-petitioners?from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00",
+            keys::OFFICE,
+        )
         .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list[0]["cases"], 4);
@@ -258,9 +188,7 @@ async fn a_second_case_from_the_same_phone_about_the_same_matter_is_a_repeat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_linked_case_is_a_repeat_and_an_unknown_link_is_refused() {
     let sandbox = Sandbox::start().await;
-    let (_, first) = sandbox
-        .post_order(Some(keys::INTEGRATOR), &order(1, &["chengguan"]))
-        .await;
+    let (_, first) = sandbox.post_order(Some(keys::INTEGRATOR), &order(1, &["chengguan"])).await;
     let mut linked = order(2, &["chengguan"]);
     linked["citizen"] = json!({"name": "林碧英", "phone": "13900001111"});
     linked["category"] = json!("ecology.noise");
@@ -274,20 +202,14 @@ async fn a_caller_linked_case_is_a_repeat_and_an_unknown_link_is_refused() {
     let (status, body) = sandbox.post_order(Some(keys::INTEGRATOR), &dangling).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "related_case_id");
-    assert_eq!(
-        case_count(&sandbox).await,
-        2,
-        "the refused case was not stored"
-    );
+    assert_eq!(case_count(&sandbox).await, 2, "the refused case was not stored");
     sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn citizen_data_is_masked_and_every_reveal_is_logged_and_scoped() {
     let sandbox = Sandbox::start().await;
-    let (_, case) = sandbox
-        .post_order(Some(keys::INTEGRATOR), &order(5, &["chengguan"]))
-        .await;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(5, &["chengguan"])).await;
     let case_id = case["case_id"].as_str().expect("id").to_owned();
     let (_, hidden) = sandbox
         .post_order(Some(keys::INTEGRATOR), &{
@@ -296,24 +218,12 @@ async fn citizen_data_is_masked_and_every_reveal_is_logged_and_scoped() {
             o
         })
         .await;
-    assert_eq!(
-        hidden["citizen"]["name"],
-        Value::Null,
-        "a hidden identity shows nothing"
-    );
+    assert_eq!(hidden["citizen"]["name"], Value::Null, "a hidden identity shows nothing");
     let hidden_id = hidden["case_id"].as_str().expect("id").to_owned();
 
     let reveal = |key: &'static str, id: String, reason: &'static str| {
         let s = &sandbox;
-        async move {
-            s.post_json(
-                Service::Intake,
-                &format!("/v1/cases/{id}/reveal"),
-                key,
-                &json!({"reason": reason}),
-            )
-            .await
-        }
+        async move { s.post_json(Service::Intake, &format!("/v1/cases/{id}/reveal"), key, &json!({"reason": reason})).await }
     };
     let (status, body) = reveal(keys::ADMIN, case_id.clone(), "").await;
     assert_eq!(status, 422, "a reveal needs a reason: {body}");
@@ -323,59 +233,26 @@ async fn citizen_data_is_masked_and_every_reveal_is_logged_and_scoped() {
     assert_eq!(clear["name"], "陈建红");
     let (status, _) = reveal(keys::OFFICE, case_id.clone(), "统计核对").await;
     assert_eq!(status, 403, "the efficiency office may not reveal");
-    let (status, log) = sandbox
-        .get_json(
-            Service::Intake,
-            &format!("/v1/cases/{case_id}/reveals"),
-            keys::OFFICE,
-        )
-        .await;
+    let (status, log) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}/reveals"), keys::OFFICE).await;
     assert_eq!(status, 200, "{log}");
     let log = log.as_array().expect("list");
-    assert_eq!(
-        log.len(),
-        1,
-        "one reveal happened; the refused ones are not logged as reveals"
-    );
-    assert_eq!(
-        (log[0]["actor"].as_str(), log[0]["reason"].as_str()),
-        (Some("operator"), Some("回访核实诉求"))
-    );
+    assert_eq!(log.len(), 1, "one reveal happened; the refused ones are not logged as reveals");
+    assert_eq!((log[0]["actor"].as_str(), log[0]["reason"].as_str()), (Some("operator"), Some("回访核实诉求")));
 
     // The unit the case went to may reveal once routing has dispatched it; not a hidden identity.
     sandbox
-        .eventually(
-            "the case to be dispatched to chengguan",
-            Duration::from_secs(10),
-            || async {
-                let (s, _) = sandbox
-                    .get_json(
-                        Service::Intake,
-                        &format!("/v1/cases/{case_id}"),
-                        keys::CHENGGUAN,
-                    )
-                    .await;
-                (s == 200).then_some(())
-            },
-        )
+        .eventually("the case to be dispatched to chengguan", Duration::from_secs(10), || async {
+            let (s, _) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}"), keys::CHENGGUAN).await;
+            (s == 200).then_some(())
+        })
         .await;
     let (status, clear) = reveal(keys::CHENGGUAN, case_id.clone(), "联系诉求人落地核实").await;
     assert_eq!(status, 200, "{clear}");
     sandbox
-        .eventually(
-            "the hidden case to be dispatched",
-            Duration::from_secs(10),
-            || async {
-                let (s, _) = sandbox
-                    .get_json(
-                        Service::Intake,
-                        &format!("/v1/cases/{hidden_id}"),
-                        keys::CHENGGUAN,
-                    )
-                    .await;
-                (s == 200).then_some(())
-            },
-        )
+        .eventually("the hidden case to be dispatched", Duration::from_secs(10), || async {
+            let (s, _) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{hidden_id}"), keys::CHENGGUAN).await;
+            (s == 200).then_some(())
+        })
         .await;
     let (status, body) = reveal(keys::CHENGGUAN, hidden_id.clone(), "联系诉求人").await;
     assert_eq!(status, 403, "{body}");
@@ -390,51 +267,21 @@ async fn an_accusation_never_goes_to_the_accused_and_hides_the_accuser_from_unit
     accusation["purpose"] = json!("accusation");
     accusation["accused_unit"] = json!("chengguan");
     accusation["matters"][0]["target_unit"] = json!("chengguan");
-    let (status, body) = sandbox
-        .post_json(
-            Service::Intake,
-            "/v1/petitions",
-            keys::INTEGRATOR,
-            &accusation,
-        )
-        .await;
+    let (status, body) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &accusation).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "matters[0].target_unit");
 
     accusation["matters"][0]["target_unit"] = json!("zhujian");
-    let (status, case) = sandbox
-        .post_json(
-            Service::Intake,
-            "/v1/petitions",
-            keys::INTEGRATOR,
-            &accusation,
-        )
-        .await;
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &accusation).await;
     assert_eq!(status, 201, "{case}");
     let case_id = case["case_id"].as_str().expect("id").to_owned();
     sandbox
-        .eventually(
-            "the accusation dispatched",
-            Duration::from_secs(10),
-            || async {
-                let (_, c) = sandbox
-                    .get_json(
-                        Service::Intake,
-                        &format!("/v1/cases/{case_id}"),
-                        keys::ADMIN,
-                    )
-                    .await;
-                (c["status"] == "dispatched").then_some(())
-            },
-        )
+        .eventually("the accusation dispatched", Duration::from_secs(10), || async {
+            let (_, c) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}"), keys::ADMIN).await;
+            (c["status"] == "dispatched").then_some(())
+        })
         .await;
-    let (status, _) = sandbox
-        .get_json(
-            Service::Intake,
-            &format!("/v1/cases/{case_id}"),
-            keys::CHENGGUAN,
-        )
-        .await;
+    let (status, _) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}"), keys::CHENGGUAN).await;
     assert_eq!(status, 403, "the accused unit never sees the case");
     sandbox.shutdown().await;
 }
@@ -448,15 +295,7 @@ async fn cases_are_listed_by_filter_a_page_at_a_time() {
         assert_eq!(sandbox.post_order(Some(keys::INTEGRATOR), &o).await.0, 201);
     }
     assert_eq!(
-        sandbox
-            .post_json(
-                Service::Intake,
-                "/v1/petitions",
-                keys::INTEGRATOR,
-                &petition(1, "letter")
-            )
-            .await
-            .0,
+        sandbox.post_json(Service::Intake, "/v1/petitions", keys::INTEGRATOR, &petition(1, "letter")).await.0,
         201
     );
 
@@ -464,9 +303,7 @@ async fn cases_are_listed_by_filter_a_page_at_a_time() {
     let mut cursor = String::new();
     loop {
         let path = format!("/v1/cases?source=hotline&limit=2{cursor}");
-        let (status, page) = sandbox
-            .get_json(Service::Intake, &path, keys::DISPATCHER)
-            .await;
+        let (status, page) = sandbox.get_json(Service::Intake, &path, keys::DISPATCHER).await;
         assert_eq!(status, 200, "{page}");
         for c in page["cases"].as_array().expect("cases") {
             seen.push(c["external_ref"].as_str().expect("ref").to_owned());
@@ -486,45 +323,16 @@ async fn cases_are_listed_by_filter_a_page_at_a_time() {
             keys::DISPATCHER,
         )
         .await;
-    assert_eq!(
-        march2["cases"].as_array().map(Vec::len),
-        Some(3),
-        "two work orders and the petition of 3 March"
-    );
-    let (_, level1) = sandbox
-        .get_json(
-            Service::Intake,
-            "/v1/cases?category=construction",
-            keys::DISPATCHER,
-        )
-        .await;
-    assert_eq!(
-        level1["cases"].as_array().map(Vec::len),
-        Some(1),
-        "a level-1 code matches its subcategories"
-    );
-    let (_, letters) = sandbox
-        .get_json(
-            Service::Intake,
-            "/v1/cases?channel=letter&sub_district=lizhong",
-            keys::DISPATCHER,
-        )
-        .await;
+    assert_eq!(march2["cases"].as_array().map(Vec::len), Some(3), "two work orders and the petition of 3 March");
+    let (_, level1) = sandbox.get_json(Service::Intake, "/v1/cases?category=construction", keys::DISPATCHER).await;
+    assert_eq!(level1["cases"].as_array().map(Vec::len), Some(1), "a level-1 code matches its subcategories");
+    let (_, letters) =
+        sandbox.get_json(Service::Intake, "/v1/cases?channel=letter&sub_district=lizhong", keys::DISPATCHER).await;
     assert_eq!(letters["cases"].as_array().map(Vec::len), Some(1));
-    let (status, bad) = sandbox
-        .get_json(
-            Service::Intake,
-            "/v1/cases?status=lost&limit=0",
-            keys::DISPATCHER,
-        )
-        .await;
+    let (status, bad) = sandbox.get_json(Service::Intake, "/v1/cases?status=lost&limit=0", keys::DISPATCHER).await;
     assert_eq!(status, 422);
-    let fields: Vec<&str> = bad["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields: Vec<&str> =
+        bad["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["status", "limit"]);
     sandbox.shutdown().await;
 }
@@ -543,22 +351,12 @@ async fn leader_receptions_add_up_as_the_bulletin_counts_them() {
         })
     };
     let (status, first) = sandbox
-        .post_json(
-            Service::Intake,
-            "/v1/leader-receptions",
-            keys::EVALUATOR,
-            &reception(1, 3, &["solved_on_spot"]),
-        )
+        .post_json(Service::Intake, "/v1/leader-receptions", keys::EVALUATOR, &reception(1, 3, &["solved_on_spot"]))
         .await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(
         sandbox
-            .post_json(
-                Service::Intake,
-                "/v1/leader-receptions",
-                keys::EVALUATOR,
-                &reception(1, 3, &["solved_on_spot"])
-            )
+            .post_json(Service::Intake, "/v1/leader-receptions", keys::EVALUATOR, &reception(1, 3, &["solved_on_spot"]))
             .await
             .0,
         200,
@@ -591,20 +389,9 @@ async fn leader_receptions_add_up_as_the_bulletin_counts_them() {
         )
         .await;
     assert_eq!(status, 200, "{summary}");
+    assert_eq!((&summary["batches"], &summary["persons"], &summary["matters"]), (&json!(2), &json!(5), &json!(3)));
     assert_eq!(
-        (
-            &summary["batches"],
-            &summary["persons"],
-            &summary["matters"]
-        ),
-        (&json!(2), &json!(5), &json!(3))
-    );
-    assert_eq!(
-        (
-            &summary["solved_on_spot"],
-            &summary["resolved"],
-            &summary["in_progress"]
-        ),
+        (&summary["solved_on_spot"], &summary["resolved"], &summary["in_progress"]),
         (&json!(1), &json!(2), &json!(0))
     );
     sandbox.shutdown().await;

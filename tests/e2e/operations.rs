@@ -21,21 +21,13 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
     ];
     for (service, grpc_name) in expected {
         for path in ["/health/livez", "/health/readyz"] {
-            let status = sandbox
-                .http
-                .get(sandbox.url(service, path))
-                .send()
-                .await
-                .expect("answers")
-                .status();
+            let status = sandbox.http.get(sandbox.url(service, path)).send().await.expect("answers").status();
             assert_eq!(status, 200, "{} {path}", service.name());
         }
 
         let mut health = HealthClient::new(sandbox.channel(service).await);
         let status = health
-            .check(HealthCheckRequest {
-                service: grpc_name.into(),
-            })
+            .check(HealthCheckRequest { service: grpc_name.into() })
             .await
             .expect("health answers")
             .into_inner()
@@ -52,21 +44,13 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
             .await
             .expect("reflection answers")
             .into_inner();
-        let listed = match responses
-            .message()
-            .await
-            .expect("a response")
-            .and_then(|r| r.message_response)
-        {
+        let listed = match responses.message().await.expect("a response").and_then(|r| r.message_response) {
             Some(MessageResponse::ListServicesResponse(list)) => {
                 list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
             }
             other => panic!("unexpected reflection answer {other:?}"),
         };
-        assert!(
-            listed.iter().any(|s| s == grpc_name),
-            "{grpc_name} not in {listed:?}"
-        );
+        assert!(listed.iter().any(|s| s == grpc_name), "{grpc_name} not in {listed:?}");
     }
 
     for service in [Service::Intake, Service::Routing, Service::Reporting] {
@@ -79,11 +63,7 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
             .json()
             .await
             .expect("JSON");
-        assert!(
-            doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')),
-            "{}",
-            service.name()
-        );
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')), "{}", service.name());
         assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
     }
     let intake_doc: serde_json::Value = sandbox
@@ -98,58 +78,24 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
     assert!(intake_doc["paths"]["/v1/hotline/orders"]["post"].is_object());
 
     // An unknown REST path is a problem+json 404, not a gRPC answer.
-    let resp = sandbox
-        .http
-        .get(sandbox.url(Service::Intake, "/v1/nope"))
-        .send()
-        .await
-        .expect("answers");
+    let resp = sandbox.http.get(sandbox.url(Service::Intake, "/v1/nope")).send().await.expect("answers");
     assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/problem+json")
-    );
+    assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/problem+json"));
     sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_service_is_not_ready_and_comes_back() {
     let mut sandbox = Sandbox::start().await;
-    sandbox
-        .system
-        .stop(Service::Evaluation)
-        .await
-        .expect("stops cleanly");
-    let refused = sandbox
-        .http
-        .get(sandbox.url(Service::Evaluation, "/health/livez"))
-        .send()
-        .await;
-    assert!(
-        refused.is_err(),
-        "a stopped service no longer accepts connections"
-    );
-    sandbox
-        .system
-        .restart(Service::Evaluation)
-        .await
-        .expect("restarts");
+    sandbox.system.stop(Service::Evaluation).await.expect("stops cleanly");
+    let refused = sandbox.http.get(sandbox.url(Service::Evaluation, "/health/livez")).send().await;
+    assert!(refused.is_err(), "a stopped service no longer accepts connections");
+    sandbox.system.restart(Service::Evaluation).await.expect("restarts");
     let ready = sandbox
-        .eventually(
-            "evaluation ready again",
-            std::time::Duration::from_secs(10),
-            || async {
-                let r = sandbox
-                    .http
-                    .get(sandbox.url(Service::Evaluation, "/health/readyz"))
-                    .send()
-                    .await
-                    .ok()?;
-                r.status().is_success().then_some(())
-            },
-        )
+        .eventually("evaluation ready again", std::time::Duration::from_secs(10), || async {
+            let r = sandbox.http.get(sandbox.url(Service::Evaluation, "/health/readyz")).send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
         .await;
     assert_eq!(ready, ());
     sandbox.shutdown().await;

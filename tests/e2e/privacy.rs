@@ -21,10 +21,7 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -34,14 +31,7 @@ impl Write for Captured {
 }
 
 fn find_any(haystack: &[u8], where_: &str) {
-    for secret in [
-        NAME,
-        PHONE,
-        PETITIONER,
-        PETITIONER_PHONE,
-        ID_NUMBER,
-        "11010519491231002x",
-    ] {
+    for secret in [NAME, PHONE, PETITIONER, PETITIONER_PHONE, ID_NUMBER, "11010519491231002x"] {
         let needle = secret.as_bytes();
         assert!(
             !haystack.windows(needle.len()).any(|w| w == needle),
@@ -52,29 +42,16 @@ fn find_any(haystack: &[u8], where_: &str) {
 }
 
 async fn all_events(sandbox: &Sandbox, service: Service) -> Vec<u8> {
-    let mut client =
-        pb::event_stream_client::EventStreamClient::new(sandbox.channel(service).await);
+    let mut client = pb::event_stream_client::EventStreamClient::new(sandbox.channel(service).await);
     let mut bytes = Vec::new();
     let mut after = 0;
     loop {
-        let mut request = tonic::Request::new(pb::SubscribeRequest {
-            after_position: after,
-            limit: 100,
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", keys::SERVICE).parse().expect("header"),
-        );
-        let mut stream = client
-            .subscribe(request)
-            .await
-            .expect("subscribe")
-            .into_inner();
+        let mut request = tonic::Request::new(pb::SubscribeRequest { after_position: after, limit: 100 });
+        request.metadata_mut().insert("authorization", format!("Bearer {}", keys::SERVICE).parse().expect("header"));
+        let mut stream = client.subscribe(request).await.expect("subscribe").into_inner();
         let mut got = 0;
         // A limited subscription ends after `limit` events; an idle one is cut short here.
-        while let Ok(Ok(Some(event))) =
-            tokio::time::timeout(Duration::from_millis(500), stream.message()).await
-        {
+        while let Ok(Ok(Some(event))) = tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
             after = event.position;
             bytes.extend_from_slice(&event.payload);
             bytes.extend(format!("{:?}", event.trace_context).into_bytes());
@@ -99,71 +76,38 @@ async fn no_personal_data_is_stored_logged_or_exported_in_the_clear() {
     let sandbox = Sandbox::start().await;
     let mut hotline = order(1, &["chengguan", "zhujian"]);
     hotline["citizen"]["id_number"] = json!(ID_NUMBER);
-    assert_eq!(
-        sandbox.post_order(Some(keys::INTEGRATOR), &hotline).await.0,
-        201
-    );
+    assert_eq!(sandbox.post_order(Some(keys::INTEGRATOR), &hotline).await.0, 201);
     // A changed resend and a validation failure both echo fields: never their values.
     let mut changed = hotline.clone();
     changed["citizen"]["phone"] = json!(PETITIONER_PHONE);
-    assert_eq!(
-        sandbox.post_order(Some(keys::INTEGRATOR), &changed).await.0,
-        409
-    );
+    assert_eq!(sandbox.post_order(Some(keys::INTEGRATOR), &changed).await.0, 409);
     let mut invalid = order(2, &["chengguan"]);
     invalid["citizen"]["id_number"] = json!("110105194912310021");
-    assert_eq!(
-        sandbox.post_order(Some(keys::INTEGRATOR), &invalid).await.0,
-        422
-    );
+    assert_eq!(sandbox.post_order(Some(keys::INTEGRATOR), &invalid).await.0, 422);
 
     let mut visit = petition(3, "visit");
     visit["visit"] = json!({"batches": 1, "persons": 7});
-    let (status, case) = sandbox
-        .post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit)
-        .await;
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit).await;
     assert_eq!(status, 201, "{case}");
     let case_id = case["case_id"].as_str().expect("id");
     let (status, revealed) = sandbox
-        .post_json(
-            Service::Intake,
-            &format!("/v1/cases/{case_id}/reveal"),
-            keys::ADMIN,
-            &json!({"reason": "回访核实"}),
-        )
+        .post_json(Service::Intake, &format!("/v1/cases/{case_id}/reveal"), keys::ADMIN, &json!({"reason": "回访核实"}))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        revealed["phone"], PETITIONER_PHONE,
-        "the reveal itself answers in the clear"
-    );
-    let (_, list) = sandbox
-        .get_json(Service::Intake, "/v1/cases", keys::DISPATCHER)
-        .await;
+    assert_eq!(revealed["phone"], PETITIONER_PHONE, "the reveal itself answers in the clear");
+    let (_, list) = sandbox.get_json(Service::Intake, "/v1/cases", keys::DISPATCHER).await;
     find_any(list.to_string().as_bytes(), "the case list");
 
     sandbox
-        .eventually(
-            "both hotline matters counted",
-            Duration::from_secs(10),
-            || async { (sandbox.counted_dispatches().await == 2).then_some(()) },
-        )
+        .eventually("both hotline matters counted", Duration::from_secs(10), || async {
+            (sandbox.counted_dispatches().await == 2).then_some(())
+        })
         .await;
     sandbox
-        .eventually(
-            "the petition dispatched",
-            Duration::from_secs(10),
-            || async {
-                let (_, c) = sandbox
-                    .get_json(
-                        Service::Intake,
-                        &format!("/v1/cases/{case_id}"),
-                        keys::ADMIN,
-                    )
-                    .await;
-                (c["status"] == "dispatched").then_some(())
-            },
-        )
+        .eventually("the petition dispatched", Duration::from_secs(10), || async {
+            let (_, c) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}"), keys::ADMIN).await;
+            (c["status"] == "dispatched").then_some(())
+        })
         .await;
 
     for (service, db) in Service::ALL.iter().zip(&sandbox.databases) {
@@ -179,10 +123,7 @@ async fn no_personal_data_is_stored_logged_or_exported_in_the_clear() {
         find_any(&events, &format!("{}'s event stream", service.name()));
     }
     let captured = logs.0.lock().expect("logs").clone();
-    assert!(
-        String::from_utf8_lossy(&captured).contains("case taken in"),
-        "logs were captured"
-    );
+    assert!(String::from_utf8_lossy(&captured).contains("case taken in"), "logs were captured");
     find_any(&captured, "the logs");
     sandbox.shutdown().await;
 }

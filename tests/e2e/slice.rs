@@ -19,57 +19,31 @@ fn received(counts: &Value, unit: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_work_order_is_dispatched_and_counted_for_its_unit() {
     let sandbox = Sandbox::start().await;
-    let (status, case) = sandbox
-        .post_order(
-            Some(keys::INTEGRATOR),
-            &order(1, &["chengguan", "shengtaihuanjing"]),
-        )
-        .await;
+    let (status, case) =
+        sandbox.post_order(Some(keys::INTEGRATOR), &order(1, &["chengguan", "shengtaihuanjing"])).await;
     assert_eq!(status, 201, "{case}");
-    assert_eq!(
-        case["citizen"]["phone"], "138****1234",
-        "views mask the phone"
-    );
+    assert_eq!(case["citizen"]["phone"], "138****1234", "views mask the phone");
     assert_eq!(case["citizen"]["name"], "陈*红", "views mask the name");
     let case_id = case["case_id"].as_str().expect("case id").to_owned();
 
     let counts = sandbox
-        .eventually(
-            "reporting to count both dispatches",
-            Duration::from_secs(10),
-            || async {
-                let counts = sandbox.unit_counts().await;
-                (received(&counts, "chengguan") == 1 && received(&counts, "shengtaihuanjing") == 1)
-                    .then_some(counts)
-            },
-        )
+        .eventually("reporting to count both dispatches", Duration::from_secs(10), || async {
+            let counts = sandbox.unit_counts().await;
+            (received(&counts, "chengguan") == 1 && received(&counts, "shengtaihuanjing") == 1).then_some(counts)
+        })
         .await;
     assert_eq!(counts["count_unit"], "dispatches");
     assert_eq!(counts["cases"], 1, "one case, two dispatches");
 
-    let (status, dispatches) = sandbox
-        .get_json(
-            Service::Routing,
-            &format!("/v1/cases/{case_id}/dispatches"),
-            keys::DISPATCHER,
-        )
-        .await;
+    let (status, dispatches) =
+        sandbox.get_json(Service::Routing, &format!("/v1/cases/{case_id}/dispatches"), keys::DISPATCHER).await;
     assert_eq!(status, 200);
-    let units: Vec<&str> = dispatches
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|d| d["unit"].as_str())
-        .collect();
+    let units: Vec<&str> = dispatches.as_array().expect("list").iter().filter_map(|d| d["unit"].as_str()).collect();
     assert_eq!(units, ["chengguan", "shengtaihuanjing"]);
 
     // The same order again is the same case, not a second dispatch.
-    let (status, again) = sandbox
-        .post_order(
-            Some(keys::INTEGRATOR),
-            &order(1, &["chengguan", "shengtaihuanjing"]),
-        )
-        .await;
+    let (status, again) =
+        sandbox.post_order(Some(keys::INTEGRATOR), &order(1, &["chengguan", "shengtaihuanjing"])).await;
     assert_eq!(status, 200);
     assert_eq!(again["case_id"], case["case_id"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -85,10 +59,7 @@ async fn a_work_order_submitted_over_grpc_takes_the_same_path() {
     let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest {
         order: Some(pb::HotlineOrder {
             order_number: "GD-GRPC-1".into(),
-            received_at: Some(prost_types::Timestamp {
-                seconds: 1_583_112_600,
-                nanos: 0,
-            }),
+            received_at: Some(prost_types::Timestamp { seconds: 1_583_112_600, nanos: 0 }),
             channel: pb::HotlineChannel::Web as i32,
             kind: pb::CaseKind::Complaint as i32,
             category: "ecology.construction_noise".into(),
@@ -99,11 +70,7 @@ async fn a_work_order_submitted_over_grpc_takes_the_same_path() {
                 lat: None,
                 lon: None,
             }),
-            citizen: Some(pb::Citizen {
-                name: "林碧英".into(),
-                phone: "13900001111".into(),
-                ..Default::default()
-            }),
+            citizen: Some(pb::Citizen { name: "林碧英".into(), phone: "13900001111".into(), ..Default::default() }),
             matters: vec![pb::MatterInput {
                 category: "ecology.construction_noise".into(),
                 summary: "夜间施工".into(),
@@ -112,34 +79,15 @@ async fn a_work_order_submitted_over_grpc_takes_the_same_path() {
             related_case_id: String::new(),
         }),
     });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", keys::INTEGRATOR)
-            .parse()
-            .expect("header"),
-    );
-    let response = intake
-        .submit_hotline_order(request)
-        .await
-        .expect("accepted")
-        .into_inner();
+    request.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
+    let response = intake.submit_hotline_order(request).await.expect("accepted").into_inner();
     assert!(response.created);
-    assert_eq!(
-        response
-            .case
-            .as_ref()
-            .map(|c| c.citizen_phone_masked.as_str()),
-        Some("139****1111")
-    );
+    assert_eq!(response.case.as_ref().map(|c| c.citizen_phone_masked.as_str()), Some("139****1111"));
 
     sandbox
-        .eventually(
-            "reporting to count the gRPC order",
-            Duration::from_secs(10),
-            || async {
-                (received(&sandbox.unit_counts().await, "shengtaihuanjing") == 1).then_some(())
-            },
-        )
+        .eventually("reporting to count the gRPC order", Duration::from_secs(10), || async {
+            (received(&sandbox.unit_counts().await, "shengtaihuanjing") == 1).then_some(())
+        })
         .await;
     sandbox.shutdown().await;
 }

@@ -7,12 +7,8 @@ use std::time::Duration;
 
 use caseflow_runtime::telemetry::{self, TelemetryConfig};
 use caseflow_tests::{Sandbox, keys, order};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -33,28 +29,21 @@ impl TraceService for Collector {
                 spans.extend(scope.spans);
             }
         }
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
     }
 }
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            AnyValue::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+        AnyValue::StringValue(s) => Some(s.clone()),
+        _ => None,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_case_is_one_trace_across_intake_routing_and_reporting() {
     let collector = Collector::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind collector");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind collector");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     let server = collector.clone();
     tokio::spawn(async move {
@@ -71,49 +60,37 @@ async fn one_case_is_one_trace_across_intake_routing_and_reporting() {
     .expect("telemetry starts");
 
     let sandbox = Sandbox::start().await;
-    let (status, _) = sandbox
-        .post_order(Some(keys::INTEGRATOR), &order(7, &["chengguan"]))
-        .await;
+    let (status, _) = sandbox.post_order(Some(keys::INTEGRATOR), &order(7, &["chengguan"])).await;
     assert_eq!(status, 201);
     sandbox
-        .eventually(
-            "reporting to count the case",
-            Duration::from_secs(10),
-            || async { (sandbox.counted_dispatches().await == 1).then_some(()) },
-        )
+        .eventually("reporting to count the case", Duration::from_secs(10), || async {
+            (sandbox.counted_dispatches().await == 1).then_some(())
+        })
         .await;
 
     let telemetry = Arc::new(telemetry);
     let services = sandbox
-        .eventually(
-            "spans of all three services in the case's trace",
-            Duration::from_secs(20),
-            || {
-                let telemetry = telemetry.clone();
-                let collector = collector.clone();
-                async move {
-                    tokio::task::spawn_blocking(move || telemetry.flush())
-                        .await
-                        .ok()?;
-                    let spans = collector.spans.lock().ok()?.clone();
-                    let root = spans.iter().find(|s| {
-                        attribute(s, "caseflow.service").as_deref() == Some("intake")
-                            && s.name.contains("POST /v1/hotline/orders")
-                    })?;
-                    let services: BTreeSet<String> = spans
-                        .iter()
-                        .filter(|s| s.trace_id == root.trace_id)
-                        .filter_map(|s| attribute(s, "caseflow.service"))
-                        .collect();
-                    services.contains("reporting").then_some(services)
-                }
-            },
-        )
+        .eventually("spans of all three services in the case's trace", Duration::from_secs(20), || {
+            let telemetry = telemetry.clone();
+            let collector = collector.clone();
+            async move {
+                tokio::task::spawn_blocking(move || telemetry.flush()).await.ok()?;
+                let spans = collector.spans.lock().ok()?.clone();
+                let root = spans.iter().find(|s| {
+                    attribute(s, "caseflow.service").as_deref() == Some("intake")
+                        && s.name.contains("POST /v1/hotline/orders")
+                })?;
+                let services: BTreeSet<String> = spans
+                    .iter()
+                    .filter(|s| s.trace_id == root.trace_id)
+                    .filter_map(|s| attribute(s, "caseflow.service"))
+                    .collect();
+                services.contains("reporting").then_some(services)
+            }
+        })
         .await;
     assert!(
-        services.contains("intake")
-            && services.contains("routing")
-            && services.contains("reporting"),
+        services.contains("intake") && services.contains("routing") && services.contains("reporting"),
         "{services:?}"
     );
     sandbox.shutdown().await;

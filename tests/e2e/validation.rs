@@ -25,47 +25,13 @@ fn with(base: &Value, edit: impl FnOnce(&mut Value)) -> Value {
 fn cases() -> Vec<Bad> {
     let o = order(1, &["chengguan"]);
     let p = petition(1, "letter");
-    let bad = |what, body, field, rule| Bad {
-        what,
-        path: "/v1/hotline/orders",
-        body,
-        status: 422,
-        field,
-        rule,
-    };
-    let bad_p = |what, body, field, rule| Bad {
-        what,
-        path: "/v1/petitions",
-        body,
-        status: 422,
-        field,
-        rule,
-    };
+    let bad = |what, body, field, rule| Bad { what, path: "/v1/hotline/orders", body, status: 422, field, rule };
+    let bad_p = |what, body, field, rule| Bad { what, path: "/v1/petitions", body, status: 422, field, rule };
     vec![
-        bad(
-            "empty order number",
-            with(&o, |v| v["order_number"] = json!("")),
-            "order_number",
-            "is required",
-        ),
-        bad(
-            "order number with a space",
-            with(&o, |v| v["order_number"] = json!("GD 1")),
-            "order_number",
-            "A-Z",
-        ),
-        bad(
-            "order number too long",
-            with(&o, |v| v["order_number"] = json!("G".repeat(65))),
-            "order_number",
-            "1-64",
-        ),
-        bad(
-            "no receipt time",
-            with(&o, |v| v["received_at"] = json!("")),
-            "received_at",
-            "is required",
-        ),
+        bad("empty order number", with(&o, |v| v["order_number"] = json!("")), "order_number", "is required"),
+        bad("order number with a space", with(&o, |v| v["order_number"] = json!("GD 1")), "order_number", "A-Z"),
+        bad("order number too long", with(&o, |v| v["order_number"] = json!("G".repeat(65))), "order_number", "1-64"),
+        bad("no receipt time", with(&o, |v| v["received_at"] = json!("")), "received_at", "is required"),
         bad(
             "receipt time without offset",
             with(&o, |v| v["received_at"] = json!("2020-03-02 09:30")),
@@ -74,48 +40,21 @@ fn cases() -> Vec<Bad> {
         ),
         bad(
             "receipt time in the future",
-            with(&o, |v| {
-                v["received_at"] = json!("2030-01-01T00:00:00+08:00")
-            }),
+            with(&o, |v| v["received_at"] = json!("2030-01-01T00:00:00+08:00")),
             "received_at",
             "future",
         ),
-        bad(
-            "unknown channel",
-            with(&o, |v| v["channel"] = json!("fax")),
-            "channel",
-            "'fax' is not one of",
-        ),
-        bad(
-            "no channel",
-            with(&o, |v| v["channel"] = json!("")),
-            "channel",
-            "is required",
-        ),
-        bad(
-            "unknown kind",
-            with(&o, |v| v["kind"] = json!("rant")),
-            "kind",
-            "'rant' is not one of",
-        ),
+        bad("unknown channel", with(&o, |v| v["channel"] = json!("fax")), "channel", "'fax' is not one of"),
+        bad("no channel", with(&o, |v| v["channel"] = json!("")), "channel", "is required"),
+        bad("unknown kind", with(&o, |v| v["kind"] = json!("rant")), "kind", "'rant' is not one of"),
         bad(
             "category not in the taxonomy",
             with(&o, |v| v["category"] = json!("X99")),
             "category",
             "category 'X99' is not in the taxonomy; see GET /v1/taxonomy",
         ),
-        bad(
-            "level-1 category",
-            with(&o, |v| v["category"] = json!("urban_management")),
-            "category",
-            "level-1",
-        ),
-        bad(
-            "empty content",
-            with(&o, |v| v["content"] = json!("  ")),
-            "content",
-            "is required",
-        ),
+        bad("level-1 category", with(&o, |v| v["category"] = json!("urban_management")), "category", "level-1"),
+        bad("empty content", with(&o, |v| v["content"] = json!("  ")), "content", "is required"),
         bad(
             "content over 4000 characters",
             with(&o, |v| v["content"] = json!("油".repeat(4001))),
@@ -148,17 +87,13 @@ fn cases() -> Vec<Bad> {
         ),
         bad(
             "latitude out of range",
-            with(&o, |v| {
-                v["location"]["coordinates"] = json!({"lat": 91.0, "lon": 118.6})
-            }),
+            with(&o, |v| v["location"]["coordinates"] = json!({"lat": 91.0, "lon": 118.6})),
             "location.coordinates.lat",
             "between -90 and 90",
         ),
         bad(
             "longitude out of range",
-            with(&o, |v| {
-                v["location"]["coordinates"] = json!({"lat": 24.9, "lon": -181.0})
-            }),
+            with(&o, |v| v["location"]["coordinates"] = json!({"lat": 24.9, "lon": -181.0})),
             "location.coordinates.lon",
             "between -180 and 180",
         ),
@@ -188,17 +123,13 @@ fn cases() -> Vec<Bad> {
         ),
         bad(
             "ID number with a wrong check digit",
-            with(&o, |v| {
-                v["citizen"]["id_number"] = json!("110105194912310021")
-            }),
+            with(&o, |v| v["citizen"]["id_number"] = json!("110105194912310021")),
             "citizen.id_number",
             "check character",
         ),
         bad(
             "ID number with an impossible birth date",
-            with(&o, |v| {
-                v["citizen"]["id_number"] = json!("110105194913310029")
-            }),
+            with(&o, |v| v["citizen"]["id_number"] = json!("110105194913310029")),
             "citizen.id_number",
             "birth date",
         ),
@@ -208,17 +139,10 @@ fn cases() -> Vec<Bad> {
             "citizen.id_number",
             "18 characters",
         ),
-        bad(
-            "no matters",
-            with(&o, |v| v["matters"] = json!([])),
-            "matters",
-            "at least one matter",
-        ),
+        bad("no matters", with(&o, |v| v["matters"] = json!([])), "matters", "at least one matter"),
         bad(
             "eleven matters",
-            with(&o, |v| {
-                v["matters"] = json!(vec![o["matters"][0].clone(); 11])
-            }),
+            with(&o, |v| v["matters"] = json!(vec![o["matters"][0].clone(); 11])),
             "matters",
             "at most 10 matters",
         ),
@@ -240,24 +164,14 @@ fn cases() -> Vec<Bad> {
             "matters[0].target_unit",
             "not a unit code",
         ),
-        bad(
-            "channel of the wrong type",
-            with(&o, |v| v["channel"] = json!(5)),
-            "channel",
-            "invalid type",
-        ),
+        bad("channel of the wrong type", with(&o, |v| v["channel"] = json!(5)), "channel", "invalid type"),
         bad(
             "summary of the wrong type",
             with(&o, |v| v["matters"][0]["summary"] = json!(1)),
             "matters[0].summary",
             "invalid type",
         ),
-        bad(
-            "unknown field",
-            with(&o, |v| v["priority"] = json!("high")),
-            "priority",
-            "unknown field `priority`",
-        ),
+        bad("unknown field", with(&o, |v| v["priority"] = json!("high")), "priority", "unknown field `priority`"),
         bad(
             "missing matters key",
             with(&o, |v| {
@@ -287,12 +201,7 @@ fn cases() -> Vec<Bad> {
             "accused_unit",
             "required when purpose is accusation",
         ),
-        bad_p(
-            "unknown purpose",
-            with(&p, |v| v["purpose"] = json!("complain")),
-            "purpose",
-            "'complain' is not one of",
-        ),
+        bad_p("unknown purpose", with(&p, |v| v["purpose"] = json!("complain")), "purpose", "'complain' is not one of"),
         bad_p(
             "joint letter of one",
             with(&p, |v| v["joint_letter"] = json!({"signers": 1})),
@@ -323,35 +232,18 @@ async fn every_bad_field_gets_its_own_error_and_nothing_is_stored() {
     let table = cases();
     assert!(table.len() >= 30, "the table covers at least 30 bad inputs");
     for bad in &table {
-        let (status, body) = sandbox
-            .post_json(Service::Intake, bad.path, keys::INTEGRATOR, &bad.body)
-            .await;
+        let (status, body) = sandbox.post_json(Service::Intake, bad.path, keys::INTEGRATOR, &bad.body).await;
         assert_eq!(status.as_u16(), bad.status, "{}: {body}", bad.what);
         assert_eq!(body["code"], "invalid_argument", "{}: {body}", bad.what);
-        let errors = body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}: no errors in {body}", bad.what));
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("{}: no errors in {body}", bad.what));
         let hit = errors.iter().find(|e| e["field"] == bad.field);
-        let hit = hit
-            .unwrap_or_else(|| panic!("{}: no error for field {} in {body}", bad.what, bad.field));
+        let hit = hit.unwrap_or_else(|| panic!("{}: no error for field {} in {body}", bad.what, bad.field));
         let description = hit["description"].as_str().unwrap_or_default();
-        assert!(
-            description.contains(bad.rule),
-            "{}: {description:?} does not say {:?}",
-            bad.what,
-            bad.rule
-        );
-        assert_eq!(
-            errors.len(),
-            1,
-            "{}: only the bad field is reported: {body}",
-            bad.what
-        );
+        assert!(description.contains(bad.rule), "{}: {description:?} does not say {:?}", bad.what, bad.rule);
+        assert_eq!(errors.len(), 1, "{}: only the bad field is reported: {body}", bad.what);
     }
 
-    let (status, page) = sandbox
-        .get_json(Service::Intake, "/v1/cases", keys::ADMIN)
-        .await;
+    let (status, page) = sandbox.get_json(Service::Intake, "/v1/cases", keys::ADMIN).await;
     assert_eq!(status, 200);
     assert_eq!(page["cases"], json!([]), "no bad input stored anything");
     sandbox.shutdown().await;
@@ -367,12 +259,8 @@ async fn several_bad_fields_are_reported_together() {
     });
     let (status, answer) = sandbox.post_order(Some(keys::INTEGRATOR), &body).await;
     assert_eq!(status, 422);
-    let fields: Vec<&str> = answer["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields: Vec<&str> =
+        answer["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["channel", "citizen.phone", "matters[0].category"]);
     sandbox.shutdown().await;
 }
@@ -399,37 +287,19 @@ async fn bodies_that_are_not_utf8_json_or_too_large_are_refused_before_parsing()
     let mut latin1 = serde_json::to_vec(&order(1, &["chengguan"])).expect("json");
     latin1.extend_from_slice(b" \xff\xfe");
     let (status, body) = send(latin1, "application/json").await;
-    assert_eq!(
-        (status, body["rule"].as_str()),
-        (400, Some("body.utf8")),
-        "{body}"
-    );
+    assert_eq!((status, body["rule"].as_str()), (400, Some("body.utf8")), "{body}");
 
     let huge = json!({"order_number": "GD1", "content": "x".repeat(70 * 1024)});
     let (status, body) = send(serde_json::to_vec(&huge).expect("json"), "application/json").await;
-    assert_eq!(
-        (status, body["rule"].as_str()),
-        (413, Some("body.size")),
-        "{body}"
-    );
+    assert_eq!((status, body["rule"].as_str()), (413, Some("body.size")), "{body}");
 
     let (status, body) = send(b"{".to_vec(), "application/json").await;
-    assert_eq!(
-        (status, body["rule"].as_str()),
-        (400, Some("body.json")),
-        "{body}"
-    );
+    assert_eq!((status, body["rule"].as_str()), (400, Some("body.json")), "{body}");
 
     let (status, body) = send(b"order_number=GD1".to_vec(), "text/plain").await;
-    assert_eq!(
-        (status, body["rule"].as_str()),
-        (400, Some("body.content_type")),
-        "{body}"
-    );
+    assert_eq!((status, body["rule"].as_str()), (400, Some("body.content_type")), "{body}");
 
-    let (_, page) = sandbox
-        .get_json(Service::Intake, "/v1/cases", keys::ADMIN)
-        .await;
+    let (_, page) = sandbox.get_json(Service::Intake, "/v1/cases", keys::ADMIN).await;
     assert_eq!(page["cases"], json!([]));
     sandbox.shutdown().await;
 }

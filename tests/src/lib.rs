@@ -34,18 +34,11 @@ pub mod keys {
 
 /// Where the manual clock starts: 2020-06-30 12:00 in the district (UTC+8).
 pub fn default_now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2020, 6, 30, 4, 0, 0)
-        .single()
-        .expect("valid instant")
+    Utc.with_ymd_and_hms(2020, 6, 30, 4, 0, 0).single().expect("valid instant")
 }
 
 fn key(name: &str, role: Role, unit: Option<&str>, key: &str) -> ApiKeyConfig {
-    ApiKeyConfig {
-        name: name.into(),
-        role,
-        unit: unit.map(str::to_owned),
-        sha256: digest_key_hex(key),
-    }
+    ApiKeyConfig { name: name.into(), role, unit: unit.map(str::to_owned), sha256: digest_key_hex(key) }
 }
 
 pub struct Sandbox {
@@ -58,19 +51,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start() -> Self {
-        let databases: Vec<TestDatabase> = Service::ALL
-            .iter()
-            .map(|s| TestDatabase::new(s.name()))
-            .collect();
+        let databases: Vec<TestDatabase> = Service::ALL.iter().map(|s| TestDatabase::new(s.name())).collect();
         let keys = KeyStore::from_config(&[
             key("platform", Role::Integrator, None, keys::INTEGRATOR),
             key("dispatcher", Role::Dispatcher, None, keys::DISPATCHER),
-            key(
-                "chengguan-clerk",
-                Role::UnitHandler,
-                Some("chengguan"),
-                keys::CHENGGUAN,
-            ),
+            key("chengguan-clerk", Role::UnitHandler, Some("chengguan"), keys::CHENGGUAN),
             key("petition-desk", Role::Evaluator, None, keys::EVALUATOR),
             key("office", Role::EfficiencyOffice, None, keys::OFFICE),
             key("operator", Role::Admin, None, keys::ADMIN),
@@ -93,6 +78,10 @@ impl Sandbox {
                 database: databases[1].config.clone(),
                 intake_url: String::new(),
                 units_file: None,
+                catalog_file: None,
+                calendar_file: None,
+                policy_file: None,
+                scan_interval_seconds: 3600,
             },
             evaluation: EvaluationConfig {
                 listen: local,
@@ -107,18 +96,9 @@ impl Sandbox {
             },
         };
         let clock = ManualClock::new(default_now());
-        let ctx = ServiceContext {
-            clock: Arc::new(clock.clone()),
-            keys,
-            service_key: Secret::new(keys::SERVICE),
-        };
+        let ctx = ServiceContext { clock: Arc::new(clock.clone()), keys, service_key: Secret::new(keys::SERVICE) };
         let system = System::start(ctx, configs).await.expect("system starts");
-        let sandbox = Self {
-            system,
-            clock,
-            http: reqwest::Client::new(),
-            databases,
-        };
+        let sandbox = Self { system, clock, http: reqwest::Client::new(), databases };
         for service in Service::ALL {
             sandbox.wait_ready(service).await;
         }
@@ -151,15 +131,8 @@ impl Sandbox {
             .expect("gRPC connects")
     }
 
-    pub async fn post_order(
-        &self,
-        key: Option<&str>,
-        order: &Value,
-    ) -> (reqwest::StatusCode, Value) {
-        let mut req = self
-            .http
-            .post(self.url(Service::Intake, "/v1/hotline/orders"))
-            .json(order);
+    pub async fn post_order(&self, key: Option<&str>, order: &Value) -> (reqwest::StatusCode, Value) {
+        let mut req = self.http.post(self.url(Service::Intake, "/v1/hotline/orders")).json(order);
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
@@ -197,23 +170,11 @@ impl Sandbox {
         key: &str,
         body: &Value,
     ) -> (reqwest::StatusCode, Value) {
-        self.send_json(reqwest::Method::POST, service, path, key, body)
-            .await
+        self.send_json(reqwest::Method::POST, service, path, key, body).await
     }
 
-    pub async fn get_json(
-        &self,
-        service: Service,
-        path: &str,
-        key: &str,
-    ) -> (reqwest::StatusCode, Value) {
-        let resp = self
-            .http
-            .get(self.url(service, path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("answers");
+    pub async fn get_json(&self, service: Service, path: &str, key: &str) -> (reqwest::StatusCode, Value) {
+        let resp = self.http.get(self.url(service, path)).bearer_auth(key).send().await.expect("answers");
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -234,9 +195,8 @@ impl Sandbox {
     /// Total dispatches reporting has counted (units and triage).
     pub async fn counted_dispatches(&self) -> i64 {
         let counts = self.unit_counts().await;
-        let units: i64 = counts["units"]
-            .as_array()
-            .map_or(0, |u| u.iter().filter_map(|x| x["received"].as_i64()).sum());
+        let units: i64 =
+            counts["units"].as_array().map_or(0, |u| u.iter().filter_map(|x| x["received"].as_i64()).sum());
         units + counts["in_triage"].as_i64().unwrap_or(0)
     }
 
@@ -302,11 +262,7 @@ pub fn dump_database(db: &TestDatabase) -> Vec<u8> {
         #[diesel(sql_type = diesel::sql_types::Text)]
         dump: String,
     }
-    let schema = db
-        .config
-        .schema
-        .clone()
-        .expect("PostgreSQL test databases have a schema");
+    let schema = db.config.schema.clone().expect("PostgreSQL test databases have a schema");
     let mut conn = diesel::PgConnection::establish(&db.config.url).expect("connect for dump");
     let tables: Vec<Name> = diesel::sql_query(format!(
         "SELECT table_name::text AS table_name FROM information_schema.tables WHERE table_schema = '{schema}'"

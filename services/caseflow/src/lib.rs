@@ -46,12 +46,7 @@ pub enum Service {
 }
 
 impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Intake,
-        Service::Routing,
-        Service::Evaluation,
-        Service::Reporting,
-    ];
+    pub const ALL: [Service; 4] = [Service::Intake, Service::Routing, Service::Evaluation, Service::Reporting];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -108,12 +103,7 @@ impl System {
         configs.reporting.intake_url = url(addrs[&Service::Intake]);
         configs.reporting.routing_url = url(addrs[&Service::Routing]);
 
-        let mut system = Self {
-            ctx,
-            configs,
-            addrs,
-            running: BTreeMap::new(),
-        };
+        let mut system = Self { ctx, configs, addrs, running: BTreeMap::new() };
         for (service, listener) in listeners {
             system.spawn(service, listener);
         }
@@ -128,12 +118,8 @@ impl System {
         let task = match service {
             Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, t)),
             Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, t)),
-            Service::Evaluation => {
-                tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t))
-            }
-            Service::Reporting => {
-                tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t))
-            }
+            Service::Evaluation => tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t)),
+            Service::Reporting => tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t)),
         };
         self.running.insert(service, Running { token, task });
     }
@@ -167,22 +153,14 @@ impl System {
         });
         let ((service, result), _, _) = futures::future::select_all(tasks).await;
         self.running.remove(&service);
-        (
-            service,
-            result.unwrap_or_else(|e| Err(anyhow::anyhow!("task panicked: {e}"))),
-        )
+        (service, result.unwrap_or_else(|e| Err(anyhow::anyhow!("task panicked: {e}"))))
     }
 
     /// Stops every service: reporting and evaluation first, then routing, then intake, so
     /// consumers stop before the streams they read.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let mut first_error = None;
-        for service in [
-            Service::Reporting,
-            Service::Evaluation,
-            Service::Routing,
-            Service::Intake,
-        ] {
+        for service in [Service::Reporting, Service::Evaluation, Service::Routing, Service::Intake] {
             if let Err(e) = self.stop(service).await {
                 tracing::error!(service = service.name(), error = %e, "service stopped with an error");
                 first_error.get_or_insert(e);

@@ -9,10 +9,7 @@ use caseflow_runtime::deployment::{Deployment, ServiceContext};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "caseflow",
-    about = "Case handling for the 12345 hotline and the petition office"
-)]
+#[command(name = "caseflow", about = "Case handling for the 12345 hotline and the petition office")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -35,9 +32,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run {
-        config: "deploy/caseflow.toml".into(),
-    }) {
+    match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into() }) {
         Command::HashKey { key } => {
             println!("{}", caseflow_runtime::auth::digest_key_hex(&key));
             Ok(())
@@ -51,11 +46,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let configs = Configs::from_deployment(&deployment)?;
     let keys = deployment.key_store()?;
     let telemetry = caseflow_runtime::telemetry::init(&deployment.telemetry)?;
-    let ctx = ServiceContext {
-        clock: Arc::new(SystemClock),
-        keys,
-        service_key: deployment.auth.service_key.clone(),
-    };
+    let ctx = ServiceContext { clock: Arc::new(SystemClock), keys, service_key: deployment.auth.service_key.clone() };
     let mut system = System::start(ctx, configs).await?;
     print_banner(&system);
 
@@ -77,11 +68,7 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
 fn print_banner(system: &System) {
     println!("Caseflow is running (SQLite under ./data). Ctrl-C stops it.");
     for service in Service::ALL {
-        println!(
-            "  {:<10} http://{}  (REST + gRPC)",
-            service.name(),
-            system.addr(service)
-        );
+        println!("  {:<10} http://{}  (REST + gRPC)", service.name(), system.addr(service));
     }
     let intake = system.addr(Service::Intake);
     let reporting = system.addr(Service::Reporting);

@@ -49,11 +49,7 @@ fn default_listen() -> SocketAddr {
 }
 
 fn default_database() -> DatabaseConfig {
-    DatabaseConfig {
-        url: "sqlite://data/evaluation.db".into(),
-        schema: None,
-        pool_size: 8,
-    }
+    DatabaseConfig { url: "sqlite://data/evaluation.db".into(), schema: None, pool_size: 8 }
 }
 
 fn default_routing_url() -> String {
@@ -72,20 +68,13 @@ impl Evaluation for EvaluationGrpc {
         request: tonic::Request<pb::GetCaseSubjectsRequest>,
     ) -> Result<tonic::Response<pb::CaseDispatchUnits>, tonic::Status> {
         let principal = grpc_principal(&request)?;
-        let s = self
-            .subjects
-            .of_case(&principal, &request.into_inner().case_id)
-            .await?;
+        let s = self.subjects.of_case(&principal, &request.into_inner().case_id).await?;
         let source = match s.source.as_deref() {
             Some("petition") => pb::CaseSource::Petition,
             Some(_) => pb::CaseSource::Hotline,
             None => pb::CaseSource::Unspecified,
         };
-        Ok(tonic::Response::new(pb::CaseDispatchUnits {
-            case_id: s.case_id,
-            source: source as i32,
-            units: s.units,
-        }))
+        Ok(tonic::Response::new(pb::CaseDispatchUnits { case_id: s.case_id, source: source as i32, units: s.units }))
     }
 }
 
@@ -102,26 +91,17 @@ pub async fn run(
     let consumer = tokio::spawn(consumer::run(
         db.clone(),
         ctx.clock.clone(),
-        Subscription {
-            service: "evaluation",
-            checkpoint: "evaluation<-routing".into(),
-            source: routing,
-        },
+        Subscription { service: "evaluation", checkpoint: "evaluation<-routing".into(), source: routing },
         Arc::new(subjects::RoutingEvents),
         shutdown.clone(),
     ));
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
-            EvaluationServer::new(EvaluationGrpc {
-                subjects: subjects::Subjects { db: db.clone() },
-            }),
+            EvaluationServer::new(EvaluationGrpc { subjects: subjects::Subjects { db: db.clone() } }),
             auth.clone(),
         ))
-        .add_service(InterceptedService::new(
-            EventStreamServer::new(log.stream.clone()),
-            auth,
-        ));
+        .add_service(InterceptedService::new(EventStreamServer::new(log.stream.clone()), auth));
     let endpoints = Endpoints {
         service: "evaluation",
         rest: axum::Router::new(),

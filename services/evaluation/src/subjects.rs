@@ -21,13 +21,16 @@ pub struct RoutingEvents;
 impl EventHandler for RoutingEvents {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::RoutingEvent =
-            event_log::decode(event).map_err(|reason| ApplyError::Refused {
-                position: event.position,
-                reason,
-            })?;
-        let Some(pb::routing_event::Kind::DispatchCreated(d)) = decoded.kind else {
+            event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
+        let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
+        if d.to_state != "dispatched"
+            || d.unit.is_empty()
+            || !matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign")
+        {
+            return Ok(());
+        }
         let source = match pb::CaseSource::try_from(d.source) {
             Ok(pb::CaseSource::Petition) => "petition",
             _ => "hotline",
@@ -44,12 +47,7 @@ impl EventHandler for RoutingEvents {
     }
 }
 
-const READERS: &[Role] = &[
-    Role::Evaluator,
-    Role::Integrator,
-    Role::Admin,
-    Role::Service,
-];
+const READERS: &[Role] = &[Role::Evaluator, Role::Integrator, Role::Admin, Role::Service];
 
 #[derive(Clone, Debug)]
 pub struct Subjects {
@@ -65,11 +63,7 @@ pub struct CaseSubjects {
 }
 
 impl Subjects {
-    pub async fn of_case(
-        &self,
-        principal: &Principal,
-        case_id: &str,
-    ) -> Result<CaseSubjects, Problem> {
+    pub async fn of_case(&self, principal: &Principal, case_id: &str) -> Result<CaseSubjects, Problem> {
         principal.require("read evaluation subjects", READERS)?;
         let id = case_id.to_owned();
         let rows: Vec<(Option<String>, String)> = self

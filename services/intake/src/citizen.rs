@@ -39,17 +39,14 @@ impl std::fmt::Debug for CitizenVault {
 }
 
 fn derive(secret: &[u8], label: &str) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(label.as_bytes());
     mac.finalize().into_bytes().into()
 }
 
 impl CitizenVault {
     pub fn from_secret(secret: &Secret) -> Result<Self, VaultError> {
-        let raw = B64
-            .decode(secret.expose().trim())
-            .map_err(|_| VaultError::BadKey)?;
+        let raw = B64.decode(secret.expose().trim()).map_err(|_| VaultError::BadKey)?;
         if raw.len() != 32 {
             return Err(VaultError::BadKey);
         }
@@ -78,10 +75,7 @@ impl CitizenVault {
             return Err(VaultError::Undecryptable);
         }
         let (nonce, ciphertext) = raw.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| VaultError::Undecryptable)?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| VaultError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)
     }
 
@@ -110,19 +104,14 @@ pub fn normalize_phone(raw: &str) -> String {
     {
         return rest.to_owned();
     }
-    digits
-        .strip_prefix("0086")
-        .map(str::to_owned)
-        .unwrap_or(digits)
+    digits.strip_prefix("0086").map(str::to_owned).unwrap_or(digits)
 }
 
 /// Mainland mobile (1[3-9] + 9 digits) or landline (0 + 2-3 digit area code + 7-8 digits).
 pub fn check_phone(raw: &str) -> Result<String, String> {
     let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+');
     if raw.is_empty() || !raw.chars().all(allowed) {
-        return Err(
-            "must be a phone number of digits, optionally with spaces, '-' or a +86 prefix".into(),
-        );
+        return Err("must be a phone number of digits, optionally with spaces, '-' or a +86 prefix".into());
     }
     let n = normalize_phone(raw);
     let bytes = n.as_bytes();
@@ -147,9 +136,7 @@ pub fn check_id_number(raw: &str) -> Result<String, String> {
     }
     let mut sum = 0;
     for (c, w) in chars[..17].iter().zip(WEIGHTS) {
-        let d = c
-            .to_digit(10)
-            .ok_or("the first 17 characters must be digits")?;
+        let d = c.to_digit(10).ok_or("the first 17 characters must be digits")?;
         sum += d * w;
     }
     let birth = &id[6..14];
@@ -213,10 +200,7 @@ mod tests {
 
     #[test]
     fn short_or_wrong_keys_are_refused() {
-        assert_eq!(
-            CitizenVault::from_secret(&Secret::new("c2hvcnQ=")).err(),
-            Some(VaultError::BadKey)
-        );
+        assert_eq!(CitizenVault::from_secret(&Secret::new("c2hvcnQ=")).err(), Some(VaultError::BadKey));
     }
 
     #[test]
@@ -231,19 +215,10 @@ mod tests {
     #[test]
     fn id_numbers_are_checked_with_their_checksum() {
         // The GB 11643-1999 worked example.
-        assert_eq!(
-            check_id_number("11010519491231002x").as_deref(),
-            Ok("11010519491231002X")
-        );
-        assert!(
-            check_id_number("110105194912310021").is_err(),
-            "wrong check digit"
-        );
+        assert_eq!(check_id_number("11010519491231002x").as_deref(), Ok("11010519491231002X"));
+        assert!(check_id_number("110105194912310021").is_err(), "wrong check digit");
         assert!(check_id_number("110105194913310029").is_err(), "month 13");
-        assert!(
-            check_id_number("11010519491231002").is_err(),
-            "17 characters"
-        );
+        assert!(check_id_number("11010519491231002").is_err(), "17 characters");
     }
 
     #[test]

@@ -11,11 +11,7 @@ pub enum IntakeError {
     Invalid(Vec<FieldViolation>),
     /// An order or petition number already taken in, sent again with different content.
     #[error("number {number} was already taken in with different {fields:?}")]
-    ChangedResend {
-        number: String,
-        case_id: String,
-        fields: Vec<String>,
-    },
+    ChangedResend { number: String, case_id: String, fields: Vec<String> },
     #[error("{0} not found")]
     NotFound(String),
     #[error(transparent)]
@@ -36,11 +32,7 @@ impl From<IntakeError> for Problem {
     fn from(e: IntakeError) -> Self {
         match e {
             IntakeError::Invalid(violations) => Problem::invalid(violations),
-            IntakeError::ChangedResend {
-                number,
-                case_id,
-                fields,
-            } => {
+            IntakeError::ChangedResend { number, case_id, fields } => {
                 let mut p = Problem::new(
                     ErrorKind::AlreadyExists,
                     format!(
@@ -51,18 +43,11 @@ impl From<IntakeError> for Problem {
                 .with_rule("intake.idempotency");
                 p.violations = fields
                     .into_iter()
-                    .map(|f| {
-                        FieldViolation::new(
-                            f,
-                            "differs from what was already taken in under this number",
-                        )
-                    })
+                    .map(|f| FieldViolation::new(f, "differs from what was already taken in under this number"))
                     .collect();
                 p
             }
-            IntakeError::NotFound(what) => {
-                Problem::new(ErrorKind::NotFound, format!("'{what}' does not exist"))
-            }
+            IntakeError::NotFound(what) => Problem::new(ErrorKind::NotFound, format!("'{what}' does not exist")),
             IntakeError::Refused(p) => p,
             IntakeError::Db(e) => e.into(),
             IntakeError::Vault(e) => Problem::internal(&e),

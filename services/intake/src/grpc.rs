@@ -7,8 +7,7 @@ use caseflow_runtime::time;
 use tonic::{Request, Response, Status};
 
 use crate::input::{
-    CitizenInput, Coordinates, JointLetterInput, LocationInput, MatterInput, OrderInput,
-    PetitionInput, VisitInput,
+    CitizenInput, Coordinates, JointLetterInput, LocationInput, MatterInput, OrderInput, PetitionInput, VisitInput,
 };
 use crate::service::Intake;
 use crate::view::CaseView;
@@ -52,9 +51,7 @@ fn kind_value(name: &str) -> i32 {
 }
 
 fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
-    t.and_then(|t| time::from_proto(Some(t), "received_at").ok())
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default()
+    t.and_then(|t| time::from_proto(Some(t), "received_at").ok()).map(|t| t.to_rfc3339()).unwrap_or_default()
 }
 
 fn location_input(location: Option<pb::Location>) -> LocationInput {
@@ -62,10 +59,7 @@ fn location_input(location: Option<pb::Location>) -> LocationInput {
     LocationInput {
         sub_district: location.sub_district,
         address: location.address,
-        coordinates: location
-            .lat
-            .zip(location.lon)
-            .map(|(lat, lon)| Coordinates { lat, lon }),
+        coordinates: location.lat.zip(location.lon).map(|(lat, lon)| Coordinates { lat, lon }),
     }
 }
 
@@ -105,10 +99,7 @@ fn petition_input(p: pb::Petition) -> PetitionInput {
         matters: matter_inputs(p.matters),
         visit: match (p.visit_batches, p.visit_persons) {
             (None, None) => None,
-            (b, pers) => Some(VisitInput {
-                batches: b.unwrap_or_default(),
-                persons: pers.unwrap_or_default(),
-            }),
+            (b, pers) => Some(VisitInput { batches: b.unwrap_or_default(), persons: pers.unwrap_or_default() }),
         },
         joint_letter: p.joint_signers.map(|signers| JointLetterInput { signers }),
         single_visit: p.single_visit,
@@ -136,11 +127,7 @@ fn order_input(order: pb::HotlineOrder) -> OrderInput {
 fn case_view(v: CaseView) -> pb::CaseView {
     pb::CaseView {
         case_id: v.case_id,
-        source: if v.source == "hotline" {
-            pb::CaseSource::Hotline as i32
-        } else {
-            pb::CaseSource::Petition as i32
-        },
+        source: if v.source == "hotline" { pb::CaseSource::Hotline as i32 } else { pb::CaseSource::Petition as i32 },
         external_ref: v.external_ref,
         received_at: Some(time::to_proto(v.received_at)),
         channel: v.channel,
@@ -180,17 +167,12 @@ impl IntakeApi for IntakeGrpc {
         request: Request<pb::SubmitHotlineOrderRequest>,
     ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
         let principal = grpc_principal(&request)?;
-        let order = request.into_inner().order.ok_or_else(|| {
-            Status::from(caseflow_runtime::Problem::field("order", "is required"))
-        })?;
-        let (case, created) = self
-            .intake
-            .submit_hotline_order(&principal, order_input(order))
-            .await?;
-        Ok(Response::new(pb::SubmitHotlineOrderResponse {
-            case: Some(case_view(case)),
-            created,
-        }))
+        let order = request
+            .into_inner()
+            .order
+            .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("order", "is required")))?;
+        let (case, created) = self.intake.submit_hotline_order(&principal, order_input(order)).await?;
+        Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
     }
 
     async fn submit_petition(
@@ -198,28 +180,17 @@ impl IntakeApi for IntakeGrpc {
         request: Request<pb::SubmitPetitionRequest>,
     ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
         let principal = grpc_principal(&request)?;
-        let petition = request.into_inner().petition.ok_or_else(|| {
-            Status::from(caseflow_runtime::Problem::field("petition", "is required"))
-        })?;
-        let (case, created) = self
-            .intake
-            .submit_petition(&principal, petition_input(petition))
-            .await?;
-        Ok(Response::new(pb::SubmitHotlineOrderResponse {
-            case: Some(case_view(case)),
-            created,
-        }))
+        let petition = request
+            .into_inner()
+            .petition
+            .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("petition", "is required")))?;
+        let (case, created) = self.intake.submit_petition(&principal, petition_input(petition)).await?;
+        Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
     }
 
-    async fn get_case(
-        &self,
-        request: Request<pb::GetCaseRequest>,
-    ) -> Result<Response<pb::CaseView>, Status> {
+    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
         let principal = grpc_principal(&request)?;
-        let case = self
-            .intake
-            .get_case(&principal, &request.into_inner().case_id)
-            .await?;
+        let case = self.intake.get_case(&principal, &request.into_inner().case_id).await?;
         Ok(Response::new(case_view(case)))
     }
 }

@@ -13,12 +13,7 @@ use crate::error::IntakeError;
 use crate::service::Intake;
 use crate::store::{self, WatchRow, cases, watch_items};
 
-const LEDGER_READERS: &[Role] = &[
-    Role::Dispatcher,
-    Role::Evaluator,
-    Role::EfficiencyOffice,
-    Role::Admin,
-];
+const LEDGER_READERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::EfficiencyOffice, Role::Admin];
 const LEDGER_KEEPERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::Admin];
 
 pub const WATCH_STATUSES: [&str; 3] = ["open", "in_progress", "resolved"];
@@ -84,10 +79,7 @@ fn note(field: &str, value: &str) -> Result<String, IntakeError> {
     let v = value.trim();
     let n = v.chars().count();
     if n == 0 || n > 1000 {
-        return Err(IntakeError::Invalid(vec![FieldViolation::new(
-            field,
-            "must be 1 to 1000 characters",
-        )]));
+        return Err(IntakeError::Invalid(vec![FieldViolation::new(field, "must be 1 to 1000 characters")]));
     }
     Ok(v.to_owned())
 }
@@ -108,8 +100,7 @@ impl Intake {
         let row = self
             .db
             .write(move |c| {
-                store::find_case(c, &id)?
-                    .ok_or_else(|| IntakeError::NotFound(format!("case {id}")))?;
+                store::find_case(c, &id)?.ok_or_else(|| IntakeError::NotFound(format!("case {id}")))?;
                 store::open_watch_item(c, &id, "threat", &text, &actor, now)?;
                 Ok::<_, IntakeError>(
                     watch_items::table
@@ -133,16 +124,10 @@ impl Intake {
         principal.require("read the watch ledger", LEDGER_READERS)?;
         let mut errors = Vec::new();
         if let Some(s) = status.as_deref().filter(|s| !WATCH_STATUSES.contains(s)) {
-            errors.push(FieldViolation::new(
-                "status",
-                format!("'{s}' is not one of {}", WATCH_STATUSES.join(", ")),
-            ));
+            errors.push(FieldViolation::new("status", format!("'{s}' is not one of {}", WATCH_STATUSES.join(", "))));
         }
         if let Some(r) = reason.as_deref().filter(|r| !WATCH_REASONS.contains(r)) {
-            errors.push(FieldViolation::new(
-                "reason",
-                format!("'{r}' is not one of {}", WATCH_REASONS.join(", ")),
-            ));
+            errors.push(FieldViolation::new("reason", format!("'{r}' is not one of {}", WATCH_REASONS.join(", "))));
         }
         if !errors.is_empty() {
             return Err(IntakeError::Invalid(errors));
@@ -150,18 +135,14 @@ impl Intake {
         let rows = self
             .db
             .read(move |c| {
-                let mut q = watch_items::table
-                    .select(WatchRow::as_select())
-                    .into_boxed();
+                let mut q = watch_items::table.select(WatchRow::as_select()).into_boxed();
                 if let Some(s) = status {
                     q = q.filter(watch_items::status.eq(s));
                 }
                 if let Some(r) = reason {
                     q = q.filter(watch_items::reason.eq(r));
                 }
-                q.order((watch_items::opened_at.desc(), watch_items::id.desc()))
-                    .load(c)
-                    .map_err(IntakeError::from)
+                q.order((watch_items::opened_at.desc(), watch_items::id.desc())).load(c).map_err(IntakeError::from)
             })
             .await?;
         Ok(rows.into_iter().map(WatchItem::from).collect())
@@ -179,11 +160,7 @@ impl Intake {
         if !WATCH_STATUSES.contains(&update.status.as_str()) {
             return Err(IntakeError::Invalid(vec![FieldViolation::new(
                 "status",
-                format!(
-                    "'{}' is not one of {}",
-                    update.status,
-                    WATCH_STATUSES.join(", ")
-                ),
+                format!("'{}' is not one of {}", update.status, WATCH_STATUSES.join(", ")),
             )]));
         }
         let now = self.clock.now().naive_utc();
@@ -209,12 +186,7 @@ impl Intake {
                         watch_items::updated_by.eq(&actor),
                     ))
                     .execute(c)?;
-                Ok::<_, IntakeError>(
-                    watch_items::table
-                        .find(&id)
-                        .select(WatchRow::as_select())
-                        .first(c)?,
-                )
+                Ok::<_, IntakeError>(watch_items::table.find(&id).select(WatchRow::as_select()).first(c)?)
             })
             .await?;
         Ok(row.into())
@@ -231,10 +203,7 @@ impl Intake {
     ) -> Result<Vec<RepeatPetitioner>, IntakeError> {
         principal.require("read the repeat-petitioner list", LEDGER_READERS)?;
         if from >= to {
-            return Err(IntakeError::Invalid(vec![FieldViolation::new(
-                "to",
-                "must be after from",
-            )]));
+            return Err(IntakeError::Invalid(vec![FieldViolation::new("to", "must be after from")]));
         }
         if source != "hotline" && source != "petition" {
             return Err(Problem::new(
@@ -263,10 +232,8 @@ impl Intake {
                     .map_err(IntakeError::from)
             })
             .await?;
-        let mut by_person: std::collections::BTreeMap<
-            String,
-            Vec<(String, chrono::NaiveDateTime, Option<String>)>,
-        > = Default::default();
+        let mut by_person: std::collections::BTreeMap<String, Vec<(String, chrono::NaiveDateTime, Option<String>)>> =
+            Default::default();
         for (person, id, at, name) in rows {
             by_person.entry(person).or_default().push((id, at, name));
         }
@@ -275,11 +242,7 @@ impl Intake {
             let (Some(first), Some(last)) = (cases.first(), cases.last()) else {
                 continue;
             };
-            let name = last
-                .2
-                .as_deref()
-                .map(|e| self.vault.decrypt(e).map(|n| mask_name(&n)))
-                .transpose()?;
+            let name = last.2.as_deref().map(|e| self.vault.decrypt(e).map(|n| mask_name(&n))).transpose()?;
             list.push(RepeatPetitioner {
                 name,
                 cases: cases.len() as i64,
@@ -288,11 +251,7 @@ impl Intake {
                 latest_case_id: last.0.clone(),
             });
         }
-        list.sort_by(|a, b| {
-            b.cases
-                .cmp(&a.cases)
-                .then_with(|| a.first_received_at.cmp(&b.first_received_at))
-        });
+        list.sort_by(|a, b| b.cases.cmp(&a.cases).then_with(|| a.first_received_at.cmp(&b.first_received_at)));
         Ok(list)
     }
 }

@@ -86,11 +86,7 @@ fn default_listen() -> SocketAddr {
 }
 
 fn default_database() -> DatabaseConfig {
-    DatabaseConfig {
-        url: "sqlite://data/intake.db".into(),
-        schema: None,
-        pool_size: 8,
-    }
+    DatabaseConfig { url: "sqlite://data/intake.db".into(), schema: None, pool_size: 8 }
 }
 
 /// Runs intake on `listener` until `shutdown`: serves REST and gRPC, and publishes its outbox.
@@ -100,33 +96,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let policy = taxonomy::Policy::load(
-        config.taxonomy_file.as_deref(),
-        config.district_file.as_deref(),
-    )?;
+    let policy = taxonomy::Policy::load(config.taxonomy_file.as_deref(), config.district_file.as_deref())?;
     let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
-    let rules = service::IntakeRules {
-        repeat_window_days: i64::from(config.repeat_window_days),
-    };
-    let intake = Intake::new(
-        db.clone(),
-        ctx.clock.clone(),
-        Arc::new(policy),
-        Arc::new(vault),
-        rules,
-    );
+    let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days) };
+    let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules);
 
     let log = event_log::start(&db, &shutdown);
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let consumer = tokio::spawn(consumer::run(
         db.clone(),
         ctx.clock.clone(),
-        Subscription {
-            service: "intake",
-            checkpoint: "intake<-routing".into(),
-            source: routing,
-        },
+        Subscription { service: "intake", checkpoint: "intake<-routing".into(), source: routing },
         Arc::new(routing_events::RoutingEvents),
         shutdown.clone(),
     ));
@@ -134,21 +115,13 @@ pub async fn run(
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
-            IntakeServer::new(grpc::IntakeGrpc {
-                intake: intake.clone(),
-            }),
+            IntakeServer::new(grpc::IntakeGrpc { intake: intake.clone() }),
             auth.clone(),
         ))
-        .add_service(InterceptedService::new(
-            EventStreamServer::new(log.stream.clone()),
-            auth,
-        ));
+        .add_service(InterceptedService::new(EventStreamServer::new(log.stream.clone()), auth));
     let endpoints = Endpoints {
         service: "intake",
-        rest: rest::router(rest::RestState {
-            intake,
-            keys: ctx.keys.clone(),
-        }),
+        rest: rest::router(rest::RestState { intake, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
     };

@@ -14,12 +14,7 @@ use crate::store::{ReceptionMatterRow, ReceptionRow, leader_reception_matters, l
 use crate::validate::FUTURE_TOLERANCE_SECONDS;
 
 const RECORDERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::Admin];
-const READERS: &[Role] = &[
-    Role::Dispatcher,
-    Role::Evaluator,
-    Role::EfficiencyOffice,
-    Role::Admin,
-];
+const READERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::EfficiencyOffice, Role::Admin];
 pub const OUTCOMES: [&str; 3] = ["solved_on_spot", "resolved", "in_progress"];
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -91,10 +86,7 @@ fn check(input: &ReceptionInput, now: DateTime<Utc>) -> Result<DateTime<Utc>, In
     let mut text = |field: &str, v: &str, max: usize| {
         let n = v.trim().chars().count();
         if n == 0 || n > max {
-            errors.push(FieldViolation::new(
-                field,
-                format!("must be 1 to {max} characters"),
-            ));
+            errors.push(FieldViolation::new(field, format!("must be 1 to {max} characters")));
         }
     };
     text("reception_number", &input.reception_number, 64);
@@ -119,10 +111,7 @@ fn check(input: &ReceptionInput, now: DateTime<Utc>) -> Result<DateTime<Utc>, In
     }
     let received_at = match DateTime::parse_from_rfc3339(input.received_at.trim()) {
         Ok(t) if t.with_timezone(&Utc) > now + Duration::seconds(FUTURE_TOLERANCE_SECONDS) => {
-            errors.push(FieldViolation::new(
-                "received_at",
-                "must not be in the future",
-            ));
+            errors.push(FieldViolation::new("received_at", "must not be in the future"));
             now
         }
         Ok(t) => t.with_timezone(&Utc),
@@ -134,11 +123,7 @@ fn check(input: &ReceptionInput, now: DateTime<Utc>) -> Result<DateTime<Utc>, In
             now
         }
     };
-    if errors.is_empty() {
-        Ok(received_at)
-    } else {
-        Err(IntakeError::Invalid(errors))
-    }
+    if errors.is_empty() { Ok(received_at) } else { Err(IntakeError::Invalid(errors)) }
 }
 
 fn view(r: ReceptionRow, matters: Vec<ReceptionMatterRow>) -> ReceptionView {
@@ -177,11 +162,7 @@ impl Intake {
             &input.leader_title,
             received_at.to_rfc3339(),
             input.persons,
-            input
-                .matters
-                .iter()
-                .map(|m| (&m.summary, &m.case_id, &m.outcome))
-                .collect::<Vec<_>>(),
+            input.matters.iter().map(|m| (&m.summary, &m.case_id, &m.outcome)).collect::<Vec<_>>(),
         ))
         .unwrap_or_default();
         let id = uuid::Uuid::now_v7().to_string();
@@ -228,14 +209,12 @@ impl Intake {
                         .execute(c)?;
                 }
                 let event = pb::IntakeEvent {
-                    kind: Some(pb::intake_event::Kind::LeaderReceptionRecorded(
-                        pb::LeaderReceptionRecorded {
-                            reception_id: id.clone(),
-                            received_at: Some(time::to_proto(received_at)),
-                            persons: input.persons,
-                            outcomes: input.matters.iter().map(|m| m.outcome.clone()).collect(),
-                        },
-                    )),
+                    kind: Some(pb::intake_event::Kind::LeaderReceptionRecorded(pb::LeaderReceptionRecorded {
+                        reception_id: id.clone(),
+                        received_at: Some(time::to_proto(received_at)),
+                        persons: input.persons,
+                        outcomes: input.matters.iter().map(|m| m.outcome.clone()).collect(),
+                    })),
                 };
                 event_log::append(c, now, &id, &event)?;
                 Ok((true, id))
@@ -294,9 +273,7 @@ impl Intake {
                 ))
                 .execute(c)?;
                 if changed == 0 {
-                    return Err(IntakeError::NotFound(format!(
-                        "matter {ordinal} of leader reception {id}"
-                    )));
+                    return Err(IntakeError::NotFound(format!("matter {ordinal} of leader reception {id}")));
                 }
                 let event = pb::IntakeEvent {
                     kind: Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(
@@ -324,10 +301,7 @@ impl Intake {
     ) -> Result<ReceptionSummary, IntakeError> {
         principal.require("read leader receptions", READERS)?;
         if from >= to {
-            return Err(IntakeError::Invalid(vec![FieldViolation::new(
-                "to",
-                "must be after from",
-            )]));
+            return Err(IntakeError::Invalid(vec![FieldViolation::new("to", "must be after from")]));
         }
         let (f, t) = (from.naive_utc(), to.naive_utc());
         let (rows, matters) = self
@@ -336,19 +310,13 @@ impl Intake {
                 let rows: Vec<ReceptionRow> = leader_receptions::table
                     .filter(leader_receptions::received_at.ge(f))
                     .filter(leader_receptions::received_at.lt(t))
-                    .order((
-                        leader_receptions::received_at.asc(),
-                        leader_receptions::id.asc(),
-                    ))
+                    .order((leader_receptions::received_at.asc(), leader_receptions::id.asc()))
                     .select(ReceptionRow::as_select())
                     .load(c)?;
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 let matters: Vec<ReceptionMatterRow> = leader_reception_matters::table
                     .filter(leader_reception_matters::reception_id.eq_any(&ids))
-                    .order((
-                        leader_reception_matters::reception_id.asc(),
-                        leader_reception_matters::ordinal.asc(),
-                    ))
+                    .order((leader_reception_matters::reception_id.asc(), leader_reception_matters::ordinal.asc()))
                     .select(ReceptionMatterRow::as_select())
                     .load(c)?;
                 Ok::<_, IntakeError>((rows, matters))
@@ -365,11 +333,7 @@ impl Intake {
             receptions: Vec::new(),
         };
         for r in rows {
-            let mine = matters
-                .iter()
-                .filter(|m| m.reception_id == r.id)
-                .cloned()
-                .collect();
+            let mine = matters.iter().filter(|m| m.reception_id == r.id).cloned().collect();
             summary.receptions.push(view(r, mine));
         }
         Ok(summary)

@@ -15,13 +15,11 @@ use utoipa::OpenApi;
 
 use crate::error::IntakeError;
 use crate::input::{
-    CitizenInput, Coordinates, JointLetterInput, LocationInput, MatterInput, OrderInput,
-    PetitionInput, VisitInput,
+    CitizenInput, Coordinates, JointLetterInput, LocationInput, MatterInput, OrderInput, PetitionInput, VisitInput,
 };
 use crate::ledger::{RepeatPetitioner, ThreatFlag, WatchItem, WatchUpdate};
 use crate::receptions::{
-    OutcomeUpdate, ReceptionInput, ReceptionMatterInput, ReceptionMatterView, ReceptionSummary,
-    ReceptionView,
+    OutcomeUpdate, ReceptionInput, ReceptionMatterInput, ReceptionMatterView, ReceptionSummary, ReceptionView,
 };
 use crate::service::{CaseFilter, CasePage, Intake, RevealRecord, RevealedCitizen};
 use crate::taxonomy::{Category, DistrictFile, SubDistrict, Subcategory, TaxonomyFile};
@@ -55,14 +53,8 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/watch", get(watch))
         .route("/v1/watch/{watch_id}", patch(update_watch))
         .route("/v1/repeat-petitioners", get(repeat_petitioners))
-        .route(
-            "/v1/leader-receptions",
-            post(record_reception).get(receptions),
-        )
-        .route(
-            "/v1/leader-receptions/{reception_id}/matters/{ordinal}",
-            patch(update_outcome),
-        )
+        .route("/v1/leader-receptions", post(record_reception).get(receptions))
+        .route("/v1/leader-receptions/{reception_id}/matters/{ordinal}", patch(update_outcome))
         .route("/v1/taxonomy", get(taxonomy))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -70,14 +62,7 @@ pub fn router(state: RestState) -> Router {
 }
 
 fn created(view: CaseView, created: bool) -> impl IntoResponse {
-    (
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(view),
-    )
+    (if created { StatusCode::CREATED } else { StatusCode::OK }, Json(view))
 }
 
 /// Take in a 12345 work order. The order number is the idempotency key: the same order again
@@ -175,12 +160,7 @@ async fn reveal(
     Path(case_id): Path<String>,
     ApiJson(body): ApiJson<RevealRequest>,
 ) -> Result<Json<RevealedCitizen>, IntakeError> {
-    Ok(Json(
-        state
-            .intake
-            .reveal_citizen(&principal, &case_id, &body.reason)
-            .await?,
-    ))
+    Ok(Json(state.intake.reveal_citizen(&principal, &case_id, &body.reason).await?))
 }
 
 /// The reveal log of a case: who saw the citizen's clear data, when and why.
@@ -211,9 +191,7 @@ async fn flag_threat(
     Path(case_id): Path<String>,
     ApiJson(flag): ApiJson<ThreatFlag>,
 ) -> Result<Json<WatchItem>, IntakeError> {
-    Ok(Json(
-        state.intake.flag_threat(&principal, &case_id, flag).await?,
-    ))
+    Ok(Json(state.intake.flag_threat(&principal, &case_id, flag).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -236,12 +214,7 @@ async fn watch(
     Authenticated(principal): Authenticated,
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<Json<Vec<WatchItem>>, IntakeError> {
-    Ok(Json(
-        state
-            .intake
-            .watch_items(&principal, q.status, q.reason)
-            .await?,
-    ))
+    Ok(Json(state.intake.watch_items(&principal, q.status, q.reason).await?))
 }
 
 /// Move a watch-ledger item on, with what was done.
@@ -257,12 +230,7 @@ async fn update_watch(
     Path(watch_id): Path<String>,
     ApiJson(update): ApiJson<WatchUpdate>,
 ) -> Result<Json<WatchItem>, IntakeError> {
-    Ok(Json(
-        state
-            .intake
-            .update_watch_item(&principal, &watch_id, update)
-            .await?,
-    ))
+    Ok(Json(state.intake.update_watch_item(&principal, &watch_id, update).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -278,21 +246,17 @@ struct PeriodQuery {
 
 fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), Problem> {
     let mut errors = Vec::new();
-    let mut parse =
-        |name: &str, v: &Option<String>| match v.as_deref().map(DateTime::parse_from_rfc3339) {
-            Some(Ok(t)) => Some(t.with_timezone(&Utc)),
-            Some(Err(_)) => {
-                errors.push(FieldViolation::new(
-                    name,
-                    "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00",
-                ));
-                None
-            }
-            None => {
-                errors.push(FieldViolation::new(name, "is required (RFC 3339)"));
-                None
-            }
-        };
+    let mut parse = |name: &str, v: &Option<String>| match v.as_deref().map(DateTime::parse_from_rfc3339) {
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            errors.push(FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
+            None
+        }
+        None => {
+            errors.push(FieldViolation::new(name, "is required (RFC 3339)"));
+            None
+        }
+    };
     let (from, to) = (parse("from", &q.from), parse("to", &q.to));
     match (from, to) {
         (Some(f), Some(t)) if errors.is_empty() => Ok((f, t)),
@@ -313,12 +277,7 @@ async fn repeat_petitioners(
 ) -> Result<Json<Vec<RepeatPetitioner>>, IntakeError> {
     let (from, to) = period(&q)?;
     let source = q.source.clone().unwrap_or_else(|| "petition".into());
-    Ok(Json(
-        state
-            .intake
-            .repeat_petitioners(&principal, from, to, source)
-            .await?,
-    ))
+    Ok(Json(state.intake.repeat_petitioners(&principal, from, to, source).await?))
 }
 
 /// Record a leader reception (领导接访), once per reception number.
@@ -333,14 +292,7 @@ async fn record_reception(
     ApiJson(input): ApiJson<ReceptionInput>,
 ) -> Result<impl IntoResponse, IntakeError> {
     let (view, is_new) = state.intake.record_reception(&principal, input).await?;
-    Ok((
-        if is_new {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(view),
-    ))
+    Ok((if is_new { StatusCode::CREATED } else { StatusCode::OK }, Json(view)))
 }
 
 /// Leader receptions held in the period, with the bulletin's totals.
@@ -371,12 +323,7 @@ async fn update_outcome(
     Path((reception_id, ordinal)): Path<(String, i32)>,
     ApiJson(update): ApiJson<OutcomeUpdate>,
 ) -> Result<Json<ReceptionView>, IntakeError> {
-    Ok(Json(
-        state
-            .intake
-            .update_reception_outcome(&principal, &reception_id, ordinal, update)
-            .await?,
-    ))
+    Ok(Json(state.intake.update_reception_outcome(&principal, &reception_id, ordinal, update).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -389,10 +336,7 @@ struct TaxonomyView {
 #[utoipa::path(get, path = "/v1/taxonomy", responses((status = 200, body = TaxonomyView), (status = 401)), security(("api_key" = [])))]
 async fn taxonomy(State(state): State<RestState>, _caller: Authenticated) -> Json<TaxonomyView> {
     let policy = state.intake.policy();
-    Json(TaxonomyView {
-        taxonomy: policy.taxonomy.clone(),
-        district: policy.district.clone(),
-    })
+    Json(TaxonomyView { taxonomy: policy.taxonomy.clone(), district: policy.district.clone() })
 }
 
 async fn openapi() -> impl IntoResponse {

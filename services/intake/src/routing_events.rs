@@ -13,22 +13,18 @@ pub struct RoutingEvents;
 impl EventHandler for RoutingEvents {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::RoutingEvent =
-            event_log::decode(event).map_err(|reason| ApplyError::Refused {
-                position: event.position,
-                reason,
-            })?;
-        let Some(pb::routing_event::Kind::DispatchCreated(d)) = decoded.kind else {
+            event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
+        let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
-        if d.unit.is_empty() {
+        if d.action == "triage" {
             // In the triage queue: only a case not yet dispatched anywhere shows it.
-            diesel::update(
-                cases::table
-                    .find(&d.case_id)
-                    .filter(cases::status.eq("received")),
-            )
-            .set(cases::status.eq("in_triage"))
-            .execute(conn)?;
+            diesel::update(cases::table.find(&d.case_id).filter(cases::status.eq("received")))
+                .set(cases::status.eq("in_triage"))
+                .execute(conn)?;
+            return Ok(());
+        }
+        if d.unit.is_empty() || d.to_state != "dispatched" {
             return Ok(());
         }
         let known = case_units::table
@@ -39,15 +35,10 @@ impl EventHandler for RoutingEvents {
             > 0;
         if !known {
             diesel::insert_into(case_units::table)
-                .values((
-                    case_units::case_id.eq(&d.case_id),
-                    case_units::unit.eq(&d.unit),
-                ))
+                .values((case_units::case_id.eq(&d.case_id), case_units::unit.eq(&d.unit)))
                 .execute(conn)?;
         }
-        diesel::update(cases::table.find(&d.case_id))
-            .set(cases::status.eq("dispatched"))
-            .execute(conn)?;
+        diesel::update(cases::table.find(&d.case_id)).set(cases::status.eq("dispatched")).execute(conn)?;
         Ok(())
     }
 }

@@ -116,20 +116,8 @@ const AUDITORS: &[Role] = &[Role::Admin, Role::EfficiencyOffice];
 pub const STATUSES: [&str; 3] = ["received", "dispatched", "in_triage"];
 
 impl Intake {
-    pub fn new(
-        db: Db,
-        clock: SharedClock,
-        policy: Arc<Policy>,
-        vault: Arc<CitizenVault>,
-        rules: IntakeRules,
-    ) -> Self {
-        Self {
-            db,
-            clock,
-            policy,
-            vault,
-            rules,
-        }
+    pub fn new(db: Db, clock: SharedClock, policy: Arc<Policy>, vault: Arc<CitizenVault>, rules: IntakeRules) -> Self {
+        Self { db, clock, policy, vault, rules }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -145,9 +133,7 @@ impl Intake {
         input: OrderInput,
     ) -> Result<(CaseView, bool), IntakeError> {
         principal.require("submit hotline work orders", ORDER_SUBMITTERS)?;
-        let case = input
-            .validate(&self.policy, self.clock.now())
-            .map_err(IntakeError::Invalid)?;
+        let case = input.validate(&self.policy, self.clock.now()).map_err(IntakeError::Invalid)?;
         self.take_in(principal, case).await
     }
 
@@ -159,17 +145,11 @@ impl Intake {
         input: PetitionInput,
     ) -> Result<(CaseView, bool), IntakeError> {
         principal.require("register petitions", PETITION_SUBMITTERS)?;
-        let case = input
-            .validate(&self.policy, self.clock.now())
-            .map_err(IntakeError::Invalid)?;
+        let case = input.validate(&self.policy, self.clock.now()).map_err(IntakeError::Invalid)?;
         self.take_in(principal, case).await
     }
 
-    async fn take_in(
-        &self,
-        principal: &Principal,
-        case: NewCase,
-    ) -> Result<(CaseView, bool), IntakeError> {
+    async fn take_in(&self, principal: &Principal, case: NewCase) -> Result<(CaseView, bool), IntakeError> {
         let now = self.clock.now();
         let fingerprint = case.fingerprint(&self.vault);
         let window = Duration::days(self.rules.repeat_window_days);
@@ -208,9 +188,7 @@ impl Intake {
                 })
                 .await;
             match result {
-                Err(IntakeError::Db(DbError::Query(e)))
-                    if is_unique_violation(&e) && attempt < 3 =>
-                {
+                Err(IntakeError::Db(DbError::Query(e))) if is_unique_violation(&e) && attempt < 3 => {
                     continue;
                 }
                 other => break other?,
@@ -224,15 +202,10 @@ impl Intake {
                 Ok((self.load(&id, Visibility::Masked).await?, true))
             }
             Outcome::Existing(existing) => {
-                let stored: BTreeMap<String, String> =
-                    serde_json::from_str(&existing.fingerprint).unwrap_or_default();
+                let stored: BTreeMap<String, String> = serde_json::from_str(&existing.fingerprint).unwrap_or_default();
                 let fields = differing_fields(&stored, &fingerprint);
                 if !fields.is_empty() {
-                    return Err(IntakeError::ChangedResend {
-                        number: case.external_ref,
-                        case_id: existing.id,
-                        fields,
-                    });
+                    return Err(IntakeError::ChangedResend { number: case.external_ref, case_id: existing.id, fields });
                 }
                 tracing::Span::current().record("case_id", existing.id.as_str());
                 Ok((self.load(&existing.id, Visibility::Masked).await?, false))
@@ -242,27 +215,15 @@ impl Intake {
 
     /// A case, as the caller may see it.
     #[tracing::instrument(skip_all, fields(caseflow.service = "intake", case_id = %case_id))]
-    pub async fn get_case(
-        &self,
-        principal: &Principal,
-        case_id: &str,
-    ) -> Result<CaseView, IntakeError> {
+    pub async fn get_case(&self, principal: &Principal, case_id: &str) -> Result<CaseView, IntakeError> {
         principal.require("read cases", READERS)?;
         let visibility = self.unit_scope(principal, case_id).await?;
         self.load(case_id, visibility).await
     }
 
     /// For a unit handler: refuses cases never dispatched to the unit, and hides an accuser.
-    async fn unit_scope(
-        &self,
-        principal: &Principal,
-        case_id: &str,
-    ) -> Result<Visibility, IntakeError> {
-        let Some(unit) = principal
-            .unit
-            .clone()
-            .filter(|_| principal.role == Role::UnitHandler)
-        else {
+    async fn unit_scope(&self, principal: &Principal, case_id: &str) -> Result<Visibility, IntakeError> {
+        let Some(unit) = principal.unit.clone().filter(|_| principal.role == Role::UnitHandler) else {
             return Ok(Visibility::Masked);
         };
         let id = case_id.to_owned();
@@ -290,11 +251,7 @@ impl Intake {
             .with_rule("scope.unit")
             .into());
         }
-        Ok(if case.purpose == "accusation" {
-            Visibility::Hidden
-        } else {
-            Visibility::Masked
-        })
+        Ok(if case.purpose == "accusation" { Visibility::Hidden } else { Visibility::Masked })
     }
 
     async fn load(&self, case_id: &str, visibility: Visibility) -> Result<CaseView, IntakeError> {
@@ -315,17 +272,10 @@ impl Intake {
 
     /// Cases matching `filter`, oldest first, a page at a time.
     #[tracing::instrument(skip_all, fields(caseflow.service = "intake"))]
-    pub async fn list_cases(
-        &self,
-        principal: &Principal,
-        filter: CaseFilter,
-    ) -> Result<CasePage, IntakeError> {
+    pub async fn list_cases(&self, principal: &Principal, filter: CaseFilter) -> Result<CasePage, IntakeError> {
         principal.require("list cases", READERS)?;
         let query = ListQuery::parse(&filter, &self.policy)?;
-        let unit = principal
-            .unit
-            .clone()
-            .filter(|_| principal.role == Role::UnitHandler);
+        let unit = principal.unit.clone().filter(|_| principal.role == Role::UnitHandler);
         let limit = query.limit;
         let is_unit = unit.is_some();
         let (rows, matters) = self
@@ -355,28 +305,18 @@ impl Intake {
                 }
                 match &query.category {
                     Some(Category::Leaf(code)) => q = q.filter(cases::category.eq(code.clone())),
-                    Some(Category::Level1(code)) => {
-                        q = q.filter(cases::category.like(format!("{code}.%")))
-                    }
+                    Some(Category::Level1(code)) => q = q.filter(cases::category.like(format!("{code}.%"))),
                     None => {}
                 }
                 if let Some(unit) = &unit {
-                    let ids = case_units::table
-                        .filter(case_units::unit.eq(unit.clone()))
-                        .select(case_units::case_id);
+                    let ids = case_units::table.filter(case_units::unit.eq(unit.clone())).select(case_units::case_id);
                     q = q.filter(cases::id.eq_any(ids));
                 }
                 if let Some((t, id)) = &query.after {
-                    q = q.filter(
-                        cases::received_at
-                            .gt(*t)
-                            .or(cases::received_at.eq(*t).and(cases::id.gt(id.clone()))),
-                    );
+                    q = q.filter(cases::received_at.gt(*t).or(cases::received_at.eq(*t).and(cases::id.gt(id.clone()))));
                 }
-                let rows: Vec<CaseRow> = q
-                    .order((cases::received_at.asc(), cases::id.asc()))
-                    .limit(limit + 1)
-                    .load(c)?;
+                let rows: Vec<CaseRow> =
+                    q.order((cases::received_at.asc(), cases::id.asc())).limit(limit + 1).load(c)?;
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 let matters = store::matters_of(c, &ids)?;
                 Ok::<_, IntakeError>((rows, matters))
@@ -389,27 +329,14 @@ impl Intake {
         }
         let mut cases = Vec::new();
         let mut next_cursor = None;
-        for row in rows
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        {
-            next_cursor = Some(format!(
-                "{}_{}",
-                row.received_at.and_utc().timestamp_micros(),
-                row.id
-            ));
-            let visibility = if is_unit && row.purpose == "accusation" {
-                Visibility::Hidden
-            } else {
-                Visibility::Masked
-            };
+        for row in rows.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+            next_cursor = Some(format!("{}_{}", row.received_at.and_utc().timestamp_micros(), row.id));
+            let visibility =
+                if is_unit && row.purpose == "accusation" { Visibility::Hidden } else { Visibility::Masked };
             let matters = by_case.remove(&row.id).unwrap_or_default();
             cases.push(CaseView::build(row, matters, &self.vault, visibility)?);
         }
-        Ok(CasePage {
-            cases,
-            next_cursor: next_cursor.filter(|_| more),
-        })
+        Ok(CasePage { cases, next_cursor: next_cursor.filter(|_| more) })
     }
 
     /// The citizen's clear data, for a role that may see it; logged with who and why.
@@ -432,10 +359,7 @@ impl Intake {
         if principal.role == Role::UnitHandler {
             let visibility = self.unit_scope(principal, case_id).await?;
             let id = case_id.to_owned();
-            let case = self
-                .db
-                .read(move |c| store::find_case(c, &id).map_err(IntakeError::from))
-                .await?;
+            let case = self.db.read(move |c| store::find_case(c, &id).map_err(IntakeError::from)).await?;
             if visibility == Visibility::Hidden || case.as_ref().is_some_and(|c| c.hide_identity) {
                 return Err(Problem::new(
                     ErrorKind::PermissionDenied,
@@ -446,17 +370,11 @@ impl Intake {
             }
         }
         let now = self.clock.now();
-        let (id, actor, role, why) = (
-            case_id.to_owned(),
-            principal.name.clone(),
-            principal.role,
-            reason.clone(),
-        );
+        let (id, actor, role, why) = (case_id.to_owned(), principal.name.clone(), principal.role, reason.clone());
         let case = self
             .db
             .write(move |c| {
-                let case =
-                    store::find_case(c, &id)?.ok_or_else(|| IntakeError::NotFound(id.clone()))?;
+                let case = store::find_case(c, &id)?.ok_or_else(|| IntakeError::NotFound(id.clone()))?;
                 diesel::insert_into(citizen_reveals::table)
                     .values((
                         citizen_reveals::id.eq(uuid::Uuid::now_v7().to_string()),
@@ -481,18 +399,13 @@ impl Intake {
     }
 
     /// Who revealed a case's citizen data, when and why, oldest first.
-    pub async fn reveal_log(
-        &self,
-        principal: &Principal,
-        case_id: &str,
-    ) -> Result<Vec<RevealRecord>, IntakeError> {
+    pub async fn reveal_log(&self, principal: &Principal, case_id: &str) -> Result<Vec<RevealRecord>, IntakeError> {
         principal.require("audit reveals", AUDITORS)?;
         let id = case_id.to_owned();
         let rows: Vec<(String, String, String, chrono::NaiveDateTime)> = self
             .db
             .read(move |c| {
-                store::find_case(c, &id)?
-                    .ok_or_else(|| IntakeError::NotFound(format!("case {id}")))?;
+                store::find_case(c, &id)?.ok_or_else(|| IntakeError::NotFound(format!("case {id}")))?;
                 Ok::<_, IntakeError>(
                     citizen_reveals::table
                         .filter(citizen_reveals::case_id.eq(&id))
@@ -509,12 +422,7 @@ impl Intake {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(actor, role, reason, at)| RevealRecord {
-                actor,
-                role,
-                reason,
-                at: at.and_utc(),
-            })
+            .map(|(actor, role, reason, at)| RevealRecord { actor, role, reason, at: at.and_utc() })
             .collect())
     }
 
@@ -526,14 +434,8 @@ impl Intake {
     ) -> (CaseRow, Vec<MatterRow>) {
         let id = uuid::Uuid::now_v7().to_string();
         let citizen = &case.citizen;
-        let phone_key = citizen
-            .phone
-            .as_deref()
-            .map(|v| self.vault.person_key("phone", v));
-        let id_key = citizen
-            .id_number
-            .as_deref()
-            .map(|v| self.vault.person_key("id", v));
+        let phone_key = citizen.phone.as_deref().map(|v| self.vault.person_key("phone", v));
+        let id_key = citizen.id_number.as_deref().map(|v| self.vault.person_key("id", v));
         let row = CaseRow {
             id: id.clone(),
             source: case.source.as_str().to_owned(),
@@ -595,24 +497,10 @@ fn open_watch_items(
     let at = now.naive_utc();
     if row.collective {
         let persons = row.visit_persons.unwrap_or_default();
-        store::open_watch_item(
-            c,
-            &row.id,
-            "collective_visit",
-            &format!("集体访: {persons} persons"),
-            actor,
-            at,
-        )?;
+        store::open_watch_item(c, &row.id, "collective_visit", &format!("集体访: {persons} persons"), actor, at)?;
     }
     if let Some(signers) = row.joint_signers {
-        store::open_watch_item(
-            c,
-            &row.id,
-            "joint_letter",
-            &format!("联名信: {signers} signers"),
-            actor,
-            at,
-        )?;
+        store::open_watch_item(c, &row.id, "joint_letter", &format!("联名信: {signers} signers"), actor, at)?;
     }
     if row.channel == "visit" && !row.is_first {
         store::open_watch_item(c, &row.id, "repeat_visit", "重复访", actor, at)?;
@@ -642,28 +530,23 @@ impl ListQuery {
     fn parse(f: &CaseFilter, policy: &Policy) -> Result<Self, IntakeError> {
         let mut errors = Vec::new();
         let mut time = |name: &str, v: &Option<String>| {
-            v.as_deref().filter(|s| !s.is_empty()).and_then(
-                |raw| match DateTime::parse_from_rfc3339(raw) {
-                    Ok(t) => Some(t.with_timezone(&Utc).naive_utc()),
-                    Err(_) => {
-                        errors.push(FieldViolation::new(
-                            name,
-                            "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00",
-                        ));
-                        None
-                    }
-                },
-            )
+            v.as_deref().filter(|s| !s.is_empty()).and_then(|raw| match DateTime::parse_from_rfc3339(raw) {
+                Ok(t) => Some(t.with_timezone(&Utc).naive_utc()),
+                Err(_) => {
+                    errors.push(FieldViolation::new(
+                        name,
+                        "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00",
+                    ));
+                    None
+                }
+            })
         };
         let from = time("from", &f.from);
         let to = time("to", &f.to);
         let mut one_of = |name: &str, v: &Option<String>, allowed: &[&str]| {
             let v = v.as_deref().filter(|s| !s.is_empty())?;
             if !allowed.contains(&v) {
-                errors.push(FieldViolation::new(
-                    name,
-                    format!("'{v}' is not one of {}", allowed.join(", ")),
-                ));
+                errors.push(FieldViolation::new(name, format!("'{v}' is not one of {}", allowed.join(", "))));
             }
             Some(v.to_owned())
         };
@@ -673,45 +556,30 @@ impl ListQuery {
         let channel = one_of("channel", &f.channel, &channels);
         let kind = one_of("kind", &f.kind, &crate::validate::KINDS);
         let status = one_of("status", &f.status, &STATUSES);
-        let sub_district = f
-            .sub_district
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                if let Err(rule) = policy.check_sub_district(s) {
-                    errors.push(FieldViolation::new("sub_district", rule));
-                }
-                s.to_owned()
-            });
-        let category = f.category.as_deref().filter(|s| !s.is_empty()).map(|code| {
-            match policy.check_category(code) {
-                Ok(()) => Category::Leaf(code.to_owned()),
-                Err(_) if policy.taxonomy.categories.iter().any(|c| c.code == code) => {
-                    Category::Level1(code.to_owned())
-                }
-                Err(rule) => {
-                    errors.push(FieldViolation::new("category", rule));
-                    Category::Leaf(code.to_owned())
-                }
+        let sub_district = f.sub_district.as_deref().filter(|s| !s.is_empty()).map(|s| {
+            if let Err(rule) = policy.check_sub_district(s) {
+                errors.push(FieldViolation::new("sub_district", rule));
+            }
+            s.to_owned()
+        });
+        let category = f.category.as_deref().filter(|s| !s.is_empty()).map(|code| match policy.check_category(code) {
+            Ok(()) => Category::Leaf(code.to_owned()),
+            Err(_) if policy.taxonomy.categories.iter().any(|c| c.code == code) => Category::Level1(code.to_owned()),
+            Err(rule) => {
+                errors.push(FieldViolation::new("category", rule));
+                Category::Leaf(code.to_owned())
             }
         });
-        let after = f
-            .cursor
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .and_then(|cursor| {
-                let parsed = cursor.split_once('_').and_then(|(micros, id)| {
-                    let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-                    Some((t.naive_utc(), id.to_owned()))
-                });
-                if parsed.is_none() {
-                    errors.push(FieldViolation::new(
-                        "cursor",
-                        "is not a cursor this API returned",
-                    ));
-                }
-                parsed
+        let after = f.cursor.as_deref().filter(|s| !s.is_empty()).and_then(|cursor| {
+            let parsed = cursor.split_once('_').and_then(|(micros, id)| {
+                let t = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+                Some((t.naive_utc(), id.to_owned()))
             });
+            if parsed.is_none() {
+                errors.push(FieldViolation::new("cursor", "is not a cursor this API returned"));
+            }
+            parsed
+        });
         let limit = f.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
             errors.push(FieldViolation::new("limit", "must be 1 to 500"));
@@ -719,26 +587,12 @@ impl ListQuery {
         if let (Some(a), Some(b)) = (from, to)
             && a >= b
         {
-            errors.push(FieldViolation::new(
-                "to",
-                "must be after from (the period is [from, to))",
-            ));
+            errors.push(FieldViolation::new("to", "must be after from (the period is [from, to))"));
         }
         if !errors.is_empty() {
             return Err(IntakeError::Invalid(errors));
         }
-        Ok(Self {
-            from,
-            to,
-            source,
-            channel,
-            kind,
-            status,
-            sub_district,
-            category,
-            after,
-            limit,
-        })
+        Ok(Self { from, to, source, channel, kind, status, sub_district, category, after, limit })
     }
 }
 
@@ -755,11 +609,8 @@ fn case_kind(kind: &str) -> pb::CaseKind {
 /// The event routing and reporting consume: everything they need, and no clear-text personal
 /// data (the person key is a keyed hash).
 fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
-    let source = if case.source == Source::Petition.as_str() {
-        pb::CaseSource::Petition
-    } else {
-        pb::CaseSource::Hotline
-    };
+    let source =
+        if case.source == Source::Petition.as_str() { pb::CaseSource::Petition } else { pb::CaseSource::Hotline };
     pb::IntakeEvent {
         kind: Some(pb::intake_event::Kind::CaseReceived(pb::CaseReceived {
             case_id: case.id.clone(),
@@ -782,6 +633,7 @@ fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
                     ordinal: m.ordinal,
                     category: m.category.clone(),
                     target_unit: m.target_unit.clone().unwrap_or_default(),
+                    summary: m.summary.clone(),
                 })
                 .collect(),
             anonymous: case.anonymous,

@@ -195,11 +195,7 @@ pub struct ReceptionMatterRow {
     pub updated_at: NaiveDateTime,
 }
 
-pub fn find_by_ref(
-    conn: &mut AnyConnection,
-    source: &str,
-    external_ref: &str,
-) -> QueryResult<Option<CaseRow>> {
+pub fn find_by_ref(conn: &mut AnyConnection, source: &str, external_ref: &str) -> QueryResult<Option<CaseRow>> {
     cases::table
         .filter(cases::source.eq(source))
         .filter(cases::external_ref.eq(external_ref))
@@ -209,11 +205,7 @@ pub fn find_by_ref(
 }
 
 pub fn find_case(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CaseRow>> {
-    cases::table
-        .find(id)
-        .select(CaseRow::as_select())
-        .first(conn)
-        .optional()
+    cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()
 }
 
 pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<Vec<MatterRow>> {
@@ -224,18 +216,10 @@ pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<
         .load(conn)
 }
 
-pub fn insert_case(
-    conn: &mut AnyConnection,
-    case: &CaseRow,
-    rows: &[MatterRow],
-) -> QueryResult<()> {
-    diesel::insert_into(cases::table)
-        .values(case)
-        .execute(conn)?;
+pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow]) -> QueryResult<()> {
+    diesel::insert_into(cases::table).values(case).execute(conn)?;
     for m in rows {
-        diesel::insert_into(matters::table)
-            .values(m)
-            .execute(conn)?;
+        diesel::insert_into(matters::table).values(m).execute(conn)?;
     }
     Ok(())
 }
@@ -260,11 +244,7 @@ pub fn earlier_same_matter(
         (None, Some(i)) => query.filter(cases::id_key.eq(i)),
         (None, None) => return Ok(None),
     };
-    query
-        .order((cases::received_at.asc(), cases::id.asc()))
-        .select(CaseRow::as_select())
-        .first(conn)
-        .optional()
+    query.order((cases::received_at.asc(), cases::id.asc())).select(CaseRow::as_select()).first(conn).optional()
 }
 
 pub fn open_watch_item(

@@ -70,27 +70,15 @@ impl Policy {
     pub fn load(taxonomy: Option<&Path>, district: Option<&Path>) -> Result<Self, PolicyError> {
         let read = |path: Option<&Path>, builtin: &'static str| -> Result<String, PolicyError> {
             match path {
-                Some(p) => std::fs::read_to_string(p).map_err(|e| PolicyError::Read {
-                    path: p.display().to_string(),
-                    message: e.to_string(),
-                }),
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| PolicyError::Read { path: p.display().to_string(), message: e.to_string() }),
                 None => Ok(builtin.to_owned()),
             }
         };
-        let taxonomy: TaxonomyFile =
-            toml::from_str(&read(taxonomy, BUILTIN_TAXONOMY)?).map_err(|e| {
-                PolicyError::Invalid {
-                    file: "taxonomy",
-                    message: e.to_string(),
-                }
-            })?;
-        let district: DistrictFile =
-            toml::from_str(&read(district, BUILTIN_DISTRICT)?).map_err(|e| {
-                PolicyError::Invalid {
-                    file: "district",
-                    message: e.to_string(),
-                }
-            })?;
+        let taxonomy: TaxonomyFile = toml::from_str(&read(taxonomy, BUILTIN_TAXONOMY)?)
+            .map_err(|e| PolicyError::Invalid { file: "taxonomy", message: e.to_string() })?;
+        let district: DistrictFile = toml::from_str(&read(district, BUILTIN_DISTRICT)?)
+            .map_err(|e| PolicyError::Invalid { file: "district", message: e.to_string() })?;
         Self::new(taxonomy, district)
     }
 
@@ -106,10 +94,7 @@ impl Policy {
             }
             for s in &c.subcategories {
                 let code = format!("{}.{}", c.code, s.code);
-                if leaves
-                    .insert(code.clone(), format!("{}/{}", c.name, s.name))
-                    .is_some()
-                {
+                if leaves.insert(code.clone(), format!("{}/{}", c.name, s.name)).is_some() {
                     return Err(PolicyError::Invalid {
                         file: "taxonomy",
                         message: format!("subcategory {code} is listed twice"),
@@ -117,18 +102,8 @@ impl Policy {
                 }
             }
         }
-        let sub_districts = district
-            .sub_districts
-            .iter()
-            .map(|s| (s.code.clone(), s.name.clone()))
-            .collect();
-        Ok(Self {
-            taxonomy,
-            district,
-            leaves,
-            level1,
-            sub_districts,
-        })
+        let sub_districts = district.sub_districts.iter().map(|s| (s.code.clone(), s.name.clone())).collect();
+        Ok(Self { taxonomy, district, leaves, level1, sub_districts })
     }
 
     /// Checks a category code, explaining what is wrong with it.
@@ -141,9 +116,7 @@ impl Policy {
                 "category '{code}' is a level-1 category; name one of its subcategories ('{code}.<sub>'); see GET /v1/taxonomy"
             ));
         }
-        Err(format!(
-            "category '{code}' is not in the taxonomy; see GET /v1/taxonomy"
-        ))
+        Err(format!("category '{code}' is not in the taxonomy; see GET /v1/taxonomy"))
     }
 
     pub fn check_sub_district(&self, code: &str) -> Result<(), String> {
@@ -151,11 +124,7 @@ impl Policy {
             return Ok(());
         }
         let known: Vec<&str> = self.sub_districts.keys().map(String::as_str).collect();
-        Err(format!(
-            "sub-district '{code}' is not in district {}; known: {}",
-            self.district.code,
-            known.join(", ")
-        ))
+        Err(format!("sub-district '{code}' is not in district {}; known: {}", self.district.code, known.join(", ")))
     }
 }
 

@@ -29,12 +29,7 @@ pub const MAX_SIGNERS: i32 = 100_000;
 pub const HOTLINE_CHANNELS: [&str; 5] = ["phone", "web", "app", "mini_program", "merged_hotline"];
 pub const KINDS: [&str; 4] = ["complaint", "suggestion", "inquiry", "help_request"];
 pub const PETITION_CHANNELS: [&str; 4] = ["letter", "visit", "online_complaint", "leader_mailbox"];
-pub const PURPOSES: [&str; 4] = [
-    "suggestion_opinion",
-    "request_decision",
-    "accusation",
-    "other",
-];
+pub const PURPOSES: [&str; 4] = ["suggestion_opinion", "request_decision", "accusation", "other"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -97,8 +92,7 @@ pub struct NewCase {
 impl NewCase {
     /// A visit of five persons or more.
     pub fn is_collective_visit(&self) -> bool {
-        self.visit_persons
-            .is_some_and(|p| p >= COLLECTIVE_VISIT_PERSONS)
+        self.visit_persons.is_some_and(|p| p >= COLLECTIVE_VISIT_PERSONS)
     }
 }
 
@@ -108,9 +102,7 @@ pub(crate) struct Check {
 
 impl Check {
     fn new() -> Self {
-        Self {
-            violations: Vec::new(),
-        }
+        Self { violations: Vec::new() }
     }
 
     pub fn fail(&mut self, field: impl Into<String>, rule: impl Into<String>) {
@@ -127,15 +119,9 @@ impl Check {
         }
         let count = value.chars().count();
         if count > max {
-            self.fail(
-                field,
-                format!("must be at most {max} characters (got {count})"),
-            );
+            self.fail(field, format!("must be at most {max} characters (got {count})"));
         }
-        if value
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-        {
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
             self.fail(field, "must not contain control characters");
         }
         value.to_owned()
@@ -146,10 +132,7 @@ impl Check {
         if value.is_empty() {
             self.fail(field, format!("is required; one of {}", allowed.join(", ")));
         } else if !allowed.contains(&value) {
-            self.fail(
-                field,
-                format!("'{value}' is not one of {}", allowed.join(", ")),
-            );
+            self.fail(field, format!("'{value}' is not one of {}", allowed.join(", ")));
         }
         value.to_owned()
     }
@@ -158,15 +141,8 @@ impl Check {
         let value = value.trim();
         if value.is_empty() {
             self.fail(field, "is required");
-        } else if value.len() > 64
-            || !value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            self.fail(
-                field,
-                format!("must be 1-64 of A-Z, a-z, 0-9, '-' and '_' (e.g. {example})"),
-            );
+        } else if value.len() > 64 || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.fail(field, format!("must be 1-64 of A-Z, a-z, 0-9, '-' and '_' (e.g. {example})"));
         }
         value.to_owned()
     }
@@ -174,28 +150,19 @@ impl Check {
     fn received_at(&mut self, raw: &str, now: DateTime<Utc>) -> DateTime<Utc> {
         let raw = raw.trim();
         if raw.is_empty() {
-            self.fail(
-                "received_at",
-                "is required (RFC 3339, e.g. 2020-03-02T09:30:00+08:00)",
-            );
+            self.fail("received_at", "is required (RFC 3339, e.g. 2020-03-02T09:30:00+08:00)");
             return now;
         }
         match DateTime::parse_from_rfc3339(raw) {
             Ok(t) => {
                 let t = t.with_timezone(&Utc);
                 if t > now + Duration::seconds(FUTURE_TOLERANCE_SECONDS) {
-                    self.fail(
-                        "received_at",
-                        format!("must not be in the future (now is {})", now.to_rfc3339()),
-                    );
+                    self.fail("received_at", format!("must not be in the future (now is {})", now.to_rfc3339()));
                 }
                 t
             }
             Err(_) => {
-                self.fail(
-                    "received_at",
-                    "must be an RFC 3339 timestamp with offset, e.g. 2020-03-02T09:30:00+08:00",
-                );
+                self.fail("received_at", "must be an RFC 3339 timestamp with offset, e.g. 2020-03-02T09:30:00+08:00");
                 now
             }
         }
@@ -214,20 +181,17 @@ impl Check {
     fn unit(&mut self, field: &str, value: Option<&str>) -> Option<String> {
         let unit = value.map(str::trim).filter(|u| !u.is_empty())?;
         let ok = unit.len() <= 64
-            && unit
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            && unit.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
         if !ok {
-            self.fail(field, format!("'{unit}' is not a unit code (a-z, 0-9, '_' and '.'); see GET /v1/units on routing"));
+            self.fail(
+                field,
+                format!("'{unit}' is not a unit code (a-z, 0-9, '_' and '.'); see GET /v1/units on routing"),
+            );
         }
         Some(unit.to_owned())
     }
 
-    fn location(
-        &mut self,
-        input: &LocationInput,
-        policy: &Policy,
-    ) -> (String, String, Option<(f64, f64)>) {
+    fn location(&mut self, input: &LocationInput, policy: &Policy) -> (String, String, Option<(f64, f64)>) {
         let sub_district = input.sub_district.trim().to_owned();
         if sub_district.is_empty() {
             self.fail("location.sub_district", "is required; see GET /v1/taxonomy");
@@ -248,35 +212,21 @@ impl Check {
     }
 
     fn citizen(&mut self, input: &CitizenInput) -> ValidCitizen {
-        let name = self.text(
-            "citizen.name",
-            &input.name,
-            !input.anonymous,
-            MAX_NAME_CHARS,
-        );
+        let name = self.text("citizen.name", &input.name, !input.anonymous, MAX_NAME_CHARS);
         let phone = if input.phone.trim().is_empty() {
             if !input.anonymous {
-                self.fail(
-                    "citizen.phone",
-                    "is required unless citizen.anonymous is true",
-                );
+                self.fail("citizen.phone", "is required unless citizen.anonymous is true");
             }
             None
         } else {
-            check_phone(input.phone.trim())
-                .map_err(|rule| self.fail("citizen.phone", rule))
-                .ok()
+            check_phone(input.phone.trim()).map_err(|rule| self.fail("citizen.phone", rule)).ok()
         };
         let id_number = input
             .id_number
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .and_then(|raw| {
-                check_id_number(raw)
-                    .map_err(|rule| self.fail("citizen.id_number", rule))
-                    .ok()
-            });
+            .and_then(|raw| check_id_number(raw).map_err(|rule| self.fail("citizen.id_number", rule)).ok());
         ValidCitizen {
             name: Some(name).filter(|n| !n.is_empty()),
             phone,
@@ -290,29 +240,15 @@ impl Check {
         if input.is_empty() {
             self.fail("matters", "must list at least one matter");
         } else if input.len() > MAX_MATTERS {
-            self.fail(
-                "matters",
-                format!(
-                    "must list at most {MAX_MATTERS} matters (got {})",
-                    input.len()
-                ),
-            );
+            self.fail("matters", format!("must list at most {MAX_MATTERS} matters (got {})", input.len()));
         }
         input
             .iter()
             .enumerate()
             .map(|(i, m)| ValidMatter {
                 category: self.category(&format!("matters[{i}].category"), &m.category, policy),
-                summary: self.text(
-                    &format!("matters[{i}].summary"),
-                    &m.summary,
-                    true,
-                    MAX_SUMMARY_CHARS,
-                ),
-                target_unit: self.unit(
-                    &format!("matters[{i}].target_unit"),
-                    m.target_unit.as_deref(),
-                ),
+                summary: self.text(&format!("matters[{i}].summary"), &m.summary, true, MAX_SUMMARY_CHARS),
+                target_unit: self.unit(&format!("matters[{i}].target_unit"), m.target_unit.as_deref()),
             })
             .collect()
     }
@@ -326,21 +262,13 @@ impl Check {
     }
 
     fn finish(self, case: NewCase) -> Result<NewCase, Vec<FieldViolation>> {
-        if self.violations.is_empty() {
-            Ok(case)
-        } else {
-            Err(self.violations)
-        }
+        if self.violations.is_empty() { Ok(case) } else { Err(self.violations) }
     }
 }
 
 impl OrderInput {
     /// Checks every field of a work order against its rule, as of `now`.
-    pub fn validate(
-        &self,
-        policy: &Policy,
-        now: DateTime<Utc>,
-    ) -> Result<NewCase, Vec<FieldViolation>> {
+    pub fn validate(&self, policy: &Policy, now: DateTime<Utc>) -> Result<NewCase, Vec<FieldViolation>> {
         let mut c = Check::new();
         let external_ref = c.reference("order_number", &self.order_number, "GD202003020001");
         let received_at = c.received_at(&self.received_at, now);
@@ -378,11 +306,7 @@ impl OrderInput {
 
 impl PetitionInput {
     /// Checks every field of a petition against its rule, as of `now`.
-    pub fn validate(
-        &self,
-        policy: &Policy,
-        now: DateTime<Utc>,
-    ) -> Result<NewCase, Vec<FieldViolation>> {
+    pub fn validate(&self, policy: &Policy, now: DateTime<Utc>) -> Result<NewCase, Vec<FieldViolation>> {
         let mut c = Check::new();
         let external_ref = c.reference("petition_number", &self.petition_number, "XF2020000123");
         let received_at = c.received_at(&self.received_at, now);
@@ -390,10 +314,7 @@ impl PetitionInput {
         let purpose = c.one_of("purpose", &self.purpose, &PURPOSES);
         let accused_unit = c.unit("accused_unit", self.accused_unit.as_deref());
         if purpose == "accusation" && accused_unit.is_none() {
-            c.fail(
-                "accused_unit",
-                "is required when purpose is accusation (揭发控告)",
-            );
+            c.fail("accused_unit", "is required when purpose is accusation (揭发控告)");
         }
         if purpose != "accusation" && accused_unit.is_some() {
             c.fail("accused_unit", "is only for purpose accusation");
@@ -424,10 +345,7 @@ impl PetitionInput {
                 (Some(v.batches), Some(v.persons))
             }
             (None, "visit") => {
-                c.fail(
-                    "visit",
-                    "is required for channel visit (batches and persons)",
-                );
+                c.fail("visit", "is required for channel visit (batches and persons)");
                 (None, None)
             }
             (Some(_), _) => {
@@ -493,21 +411,12 @@ impl NewCase {
             ("content".into(), self.content.clone()),
             ("location.sub_district".into(), self.sub_district.clone()),
             ("location.address".into(), self.address.clone()),
-            (
-                "location.coordinates".into(),
-                format!("{:?}", self.coordinates),
-            ),
+            ("location.coordinates".into(), format!("{:?}", self.coordinates)),
             ("citizen.name".into(), opt(&self.citizen.name)),
             ("citizen.phone".into(), opt(&self.citizen.phone)),
             ("citizen.id_number".into(), opt(&self.citizen.id_number)),
-            (
-                "citizen.anonymous".into(),
-                self.citizen.anonymous.to_string(),
-            ),
-            (
-                "citizen.hide_identity".into(),
-                self.citizen.hide_identity.to_string(),
-            ),
+            ("citizen.anonymous".into(), self.citizen.anonymous.to_string()),
+            ("citizen.hide_identity".into(), self.citizen.hide_identity.to_string()),
             ("matters".into(), self.matters.len().to_string()),
             ("visit.batches".into(), num(self.visit_batches)),
             ("visit.persons".into(), num(self.visit_persons)),
@@ -531,15 +440,9 @@ impl NewCase {
 }
 
 /// The fields whose digests differ, in a stable order.
-pub fn differing_fields(
-    stored: &BTreeMap<String, String>,
-    incoming: &BTreeMap<String, String>,
-) -> Vec<String> {
+pub fn differing_fields(stored: &BTreeMap<String, String>, incoming: &BTreeMap<String, String>) -> Vec<String> {
     let mut keys: Vec<&String> = stored.keys().chain(incoming.keys()).collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter()
-        .filter(|k| stored.get(*k) != incoming.get(*k))
-        .cloned()
-        .collect()
+    keys.into_iter().filter(|k| stored.get(*k) != incoming.get(*k)).cloned().collect()
 }

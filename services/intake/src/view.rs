@@ -90,15 +90,11 @@ impl CaseView {
         visibility: Visibility,
     ) -> Result<Self, VaultError> {
         let hidden = visibility == Visibility::Hidden || case.hide_identity;
-        let show = |enc: &Option<String>,
-                    mask: fn(&str) -> String|
-         -> Result<Option<String>, VaultError> {
+        let show = |enc: &Option<String>, mask: fn(&str) -> String| -> Result<Option<String>, VaultError> {
             if hidden {
                 return Ok(None);
             }
-            enc.as_deref()
-                .map(|e| vault.decrypt(e).map(|v| mask(&v)))
-                .transpose()
+            enc.as_deref().map(|e| vault.decrypt(e).map(|v| mask(&v))).transpose()
         };
         let citizen = CitizenView {
             name: show(&case.citizen_name_enc, mask_name)?,

@@ -27,20 +27,10 @@ impl ReportingApi for ReportingGrpc {
             Ok(pb::CaseSource::Petition) => "petition",
             _ => "hotline",
         };
-        let counts = self
-            .reports
-            .unit_counts(&principal, from, to, source.to_owned())
-            .await?;
+        let counts = self.reports.unit_counts(&principal, from, to, source.to_owned()).await?;
         Ok(Response::new(pb::UnitCountsResponse {
             count_unit: counts.count_unit.to_owned(),
-            units: counts
-                .units
-                .into_iter()
-                .map(|u| pb::UnitCount {
-                    unit: u.unit,
-                    received: u.received,
-                })
-                .collect(),
+            units: counts.units.into_iter().map(|u| pb::UnitCount { unit: u.unit, received: u.received }).collect(),
             cases: counts.cases,
         }))
     }

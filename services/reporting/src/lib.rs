@@ -55,11 +55,7 @@ fn default_listen() -> SocketAddr {
 }
 
 fn default_database() -> DatabaseConfig {
-    DatabaseConfig {
-        url: "sqlite://data/reporting.db".into(),
-        schema: None,
-        pool_size: 8,
-    }
+    DatabaseConfig { url: "sqlite://data/reporting.db".into(), schema: None, pool_size: 8 }
 }
 
 fn default_intake_url() -> String {
@@ -84,22 +80,14 @@ pub async fn run(
         tokio::spawn(consumer::run(
             db.clone(),
             ctx.clock.clone(),
-            Subscription {
-                service: "reporting",
-                checkpoint: "reporting<-intake".into(),
-                source: intake,
-            },
+            Subscription { service: "reporting", checkpoint: "reporting<-intake".into(), source: intake },
             Arc::new(projections::IntakeProjection),
             shutdown.clone(),
         )),
         tokio::spawn(consumer::run(
             db.clone(),
             ctx.clock.clone(),
-            Subscription {
-                service: "reporting",
-                checkpoint: "reporting<-routing".into(),
-                source: routing,
-            },
+            Subscription { service: "reporting", checkpoint: "reporting<-routing".into(), source: routing },
             Arc::new(projections::RoutingProjection),
             shutdown.clone(),
         )),
@@ -107,19 +95,13 @@ pub async fn run(
 
     let reports = Reports { db: db.clone() };
     let auth = GrpcAuth::new(ctx.keys.clone());
-    let grpc =
-        tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
-            ReportingServer::new(grpc::ReportingGrpc {
-                reports: reports.clone(),
-            }),
-            auth,
-        ));
+    let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
+        ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone() }),
+        auth,
+    ));
     let endpoints = Endpoints {
         service: "reporting",
-        rest: rest::router(rest::RestState {
-            reports,
-            keys: ctx.keys.clone(),
-        }),
+        rest: rest::router(rest::RestState { reports, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],
     };

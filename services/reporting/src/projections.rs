@@ -59,18 +59,26 @@ pub struct RoutingProjection;
 
 impl EventHandler for RoutingProjection {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
-        let decoded: pb::RoutingEvent =
-            event_log::decode(event).map_err(refused(event.position))?;
-        let Some(pb::routing_event::Kind::DispatchCreated(d)) = decoded.kind else {
+        let decoded: pb::RoutingEvent = event_log::decode(event).map_err(refused(event.position))?;
+        let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
+        // A dispatch is counted for its unit when it is created (批转件); triage waits unit-less.
+        let created =
+            d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
+        if !created && d.action != "triage" {
+            return Ok(());
+        }
+        if d.action == "assign" {
+            diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
+        }
         let received_at = time::from_proto(d.case_received_at.as_ref(), "case_received_at")
             .map_err(|p| refused(event.position)(p.detail.clone()))?;
-        let dispatched_at = time::from_proto(d.dispatched_at.as_ref(), "dispatched_at")
+        let dispatched_at = time::from_proto(d.dispatched_at.as_ref().or(d.at.as_ref()), "dispatched_at")
             .map_err(|p| refused(event.position)(p.detail.clone()))?;
         diesel::insert_into(report_dispatches::table)
             .values(DispatchFact {
-                dispatch_id: d.dispatch_id,
+                dispatch_id: if d.action == "triage" { format!("triage:{}", d.matter_id) } else { d.dispatch_id },
                 case_id: d.case_id,
                 matter_id: d.matter_id,
                 unit: Some(d.unit).filter(|u| !u.is_empty()),

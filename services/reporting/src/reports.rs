@@ -49,16 +49,10 @@ impl Reports {
     ) -> Result<UnitCounts, Problem> {
         principal.require("read reports", READERS)?;
         if from >= to {
-            return Err(Problem::field(
-                "to",
-                "must be after from (the period is [from, to))",
-            ));
+            return Err(Problem::field("to", "must be after from (the period is [from, to))"));
         }
         if source != "hotline" && source != "petition" {
-            return Err(Problem::field(
-                "source",
-                format!("'{source}' is not one of hotline, petition"),
-            ));
+            return Err(Problem::field("source", format!("'{source}' is not one of hotline, petition")));
         }
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         let (rows, cases) = self
@@ -88,19 +82,7 @@ impl Reports {
                 None => in_triage += received,
             }
         }
-        units.sort_by(|a, b| {
-            b.received
-                .cmp(&a.received)
-                .then_with(|| a.unit.cmp(&b.unit))
-        });
-        Ok(UnitCounts {
-            count_unit: "dispatches",
-            from,
-            to,
-            source,
-            cases,
-            units,
-            in_triage,
-        })
+        units.sort_by(|a, b| b.received.cmp(&a.received).then_with(|| a.unit.cmp(&b.unit)));
+        Ok(UnitCounts { count_unit: "dispatches", from, to, source, cases, units, in_triage })
     }
 }

@@ -32,26 +32,16 @@ pub fn router(state: RestState) -> Router {
         .with_state(state)
 }
 
-fn timestamp(
-    params: &HashMap<String, String>,
-    name: &str,
-    errors: &mut Vec<FieldViolation>,
-) -> Option<DateTime<Utc>> {
+fn timestamp(params: &HashMap<String, String>, name: &str, errors: &mut Vec<FieldViolation>) -> Option<DateTime<Utc>> {
     match params.get(name).map(String::as_str) {
         None | Some("") => {
-            errors.push(FieldViolation::new(
-                name,
-                "is required (RFC 3339, e.g. 2020-01-01T00:00:00+08:00)",
-            ));
+            errors.push(FieldViolation::new(name, "is required (RFC 3339, e.g. 2020-01-01T00:00:00+08:00)"));
             None
         }
         Some(raw) => match DateTime::parse_from_rfc3339(raw) {
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
-                errors.push(FieldViolation::new(
-                    name,
-                    "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00",
-                ));
+                errors.push(FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
                 None
             }
         },
@@ -80,16 +70,8 @@ async fn unit_counts(
     let (Some(from), Some(to)) = (from, to) else {
         return Err(Problem::invalid(errors));
     };
-    let source = params
-        .get("source")
-        .cloned()
-        .unwrap_or_else(|| "hotline".into());
-    Ok(Json(
-        state
-            .reports
-            .unit_counts(&principal, from, to, source)
-            .await?,
-    ))
+    let source = params.get("source").cloned().unwrap_or_else(|| "hotline".into());
+    Ok(Json(state.reports.unit_counts(&principal, from, to, source).await?))
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
@@ -98,10 +80,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Caseflow reporting",
-        description = "The efficiency office's tables, from events alone."
-    ),
+    info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
     paths(unit_counts),
     components(schemas(UnitCounts, UnitCount))
 )]

@@ -194,10 +194,12 @@ mod tests {
         assert!(c.is_working_day(date("2020-02-03")));
         // An order received on Thursday 23 January with 5 working days: 23 Jan is not counted,
         // then 3, 4, 5, 6, 7 February.
-        let due = c.deadline(local("2020-01-23T10:00:00+08:00"), DeadlineSpec { amount: 5, unit: DeadlineUnit::WorkingDays });
+        let due =
+            c.deadline(local("2020-01-23T10:00:00+08:00"), DeadlineSpec { amount: 5, unit: DeadlineUnit::WorkingDays });
         assert_eq!(due, local("2020-02-08T00:00:00+08:00"));
         // The make-up Sunday counts: from Friday 17 January, 1 working day is Sunday 19 January.
-        let due = c.deadline(local("2020-01-17T16:00:00+08:00"), DeadlineSpec { amount: 1, unit: DeadlineUnit::WorkingDays });
+        let due =
+            c.deadline(local("2020-01-17T16:00:00+08:00"), DeadlineSpec { amount: 1, unit: DeadlineUnit::WorkingDays });
         assert_eq!(due, local("2020-01-20T00:00:00+08:00"));
     }
 
@@ -210,17 +212,20 @@ mod tests {
             assert!(!c.is_working_day(date(d)));
         }
         // From Thursday 30 April, 3 working days: 6, 7, 8 May.
-        let due = c.deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 3, unit: DeadlineUnit::WorkingDays });
+        let due =
+            c.deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 3, unit: DeadlineUnit::WorkingDays });
         assert_eq!(due, local("2020-05-09T00:00:00+08:00"));
         // 4 working days reach the make-up Saturday 9 May.
-        let due = c.deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 4, unit: DeadlineUnit::WorkingDays });
+        let due =
+            c.deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 4, unit: DeadlineUnit::WorkingDays });
         assert_eq!(due, local("2020-05-10T00:00:00+08:00"));
     }
 
     #[test]
     fn natural_days_ignore_holidays() {
         let c = cal();
-        let due = c.deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 15, unit: DeadlineUnit::NaturalDays });
+        let due = c
+            .deadline(local("2020-04-30T09:00:00+08:00"), DeadlineSpec { amount: 15, unit: DeadlineUnit::NaturalDays });
         assert_eq!(due, local("2020-05-16T00:00:00+08:00"));
     }
 
@@ -228,10 +233,12 @@ mod tests {
     fn working_hours_count_inside_office_hours_on_working_days() {
         let c = cal();
         // Friday 16:30 + 2 working hours: one hour Friday, then Monday 08:30 + 1h.
-        let due = c.deadline(local("2020-03-06T16:30:00+08:00"), DeadlineSpec { amount: 2, unit: DeadlineUnit::WorkingHours });
+        let due = c
+            .deadline(local("2020-03-06T16:30:00+08:00"), DeadlineSpec { amount: 2, unit: DeadlineUnit::WorkingHours });
         assert_eq!(due, local("2020-03-09T09:30:00+08:00"));
         // Received at night: the clock starts when the office opens.
-        let due = c.deadline(local("2020-03-09T22:00:00+08:00"), DeadlineSpec { amount: 1, unit: DeadlineUnit::WorkingHours });
+        let due = c
+            .deadline(local("2020-03-09T22:00:00+08:00"), DeadlineSpec { amount: 1, unit: DeadlineUnit::WorkingHours });
         assert_eq!(due, local("2020-03-10T09:30:00+08:00"));
     }
 

@@ -1,6 +1,6 @@
-//! Routing's consumer of intake's stream: each matter of a received case becomes a dispatch, to
-//! the unit the caller named or else into the triage queue, with a log entry and an event, all
-//! in the consumer's transaction.
+//! Routing's consumer of intake's stream: each matter of a received case becomes a routing
+//! matter with its clock, and a dispatch — to the unit the caller named, else to the unit the
+//! responsibility catalog names, else into the triage queue where a dispatcher chooses.
 
 use std::sync::Arc;
 
@@ -9,22 +9,17 @@ use caseflow_runtime::consumer::{ApplyError, EventHandler};
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 use diesel::prelude::*;
 
-use crate::registry::Registry;
-use crate::store::{DispatchRow, LogRow, dispatches, routing_log};
+use crate::catalog::MatterFacts;
+use crate::dispatching::{Rules, Via, class, open_dispatch};
+use crate::error::RoutingError;
+use crate::record::{Change, record};
+use crate::store::{MatterRow, routing_matters};
 
-pub const STATE_DISPATCHED: &str = "dispatched";
-pub const STATE_TRIAGE: &str = "triage";
+pub const SYSTEM: &str = "system:routing";
 
 pub struct IntakeEvents {
-    pub registry: Arc<Registry>,
+    pub rules: Arc<Rules>,
     pub clock: SharedClock,
-}
-
-fn source_name(v: i32) -> &'static str {
-    match pb::CaseSource::try_from(v) {
-        Ok(pb::CaseSource::Petition) => "petition",
-        _ => "hotline",
-    }
 }
 
 fn kind_name(v: i32) -> &'static str {
@@ -33,21 +28,16 @@ fn kind_name(v: i32) -> &'static str {
         Ok(pb::CaseKind::Suggestion) => "suggestion",
         Ok(pb::CaseKind::Inquiry) => "inquiry",
         Ok(pb::CaseKind::HelpRequest) => "help_request",
-        _ => "unspecified",
+        _ => "",
     }
 }
 
 impl EventHandler for IntakeEvents {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent =
-            event_log::decode(event).map_err(|reason| ApplyError::Refused {
-                position: event.position,
-                reason,
-            })?;
+            event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
         match decoded.kind {
-            Some(pb::intake_event::Kind::CaseReceived(case)) => {
-                self.case_received(conn, event.position, case)
-            }
+            Some(pb::intake_event::Kind::CaseReceived(case)) => self.case_received(conn, event.position, case),
             // Leader receptions concern reporting, not routing.
             Some(_) | None => Ok(()),
         }
@@ -55,98 +45,101 @@ impl EventHandler for IntakeEvents {
 }
 
 impl IntakeEvents {
-    fn case_received(
-        &self,
-        conn: &mut AnyConnection,
-        position: i64,
-        case: pb::CaseReceived,
-    ) -> Result<(), ApplyError> {
+    fn case_received(&self, conn: &mut AnyConnection, position: i64, case: pb::CaseReceived) -> Result<(), ApplyError> {
+        let refused = |reason: String| ApplyError::Refused { position, reason };
         let now = self.clock.now();
         let received_at =
-            time::from_proto(case.received_at.as_ref(), "received_at").map_err(|p| {
-                ApplyError::Refused {
-                    position,
-                    reason: p.detail.clone(),
-                }
-            })?;
-        let sub_district = case
-            .location
-            .as_ref()
-            .map(|l| l.sub_district.clone())
-            .unwrap_or_default();
-        for matter in &case.matters {
-            let target = Some(matter.target_unit.as_str()).filter(|u| !u.is_empty());
-            let (unit, state, reason) = match target {
-                Some(code) if self.registry.get(code).is_some() => (
-                    Some(code.to_owned()),
-                    STATE_DISPATCHED,
-                    format!("dispatched to {code}, the unit named by the caller"),
-                ),
-                Some(code) => (
-                    None,
-                    STATE_TRIAGE,
-                    format!("named unit '{code}' is not in the registry; a dispatcher chooses"),
-                ),
-                None => (
-                    None,
-                    STATE_TRIAGE,
-                    "no unit named; a dispatcher chooses".to_owned(),
-                ),
-            };
-            let row = DispatchRow {
-                id: format!("{}-d1", matter.matter_id),
+            time::from_proto(case.received_at.as_ref(), "received_at").map_err(|p| refused(p.detail.clone()))?;
+        let sub_district = case.location.as_ref().map(|l| l.sub_district.clone()).unwrap_or_default();
+        let source = if case.source == pb::CaseSource::Petition as i32 { "petition" } else { "hotline" };
+        for m in &case.matters {
+            let mut matter = MatterRow {
+                matter_id: m.matter_id.clone(),
                 case_id: case.case_id.clone(),
-                matter_id: matter.matter_id.clone(),
-                assignment: 1,
-                unit: unit.clone(),
-                state: state.to_owned(),
-                source: source_name(case.source).to_owned(),
+                source: source.to_owned(),
                 kind: kind_name(case.kind).to_owned(),
-                category: matter.category.clone(),
+                category: m.category.clone(),
+                summary: m.summary.clone(),
                 sub_district: sub_district.clone(),
                 anonymous: case.anonymous,
+                single_visit: case.single_visit,
+                accused_unit: Some(case.accused_unit.clone()).filter(|u| !u.is_empty()),
                 case_received_at: received_at.naive_utc(),
-                dispatched_at: now.naive_utc(),
+                land_deadline: received_at.naive_utc(),
+                resolve_deadline: received_at.naive_utc(),
+                extensions: 0,
+                approved_returns: 0,
+                state: "triage".into(),
+                designated_unit: None,
+                case_analysis: None,
+                resolved_at: None,
                 version: 1,
             };
-            diesel::insert_into(dispatches::table)
-                .values(&row)
-                .execute(conn)?;
-            diesel::insert_into(routing_log::table)
-                .values(LogRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    case_id: row.case_id.clone(),
-                    matter_id: row.matter_id.clone(),
-                    dispatch_id: Some(row.id.clone()),
-                    action: if unit.is_some() {
-                        "dispatch".into()
-                    } else {
-                        "queue_for_triage".into()
-                    },
-                    actor: "system:routing".into(),
-                    reason,
-                    evidence: String::new(),
-                    at: now.naive_utc(),
-                })
-                .execute(conn)?;
-            let created = pb::RoutingEvent {
-                kind: Some(pb::routing_event::Kind::DispatchCreated(
-                    pb::DispatchCreated {
-                        dispatch_id: row.id.clone(),
-                        case_id: row.case_id.clone(),
-                        matter_id: row.matter_id.clone(),
-                        unit: unit.unwrap_or_default(),
-                        source: case.source,
-                        kind: case.kind,
-                        category: row.category.clone(),
-                        case_received_at: case.received_at,
-                        dispatched_at: Some(time::to_proto(now)),
-                    },
-                )),
+            // The clock runs from the case's receipt, whoever holds the matter (rule 6).
+            let deadlines = self.rules.policy.deadlines(class(&matter));
+            matter.land_deadline = self.rules.calendar.deadline(received_at, deadlines.land).naive_utc();
+            matter.resolve_deadline = self.rules.calendar.deadline(received_at, deadlines.resolve).naive_utc();
+            diesel::insert_into(routing_matters::table).values(&matter).execute(conn)?;
+
+            let facts = MatterFacts {
+                category: &m.category,
+                summary: &m.summary,
+                sub_district: &sub_district,
+                on: received_at.with_timezone(&caseflow_runtime::clock::district_offset()).date_naive(),
             };
-            event_log::append(conn, now, &row.case_id, &created)?;
+            let named = Some(m.target_unit.as_str()).filter(|u| !u.is_empty());
+            let catalog = self.rules.catalog.responsible(&facts);
+            let mut attempts: Vec<(String, Via, String, String)> = Vec::new();
+            if let Some(unit) = named {
+                attempts.push((
+                    unit.to_owned(),
+                    Via::Named,
+                    format!("dispatched to {unit}, the unit named by the caller"),
+                    String::new(),
+                ));
+            }
+            if let Some(entry) = catalog {
+                attempts.push((
+                    entry.unit.clone(),
+                    Via::Catalog,
+                    format!("dispatched to {} by catalog entry {}", entry.unit, entry.id),
+                    serde_json::json!({"catalog_entry": entry.id, "legal_basis": entry.legal_basis}).to_string(),
+                ));
+            }
+            let mut refusals = Vec::new();
+            let mut dispatched = false;
+            for (unit, via, reason, evidence) in attempts {
+                match open_dispatch(conn, &self.rules, &mut matter, &unit, via, SYSTEM, reason, evidence, now) {
+                    Ok(_) => {
+                        dispatched = true;
+                        break;
+                    }
+                    Err(RoutingError::Db(e)) => return Err(ApplyError::Db(e)),
+                    Err(other) => refusals.push(caseflow_runtime::Problem::from(other).detail.clone()),
+                }
+            }
+            if !dispatched {
+                let mut reason = "no unit named and the catalog names no single owner; a dispatcher chooses".to_owned();
+                if !refusals.is_empty() {
+                    reason = format!("{}; a dispatcher chooses", refusals.join("; "));
+                }
+                record(
+                    conn,
+                    now,
+                    &matter,
+                    None,
+                    Change {
+                        action: "triage",
+                        from: String::new(),
+                        to: "triage".into(),
+                        actor: SYSTEM.into(),
+                        reason,
+                        ..Change::default()
+                    },
+                )?;
+            }
         }
-        tracing::info!(case_id = %case.case_id, matters = case.matters.len(), "case dispatched");
+        tracing::info!(case_id = %case.case_id, matters = case.matters.len(), "case routed");
         Ok(())
     }
 }

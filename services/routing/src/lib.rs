@@ -1,11 +1,17 @@
 //! Routing: turns each matter of a received case into a dispatch to a unit, and (issue 4)
 //! enforces the rules on return and transfer, deadlines and the routing log.
 
+pub mod actions;
 pub mod calendar;
 pub mod catalog;
+pub mod dispatching;
+pub mod error;
 pub mod grpc;
+pub mod inputs;
 pub mod intake_events;
+pub mod lifecycle;
 pub mod policy;
+pub mod record;
 pub mod registry;
 pub mod rest;
 pub mod service;
@@ -50,6 +56,22 @@ pub struct RoutingConfig {
     /// Unit registry policy file; the built-in example district when absent.
     #[serde(default)]
     pub units_file: Option<PathBuf>,
+    /// Responsibility catalog (权责清单); the built-in example when absent.
+    #[serde(default)]
+    pub catalog_file: Option<PathBuf>,
+    /// Working-day calendar; the built-in one (2020, 2024-2026) when absent.
+    #[serde(default)]
+    pub calendar_file: Option<PathBuf>,
+    /// Deadlines and return, extension, reminder and supervision rules; built-in when absent.
+    #[serde(default)]
+    pub policy_file: Option<PathBuf>,
+    /// How often the scanner looks for due reminders and escalations, in seconds.
+    #[serde(default = "default_scan_seconds")]
+    pub scan_interval_seconds: u64,
+}
+
+fn default_scan_seconds() -> u64 {
+    60
 }
 
 impl caseflow_runtime::standalone::Listens for RoutingConfig {
@@ -63,11 +85,7 @@ fn default_listen() -> SocketAddr {
 }
 
 fn default_database() -> DatabaseConfig {
-    DatabaseConfig {
-        url: "sqlite://data/routing.db".into(),
-        schema: None,
-        pool_size: 8,
-    }
+    DatabaseConfig { url: "sqlite://data/routing.db".into(), schema: None, pool_size: 8 }
 }
 
 fn default_intake_url() -> String {
@@ -82,52 +100,38 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let registry = Arc::new(registry::Registry::load(config.units_file.as_deref())?);
+    let rules = Arc::new(dispatching::Rules {
+        registry: registry::Registry::load(config.units_file.as_deref())?,
+        catalog: catalog::Catalog::load(config.catalog_file.as_deref())?,
+        calendar: calendar::Calendar::load(config.calendar_file.as_deref())?,
+        policy: policy::RoutingPolicy::load(config.policy_file.as_deref())?,
+    });
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     {
-        let registry = registry.clone();
-        db.write(move |c| registry.sync(c).map_err(DbError::from))
-            .await?;
+        let rules = rules.clone();
+        db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await?;
     }
     let log = event_log::start(&db, &shutdown);
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let consumer = tokio::spawn(consumer::run(
         db.clone(),
         ctx.clock.clone(),
-        Subscription {
-            service: "routing",
-            checkpoint: "routing<-intake".into(),
-            source: intake,
-        },
-        Arc::new(intake_events::IntakeEvents {
-            registry: registry.clone(),
-            clock: ctx.clock.clone(),
-        }),
+        Subscription { service: "routing", checkpoint: "routing<-intake".into(), source: intake },
+        Arc::new(intake_events::IntakeEvents { rules: rules.clone(), clock: ctx.clock.clone() }),
         shutdown.clone(),
     ));
 
-    let routing = Routing {
-        db: db.clone(),
-        registry,
-    };
+    let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
-            RoutingServer::new(grpc::RoutingGrpc {
-                routing: routing.clone(),
-            }),
+            RoutingServer::new(grpc::RoutingGrpc { routing: routing.clone() }),
             auth.clone(),
         ))
-        .add_service(InterceptedService::new(
-            EventStreamServer::new(log.stream.clone()),
-            auth,
-        ));
+        .add_service(InterceptedService::new(EventStreamServer::new(log.stream.clone()), auth));
     let endpoints = Endpoints {
         service: "routing",
-        rest: rest::router(rest::RestState {
-            routing,
-            keys: ctx.keys.clone(),
-        }),
+        rest: rest::router(rest::RestState { routing, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Routing", "caseflow.v1.EventStream"],
     };

@@ -71,26 +71,18 @@ pub enum RegistryError {
 impl Registry {
     pub fn load(path: Option<&Path>) -> Result<Self, RegistryError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| RegistryError::Read {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            })?,
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| RegistryError::Read { path: p.display().to_string(), message: e.to_string() })?,
             None => BUILTIN_UNITS.to_owned(),
         };
-        let file: UnitsFile =
-            toml::from_str(&text).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let file: UnitsFile = toml::from_str(&text).map_err(|e| RegistryError::Invalid(e.to_string()))?;
         let mut by_code = BTreeMap::new();
         let mut order = Vec::new();
         for u in file.units {
             let valid = !u.code.is_empty()
-                && u.code
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+                && u.code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
             if !valid {
-                return Err(RegistryError::Invalid(format!(
-                    "unit code {:?}: use a-z, 0-9, '_' and '.'",
-                    u.code
-                )));
+                return Err(RegistryError::Invalid(format!("unit code {:?}: use a-z, 0-9, '_' and '.'", u.code)));
             }
             order.push(u.code.clone());
             if by_code.insert(u.code.clone(), u).is_some() {
@@ -142,19 +134,9 @@ mod tests {
     fn the_example_district_has_the_bulletins_rows() {
         let r = Registry::load(None).expect("built-in registry");
         let kinds: Vec<UnitKind> = r.units().map(|u| u.kind).collect();
-        let sub_districts = kinds
-            .iter()
-            .filter(|k| **k == UnitKind::SubDistrict)
-            .count();
+        let sub_districts = kinds.iter().filter(|k| **k == UnitKind::SubDistrict).count();
         assert_eq!(sub_districts, 8);
-        assert_eq!(
-            kinds.len() - sub_districts,
-            29,
-            "29 department-level rows, 平台自办 included"
-        );
-        assert_eq!(
-            r.get("chengguan").map(|u| u.name.as_str()),
-            Some("区城管局")
-        );
+        assert_eq!(kinds.len() - sub_districts, 29, "29 department-level rows, 平台自办 included");
+        assert_eq!(r.get("chengguan").map(|u| u.name.as_str()), Some("区城管局"));
     }
 }

@@ -1,16 +1,24 @@
-//! Routing's REST edge: the registry and a case's dispatches, with `/openapi.json`.
+//! Routing's REST edge: the unit handler's inbox and actions, the dispatcher's decisions, the
+//! registry and catalog, and each case's dispatches and routing log, with `/openapi.json`.
 
 use axum::extract::{FromRef, Path, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use caseflow_runtime::Problem;
 use caseflow_runtime::auth::KeyStore;
-use caseflow_runtime::rest::Authenticated;
+use caseflow_runtime::rest::{ApiJson, Authenticated};
 use serde::Serialize;
 use utoipa::OpenApi;
 
+use crate::actions::{ExtensionView, ReturnView};
+use crate::catalog::{CatalogEntry, Overlap};
+use crate::error::RoutingError;
+use crate::inputs::{
+    Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice, UnitSuccession,
+};
+use crate::lifecycle::ContactRecord;
 use crate::registry::{UnitEntry, UnitKind};
-use crate::service::Routing;
+use crate::service::{Deadlines, DispatchView, LogEntry, NextDue, Routing};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -24,74 +32,314 @@ impl FromRef<RestState> for KeyStore {
     }
 }
 
+type S = State<RestState>;
+type A = Authenticated;
+type Res<T> = Result<Json<T>, RoutingError>;
+
 pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/v1/units", get(units))
+        .route("/v1/units/{code}/succession", post(succeed_unit))
+        .route("/v1/catalog", get(catalog))
+        .route("/v1/catalog/overlaps", get(overlaps))
+        .route("/v1/inbox", get(inbox))
         .route("/v1/cases/{case_id}/dispatches", get(case_dispatches))
+        .route("/v1/cases/{case_id}/log", get(case_log))
+        .route("/v1/dispatches/{id}", get(get_dispatch))
+        .route("/v1/dispatches/{id}/acknowledge", post(acknowledge))
+        .route("/v1/dispatches/{id}/land", post(land))
+        .route("/v1/dispatches/{id}/reply", post(reply))
+        .route("/v1/dispatches/{id}/case-analysis", post(case_analysis))
+        .route("/v1/dispatches/{id}/returns", post(request_return))
+        .route("/v1/dispatches/{id}/extensions", post(request_extension))
+        .route("/v1/dispatches/{id}/review", post(review))
+        .route("/v1/dispatches/{id}/resolve", post(resolve))
+        .route("/v1/dispatches/{id}/transfer", post(transfer))
+        .route("/v1/dispatches/{id}/supervision", post(supervise))
+        .route("/v1/dispatches/{id}/rehandle", post(rehandle))
+        .route("/v1/returns/{id}/decision", post(decide_return))
+        .route("/v1/extensions/{id}/decision", post(decide_extension))
+        .route("/v1/matters/{id}/designation", post(designate))
+        .route("/v1/matters/{id}/assignment", post(assign))
+        .route("/v1/matters/{id}/assists", post(add_assist))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
 
 /// The unit registry (承办单位), departments first, then sub-districts.
 #[utoipa::path(get, path = "/v1/units", responses((status = 200, body = [UnitEntry]), (status = 401)), security(("api_key" = [])))]
-async fn units(
-    State(state): State<RestState>,
-    Authenticated(principal): Authenticated,
-) -> Json<Vec<UnitEntry>> {
-    Json(state.routing.units(&principal))
+async fn units(State(s): S, Authenticated(p): A) -> Json<Vec<UnitEntry>> {
+    Json(s.routing.units(&p))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DispatchSummary {
-    pub dispatch_id: String,
-    pub matter_id: String,
-    pub assignment: i32,
-    /// Absent while the matter waits in the triage queue.
-    pub unit: Option<String>,
-    pub state: String,
-    pub case_received_at: chrono::DateTime<chrono::Utc>,
-    pub dispatched_at: chrono::DateTime<chrono::Utc>,
+#[derive(Serialize, utoipa::ToSchema)]
+struct Moved {
+    dispatches_moved: usize,
 }
 
-/// Every dispatch of a case, per matter in assignment order.
-#[utoipa::path(
-    get, path = "/v1/cases/{case_id}/dispatches",
-    params(("case_id" = String, Path, description = "case id")),
-    responses((status = 200, body = [DispatchSummary]), (status = 401), (status = 403)),
-    security(("api_key" = []))
-)]
-async fn case_dispatches(
-    State(state): State<RestState>,
-    Authenticated(principal): Authenticated,
-    Path(case_id): Path<String>,
-) -> Result<Json<Vec<DispatchSummary>>, Problem> {
-    let rows = state.routing.case_dispatches(&principal, &case_id).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|d| DispatchSummary {
-                dispatch_id: d.id,
-                matter_id: d.matter_id,
-                assignment: d.assignment,
-                unit: d.unit,
-                state: d.state,
-                case_received_at: d.case_received_at.and_utc(),
-                dispatched_at: d.dispatched_at.and_utc(),
-            })
-            .collect(),
-    ))
+/// A unit merged or abolished: its open dispatches move to the successor, each logged.
+#[utoipa::path(post, path = "/v1/units/{code}/succession", request_body = UnitSuccession, params(("code" = String, Path, description = "unit code")),
+    responses((status = 200, body = Moved), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn succeed_unit(
+    State(s): S,
+    Authenticated(p): A,
+    Path(code): Path<String>,
+    ApiJson(b): ApiJson<UnitSuccession>,
+) -> Res<Moved> {
+    Ok(Json(Moved { dispatches_moved: s.routing.succeed_unit(&p, &code, b).await? }))
+}
+
+/// The responsibility catalog (权责清单).
+#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = [CatalogEntry]), (status = 401)), security(("api_key" = [])))]
+async fn catalog(State(s): S, _caller: A) -> Json<Vec<CatalogEntry>> {
+    Json(s.routing.rules().catalog.entries().to_vec())
+}
+
+/// Catalog entries that can claim the same matter.
+#[utoipa::path(get, path = "/v1/catalog/overlaps", responses((status = 200, body = [Overlap]), (status = 401)), security(("api_key" = [])))]
+async fn overlaps(State(s): S, _caller: A) -> Json<Vec<Overlap>> {
+    Json(s.routing.rules().catalog.overlaps())
+}
+
+/// The unit handler's open dispatches with their deadlines and what is due next.
+#[utoipa::path(get, path = "/v1/inbox", responses((status = 200, body = [DispatchView]), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn inbox(State(s): S, Authenticated(p): A) -> Res<Vec<DispatchView>> {
+    Ok(Json(s.routing.inbox(&p).await?))
+}
+
+/// Every dispatch of a case.
+#[utoipa::path(get, path = "/v1/cases/{case_id}/dispatches", params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = [DispatchView]), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn case_dispatches(State(s): S, Authenticated(p): A, Path(case_id): Path<String>) -> Res<Vec<DispatchView>> {
+    Ok(Json(s.routing.case_dispatches(&p, &case_id).await?))
+}
+
+/// The append-only routing log of a case: who, when, what, why, and the evidence.
+#[utoipa::path(get, path = "/v1/cases/{case_id}/log", params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = [LogEntry]), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn case_log(State(s): S, Authenticated(p): A, Path(case_id): Path<String>) -> Res<Vec<LogEntry>> {
+    Ok(Json(s.routing.case_log(&p, &case_id).await?))
+}
+
+/// One dispatch.
+#[utoipa::path(get, path = "/v1/dispatches/{id}", params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 404)), security(("api_key" = [])))]
+async fn get_dispatch(State(s): S, Authenticated(p): A, Path(id): Path<String>) -> Res<DispatchView> {
+    Ok(Json(s.routing.dispatch(&p, &id).await?))
+}
+
+/// The unit saw the dispatch (签收).
+#[utoipa::path(post, path = "/v1/dispatches/{id}/acknowledge", params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 404), (status = 409)), security(("api_key" = [])))]
+async fn acknowledge(State(s): S, Authenticated(p): A, Path(id): Path<String>) -> Res<DispatchView> {
+    Ok(Json(s.routing.acknowledge(&p, &id).await?))
+}
+
+/// The unit contacted the citizen or visited the site (落地).
+#[utoipa::path(post, path = "/v1/dispatches/{id}/land", request_body = LandInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn land(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<LandInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.land(&p, &id, b).await?))
+}
+
+/// The unit's reply (答复); for an assisting unit, its input to the lead.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/reply", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn reply(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TextInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.reply(&p, &id, b).await?))
+}
+
+/// The case analysis (一事一分析) a single-visit matter needs before resolution.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/case-analysis", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn case_analysis(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TextInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.file_case_analysis(&p, &id, b).await?))
+}
+
+/// Ask to return a dispatch (退件), with the evidence the rules require.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/returns", request_body = ReturnInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 201, body = ReturnView), (status = 401), (status = 403), (status = 409, description = "refused by a rule: window, cap, designated"), (status = 422, description = "evidence missing")),
+    security(("api_key" = [])))]
+async fn request_return(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReturnInput>,
+) -> Result<(StatusCode, Json<ReturnView>), RoutingError> {
+    Ok((StatusCode::CREATED, Json(s.routing.request_return(&p, &id, b).await?)))
+}
+
+/// Ask for more time (延期), before the deadline, with the progress so far.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/extensions", request_body = ExtensionInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 201, body = ExtensionView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn request_extension(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ExtensionInput>,
+) -> Result<(StatusCode, Json<ExtensionView>), RoutingError> {
+    Ok((StatusCode::CREATED, Json(s.routing.request_extension(&p, &id, b).await?)))
+}
+
+/// The dispatcher's review of a reply: accept, or send back for re-handling (重办).
+#[utoipa::path(post, path = "/v1/dispatches/{id}/review", request_body = ReviewInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn review(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReviewInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.review(&p, &id, b).await?))
+}
+
+/// Resolve the matter (办结) with its reviewed reply.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/resolve", params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409)), security(("api_key" = [])))]
+async fn resolve(State(s): S, Authenticated(p): A, Path(id): Path<String>) -> Res<DispatchView> {
+    Ok(Json(s.routing.resolve(&p, &id).await?))
+}
+
+/// A dispatcher moves the matter to another unit (转办).
+#[utoipa::path(post, path = "/v1/dispatches/{id}/transfer", request_body = UnitChoice, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn transfer(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UnitChoice>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.transfer(&p, &id, b).await?))
+}
+
+/// Open a supervision item (督办).
+#[utoipa::path(post, path = "/v1/dispatches/{id}/supervision", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn supervise(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TextInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.supervise(&p, &id, b).await?))
+}
+
+/// Re-open a resolved dispatch for re-handling after an unsatisfied rating.
+#[utoipa::path(post, path = "/v1/dispatches/{id}/rehandle", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409)), security(("api_key" = [])))]
+async fn rehandle(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<TextInput>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.rehandle(&p, &id, b).await?))
+}
+
+/// Approve (to the proposed unit or the dispatcher's choice) or reject a return.
+#[utoipa::path(post, path = "/v1/returns/{id}/decision", request_body = Decision, params(("id" = String, Path, description = "return request id")),
+    responses((status = 200, body = ReturnView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn decide_return(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Decision>,
+) -> Res<ReturnView> {
+    Ok(Json(s.routing.decide_return(&p, &id, b).await?))
+}
+
+/// Approve or refuse an extension.
+#[utoipa::path(post, path = "/v1/extensions/{id}/decision", request_body = Decision, params(("id" = String, Path, description = "extension request id")),
+    responses((status = 200, body = ExtensionView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn decide_extension(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Decision>,
+) -> Res<ExtensionView> {
+    Ok(Json(s.routing.decide_extension(&p, &id, b).await?))
+}
+
+/// Arbitration: designate the unit (指定), with reason and basis.
+#[utoipa::path(post, path = "/v1/matters/{id}/designation", request_body = UnitChoice, params(("id" = String, Path, description = "matter id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn designate(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UnitChoice>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.designate(&p, &id, b).await?))
+}
+
+/// Dispatch a matter waiting in triage.
+#[utoipa::path(post, path = "/v1/matters/{id}/assignment", request_body = UnitChoice, params(("id" = String, Path, description = "matter id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn assign(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UnitChoice>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.assign(&p, &id, b).await?))
+}
+
+/// Add an assisting unit (协办); the lead gives one combined reply.
+#[utoipa::path(post, path = "/v1/matters/{id}/assists", request_body = UnitChoice, params(("id" = String, Path, description = "matter id")),
+    responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn add_assist(
+    State(s): S,
+    Authenticated(p): A,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UnitChoice>,
+) -> Res<DispatchView> {
+    Ok(Json(s.routing.add_assist(&p, &id, b).await?))
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Caseflow routing",
-        description = "Dispatch, deadlines and the rules on return and transfer."
+    info(title = "Caseflow routing", description = "Dispatch, deadlines, and the rules on return and transfer that stop cases bouncing."),
+    paths(
+        units, succeed_unit, catalog, overlaps, inbox, case_dispatches, case_log, get_dispatch, acknowledge, land, reply,
+        case_analysis, request_return, request_extension, review, resolve, transfer, supervise, rehandle, decide_return,
+        decide_extension, designate, assign, add_assist
     ),
-    paths(units, case_dispatches),
-    components(schemas(UnitEntry, UnitKind, DispatchSummary))
+    components(schemas(
+        UnitEntry, UnitKind, UnitSuccession, Moved, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
+        LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
+    )),
+    modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;

@@ -14,21 +14,111 @@ diesel::table! {
 }
 
 diesel::table! {
+    routing_matters (matter_id) {
+        matter_id -> Text,
+        case_id -> Text,
+        source -> Text,
+        kind -> Text,
+        category -> Text,
+        summary -> Text,
+        sub_district -> Text,
+        anonymous -> Bool,
+        single_visit -> Bool,
+        accused_unit -> Nullable<Text>,
+        case_received_at -> Timestamp,
+        land_deadline -> Timestamp,
+        resolve_deadline -> Timestamp,
+        extensions -> Integer,
+        approved_returns -> Integer,
+        state -> Text,
+        designated_unit -> Nullable<Text>,
+        case_analysis -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
     dispatches (id) {
         id -> Text,
         case_id -> Text,
         matter_id -> Text,
         assignment -> Integer,
-        unit -> Nullable<Text>,
+        unit -> Text,
+        role -> Text,
+        via -> Text,
         state -> Text,
-        source -> Text,
-        kind -> Text,
-        category -> Text,
-        sub_district -> Text,
-        anonymous -> Bool,
-        case_received_at -> Timestamp,
         dispatched_at -> Timestamp,
+        acknowledge_deadline -> Timestamp,
+        return_deadline -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        landed_at -> Nullable<Timestamp>,
+        landing_method -> Nullable<Text>,
+        replied_at -> Nullable<Timestamp>,
+        reply -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
         version -> Integer,
+    }
+}
+
+diesel::table! {
+    return_requests (id) {
+        id -> Text,
+        dispatch_id -> Text,
+        matter_id -> Text,
+        unit -> Text,
+        reason_code -> Text,
+        reason -> Text,
+        proposed_unit -> Text,
+        basis -> Text,
+        contact -> Text,
+        requested_at -> Timestamp,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        wrongful -> Bool,
+        days_cost -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    extensions (id) {
+        id -> Text,
+        dispatch_id -> Text,
+        matter_id -> Text,
+        days -> Integer,
+        reason -> Text,
+        progress -> Text,
+        requested_at -> Timestamp,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    supervisions (id) {
+        id -> Text,
+        dispatch_id -> Text,
+        level -> Integer,
+        reason -> Text,
+        opened_at -> Timestamp,
+        opened_by -> Text,
+        escalated_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reminders (dispatch_id, deadline, fraction) {
+        dispatch_id -> Text,
+        deadline -> Text,
+        fraction -> Integer,
+        sent_at -> Timestamp,
     }
 }
 
@@ -38,7 +128,10 @@ diesel::table! {
         case_id -> Text,
         matter_id -> Text,
         dispatch_id -> Nullable<Text>,
+        unit -> Nullable<Text>,
         action -> Text,
+        from_state -> Text,
+        to_state -> Text,
         actor -> Text,
         reason -> Text,
         evidence -> Text,
@@ -46,23 +139,100 @@ diesel::table! {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = dispatches)]
+diesel::allow_tables_to_appear_in_same_query!(
+    routing_matters,
+    dispatches,
+    return_requests,
+    extensions,
+    supervisions,
+    reminders
+);
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = routing_matters, treat_none_as_null = true)]
+pub struct MatterRow {
+    pub matter_id: String,
+    pub case_id: String,
+    pub source: String,
+    pub kind: String,
+    pub category: String,
+    pub summary: String,
+    pub sub_district: String,
+    pub anonymous: bool,
+    pub single_visit: bool,
+    pub accused_unit: Option<String>,
+    pub case_received_at: NaiveDateTime,
+    pub land_deadline: NaiveDateTime,
+    pub resolve_deadline: NaiveDateTime,
+    pub extensions: i32,
+    pub approved_returns: i32,
+    pub state: String,
+    pub designated_unit: Option<String>,
+    pub case_analysis: Option<String>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = dispatches, treat_none_as_null = true)]
 pub struct DispatchRow {
     pub id: String,
     pub case_id: String,
     pub matter_id: String,
     pub assignment: i32,
-    pub unit: Option<String>,
+    pub unit: String,
+    pub role: String,
+    pub via: String,
     pub state: String,
-    pub source: String,
-    pub kind: String,
-    pub category: String,
-    pub sub_district: String,
-    pub anonymous: bool,
-    pub case_received_at: NaiveDateTime,
     pub dispatched_at: NaiveDateTime,
+    pub acknowledge_deadline: NaiveDateTime,
+    pub return_deadline: NaiveDateTime,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub landed_at: Option<NaiveDateTime>,
+    pub landing_method: Option<String>,
+    pub replied_at: Option<NaiveDateTime>,
+    pub reply: Option<String>,
+    pub reviewed_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
     pub version: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = return_requests, treat_none_as_null = true)]
+pub struct ReturnRow {
+    pub id: String,
+    pub dispatch_id: String,
+    pub matter_id: String,
+    pub unit: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub proposed_unit: String,
+    pub basis: String,
+    pub contact: String,
+    pub requested_at: NaiveDateTime,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decision_reason: Option<String>,
+    pub wrongful: bool,
+    pub days_cost: Option<f64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = extensions, treat_none_as_null = true)]
+pub struct ExtensionRow {
+    pub id: String,
+    pub dispatch_id: String,
+    pub matter_id: String,
+    pub days: i32,
+    pub reason: String,
+    pub progress: String,
+    pub requested_at: NaiveDateTime,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decision_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -72,9 +242,25 @@ pub struct LogRow {
     pub case_id: String,
     pub matter_id: String,
     pub dispatch_id: Option<String>,
+    pub unit: Option<String>,
     pub action: String,
+    pub from_state: String,
+    pub to_state: String,
     pub actor: String,
     pub reason: String,
     pub evidence: String,
     pub at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = supervisions)]
+pub struct SupervisionRow {
+    pub id: String,
+    pub dispatch_id: String,
+    pub level: i32,
+    pub reason: String,
+    pub opened_at: NaiveDateTime,
+    pub opened_by: String,
+    pub escalated_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
 }

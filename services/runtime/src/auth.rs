@@ -70,11 +70,7 @@ pub struct Principal {
 impl Principal {
     /// The principal a service uses for its own background work (consumers, scanners).
     pub fn system(service: &str) -> Self {
-        Self {
-            name: format!("system:{service}"),
-            role: Role::Service,
-            unit: None,
-        }
+        Self { name: format!("system:{service}"), role: Role::Service, unit: None }
     }
 
     /// Refuses with `PermissionDenied` unless the principal has one of `roles`.
@@ -85,11 +81,7 @@ impl Principal {
         let allowed: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
         Err(Problem::new(
             ErrorKind::PermissionDenied,
-            format!(
-                "role '{}' may not {action}; allowed roles: {}",
-                self.role,
-                allowed.join(", ")
-            ),
+            format!("role '{}' may not {action}; allowed roles: {}", self.role, allowed.join(", ")),
         )
         .with_rule("auth.role"))
     }
@@ -142,12 +134,8 @@ impl KeyStore {
         for (index, key) in keys.iter().enumerate() {
             let name = key.name.clone();
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(key.sha256.trim(), &mut digest).map_err(|_| {
-                KeyConfigError::BadDigest {
-                    index,
-                    name: name.clone(),
-                }
-            })?;
+            hex::decode_to_slice(key.sha256.trim(), &mut digest)
+                .map_err(|_| KeyConfigError::BadDigest { index, name: name.clone() })?;
             match (key.role, &key.unit) {
                 (Role::UnitHandler, None) => {
                     return Err(KeyConfigError::MissingUnit { index, name });
@@ -155,38 +143,27 @@ impl KeyStore {
                 (Role::UnitHandler, Some(_)) | (_, None) => {}
                 (_, Some(_)) => return Err(KeyConfigError::UnexpectedUnit { index, name }),
             }
-            let principal = Principal {
-                name: name.clone(),
-                role: key.role,
-                unit: key.unit.clone(),
-            };
+            let principal = Principal { name: name.clone(), role: key.role, unit: key.unit.clone() };
             if by_digest.insert(digest, principal).is_some() {
                 return Err(KeyConfigError::Duplicate { index, name });
             }
         }
-        Ok(Self {
-            by_digest: Arc::new(by_digest),
-        })
+        Ok(Self { by_digest: Arc::new(by_digest) })
     }
 
     /// Looks up a presented key. Missing and unknown keys are both `Unauthenticated`.
     pub fn authenticate(&self, presented: Option<&str>) -> Result<Principal, Problem> {
-        let key = presented
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                Problem::new(
-                    ErrorKind::Unauthenticated,
-                    "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
-                )
-                .with_rule("auth.key")
-            })?;
+        let key = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {
+            Problem::new(
+                ErrorKind::Unauthenticated,
+                "missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+            )
+            .with_rule("auth.key")
+        })?;
         self.by_digest
             .get(&digest_key(key))
             .cloned()
-            .ok_or_else(|| {
-                Problem::new(ErrorKind::Unauthenticated, "unknown API key").with_rule("auth.key")
-            })
+            .ok_or_else(|| Problem::new(ErrorKind::Unauthenticated, "unknown API key").with_rule("auth.key"))
     }
 
     /// Reads the key from `Authorization: Bearer` or `x-api-key` and authenticates it.
@@ -197,10 +174,7 @@ impl KeyStore {
 
 /// The key a request presents, if any.
 pub fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
-    if let Some(v) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return Some(v.strip_prefix("Bearer ").unwrap_or(v));
     }
     headers.get("x-api-key").and_then(|v| v.to_str().ok())
@@ -246,9 +220,7 @@ mod tests {
     #[test]
     fn wrong_role_is_permission_denied_naming_the_roles() {
         let p = store().authenticate(Some("k-integrator")).expect("known");
-        let err = p
-            .require("read reports", &[Role::EfficiencyOffice, Role::Admin])
-            .expect_err("denied");
+        let err = p.require("read reports", &[Role::EfficiencyOffice, Role::Admin]).expect_err("denied");
         assert_eq!(err.kind, ErrorKind::PermissionDenied);
         assert!(err.detail.contains("efficiency_office"), "{}", err.detail);
     }
@@ -262,12 +234,6 @@ mod tests {
             sha256: digest_key_hex("k"),
         }])
         .expect_err("unit required");
-        assert_eq!(
-            err,
-            KeyConfigError::MissingUnit {
-                index: 0,
-                name: "x".into()
-            }
-        );
+        assert_eq!(err, KeyConfigError::MissingUnit { index: 0, name: "x".into() });
     }
 }

@@ -31,9 +31,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(start)),
-        }
+        Self { now: Arc::new(Mutex::new(start)) }
     }
 
     pub fn set(&self, to: DateTime<Utc>) {
@@ -66,10 +64,7 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_told() {
-        let start = Utc
-            .with_ymd_and_hms(2020, 1, 2, 9, 0, 0)
-            .single()
-            .expect("valid date");
+        let start = Utc.with_ymd_and_hms(2020, 1, 2, 9, 0, 0).single().expect("valid date");
         let clock = ManualClock::new(start);
         let shared = clock.clone();
         assert_eq!(shared.now(), start);
@@ -79,14 +74,8 @@ mod tests {
 
     #[test]
     fn district_time_is_utc_plus_eight() {
-        let t = Utc
-            .with_ymd_and_hms(2020, 6, 30, 16, 30, 0)
-            .single()
-            .expect("valid date");
+        let t = Utc.with_ymd_and_hms(2020, 6, 30, 16, 30, 0).single().expect("valid date");
         let local = t.with_timezone(&district_offset());
-        assert_eq!(
-            local.format("%Y-%m-%d %H:%M").to_string(),
-            "2020-07-01 00:30"
-        );
+        assert_eq!(local.format("%Y-%m-%d %H:%M").to_string(), "2020-07-01 00:30");
     }
 }

@@ -18,10 +18,7 @@ pub const ENV_PREFIX: &str = "CASEFLOW__";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("environment override {var}: {message}")]
@@ -37,22 +34,14 @@ pub fn load<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let mut root = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
             text.parse::<toml::Table>()
-                .map_err(|e| ConfigError::Syntax {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                })?
+                .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?
         }
         None => toml::Table::new(),
     };
-    let mut overrides: Vec<(String, String)> = vars
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-        .collect();
+    let mut overrides: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
     overrides.sort();
     for (var, raw) in overrides {
         apply_override(&mut root, &var, &raw)?;
@@ -61,10 +50,7 @@ pub fn load<T: DeserializeOwned>(
 }
 
 fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
-    let keys: Vec<String> = var[ENV_PREFIX.len()..]
-        .split("__")
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
+    let keys: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(|k| k.to_ascii_lowercase()).collect();
     if keys.iter().any(String::is_empty) {
         return Err(ConfigError::Env {
             var: var.to_owned(),
@@ -72,15 +58,11 @@ fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), Co
         });
     }
     let value = parse_env_value(raw);
-    let (last, parents) = keys.split_last().ok_or_else(|| ConfigError::Env {
-        var: var.to_owned(),
-        message: "names no key".into(),
-    })?;
+    let (last, parents) =
+        keys.split_last().ok_or_else(|| ConfigError::Env { var: var.to_owned(), message: "names no key".into() })?;
     let mut table = root;
     for key in parents {
-        let entry = table
-            .entry(key.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
             var: var.to_owned(),
             message: format!("`{key}` is not a table in the config file"),
@@ -150,10 +132,7 @@ mod tests {
         let file = write("name = 'a'\n[inner]\nport = 1\n");
         let cfg: Sample = load(
             Some(file.path()),
-            [
-                ("CASEFLOW__INNER__PORT".to_owned(), "8081".to_owned()),
-                ("OTHER".into(), "x".into()),
-            ],
+            [("CASEFLOW__INNER__PORT".to_owned(), "8081".to_owned()), ("OTHER".into(), "x".into())],
         )
         .expect("loads");
         assert_eq!(cfg.name, "a");
@@ -170,11 +149,8 @@ mod tests {
     #[test]
     fn unknown_key_from_env_is_rejected_by_name() {
         let file = write("name = 'a'\n[inner]\nport = 1\n");
-        let err = load::<Sample>(
-            Some(file.path()),
-            [("CASEFLOW__INNER__PROTT".to_owned(), "3".to_owned())],
-        )
-        .expect_err("unknown key");
+        let err = load::<Sample>(Some(file.path()), [("CASEFLOW__INNER__PROTT".to_owned(), "3".to_owned())])
+            .expect_err("unknown key");
         assert!(err.to_string().contains("prott"), "{err}");
     }
 

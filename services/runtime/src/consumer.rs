@@ -92,18 +92,10 @@ async fn consume_once<H: EventHandler>(
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
     let name = subscription.checkpoint.clone();
-    let after = db
-        .read(move |c| event_log::checkpoint(c, &name).map_err(DbError::from))
-        .await
-        .map_err(ApplyError::from)?;
+    let after =
+        db.read(move |c| event_log::checkpoint(c, &name).map_err(DbError::from)).await.map_err(ApplyError::from)?;
     let mut client: EventStreamClient<AuthedChannel> = subscription.source.event_stream();
-    let mut stream = client
-        .subscribe(SubscribeRequest {
-            after_position: after,
-            limit: 0,
-        })
-        .await?
-        .into_inner();
+    let mut stream = client.subscribe(SubscribeRequest { after_position: after, limit: 0 }).await?.into_inner();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -62,19 +62,17 @@ impl Deployment {
             "reporting" => &self.reporting,
             other => return Err(ConfigError::Invalid(format!("no section named {other}"))),
         };
-        T::deserialize(toml::Value::Table(table.clone()))
-            .map_err(|e| ConfigError::Invalid(format!("[{name}]: {e}")))
+        T::deserialize(toml::Value::Table(table.clone())).map_err(|e| ConfigError::Invalid(format!("[{name}]: {e}")))
     }
 
     /// The key table, checked: the service key must be configured with role `service`.
     pub fn key_store(&self) -> Result<KeyStore, ConfigError> {
-        let keys = KeyStore::from_config(&self.auth.keys)
-            .map_err(|e: KeyConfigError| ConfigError::Invalid(e.to_string()))?;
+        let keys =
+            KeyStore::from_config(&self.auth.keys).map_err(|e: KeyConfigError| ConfigError::Invalid(e.to_string()))?;
         match keys.authenticate(Some(self.auth.service_key.expose())) {
             Ok(p) if p.role == crate::auth::Role::Service => Ok(keys),
             _ => Err(ConfigError::Invalid(
-                "auth.service_key: its sha256 must be listed in auth.keys with role \"service\""
-                    .into(),
+                "auth.service_key: its sha256 must be listed in auth.keys with role \"service\"".into(),
             )),
         }
     }

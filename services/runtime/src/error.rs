@@ -99,10 +99,7 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
+        Self { field: field.into(), description: description.into() }
     }
 }
 
@@ -153,11 +150,8 @@ impl Problem {
 
     /// A validation failure listing every bad field.
     pub fn invalid(violations: Vec<FieldViolation>) -> Self {
-        let detail = violations
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail =
+            violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
         let mut p = Self::new(ErrorKind::InvalidArgument, detail);
         p.violations = violations;
         p
@@ -182,10 +176,7 @@ impl Problem {
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         let reference = uuid::Uuid::new_v4();
         tracing::error!(%reference, error = %cause, "internal error");
-        Self::new(
-            ErrorKind::Internal,
-            format!("internal error; reference {reference}"),
-        )
+        Self::new(ErrorKind::Internal, format!("internal error; reference {reference}"))
     }
 
     fn body(&self) -> ProblemBody<'_> {
@@ -234,12 +225,7 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.kind.http_status();
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
-            body,
-        )
-            .into_response()
+        (status, [(axum::http::header::CONTENT_TYPE, "application/problem+json")], body).into_response()
     }
 }
 
@@ -262,11 +248,7 @@ impl From<Problem> for tonic::Status {
             }
             details.set_error_info(rule.clone(), ERROR_DOMAIN, metadata);
             if let Some(state) = &p.state {
-                details.add_precondition_failure_violation(
-                    "STATE",
-                    state.clone(),
-                    p.detail.clone(),
-                );
+                details.add_precondition_failure_violation("STATE", state.clone(), p.detail.clone());
             }
         }
         tonic::Status::with_error_details(p.kind.grpc_code(), p.detail.clone(), details)
@@ -288,11 +270,7 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         let details = status.get_error_details();
         let bad = details.bad_request().expect("field violations attached");
-        let fields: Vec<_> = bad
-            .field_violations
-            .iter()
-            .map(|v| v.field.as_str())
-            .collect();
+        let fields: Vec<_> = bad.field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["order.content", "order.matters"]);
         let body = serde_json::to_value(p.body()).expect("serializes");
         assert_eq!(body["status"], 422);
@@ -301,24 +279,14 @@ mod tests {
 
     #[test]
     fn rule_refusal_names_rule_state_and_allowed_actions() {
-        let p = Problem::new(
-            ErrorKind::FailedPrecondition,
-            "return refused: the window closed",
-        )
-        .with_rule("return.window")
-        .with_state("acknowledged", vec!["land".into(), "reply".into()]);
+        let p = Problem::new(ErrorKind::FailedPrecondition, "return refused: the window closed")
+            .with_rule("return.window")
+            .with_state("acknowledged", vec!["land".into(), "reply".into()]);
         let status = tonic::Status::from(p.clone());
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-        let info = status
-            .get_error_details()
-            .error_info()
-            .cloned()
-            .expect("error info");
+        let info = status.get_error_details().error_info().cloned().expect("error info");
         assert_eq!(info.reason, "return.window");
-        assert_eq!(
-            info.metadata.get("allowed").map(String::as_str),
-            Some("land,reply")
-        );
+        assert_eq!(info.metadata.get("allowed").map(String::as_str), Some("land,reply"));
         let body = serde_json::to_value(p.body()).expect("serializes");
         assert_eq!(body["rule"], "return.window");
         assert_eq!(body["allowed"][0], "land");

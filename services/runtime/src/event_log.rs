@@ -87,8 +87,7 @@ pub fn append<M: prost::Message + prost::Name>(
     aggregate_id: &str,
     event: &M,
 ) -> QueryResult<()> {
-    let trace_context =
-        serde_json::to_string(&telemetry::current_trace_context()).unwrap_or_default();
+    let trace_context = serde_json::to_string(&telemetry::current_trace_context()).unwrap_or_default();
     let event_id = uuid::Uuid::now_v7().to_string();
     diesel::insert_into(outbox_events::table)
         .values(NewEvent {
@@ -138,20 +137,12 @@ pub fn last_position(conn: &mut AnyConnection) -> QueryResult<i64> {
 
 /// Publishes after every commit (and every `poll` for rows written by other replicas) until
 /// `shutdown`. Sends each new last position on `published`.
-pub async fn run_publisher(
-    db: Db,
-    published: watch::Sender<i64>,
-    poll: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn run_publisher(db: Db, published: watch::Sender<i64>, poll: Duration, shutdown: CancellationToken) {
     let committed = db.committed().clone();
     loop {
         // Drain: a batch may leave more rows behind.
         loop {
-            match db
-                .write(|c| stamp_positions(c).map_err(DbError::from))
-                .await
-            {
+            match db.write(|c| stamp_positions(c).map_err(DbError::from)).await {
                 Ok(Some(last)) => {
                     published.send_replace(last);
                 }
@@ -171,8 +162,7 @@ pub async fn run_publisher(
 }
 
 fn to_envelope(row: PublishedEvent) -> EventEnvelope {
-    let trace_context: HashMap<String, String> =
-        serde_json::from_str(&row.trace_context).unwrap_or_default();
+    let trace_context: HashMap<String, String> = serde_json::from_str(&row.trace_context).unwrap_or_default();
     let recorded_at = row.recorded_at.and_utc();
     EventEnvelope {
         position: row.position.unwrap_or_default(),
@@ -189,11 +179,7 @@ fn to_envelope(row: PublishedEvent) -> EventEnvelope {
 }
 
 /// Reads up to `limit` published events after `after`, in position order.
-pub fn read_after(
-    conn: &mut AnyConnection,
-    after: i64,
-    limit: i64,
-) -> QueryResult<Vec<EventEnvelope>> {
+pub fn read_after(conn: &mut AnyConnection, after: i64, limit: i64) -> QueryResult<Vec<EventEnvelope>> {
     let rows = outbox_events::table
         .filter(outbox_events::position.gt(after))
         .order(outbox_events::position.asc())
@@ -214,12 +200,7 @@ pub struct EventStreamService {
 
 impl EventStreamService {
     pub fn new(db: Db, published: watch::Receiver<i64>, shutdown: CancellationToken) -> Self {
-        Self {
-            db,
-            published,
-            poll: Duration::from_millis(250),
-            shutdown,
-        }
+        Self { db, published, poll: Duration::from_millis(250), shutdown }
     }
 }
 
@@ -241,17 +222,10 @@ impl EventStream for EventStreamService {
             .cloned()
             .ok_or_else(|| tonic::Status::unauthenticated("missing API key"))?;
         principal.require("read the event stream", &[Role::Service, Role::Admin])?;
-        let SubscribeRequest {
-            after_position,
-            limit,
-        } = request.into_inner();
+        let SubscribeRequest { after_position, limit } = request.into_inner();
         if after_position < 0 || limit < 0 {
             return Err(Problem::field(
-                if after_position < 0 {
-                    "after_position"
-                } else {
-                    "limit"
-                },
+                if after_position < 0 { "after_position" } else { "limit" },
                 "must not be negative",
             )
             .into());
@@ -259,9 +233,7 @@ impl EventStream for EventStreamService {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_BATCH as usize);
         let this = self.clone();
         tokio::spawn(async move { this.pump(after_position, limit, tx).await });
-        Ok(tonic::Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }
 
@@ -274,10 +246,7 @@ impl EventStreamService {
     ) {
         let mut sent = 0i64;
         loop {
-            let batch = self
-                .db
-                .read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from))
-                .await;
+            let batch = self.db.read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from)).await;
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {
@@ -320,17 +289,9 @@ pub fn checkpoint(conn: &mut AnyConnection, name: &str) -> QueryResult<i64> {
 
 /// Records that consumer `name` has applied everything up to `position`; call in the same
 /// transaction as the effect.
-pub fn set_checkpoint(
-    conn: &mut AnyConnection,
-    name: &str,
-    position: i64,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
+pub fn set_checkpoint(conn: &mut AnyConnection, name: &str, position: i64, now: DateTime<Utc>) -> QueryResult<()> {
     let updated = diesel::update(consumer_checkpoints::table.find(name))
-        .set((
-            consumer_checkpoints::position.eq(position),
-            consumer_checkpoints::updated_at.eq(now.naive_utc()),
-        ))
+        .set((consumer_checkpoints::position.eq(position), consumer_checkpoints::updated_at.eq(now.naive_utc())))
         .execute(conn)?;
     if updated == 0 {
         diesel::insert_into(consumer_checkpoints::table)
@@ -345,15 +306,9 @@ pub fn set_checkpoint(
 }
 
 /// Decodes an envelope's payload as `M`, checking the type name first.
-pub fn decode<M: prost::Message + prost::Name + Default>(
-    event: &EventEnvelope,
-) -> Result<M, String> {
+pub fn decode<M: prost::Message + prost::Name + Default>(event: &EventEnvelope) -> Result<M, String> {
     if event.event_type != M::full_name() {
-        return Err(format!(
-            "expected {}, got {}",
-            M::full_name(),
-            event.event_type
-        ));
+        return Err(format!("expected {}, got {}", M::full_name(), event.event_type));
     }
     M::decode(event.payload.as_slice()).map_err(|e| e.to_string())
 }
@@ -368,16 +323,8 @@ pub struct RunningLog {
 /// Starts the publisher for `db` and returns the stream service to serve.
 pub fn start(db: &Db, shutdown: &CancellationToken) -> RunningLog {
     let (published_tx, published_rx) = watch::channel(0);
-    let publisher = tokio::spawn(run_publisher(
-        db.clone(),
-        published_tx,
-        Duration::from_millis(200),
-        shutdown.clone(),
-    ));
-    RunningLog {
-        stream: EventStreamService::new(db.clone(), published_rx, shutdown.clone()),
-        publisher,
-    }
+    let publisher = tokio::spawn(run_publisher(db.clone(), published_tx, Duration::from_millis(200), shutdown.clone()));
+    RunningLog { stream: EventStreamService::new(db.clone(), published_rx, shutdown.clone()), publisher }
 }
 
 impl RunningLog {

@@ -15,21 +15,14 @@ pub struct ClientAuth {
 }
 
 impl tonic::service::Interceptor for ClientAuth {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.bearer.clone());
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.bearer.clone());
         let mut headers = http::HeaderMap::new();
         telemetry::inject_current(&mut headers);
         for (name, value) in &headers {
             if let Ok(value) = value.to_str()
-                && let (Ok(key), Ok(value)) = (
-                    tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()),
-                    value.parse(),
-                )
+                && let (Ok(key), Ok(value)) =
+                    (tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes()), value.parse())
             {
                 request.metadata_mut().insert(key, value);
             }
@@ -59,19 +52,11 @@ impl ServiceChannel {
     /// Connects lazily: the peer need not be up yet.
     pub fn new(url: &str, key: &Secret) -> Result<Self, ChannelError> {
         let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| ChannelError::Url {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?
+            .map_err(|e| ChannelError::Url { url: url.to_owned(), message: e.to_string() })?
             .connect_timeout(std::time::Duration::from_secs(3))
             .tcp_nodelay(true);
-        let bearer = format!("Bearer {}", key.expose())
-            .parse()
-            .map_err(|_| ChannelError::Key)?;
-        Ok(Self {
-            channel: endpoint.connect_lazy(),
-            auth: ClientAuth { bearer },
-        })
+        let bearer = format!("Bearer {}", key.expose()).parse().map_err(|_| ChannelError::Key)?;
+        Ok(Self { channel: endpoint.connect_lazy(), auth: ClientAuth { bearer } })
     }
 
     pub fn intercepted(&self) -> AuthedChannel {

@@ -22,9 +22,7 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        KeyStore::from_ref(state)
-            .authenticate_headers(&parts.headers)
-            .map(Authenticated)
+        KeyStore::from_ref(state).authenticate_headers(&parts.headers).map(Authenticated)
     }
 }
 
@@ -51,33 +49,20 @@ where
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(Problem::new(
-                ErrorKind::Malformed,
-                "Content-Type must be application/json (UTF-8)",
-            )
-            .with_rule("body.content_type"));
+            return Err(Problem::new(ErrorKind::Malformed, "Content-Type must be application/json (UTF-8)")
+                .with_rule("body.content_type"));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    ErrorKind::PayloadTooLarge,
-                    "request body exceeds the size limit",
-                )
-                .with_rule("body.size")
+                Problem::new(ErrorKind::PayloadTooLarge, "request body exceeds the size limit").with_rule("body.size")
             } else {
-                Problem::new(
-                    ErrorKind::Malformed,
-                    format!("cannot read request body: {rejection}"),
-                )
+                Problem::new(ErrorKind::Malformed, format!("cannot read request body: {rejection}"))
             }
         })?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             Problem::new(
                 ErrorKind::Malformed,
-                format!(
-                    "request body is not valid UTF-8 (first bad byte at offset {})",
-                    e.valid_up_to()
-                ),
+                format!("request body is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
             )
             .with_rule("body.utf8")
         })?;
@@ -92,11 +77,8 @@ pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, Problem> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            Problem::new(
-                ErrorKind::Malformed,
-                format!("request body is not valid JSON: {inner}"),
-            )
-            .with_rule("body.json")
+            Problem::new(ErrorKind::Malformed, format!("request body is not valid JSON: {inner}"))
+                .with_rule("body.json")
         } else {
             let field = if path == "." { "body".to_owned() } else { path };
             Problem::field(field, strip_position(&inner.to_string()))
@@ -145,8 +127,7 @@ mod tests {
 
     #[test]
     fn nested_type_error_names_the_path() {
-        let err = parse_json::<Order>(r#"{"kind":"complaint","matters":[{"summary":1}]}"#)
-            .expect_err("bad type");
+        let err = parse_json::<Order>(r#"{"kind":"complaint","matters":[{"summary":1}]}"#).expect_err("bad type");
         assert_eq!(err.violations[0].field, "matters[0].summary");
     }
 
@@ -169,15 +150,10 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|rejection| {
-                let text = rejection.body_text();
-                let text = text
-                    .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text)
-                    .to_owned();
-                Problem::field("query", text)
-            })
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|q| ApiQuery(q.0)).map_err(|rejection| {
+            let text = rejection.body_text();
+            let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+            Problem::field("query", text)
+        })
     }
 }

@@ -34,10 +34,7 @@ impl GrpcAuth {
 }
 
 impl tonic::service::Interceptor for GrpcAuth {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         let metadata = request.metadata();
         let presented = metadata
             .get("authorization")
@@ -51,9 +48,7 @@ impl tonic::service::Interceptor for GrpcAuth {
 }
 
 /// The principal the edge attached to a gRPC request.
-pub fn grpc_principal<T>(
-    request: &tonic::Request<T>,
-) -> Result<crate::auth::Principal, tonic::Status> {
+pub fn grpc_principal<T>(request: &tonic::Request<T>) -> Result<crate::auth::Principal, tonic::Status> {
     request
         .extensions()
         .get::<crate::auth::Principal>()
@@ -130,21 +125,12 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let Endpoints {
-        service,
-        rest,
-        grpc,
-        grpc_names,
-    } = endpoints;
+    let Endpoints { service, rest, grpc, grpc_names } = endpoints;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
-        reporter
-            .set_service_status(*name, ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+    reporter.set_service_status("", ServingStatus::Serving).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(caseflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -155,28 +141,21 @@ pub async fn serve(
     let health = Router::new()
         .route("/health/livez", get(livez))
         .route("/health/readyz", get(readyz))
-        .with_state(HealthState {
-            readiness: readiness.clone(),
-            db,
-        });
+        .with_state(HealthState { readiness: readiness.clone(), db });
 
-    let app = rest
-        .merge(grpc.prepare().into_axum_router())
-        .merge(health)
-        .fallback(not_found)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
-                let span = tracing::info_span!(
-                    "request",
-                    caseflow.service = service,
-                    otel.name = %format!("{} {} {}", service, req.method(), req.uri().path()),
-                    http.method = %req.method(),
-                    http.path = %req.uri().path(),
-                );
-                telemetry::set_parent_from_headers(&span, req.headers());
-                span
-            }),
-        );
+    let app = rest.merge(grpc.prepare().into_axum_router()).merge(health).fallback(not_found).layer(
+        TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
+            let span = tracing::info_span!(
+                "request",
+                caseflow.service = service,
+                otel.name = %format!("{} {} {}", service, req.method(), req.uri().path()),
+                http.method = %req.method(),
+                http.path = %req.uri().path(),
+            );
+            telemetry::set_parent_from_headers(&span, req.headers());
+            span
+        }),
+    );
 
     readiness.set(true);
     let local = listener.local_addr()?;
@@ -188,18 +167,12 @@ pub async fn serve(
             shutdown.cancelled().await;
             readiness.set(false);
             for name in grpc_names {
-                reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
+                reporter.set_service_status(name, ServingStatus::NotServing).await;
             }
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            reporter.set_service_status("", ServingStatus::NotServing).await;
         }
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     tracing::info!(service, "stopped serving");
     Ok(())
 }

@@ -24,18 +24,12 @@ where
     F: FnOnce(ServiceContext, C, TcpListener, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "deploy/caseflow.toml".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "deploy/caseflow.toml".into());
     let deployment = Deployment::load(Some(path.as_ref()))?;
     let config: C = deployment.section(section)?;
     let keys = deployment.key_store()?;
     let telemetry = crate::telemetry::init(&deployment.telemetry)?;
-    let ctx = ServiceContext {
-        clock: Arc::new(SystemClock),
-        keys,
-        service_key: deployment.auth.service_key.clone(),
-    };
+    let ctx = ServiceContext { clock: Arc::new(SystemClock), keys, service_key: deployment.auth.service_key.clone() };
     let listener = TcpListener::bind(config.listen()).await?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

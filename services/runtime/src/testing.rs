@@ -8,9 +8,7 @@ use crate::db::DatabaseConfig;
 
 /// The PostgreSQL server the suite also runs on, when set.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
 /// A database of its own for one service in one test.
@@ -26,21 +24,10 @@ impl TestDatabase {
     pub fn new(service: &str) -> Self {
         match postgres_url() {
             Some(url) => {
-                let schema = format!(
-                    "t_{}_{}",
-                    service,
-                    uuid::Uuid::new_v4()
-                        .simple()
-                        .to_string()
-                        .get(..12)
-                        .unwrap_or("0")
-                );
+                let schema =
+                    format!("t_{}_{}", service, uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("0"));
                 Self {
-                    config: DatabaseConfig {
-                        url: url.clone(),
-                        schema: Some(schema.clone()),
-                        pool_size: 4,
-                    },
+                    config: DatabaseConfig { url: url.clone(), schema: Some(schema.clone()), pool_size: 4 },
                     _dir: None,
                     pg_schema: Some((url, schema)),
                 }
@@ -49,11 +36,7 @@ impl TestDatabase {
                 let dir = tempfile::tempdir().expect("temporary directory for a test database");
                 let path = dir.path().join(format!("{service}.db"));
                 Self {
-                    config: DatabaseConfig {
-                        url: format!("sqlite://{}", path.display()),
-                        schema: None,
-                        pool_size: 4,
-                    },
+                    config: DatabaseConfig { url: format!("sqlite://{}", path.display()), schema: None, pool_size: 4 },
                     _dir: Some(dir),
                     pg_schema: None,
                 }

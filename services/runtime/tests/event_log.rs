@@ -14,17 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 async fn open() -> (TestDatabase, Db) {
     let test_db = TestDatabase::new("eventlog");
-    let db = Db::connect(&test_db.config, vec![&MIGRATIONS])
-        .await
-        .expect("database opens");
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database opens");
     (test_db, db)
 }
 
 fn event(n: usize) -> CaseReceived {
-    CaseReceived {
-        case_id: format!("case-{n}"),
-        ..Default::default()
-    }
+    CaseReceived { case_id: format!("case-{n}"), ..Default::default() }
 }
 
 /// Reads everything published after `after` until `expected` distinct events were seen or the
@@ -34,10 +29,7 @@ async fn read_until(db: &Db, expected: usize, deadline: Duration) -> (Vec<String
     let (mut ids, mut positions) = (Vec::new(), Vec::new());
     let mut after = 0;
     while ids.len() < expected && start.elapsed() < deadline {
-        let batch = db
-            .read(move |c| event_log::read_after(c, after, 100).map_err(DbError::from))
-            .await
-            .expect("read");
+        let batch = db.read(move |c| event_log::read_after(c, after, 100).map_err(DbError::from)).await.expect("read");
         if batch.is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
@@ -55,12 +47,7 @@ async fn read_until(db: &Db, expected: usize, deadline: Duration) -> (Vec<String
 fn spawn_publisher(db: &Db) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
     let (tx, _rx) = watch::channel(0);
-    let task = tokio::spawn(event_log::run_publisher(
-        db.clone(),
-        tx,
-        Duration::from_millis(5),
-        stop.clone(),
-    ));
+    let task = tokio::spawn(event_log::run_publisher(db.clone(), tx, Duration::from_millis(5), stop.clone()));
     (stop, task)
 }
 
@@ -83,48 +70,31 @@ async fn a_late_commit_is_still_delivered_after_an_earlier_one_was_read() {
             })
             .await
     });
-    appended_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("slow writer appended");
+    appended_rx.recv_timeout(Duration::from_secs(10)).expect("slow writer appended");
 
     if db.backend() == caseflow_runtime::db::Backend::Postgres {
         // T2 commits while T1 is open; a reader sees T2's event first.
-        db.write(|c| {
-            event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from)
-        })
-        .await
-        .expect("fast writer commits");
+        db.write(|c| event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from))
+            .await
+            .expect("fast writer commits");
         let (first, _) = read_until(&db, 1, Duration::from_secs(5)).await;
-        assert_eq!(
-            first,
-            ["case-2"],
-            "the committed event is readable while T1 is open"
-        );
+        assert_eq!(first, ["case-2"], "the committed event is readable while T1 is open");
     }
     release_tx.send(()).expect("release slow writer");
     slow.await.expect("join").expect("slow writer commits");
     if db.backend() == caseflow_runtime::db::Backend::Sqlite {
-        db.write(|c| {
-            event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from)
-        })
-        .await
-        .expect("second writer commits");
+        db.write(|c| event_log::append(c, Utc::now(), "case-fast", &event(2)).map_err(DbError::from))
+            .await
+            .expect("second writer commits");
     }
 
     let (ids, positions) = read_until(&db, 2, Duration::from_secs(5)).await;
     stop.cancel();
     publisher.await.expect("publisher stops");
     let seen: BTreeSet<_> = ids.iter().cloned().collect();
-    assert_eq!(
-        seen,
-        BTreeSet::from(["case-1".to_owned(), "case-2".to_owned()]),
-        "nothing skipped"
-    );
+    assert_eq!(seen, BTreeSet::from(["case-1".to_owned(), "case-2".to_owned()]), "nothing skipped");
     assert_eq!(ids.len(), 2, "nothing delivered twice");
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "positions increase: {positions:?}"
-    );
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions increase: {positions:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -136,9 +106,7 @@ async fn concurrent_writers_committing_out_of_order_lose_nothing() {
 
     // The reader runs while writers commit, so it really reads "after P" mid-flight.
     let reader_db = db.clone();
-    let reader = tokio::spawn(async move {
-        read_until(&reader_db, WRITERS * EACH, Duration::from_secs(60)).await
-    });
+    let reader = tokio::spawn(async move { read_until(&reader_db, WRITERS * EACH, Duration::from_secs(60)).await });
 
     let mut writers = Vec::new();
     for w in 0..WRITERS {
@@ -166,14 +134,7 @@ async fn concurrent_writers_committing_out_of_order_lose_nothing() {
     publisher.await.expect("publisher stops");
 
     let distinct: BTreeSet<_> = ids.iter().cloned().collect();
-    assert_eq!(
-        distinct.len(),
-        WRITERS * EACH,
-        "every committed event is read"
-    );
+    assert_eq!(distinct.len(), WRITERS * EACH, "every committed event is read");
     assert_eq!(ids.len(), WRITERS * EACH, "no event is read twice");
-    assert!(
-        positions.windows(2).all(|w| w[0] < w[1]),
-        "positions strictly increase"
-    );
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions strictly increase");
 }

@@ -76,14 +76,9 @@ impl From<DbError> for Problem {
         match e {
             DbError::Unavailable(m) => {
                 tracing::warn!(error = %m, "database unavailable");
-                Problem::new(
-                    ErrorKind::Unavailable,
-                    "storage is unavailable; retry later",
-                )
+                Problem::new(ErrorKind::Unavailable, "storage is unavailable; retry later")
             }
-            DbError::Query(diesel::result::Error::NotFound) => {
-                Problem::new(ErrorKind::NotFound, "no such record")
-            }
+            DbError::Query(diesel::result::Error::NotFound) => Problem::new(ErrorKind::NotFound, "no such record"),
             other => Problem::internal(&other),
         }
     }
@@ -119,17 +114,13 @@ impl Manager {
                 ));
             }
             if config.schema.is_some() {
-                return Err(DbError::Config(
-                    "database.schema applies to PostgreSQL only".into(),
-                ));
+                return Err(DbError::Config("database.schema applies to PostgreSQL only".into()));
             }
         }
         if let Some(schema) = &config.schema {
             let valid = !schema.is_empty()
                 && schema.len() <= 63
-                && schema
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
                 && !schema.starts_with(|c: char| c.is_ascii_digit());
             if !valid {
                 return Err(DbError::Config(format!(
@@ -137,11 +128,7 @@ impl Manager {
                 )));
             }
         }
-        Ok(Self {
-            backend,
-            target,
-            schema: config.schema.clone(),
-        })
+        Ok(Self { backend, target, schema: config.schema.clone() })
     }
 }
 
@@ -152,8 +139,7 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         match self.backend {
             Backend::Sqlite => {
-                let mut conn = SqliteConnection::establish(&self.target)
-                    .map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout covers the moment a
                 // checkpoint holds the lock; foreign keys are off by default in SQLite.
                 conn.batch_execute(
@@ -164,13 +150,10 @@ impl ManageConnection for Manager {
                 Ok(AnyConnection::Sqlite(conn))
             }
             Backend::Postgres => {
-                let mut conn =
-                    PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
-                conn.batch_execute("SET TIME ZONE 'UTC'")
-                    .map_err(r2d2::Error::QueryError)?;
+                let mut conn = PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'").map_err(r2d2::Error::QueryError)?;
                 if let Some(schema) = &self.schema {
-                    conn.batch_execute(&format!("SET search_path TO \"{schema}\""))
-                        .map_err(r2d2::Error::QueryError)?;
+                    conn.batch_execute(&format!("SET search_path TO \"{schema}\"")).map_err(r2d2::Error::QueryError)?;
                 }
                 Ok(AnyConnection::Postgresql(conn))
             }
@@ -178,8 +161,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
@@ -198,9 +180,7 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("backend", &self.backend)
-            .finish_non_exhaustive()
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
     }
 }
 
@@ -209,10 +189,7 @@ const MIGRATION_LOCK: i64 = 0x6361_7365_666c_6f77; // "caseflow"
 
 impl Db {
     /// Connects, runs every pending migration of `sets` in order, and opens the pools.
-    pub async fn connect(
-        config: &DatabaseConfig,
-        sets: Vec<&'static MigrationSet>,
-    ) -> Result<Self, DbError> {
+    pub async fn connect(config: &DatabaseConfig, sets: Vec<&'static MigrationSet>) -> Result<Self, DbError> {
         let manager = Manager::from_config(config)?;
         let pool_size = config.pool_size.max(1);
         tokio::task::spawn_blocking(move || Self::connect_blocking(manager, pool_size, &sets))
@@ -220,31 +197,20 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))?
     }
 
-    fn connect_blocking(
-        manager: Manager,
-        pool_size: u32,
-        sets: &[&'static MigrationSet],
-    ) -> Result<Self, DbError> {
+    fn connect_blocking(manager: Manager, pool_size: u32, sets: &[&'static MigrationSet]) -> Result<Self, DbError> {
         if manager.backend == Backend::Sqlite {
             let path = PathBuf::from(&manager.target);
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbError::Config(format!(
-                        "cannot create data directory {}: {e}",
-                        parent.display()
-                    ))
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Config(format!("cannot create data directory {}: {e}", parent.display())))?;
             }
         }
         if let (Backend::Postgres, Some(schema)) = (manager.backend, &manager.schema) {
-            let mut conn = PgConnection::establish(&manager.target)
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+            let mut conn = PgConnection::establish(&manager.target).map_err(|e| DbError::Unavailable(e.to_string()))?;
             conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
         }
         // A first connection outside the pool reports the backend's real error.
-        let mut first = manager
-            .connect()
-            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut first = manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))?;
         run_migrations(&mut first, sets)?;
         drop(first);
 
@@ -263,12 +229,7 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        Ok(Self {
-            backend: manager.backend,
-            write,
-            read,
-            committed: Arc::new(Notify::new()),
-        })
+        Ok(Self { backend: manager.backend, write, read, committed: Arc::new(Notify::new()) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -291,9 +252,7 @@ impl Db {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
                 f(&mut conn)
             })
         })
@@ -313,9 +272,7 @@ impl Db {
         let span = tracing::Span::current();
         let result = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut pooled = pool
-                    .get()
-                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
                 let conn: &mut AnyConnection = &mut pooled;
                 conn.transaction(f)
             })
@@ -336,10 +293,7 @@ fn run_migrations(conn: &mut AnyConnection, sets: &[&'static MigrationSet]) -> R
             let result = sets.iter().try_for_each(|set| {
                 pg.run_pending_migrations(ByRef(&set.postgres))
                     .map(|_| ())
-                    .map_err(|e| DbError::Migration {
-                        set: set.name,
-                        message: e.to_string(),
-                    })
+                    .map_err(|e| DbError::Migration { set: set.name, message: e.to_string() })
             });
             pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
             result
@@ -347,10 +301,7 @@ fn run_migrations(conn: &mut AnyConnection, sets: &[&'static MigrationSet]) -> R
         AnyConnection::Sqlite(lite) => sets.iter().try_for_each(|set| {
             lite.run_pending_migrations(ByRef(&set.sqlite))
                 .map(|_| ())
-                .map_err(|e| DbError::Migration {
-                    set: set.name,
-                    message: e.to_string(),
-                })
+                .map_err(|e| DbError::Migration { set: set.name, message: e.to_string() })
         }),
     }
 }
@@ -359,17 +310,12 @@ fn run_migrations(conn: &mut AnyConnection, sets: &[&'static MigrationSet]) -> R
 struct ByRef<'a>(&'a EmbeddedMigrations);
 
 impl<DB: diesel::backend::Backend> diesel::migration::MigrationSource<DB> for ByRef<'_> {
-    fn migrations(
-        &self,
-    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
         diesel::migration::MigrationSource::<DB>::migrations(self.0)
     }
 }
 
 /// True when `e` is a unique-constraint violation (the same on both backends).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }

@@ -1,0 +1,283 @@
+//! Opening, saving and closing dispatches under the rules that stop bouncing: the accused unit
+//! never gets an accusation, a unit that returned a matter never gets it again except by
+//! designation, merged units hand over to their successor, and every change is versioned.
+
+use caseflow_runtime::AnyConnection;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::calendar::Calendar;
+use crate::catalog::Catalog;
+use crate::error::RoutingError;
+use crate::lifecycle::State;
+use crate::policy::{MatterClass, RoutingPolicy};
+use crate::record::{Change, record};
+use crate::registry::Registry;
+use crate::store::{DispatchRow, MatterRow, dispatches, return_requests, routing_matters, units};
+
+/// Everything the rules are made of.
+#[derive(Debug)]
+pub struct Rules {
+    pub registry: Registry,
+    pub catalog: Catalog,
+    pub calendar: Calendar,
+    pub policy: RoutingPolicy,
+}
+
+pub fn class(m: &MatterRow) -> MatterClass<'_> {
+    MatterClass { source: &m.source, kind: &m.kind, single_visit: m.single_visit }
+}
+
+/// The unit that now holds `code`'s duties: itself, or its successor after a merger.
+pub fn active_unit(c: &mut AnyConnection, code: &str) -> Result<String, RoutingError> {
+    let mut current = code.to_owned();
+    for _ in 0..16 {
+        let row: Option<(String, Option<String>)> =
+            units::table.find(&current).select((units::status, units::successor)).first(c).optional()?;
+        match row {
+            None => {
+                return Err(RoutingError::field(
+                    "unit",
+                    format!("'{current}' is not in the unit registry; see GET /v1/units"),
+                ));
+            }
+            Some((status, _)) if status == "active" => return Ok(current),
+            Some((_, Some(successor))) => current = successor,
+            Some((status, None)) => {
+                return Err(RoutingError::rule(
+                    "unit.inactive",
+                    format!("unit '{current}' is {status} and names no successor"),
+                ));
+            }
+        }
+    }
+    Err(RoutingError::rule("unit.inactive", format!("unit '{code}' has a successor chain that does not end")))
+}
+
+/// Whether `unit` had a return of this matter approved.
+pub fn returned_by(c: &mut AnyConnection, matter_id: &str, unit: &str) -> QueryResult<bool> {
+    return_requests::table
+        .filter(return_requests::matter_id.eq(matter_id))
+        .filter(return_requests::unit.eq(unit))
+        .filter(return_requests::status.eq("approved"))
+        .count()
+        .get_result::<i64>(c)
+        .map(|n| n > 0)
+}
+
+pub fn load_matter(c: &mut AnyConnection, matter_id: &str) -> Result<MatterRow, RoutingError> {
+    routing_matters::table
+        .find(matter_id)
+        .select(MatterRow::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| RoutingError::NotFound(format!("matter '{matter_id}'")))
+}
+
+pub fn load_dispatch(c: &mut AnyConnection, dispatch_id: &str) -> Result<DispatchRow, RoutingError> {
+    dispatches::table
+        .find(dispatch_id)
+        .select(DispatchRow::as_select())
+        .first(c)
+        .optional()?
+        .ok_or_else(|| RoutingError::NotFound(format!("dispatch '{dispatch_id}'")))
+}
+
+/// Writes `m` if nobody changed it since it was read, and bumps its version.
+pub fn save_matter(c: &mut AnyConnection, m: &mut MatterRow) -> Result<(), RoutingError> {
+    let read_version = m.version;
+    m.version += 1;
+    let n = diesel::update(
+        routing_matters::table
+            .filter(routing_matters::matter_id.eq(&m.matter_id))
+            .filter(routing_matters::version.eq(read_version)),
+    )
+    .set(&*m)
+    .execute(c)?;
+    if n == 0 {
+        return Err(RoutingError::Conflict(format!("matter '{}'", m.matter_id)));
+    }
+    Ok(())
+}
+
+/// Writes `d` if nobody changed it since it was read, and bumps its version.
+pub fn save_dispatch(c: &mut AnyConnection, d: &mut DispatchRow) -> Result<(), RoutingError> {
+    let read_version = d.version;
+    d.version += 1;
+    let n =
+        diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(read_version)))
+            .set(&*d)
+            .execute(c)?;
+    if n == 0 {
+        return Err(RoutingError::Conflict(format!("dispatch '{}'", d.id)));
+    }
+    Ok(())
+}
+
+/// How a dispatch came to its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Named,
+    Catalog,
+    Triage,
+    Return,
+    Transfer,
+    Designation,
+    Assist,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Named => "named",
+            Self::Catalog => "catalog",
+            Self::Triage => "triage",
+            Self::Return => "return",
+            Self::Transfer => "transfer",
+            Self::Designation => "designation",
+            Self::Assist => "assist",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Self::Designation => "designate",
+            Self::Transfer => "transfer",
+            Self::Triage => "assign",
+            _ => "dispatch",
+        }
+    }
+}
+
+/// Opens a dispatch of `matter` to `unit`, or refuses with the rule that forbids it.
+#[allow(clippy::too_many_arguments)]
+pub fn open_dispatch(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    matter: &mut MatterRow,
+    unit: &str,
+    via: Via,
+    actor: &str,
+    reason: String,
+    evidence: String,
+    now: DateTime<Utc>,
+) -> Result<DispatchRow, RoutingError> {
+    let unit = active_unit(c, unit)?;
+    if matter.accused_unit.as_deref() == Some(unit.as_str()) {
+        return Err(RoutingError::rule(
+            "dispatch.accused",
+            format!(
+                "'{unit}' is the accused unit: an accusation is never handled by the unit it accuses (信访工作条例 第三十条)"
+            ),
+        ));
+    }
+    if via != Via::Designation && returned_by(c, &matter.matter_id, &unit)? {
+        return Err(RoutingError::rule(
+            "dispatch.no_ping_pong",
+            format!("'{unit}' already returned this matter; it can get it again only by designation after arbitration"),
+        ));
+    }
+    let assignment: i32 = dispatches::table
+        .filter(dispatches::matter_id.eq(&matter.matter_id))
+        .select(diesel::dsl::max(dispatches::assignment))
+        .first::<Option<i32>>(c)?
+        .unwrap_or(0)
+        + i32::from(via != Via::Assist);
+    let class = class(matter);
+    let deadlines = rules.policy.deadlines(class);
+    let role = if via == Via::Assist { "assist" } else { "lead" };
+    let mut row = DispatchRow {
+        id: format!(
+            "{}-d{}{}",
+            matter.matter_id,
+            assignment.max(1),
+            if via == Via::Assist { format!("-{unit}") } else { String::new() }
+        ),
+        case_id: matter.case_id.clone(),
+        matter_id: matter.matter_id.clone(),
+        assignment: assignment.max(1),
+        unit: unit.clone(),
+        role: role.to_owned(),
+        via: via.as_str().to_owned(),
+        state: State::Dispatched.as_str().to_owned(),
+        dispatched_at: now.naive_utc(),
+        acknowledge_deadline: rules.calendar.deadline(now, deadlines.acknowledge).naive_utc(),
+        return_deadline: rules.calendar.deadline(now, rules.policy.return_window(class)).naive_utc(),
+        acknowledged_at: None,
+        landed_at: None,
+        landing_method: None,
+        replied_at: None,
+        reply: None,
+        reviewed_at: None,
+        resolved_at: None,
+        closed_at: None,
+        version: 1,
+    };
+    if via == Via::Designation {
+        // A designated unit cannot return: its window is closed from the start.
+        row.return_deadline = row.dispatched_at;
+        matter.designated_unit = Some(unit.clone());
+    }
+    diesel::insert_into(dispatches::table).values(&row).execute(c)?;
+    let from = matter.state.clone();
+    if role == "lead" {
+        matter.state = "open".into();
+    }
+    save_matter(c, matter)?;
+    record(
+        c,
+        now,
+        matter,
+        Some(&row),
+        Change {
+            action: via.action(),
+            from: if role == "lead" { from } else { String::new() },
+            to: State::Dispatched.as_str().into(),
+            actor: actor.to_owned(),
+            reason,
+            evidence,
+            ..Change::default()
+        },
+    )?;
+    row.version = 1;
+    Ok(row)
+}
+
+/// Closes an open dispatch as `state` (returned, transferred, superseded), recording how long
+/// its unit held it.
+pub fn close_dispatch(
+    c: &mut AnyConnection,
+    matter: &MatterRow,
+    d: &mut DispatchRow,
+    state: State,
+    actor: &str,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<(), RoutingError> {
+    let from = d.state.clone();
+    d.state = state.as_str().to_owned();
+    d.closed_at = Some(now.naive_utc());
+    save_dispatch(c, d)?;
+    let held = (now.naive_utc() - d.dispatched_at).num_seconds().max(0);
+    let action = match state {
+        State::Returned => "return_approve",
+        State::Transferred => "transfer",
+        _ => "supersede",
+    };
+    record(
+        c,
+        now,
+        matter,
+        Some(d),
+        Change {
+            action,
+            from,
+            to: d.state.clone(),
+            actor: actor.to_owned(),
+            reason,
+            held_seconds: held,
+            ..Change::default()
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Writing down a routing decision: one append-only log entry and one event, in the
+//! transaction that made the change.
+
+use caseflow_proto::v1 as pb;
+use caseflow_runtime::{AnyConnection, event_log, time};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::store::{DispatchRow, LogRow, MatterRow, routing_log};
+
+/// What happened, beyond the matter and dispatch it happened to.
+#[derive(Debug, Default, Clone)]
+pub struct Change {
+    pub action: &'static str,
+    pub from: String,
+    pub to: String,
+    pub actor: String,
+    pub reason: String,
+    /// JSON of the evidence (contact record, basis, landing method ...).
+    pub evidence: String,
+    pub held_seconds: i64,
+    pub return_id: String,
+    pub proposed_unit: String,
+    pub extension_days: i32,
+    pub wrongful_returns: Vec<pb::WrongfulReturn>,
+}
+
+fn ts(t: NaiveDateTime) -> Option<prost_types::Timestamp> {
+    Some(time::to_proto(t.and_utc()))
+}
+
+fn source(s: &str) -> i32 {
+    (if s == "petition" { pb::CaseSource::Petition } else { pb::CaseSource::Hotline }) as i32
+}
+
+fn kind(s: &str) -> i32 {
+    (match s {
+        "complaint" => pb::CaseKind::Complaint,
+        "suggestion" => pb::CaseKind::Suggestion,
+        "inquiry" => pb::CaseKind::Inquiry,
+        "help_request" => pb::CaseKind::HelpRequest,
+        _ => pb::CaseKind::Unspecified,
+    }) as i32
+}
+
+/// Appends the log entry and the event for `change`.
+pub fn record(
+    c: &mut AnyConnection,
+    now: DateTime<Utc>,
+    matter: &MatterRow,
+    dispatch: Option<&DispatchRow>,
+    change: Change,
+) -> QueryResult<()> {
+    diesel::insert_into(routing_log::table)
+        .values(LogRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: matter.case_id.clone(),
+            matter_id: matter.matter_id.clone(),
+            dispatch_id: dispatch.map(|d| d.id.clone()),
+            unit: dispatch.map(|d| d.unit.clone()),
+            action: change.action.to_owned(),
+            from_state: change.from.clone(),
+            to_state: change.to.clone(),
+            actor: change.actor.clone(),
+            reason: change.reason.clone(),
+            evidence: change.evidence.clone(),
+            at: now.naive_utc(),
+        })
+        .execute(c)?;
+    let event = pb::RoutingEvent {
+        kind: Some(pb::routing_event::Kind::DispatchChanged(pb::DispatchChanged {
+            dispatch_id: dispatch.map(|d| d.id.clone()).unwrap_or_default(),
+            case_id: matter.case_id.clone(),
+            matter_id: matter.matter_id.clone(),
+            unit: dispatch.map(|d| d.unit.clone()).unwrap_or_default(),
+            assignment: dispatch.map(|d| d.assignment).unwrap_or_default(),
+            action: change.action.to_owned(),
+            from_state: change.from,
+            to_state: change.to,
+            at: Some(time::to_proto(now)),
+            actor: change.actor,
+            source: source(&matter.source),
+            kind: kind(&matter.kind),
+            category: matter.category.clone(),
+            sub_district: matter.sub_district.clone(),
+            case_received_at: ts(matter.case_received_at),
+            dispatched_at: dispatch.and_then(|d| ts(d.dispatched_at)),
+            acknowledge_deadline: dispatch.and_then(|d| ts(d.acknowledge_deadline)),
+            land_deadline: ts(matter.land_deadline),
+            resolve_deadline: ts(matter.resolve_deadline),
+            role: dispatch.map(|d| d.role.clone()).unwrap_or_default(),
+            via: dispatch.map(|d| d.via.clone()).unwrap_or_default(),
+            held_seconds: change.held_seconds,
+            reason: change.reason,
+            single_visit: matter.single_visit,
+            return_id: change.return_id,
+            proposed_unit: change.proposed_unit,
+            extension_days: change.extension_days,
+            wrongful_returns: change.wrongful_returns,
+            acknowledged_at: dispatch.and_then(|d| d.acknowledged_at).and_then(ts),
+            landed_at: dispatch.and_then(|d| d.landed_at).and_then(ts),
+        })),
+    };
+    event_log::append(c, now, &matter.case_id, &event)
+}
