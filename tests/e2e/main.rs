@@ -6,6 +6,7 @@ mod intake;
 mod operations;
 mod privacy;
 mod restart;
+mod routing;
 mod slice;
 mod tracing_otlp;
 mod validation;

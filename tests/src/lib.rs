@@ -25,11 +25,17 @@ use serde_json::{Value, json};
 pub mod keys {
     pub const INTEGRATOR: &str = "test-integrator-key";
     pub const DISPATCHER: &str = "test-dispatcher-key";
-    pub const CHENGGUAN: &str = "test-chengguan-key";
+    /// The handler of 区城管局 (also `unit("chengguan")`).
+    pub const CHENGGUAN: &str = "test-unit-chengguan";
     pub const EVALUATOR: &str = "test-evaluator-key";
     pub const OFFICE: &str = "test-office-key";
     pub const ADMIN: &str = "test-admin-key";
     pub const SERVICE: &str = "test-service-key";
+
+    /// The key of a handler of `unit` (every unit of the example district has one).
+    pub fn unit(unit: &str) -> String {
+        format!("test-unit-{unit}")
+    }
 }
 
 /// Where the manual clock starts: 2020-06-30 12:00 in the district (UTC+8).
@@ -52,7 +58,13 @@ pub struct Sandbox {
 impl Sandbox {
     pub async fn start() -> Self {
         let databases: Vec<TestDatabase> = Service::ALL.iter().map(|s| TestDatabase::new(s.name())).collect();
-        let keys = KeyStore::from_config(&[
+        let registry = caseflow_routing::registry::Registry::load(None).expect("built-in registry");
+        let mut configured: Vec<ApiKeyConfig> = registry
+            .units()
+            .filter(|u| u.code != "chengguan")
+            .map(|u| key(&format!("{}-clerk", u.code), Role::UnitHandler, Some(&u.code), &keys::unit(&u.code)))
+            .collect();
+        configured.extend([
             key("platform", Role::Integrator, None, keys::INTEGRATOR),
             key("dispatcher", Role::Dispatcher, None, keys::DISPATCHER),
             key("chengguan-clerk", Role::UnitHandler, Some("chengguan"), keys::CHENGGUAN),
@@ -60,8 +72,8 @@ impl Sandbox {
             key("office", Role::EfficiencyOffice, None, keys::OFFICE),
             key("operator", Role::Admin, None, keys::ADMIN),
             key("services", Role::Service, None, keys::SERVICE),
-        ])
-        .expect("test keys are valid");
+        ]);
+        let keys = KeyStore::from_config(&configured).expect("test keys are valid");
         let local = "127.0.0.1:0".parse().expect("address");
         let configs = Configs {
             intake: IntakeConfig {

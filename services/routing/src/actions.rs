@@ -383,6 +383,23 @@ impl Routing {
             .await
     }
 
+    /// A matter's return requests, oldest first, with their outcome (wrongful ones included).
+    pub async fn matter_returns(&self, p: &Principal, matter_id: &str) -> Result<Vec<ReturnView>, RoutingError> {
+        p.require("read return requests", &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice, Role::Service])?;
+        let id = matter_id.to_owned();
+        self.db
+            .read(move |c| {
+                load_matter(c, &id)?;
+                let rows: Vec<ReturnRow> = return_requests::table
+                    .filter(return_requests::matter_id.eq(&id))
+                    .order((return_requests::requested_at.asc(), return_requests::id.asc()))
+                    .select(ReturnRow::as_select())
+                    .load(c)?;
+                Ok(rows.iter().map(|r| return_view(r, None)).collect())
+            })
+            .await
+    }
+
     // ---- the dispatcher ----
 
     pub async fn review(
