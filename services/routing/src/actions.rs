@@ -204,11 +204,12 @@ impl Routing {
                         // Rule 5: past the cap the matter goes to arbitration; the refusal stands.
                         let from = std::mem::replace(&mut m.state, "arbitration".into());
                         save_matter(c, &mut m)?;
+                        // A change of the matter, not of the dispatch: logged without one.
                         record(
                             c,
                             now,
                             &m,
-                            Some(&d),
+                            None,
                             Change {
                                 action: "arbitration",
                                 from,

@@ -219,7 +219,6 @@ pub fn open_dispatch(
         matter.designated_unit = Some(unit.clone());
     }
     diesel::insert_into(dispatches::table).values(&row).execute(c)?;
-    let from = matter.state.clone();
     if role == "lead" {
         matter.state = "open".into();
     }
@@ -231,7 +230,8 @@ pub fn open_dispatch(
         Some(&row),
         Change {
             action: via.action(),
-            from: if role == "lead" { from } else { String::new() },
+            // A new dispatch: its history starts here.
+            from: String::new(),
             to: State::Dispatched.as_str().into(),
             actor: actor.to_owned(),
             reason,

@@ -18,7 +18,7 @@ use crate::inputs::{
 };
 use crate::lifecycle::ContactRecord;
 use crate::registry::{UnitEntry, UnitKind};
-use crate::service::{Deadlines, DispatchView, LogEntry, NextDue, Routing};
+use crate::service::{Deadlines, DispatchView, LogEntry, MatterView, NextDue, Routing};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -62,6 +62,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/matters/{id}/designation", post(designate))
         .route("/v1/matters/{id}/assignment", post(assign))
         .route("/v1/matters/{id}/assists", post(add_assist))
+        .route("/v1/matters/{id}", get(matter))
         .route("/v1/matters/{id}/returns", get(matter_returns))
         .route("/openapi.json", get(openapi))
         .with_state(state)
@@ -312,6 +313,13 @@ async fn add_assist(
     Ok(Json(s.routing.add_assist(&p, &id, b).await?))
 }
 
+/// A matter's clock (deadlines from the case's receipt), state and return count.
+#[utoipa::path(get, path = "/v1/matters/{id}", params(("id" = String, Path, description = "matter id")),
+    responses((status = 200, body = MatterView), (status = 401), (status = 403), (status = 404)), security(("api_key" = [])))]
+async fn matter(State(s): S, Authenticated(p): A, Path(id): Path<String>) -> Res<MatterView> {
+    Ok(Json(s.routing.matter(&p, &id).await?))
+}
+
 /// A matter's return requests with their outcome, wrongful returns and the days they cost.
 #[utoipa::path(get, path = "/v1/matters/{id}/returns", params(("id" = String, Path, description = "matter id")),
     responses((status = 200, body = [ReturnView]), (status = 401), (status = 403), (status = 404)), security(("api_key" = [])))]
@@ -342,10 +350,10 @@ impl utoipa::Modify for SecurityAddon {
     paths(
         units, succeed_unit, catalog, overlaps, inbox, case_dispatches, case_log, get_dispatch, acknowledge, land, reply,
         case_analysis, request_return, request_extension, review, resolve, transfer, supervise, rehandle, decide_return,
-        decide_extension, designate, assign, add_assist, matter_returns
+        decide_extension, designate, assign, add_assist, matter, matter_returns
     ),
     components(schemas(
-        UnitEntry, UnitKind, UnitSuccession, Moved, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
+        UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
         LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
     )),
     modifiers(&SecurityAddon)

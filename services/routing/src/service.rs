@@ -72,6 +72,24 @@ pub struct DispatchView {
     pub next_due: Option<NextDue>,
 }
 
+/// A matter as routing sees it: its clock, its state and its return history.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct MatterView {
+    pub matter_id: String,
+    pub case_id: String,
+    /// triage | open | arbitration | resolved
+    pub state: String,
+    pub case_received_at: DateTime<Utc>,
+    pub land_deadline: DateTime<Utc>,
+    /// Includes approved extensions.
+    pub resolve_deadline: DateTime<Utc>,
+    pub extensions: i32,
+    pub approved_returns: i32,
+    pub designated_unit: Option<String>,
+    pub single_visit: bool,
+    pub case_analysis_filed: bool,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LogEntry {
     pub at: DateTime<Utc>,
@@ -178,6 +196,11 @@ impl Routing {
         &self.rules
     }
 
+    /// The service's database, for tests that check invariants over the stored rows.
+    pub fn db_for_tests(&self) -> &Db {
+        &self.db
+    }
+
     /// Runs a lifecycle action on one dispatch: scope or role check, state check, `apply`, save,
     /// one log entry and one event. `apply` fills in the change's reason and evidence and may
     /// refuse by a rule.
@@ -270,6 +293,26 @@ impl Routing {
                 Ok(out)
             })
             .await
+    }
+
+    /// One matter's clock and state, for dispatchers and the office.
+    pub async fn matter(&self, principal: &Principal, matter_id: &str) -> Result<MatterView, RoutingError> {
+        principal.require("read matters", &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice, Role::Service])?;
+        let id = matter_id.to_owned();
+        let m = self.db.read(move |c| load_matter(c, &id)).await?;
+        Ok(MatterView {
+            matter_id: m.matter_id,
+            case_id: m.case_id,
+            state: m.state,
+            case_received_at: utc(m.case_received_at),
+            land_deadline: utc(m.land_deadline),
+            resolve_deadline: utc(m.resolve_deadline),
+            extensions: m.extensions,
+            approved_returns: m.approved_returns,
+            designated_unit: m.designated_unit,
+            single_visit: m.single_visit,
+            case_analysis_filed: m.case_analysis.is_some(),
+        })
     }
 
     /// One dispatch, for its unit or a dispatcher.
