@@ -297,3 +297,253 @@ async fn the_catalog_rejects_a_return_by_the_unit_it_names_and_an_action_out_of_
     assert!(r["decision_reason"].as_str().unwrap_or_default().contains("con-housing"), "{r}");
     sandbox.shutdown().await;
 }
+
+async fn run_scan(s: &Sandbox) -> Value {
+    let (status, report) = post(s, "/v1/scanner/run", keys::ADMIN, json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_go_out_once_and_overdue_dispatches_are_supervised_then_escalated() {
+    let sandbox = Sandbox::start().await;
+    let mut complaint = order(4, &["zhujian"]);
+    complaint["received_at"] = json!("2020-06-30T11:30:00+08:00");
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &complaint).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    let d = first_dispatch(&sandbox, &case_id).await;
+    // Dispatched Tuesday 12:00; acknowledge within 2 working hours (by 14:00); half that time
+    // has passed at 13:00.
+    assert_eq!(d["deadlines"]["acknowledge"], "2020-06-30T06:00:00Z");
+    assert_eq!(run_scan(&sandbox).await["reminders"], 0);
+    sandbox.clock.advance(Span::minutes(61));
+    assert_eq!(run_scan(&sandbox).await["reminders"], 1, "half the acknowledge time has passed");
+    assert_eq!(run_scan(&sandbox).await["reminders"], 0, "a reminder goes out once");
+
+    // Past the resolve deadline (5 working days: 7 July 24:00) the dispatch is overdue and
+    // supervised; still overdue two working days later (24:00 on Friday 10 July), the
+    // supervision escalates.
+    sandbox.clock.set(chrono::DateTime::parse_from_rfc3339("2020-07-08T09:00:00+08:00").expect("t").into());
+    let report = run_scan(&sandbox).await;
+    assert_eq!(report["supervisions_opened"], 1, "{report}");
+    let (_, view) = sandbox
+        .get_json(
+            Service::Routing,
+            &format!("/v1/dispatches/{}", d["dispatch_id"].as_str().expect("id")),
+            keys::DISPATCHER,
+        )
+        .await;
+    assert_eq!((view["overdue_view"].as_bool(), view["overdue_handling"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(run_scan(&sandbox).await["escalations"], 0);
+    sandbox.clock.set(chrono::DateTime::parse_from_rfc3339("2020-07-10T23:00:00+08:00").expect("t").into());
+    assert_eq!(run_scan(&sandbox).await["escalations"], 0, "not before the two working days are over");
+    sandbox.clock.set(chrono::DateTime::parse_from_rfc3339("2020-07-11T09:00:00+08:00").expect("t").into());
+    assert_eq!(run_scan(&sandbox).await["escalations"], 1);
+    let (_, log) = sandbox.get_json(Service::Routing, &format!("/v1/cases/{case_id}/log"), keys::DISPATCHER).await;
+    let actions: Vec<&str> = log.as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "supervise").count(), 1);
+    assert_eq!(actions.iter().filter(|a| **a == "escalate").count(), 1);
+    let (status, _) = post(&sandbox, "/v1/scanner/run", keys::DISPATCHER, json!({})).await;
+    assert_eq!(status, 403, "the scanner is an operator's");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extensions_are_asked_before_the_deadline_capped_and_move_it_only_when_approved() {
+    let sandbox = Sandbox::start().await;
+    let mut complaint = order(5, &["zhujian"]);
+    complaint["received_at"] = json!("2020-06-30T11:30:00+08:00");
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &complaint).await;
+    let d = first_dispatch(&sandbox, case["case_id"].as_str().expect("id")).await;
+    let id = d["dispatch_id"].as_str().expect("id").to_owned();
+    let zj = keys::unit("zhujian");
+    let original = d["deadlines"]["resolve"].as_str().expect("deadline").to_owned();
+    assert_eq!(original, "2020-07-07T16:00:00Z", "5 working days from Tuesday 30 June: 24:00 on Tuesday 7 July");
+
+    let ask = |days: i32| json!({"days": days, "reason": "需协调多部门", "progress": "已约谈商户"});
+    let (status, body) = post(&sandbox, &format!("/v1/dispatches/{id}/extensions"), &zj, ask(6)).await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("days")),
+        "at most 5 days for the hotline: {body}"
+    );
+    let (status, ext) = post(&sandbox, &format!("/v1/dispatches/{id}/extensions"), &zj, ask(3)).await;
+    assert_eq!(status, 201, "{ext}");
+    let ext_id = ext["extension_id"].as_str().expect("id").to_owned();
+    let (status, body) = post(&sandbox, &format!("/v1/dispatches/{id}/extensions"), &zj, ask(2)).await;
+    assert_eq!((status, body["rule"].as_str()), (409, Some("extension.pending")));
+
+    // Asked but not yet approved: the deadline has not moved.
+    let (_, view) = sandbox.get_json(Service::Routing, &format!("/v1/dispatches/{id}"), keys::DISPATCHER).await;
+    assert_eq!(view["deadlines"]["resolve"], original.as_str());
+    let (status, decided) = post(
+        &sandbox,
+        &format!("/v1/extensions/{ext_id}/decision"),
+        keys::DISPATCHER,
+        json!({"approve": true, "reason": "同意", "days": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(
+        decided["resolve_deadline"], "2020-07-09T16:00:00Z",
+        "two more working days: Wednesday 8 and Thursday 9 July"
+    );
+
+    // One extension per hotline matter.
+    let (status, body) = post(&sandbox, &format!("/v1/dispatches/{id}/extensions"), &zj, ask(1)).await;
+    assert_eq!((status, body["rule"].as_str()), (409, Some("extension.cap")), "{body}");
+
+    // And none after the deadline has passed.
+    let (_, case2) = sandbox
+        .post_order(Some(keys::INTEGRATOR), &{
+            let mut o = order(6, &["zhujian"]);
+            o["received_at"] = json!("2020-06-30T11:30:00+08:00");
+            o
+        })
+        .await;
+    let d2 = first_dispatch(&sandbox, case2["case_id"].as_str().expect("id")).await;
+    sandbox.clock.set(chrono::DateTime::parse_from_rfc3339("2020-07-08T09:00:00+08:00").expect("t").into());
+    let (status, body) =
+        post(&sandbox, &format!("/v1/dispatches/{}/extensions", d2["dispatch_id"].as_str().expect("id")), &zj, ask(1))
+            .await;
+    assert_eq!((status, body["rule"].as_str()), (409, Some("extension.late")), "{body}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_visit_matter_runs_on_natural_days_and_needs_its_case_analysis() {
+    let sandbox = Sandbox::start().await;
+    let petition = json!({
+        "petition_number": "XF2020SV0001",
+        "received_at": "2020-06-30T09:00:00+08:00",
+        "channel": "letter",
+        "purpose": "request_decision",
+        "category": "construction.simple_repair",
+        "content": "楼道漏水申请简易维修",
+        "location": {"sub_district": "haibin", "address": "海滨路"},
+        "citizen": {"name": "杨艺金", "phone": "13700001111"},
+        "matters": [{"category": "construction.simple_repair", "summary": "楼道漏水", "target_unit": "zhujian"}],
+        "single_visit": true,
+    });
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition).await;
+    assert_eq!(status, 201, "{case}");
+    let d = first_dispatch(&sandbox, case["case_id"].as_str().expect("id")).await;
+    // 五日落地，十五日办结（自然日）.
+    assert_eq!(d["deadlines"]["land"], "2020-07-05T16:00:00Z");
+    assert_eq!(d["deadlines"]["resolve"], "2020-07-15T16:00:00Z");
+    let id = d["dispatch_id"].as_str().expect("id").to_owned();
+    let zj = keys::unit("zhujian");
+    for (path, key, body) in [
+        ("acknowledge", zj.as_str(), json!({})),
+        ("land", zj.as_str(), json!({"at": "2020-06-30T12:00:00+08:00", "method": "site_visit"})),
+        ("reply", zj.as_str(), json!({"text": "已维修"})),
+        ("review", keys::DISPATCHER, json!({"accept": true})),
+    ] {
+        assert_eq!(post(&sandbox, &format!("/v1/dispatches/{id}/{path}"), key, body).await.0, 200, "{path}");
+    }
+    let (status, body) = post(&sandbox, &format!("/v1/dispatches/{id}/resolve"), keys::DISPATCHER, json!({})).await;
+    assert_eq!((status, body["rule"].as_str()), (409, Some("resolve.case_analysis")), "{body}");
+    assert_eq!(
+        post(&sandbox, &format!("/v1/dispatches/{id}/case-analysis"), &zj, json!({"text": "一事一分析：管道老化"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(post(&sandbox, &format!("/v1/dispatches/{id}/resolve"), keys::DISPATCHER, json!({})).await.0, 200);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_assists_and_a_merged_unit_handing_over_to_its_successor() {
+    let sandbox = Sandbox::start().await;
+    // No unit named, and the catalog names two owners for cooking fumes: triage.
+    let mut unnamed = order(7, &["chengguan"]);
+    unnamed["matters"][0]["target_unit"] = Value::Null;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &unnamed).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    let matter_id = case["matters"][0]["matter_id"].as_str().expect("matter").to_owned();
+    let matter = sandbox
+        .eventually("the matter in triage", Duration::from_secs(10), || async {
+            let (s, m) =
+                sandbox.get_json(Service::Routing, &format!("/v1/matters/{matter_id}"), keys::DISPATCHER).await;
+            (s == 200 && m["state"] == "triage").then_some(m)
+        })
+        .await;
+    assert_eq!(matter["approved_returns"], 0);
+    let (status, lead) = post(
+        &sandbox,
+        &format!("/v1/matters/{matter_id}/assignment"),
+        keys::DISPATCHER,
+        json!({"unit": "chengguan", "reason": "综合执法牵头"}),
+    )
+    .await;
+    assert_eq!((status, lead["via"].as_str()), (200, Some("triage")), "{lead}");
+    let (status, assist) = post(
+        &sandbox,
+        &format!("/v1/matters/{matter_id}/assists"),
+        keys::DISPATCHER,
+        json!({"unit": "shengtaihuanjing", "reason": "协助监测"}),
+    )
+    .await;
+    assert_eq!((status, assist["role"].as_str()), (200, Some("assist")), "{assist}");
+
+    // 区城管局 merges into 开元街道 (an example succession): its open dispatch moves, logged.
+    let (status, moved) = post(
+        &sandbox,
+        "/v1/units/chengguan/succession",
+        keys::ADMIN,
+        json!({"status": "merged", "successor": "kaiyuan", "reason": "机构改革示例"}),
+    )
+    .await;
+    assert_eq!((status, moved["dispatches_moved"].as_u64()), (200, Some(1)), "{moved}");
+    let (_, dispatches) =
+        sandbox.get_json(Service::Routing, &format!("/v1/cases/{case_id}/dispatches"), keys::DISPATCHER).await;
+    let units: Vec<&str> = dispatches.as_array().expect("list").iter().filter_map(|d| d["unit"].as_str()).collect();
+    assert_eq!(units, ["kaiyuan", "shengtaihuanjing"]);
+    let (_, log) = sandbox.get_json(Service::Routing, &format!("/v1/cases/{case_id}/log"), keys::DISPATCHER).await;
+    assert!(log.as_array().expect("log").iter().any(|e| e["action"] == "move_to_successor" && e["unit"] == "kaiyuan"));
+
+    // The lead replies for both; resolving the lead resolves the assisting unit's part too.
+    let lead_id = lead["dispatch_id"].as_str().expect("id");
+    let ky = keys::unit("kaiyuan");
+    for (path, key, body) in [
+        ("acknowledge", ky.as_str(), json!({})),
+        ("land", ky.as_str(), json!({"at": "2020-06-30T12:00:00+08:00", "method": "site_visit"})),
+        ("reply", ky.as_str(), json!({"text": "联合整治完毕"})),
+        ("review", keys::DISPATCHER, json!({"accept": true})),
+        ("resolve", keys::DISPATCHER, json!({})),
+    ] {
+        assert_eq!(post(&sandbox, &format!("/v1/dispatches/{lead_id}/{path}"), key, body).await.0, 200, "{path}");
+    }
+    let (_, after) = sandbox
+        .get_json(
+            Service::Routing,
+            &format!("/v1/dispatches/{}", assist["dispatch_id"].as_str().expect("id")),
+            keys::DISPATCHER,
+        )
+        .await;
+    assert_eq!(after["state"], "resolved");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_actions_work_over_grpc_too() {
+    use caseflow_proto::v1 as pb;
+    let sandbox = Sandbox::start().await;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(8, &["zhujian"])).await;
+    let d = first_dispatch(&sandbox, case["case_id"].as_str().expect("id")).await;
+    let mut client = pb::routing_client::RoutingClient::new(sandbox.channel(Service::Routing).await);
+    let with_key = |key: &str, dispatch_id: &str| {
+        let mut r = tonic::Request::new(pb::DispatchRef { dispatch_id: dispatch_id.to_owned() });
+        r.metadata_mut().insert("authorization", format!("Bearer {key}").parse().expect("header"));
+        r
+    };
+    let id = d["dispatch_id"].as_str().expect("id");
+    let denied = client.acknowledge(with_key(keys::CHENGGUAN, id)).await.expect_err("another unit");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let view = client.acknowledge(with_key(&keys::unit("zhujian"), id)).await.expect("own unit").into_inner();
+    assert_eq!(view.state, "acknowledged");
+    let refused = client.acknowledge(with_key(&keys::unit("zhujian"), id)).await.expect_err("twice");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    sandbox.shutdown().await;
+}

@@ -65,13 +65,20 @@ pub fn returned_by(c: &mut AnyConnection, matter_id: &str, unit: &str) -> QueryR
         .map(|n| n > 0)
 }
 
+/// Reads a matter and, on PostgreSQL, locks its row until the transaction ends: every action
+/// on a matter's dispatches then sees the matter as the last committed action left it, so no
+/// event announces a deadline an extension has already moved. (SQLite runs one writer at a
+/// time, which gives the same.)
 pub fn load_matter(c: &mut AnyConnection, matter_id: &str) -> Result<MatterRow, RoutingError> {
-    routing_matters::table
-        .find(matter_id)
-        .select(MatterRow::as_select())
-        .first(c)
-        .optional()?
-        .ok_or_else(|| RoutingError::NotFound(format!("matter '{matter_id}'")))
+    let found = match c {
+        AnyConnection::Postgresql(pg) => {
+            routing_matters::table.find(matter_id).select(MatterRow::as_select()).for_update().first(pg).optional()?
+        }
+        AnyConnection::Sqlite(lite) => {
+            routing_matters::table.find(matter_id).select(MatterRow::as_select()).first(lite).optional()?
+        }
+    };
+    found.ok_or_else(|| RoutingError::NotFound(format!("matter '{matter_id}'")))
 }
 
 pub fn load_dispatch(c: &mut AnyConnection, dispatch_id: &str) -> Result<DispatchRow, RoutingError> {

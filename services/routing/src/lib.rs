@@ -14,6 +14,7 @@ pub mod policy;
 pub mod record;
 pub mod registry;
 pub mod rest;
+pub mod scanner;
 pub mod service;
 pub mod store;
 
@@ -122,6 +123,11 @@ pub async fn run(
     ));
 
     let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
+    let scanner = tokio::spawn(
+        routing
+            .clone()
+            .run_scanner(std::time::Duration::from_secs(config.scan_interval_seconds.max(1)), shutdown.clone()),
+    );
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
@@ -137,6 +143,7 @@ pub async fn run(
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     let _ = consumer.await;
+    let _ = scanner.await;
     log.stopped().await;
     Ok(())
 }

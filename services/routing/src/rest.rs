@@ -18,6 +18,7 @@ use crate::inputs::{
 };
 use crate::lifecycle::ContactRecord;
 use crate::registry::{UnitEntry, UnitKind};
+use crate::scanner::ScanReport;
 use crate::service::{Deadlines, DispatchView, LogEntry, MatterView, NextDue, Routing};
 
 #[derive(Clone)]
@@ -64,6 +65,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/matters/{id}/assists", post(add_assist))
         .route("/v1/matters/{id}", get(matter))
         .route("/v1/matters/{id}/returns", get(matter_returns))
+        .route("/v1/scanner/run", post(run_scanner))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -327,6 +329,12 @@ async fn matter_returns(State(s): S, Authenticated(p): A, Path(id): Path<String>
     Ok(Json(s.routing.matter_returns(&p, &id).await?))
 }
 
+/// Run one scan now: reminders due, supervision of overdue dispatches, escalations.
+#[utoipa::path(post, path = "/v1/scanner/run", responses((status = 200, body = ScanReport), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn run_scanner(State(s): S, Authenticated(p): A) -> Res<ScanReport> {
+    Ok(Json(s.routing.scan(&p).await?))
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -350,10 +358,10 @@ impl utoipa::Modify for SecurityAddon {
     paths(
         units, succeed_unit, catalog, overlaps, inbox, case_dispatches, case_log, get_dispatch, acknowledge, land, reply,
         case_analysis, request_return, request_extension, review, resolve, transfer, supervise, rehandle, decide_return,
-        decide_extension, designate, assign, add_assist, matter, matter_returns
+        decide_extension, designate, assign, add_assist, matter, matter_returns, run_scanner
     ),
     components(schemas(
-        UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
+        UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
         LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
     )),
     modifiers(&SecurityAddon)
