@@ -1,6 +1,7 @@
 //! Evaluation: keeps which units each case's rating applies to, and (issue 5) runs evaluations,
 //! ratings, follow-ups and expiry.
 
+pub mod rates;
 pub mod subjects;
 
 use std::net::SocketAddr;
