@@ -2,6 +2,7 @@
 //! Each runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
 
 mod auth;
+mod evaluation;
 mod intake;
 mod operations;
 mod privacy;

@@ -89,6 +89,7 @@ impl Sandbox {
                 listen: local,
                 database: databases[1].config.clone(),
                 intake_url: String::new(),
+                evaluation_url: String::new(),
                 units_file: None,
                 catalog_file: None,
                 calendar_file: None,
@@ -99,6 +100,9 @@ impl Sandbox {
                 listen: local,
                 database: databases[2].config.clone(),
                 routing_url: String::new(),
+                intake_url: String::new(),
+                policy_file: None,
+                expiry_interval_seconds: 3600,
             },
             reporting: ReportingConfig {
                 listen: local,

@@ -99,7 +99,9 @@ impl System {
         configs.reporting.listen = addrs[&Service::Reporting];
         configs.intake.routing_url = url(addrs[&Service::Routing]);
         configs.routing.intake_url = url(addrs[&Service::Intake]);
+        configs.routing.evaluation_url = url(addrs[&Service::Evaluation]);
         configs.evaluation.routing_url = url(addrs[&Service::Routing]);
+        configs.evaluation.intake_url = url(addrs[&Service::Intake]);
         configs.reporting.intake_url = url(addrs[&Service::Intake]);
         configs.reporting.routing_url = url(addrs[&Service::Routing]);
 

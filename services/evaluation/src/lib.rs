@@ -1,7 +1,12 @@
 //! Evaluation: keeps which units each case's rating applies to, and (issue 5) runs evaluations,
 //! ratings, follow-ups and expiry.
 
+pub mod policy;
+pub mod projections;
 pub mod rates;
+pub mod rest;
+pub mod service;
+pub mod store;
 pub mod subjects;
 
 use std::net::SocketAddr;
@@ -37,6 +42,22 @@ pub struct EvaluationConfig {
     pub database: DatabaseConfig,
     #[serde(default = "default_routing_url")]
     pub routing_url: String,
+    #[serde(default = "default_intake_url")]
+    pub intake_url: String,
+    /// Evaluation policy (windows, hotline scale, targets); the built-in one when absent.
+    #[serde(default)]
+    pub policy_file: Option<std::path::PathBuf>,
+    /// How often due evaluations past their window are expired, in seconds.
+    #[serde(default = "default_expiry_seconds")]
+    pub expiry_interval_seconds: u64,
+}
+
+fn default_intake_url() -> String {
+    "http://127.0.0.1:8081".into()
+}
+
+fn default_expiry_seconds() -> u64 {
+    60
 }
 
 impl caseflow_runtime::standalone::Listens for EvaluationConfig {
@@ -60,6 +81,7 @@ fn default_routing_url() -> String {
 #[derive(Clone, Debug)]
 struct EvaluationGrpc {
     subjects: subjects::Subjects,
+    evaluation: service::Evaluation,
 }
 
 #[tonic::async_trait]
@@ -77,6 +99,37 @@ impl Evaluation for EvaluationGrpc {
         };
         Ok(tonic::Response::new(pb::CaseDispatchUnits { case_id: s.case_id, source: source as i32, units: s.units }))
     }
+
+    async fn rate(
+        &self,
+        request: tonic::Request<pb::RateRequest>,
+    ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
+        let v = self.evaluation.rate(&principal, &r.case_id, input).await?;
+        Ok(tonic::Response::new(pb::EvaluationView {
+            case_id: v.case_id,
+            source: if v.source == "petition" {
+                pb::CaseSource::Petition as i32
+            } else {
+                pb::CaseSource::Hotline as i32
+            },
+            status: v.status,
+            cycle: v.cycle,
+            window_ends: Some(caseflow_runtime::time::to_proto(v.window_ends)),
+            ratings: v
+                .subjects
+                .into_iter()
+                .map(|s| pb::SubjectRating {
+                    subject: s.subject,
+                    dispatch_id: s.dispatch_id.unwrap_or_default(),
+                    level: s.level.unwrap_or_default(),
+                    mapped: s.mapped.unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
 }
 
 /// Runs evaluation on `listener` until `shutdown`.
@@ -87,30 +140,53 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    let surveys = Arc::new(service::Surveys { policy: policy::EvaluationPolicy::load(config.policy_file.as_deref())? });
     let log = event_log::start(&db, &shutdown);
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
-    let consumer = tokio::spawn(consumer::run(
-        db.clone(),
-        ctx.clock.clone(),
-        Subscription { service: "evaluation", checkpoint: "evaluation<-routing".into(), source: routing },
-        Arc::new(subjects::RoutingEvents),
-        shutdown.clone(),
-    ));
+    let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
+    let consumers = [
+        tokio::spawn(consumer::run(
+            db.clone(),
+            ctx.clock.clone(),
+            Subscription { service: "evaluation", checkpoint: "evaluation<-intake".into(), source: intake },
+            Arc::new(projections::IntakeEvents),
+            shutdown.clone(),
+        )),
+        tokio::spawn(consumer::run(
+            db.clone(),
+            ctx.clock.clone(),
+            Subscription { service: "evaluation", checkpoint: "evaluation<-routing".into(), source: routing },
+            Arc::new(projections::RoutingEvents { surveys: surveys.clone(), clock: ctx.clock.clone() }),
+            shutdown.clone(),
+        )),
+    ];
+    let evaluation = service::Evaluation::new(db.clone(), ctx.clock.clone(), surveys);
+    let expiry = tokio::spawn(
+        evaluation
+            .clone()
+            .run_expiry(std::time::Duration::from_secs(config.expiry_interval_seconds.max(1)), shutdown.clone()),
+    );
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
-            EvaluationServer::new(EvaluationGrpc { subjects: subjects::Subjects { db: db.clone() } }),
+            EvaluationServer::new(EvaluationGrpc {
+                subjects: subjects::Subjects { db: db.clone() },
+                evaluation: evaluation.clone(),
+            }),
             auth.clone(),
         ))
         .add_service(InterceptedService::new(EventStreamServer::new(log.stream.clone()), auth));
     let endpoints = Endpoints {
         service: "evaluation",
-        rest: axum::Router::new(),
+        rest: rest::router(rest::RestState { evaluation, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Evaluation", "caseflow.v1.EventStream"],
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
-    let _ = consumer.await;
+    for c in consumers {
+        let _ = c.await;
+    }
+    let _ = expiry.await;
     log.stopped().await;
     Ok(())
 }

@@ -116,7 +116,9 @@ mod tests {
     /// checked apart; a unit with nothing due shows no rate.
     #[test]
     fn attachment_1_rows_follow_from_their_counts() {
-        let rows: &[(&str, u64, u64, u64, u64, u64, &str, &str)] = &[
+        /// unit, due, expired, satisfied, basic, unsatisfied, printed participation, printed satisfaction
+        type Row = (&'static str, u64, u64, u64, u64, u64, &'static str, &'static str);
+        let rows: &[Row] = &[
             ("城建集团", 4, 0, 4, 0, 0, "100.0%", "100.0%"),
             ("鲤城生态环境局", 2, 0, 1, 1, 0, "100.0%", "100.0%"),
             ("文旅集团", 1, 0, 1, 0, 0, "100.0%", "100.0%"),

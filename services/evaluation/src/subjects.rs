@@ -2,50 +2,10 @@
 //! rating belongs to the case and applies to each of its dispatches (FIGURES.md: one case sent
 //! to two units can be unsatisfied twice in dispatches and once in cases).
 
-use caseflow_proto::v1 as pb;
-use caseflow_runtime::consumer::{ApplyError, EventHandler};
-use caseflow_runtime::{AnyConnection, Db, DbError, Principal, Problem, Role, event_log};
+use caseflow_runtime::{Db, DbError, Principal, Problem, Role};
 use diesel::prelude::*;
 
-diesel::table! {
-    evaluation_subjects (dispatch_id) {
-        dispatch_id -> Text,
-        case_id -> Text,
-        unit -> Nullable<Text>,
-        source -> Text,
-    }
-}
-
-pub struct RoutingEvents;
-
-impl EventHandler for RoutingEvents {
-    fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
-        let decoded: pb::RoutingEvent =
-            event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
-        let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
-            return Ok(());
-        };
-        if d.to_state != "dispatched"
-            || d.unit.is_empty()
-            || !matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign")
-        {
-            return Ok(());
-        }
-        let source = match pb::CaseSource::try_from(d.source) {
-            Ok(pb::CaseSource::Petition) => "petition",
-            _ => "hotline",
-        };
-        diesel::insert_into(evaluation_subjects::table)
-            .values((
-                evaluation_subjects::dispatch_id.eq(&d.dispatch_id),
-                evaluation_subjects::case_id.eq(&d.case_id),
-                evaluation_subjects::unit.eq(Some(d.unit.as_str()).filter(|u| !u.is_empty())),
-                evaluation_subjects::source.eq(source),
-            ))
-            .execute(conn)?;
-        Ok(())
-    }
-}
+use crate::store::evaluation_subjects;
 
 const READERS: &[Role] = &[Role::Evaluator, Role::Integrator, Role::Admin, Role::Service];
 

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod dispatching;
 pub mod error;
+pub mod evaluation_events;
 pub mod grpc;
 pub mod inputs;
 pub mod intake_events;
@@ -54,6 +55,9 @@ pub struct RoutingConfig {
     /// Where intake serves its event stream.
     #[serde(default = "default_intake_url")]
     pub intake_url: String,
+    /// Where evaluation serves its event stream (re-handling requests).
+    #[serde(default = "default_evaluation_url")]
+    pub evaluation_url: String,
     /// Unit registry policy file; the built-in example district when absent.
     #[serde(default)]
     pub units_file: Option<PathBuf>,
@@ -89,6 +93,10 @@ fn default_database() -> DatabaseConfig {
     DatabaseConfig { url: "sqlite://data/routing.db".into(), schema: None, pool_size: 8 }
 }
 
+fn default_evaluation_url() -> String {
+    "http://127.0.0.1:8083".into()
+}
+
 fn default_intake_url() -> String {
     "http://127.0.0.1:8081".into()
 }
@@ -122,6 +130,14 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
+    let rehandling = tokio::spawn(consumer::run(
+        db.clone(),
+        ctx.clock.clone(),
+        Subscription { service: "routing", checkpoint: "routing<-evaluation".into(), source: evaluation },
+        Arc::new(evaluation_events::EvaluationEvents { clock: ctx.clock.clone() }),
+        shutdown.clone(),
+    ));
     let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
     let scanner = tokio::spawn(
         routing
@@ -144,6 +160,7 @@ pub async fn run(
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     let _ = consumer.await;
     let _ = scanner.await;
+    let _ = rehandling.await;
     log.stopped().await;
     Ok(())
 }

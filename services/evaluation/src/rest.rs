@@ -1,0 +1,134 @@
+//! Evaluation's REST edge: ratings by the platform and the petition desk, the citizen's one-time
+//! link, follow-ups, and `/openapi.json`.
+
+use axum::extract::{FromRef, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use caseflow_runtime::auth::KeyStore;
+use caseflow_runtime::rest::{ApiJson, Authenticated};
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+
+use crate::service::{
+    Evaluation, EvaluationError, EvaluationView, FollowUpInput, RateInput, RatingLink, RatingRecord, SubjectView,
+};
+
+#[derive(Clone)]
+pub struct RestState {
+    pub evaluation: Evaluation,
+    pub keys: KeyStore,
+}
+
+impl FromRef<RestState> for KeyStore {
+    fn from_ref(state: &RestState) -> Self {
+        state.keys.clone()
+    }
+}
+
+type S = State<RestState>;
+type Res<T> = Result<Json<T>, EvaluationError>;
+
+pub fn router(state: RestState) -> Router {
+    Router::new()
+        .route("/v1/evaluations/{case_id}", get(get_evaluation))
+        .route("/v1/evaluations/{case_id}/ratings", post(rate))
+        .route("/v1/evaluations/{case_id}/link", post(issue_link))
+        .route("/v1/evaluations/{case_id}/follow-ups", post(follow_up))
+        .route("/v1/evaluations/expiry/run", post(run_expiry))
+        .route("/v1/ratings", post(rate_with_token))
+        .route("/openapi.json", get(openapi))
+        .with_state(state)
+}
+
+/// A case's evaluation: status, window, final ratings and the full history.
+#[utoipa::path(get, path = "/v1/evaluations/{case_id}", params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = EvaluationView), (status = 401), (status = 403), (status = 404)), security(("api_key" = [])))]
+async fn get_evaluation(
+    State(s): S,
+    Authenticated(p): Authenticated,
+    Path(case_id): Path<String>,
+) -> Res<EvaluationView> {
+    Ok(Json(s.evaluation.get(&p, &case_id).await?))
+}
+
+/// Record a rating: the 12345 platform's callback (hotline) or the petition desk (petition).
+#[utoipa::path(post, path = "/v1/evaluations/{case_id}/ratings", request_body = RateInput, params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = EvaluationView), (status = 401), (status = 403), (status = 404), (status = 409, description = "window closed, or already rated"), (status = 422)),
+    security(("api_key" = [])))]
+async fn rate(
+    State(s): S,
+    Authenticated(p): Authenticated,
+    Path(case_id): Path<String>,
+    ApiJson(b): ApiJson<RateInput>,
+) -> Res<EvaluationView> {
+    Ok(Json(s.evaluation.rate(&p, &case_id, b).await?))
+}
+
+/// Issue the citizen's one-time rating link (replaces any earlier one).
+#[utoipa::path(post, path = "/v1/evaluations/{case_id}/link", params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = RatingLink), (status = 401), (status = 403), (status = 404), (status = 409)), security(("api_key" = [])))]
+async fn issue_link(State(s): S, Authenticated(p): Authenticated, Path(case_id): Path<String>) -> Res<RatingLink> {
+    Ok(Json(s.evaluation.issue_link(&p, &case_id).await?))
+}
+
+/// Record a follow-up (回访) of an unsatisfied rating.
+#[utoipa::path(post, path = "/v1/evaluations/{case_id}/follow-ups", request_body = FollowUpInput, params(("case_id" = String, Path, description = "case id")),
+    responses((status = 200, body = EvaluationView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
+async fn follow_up(
+    State(s): S,
+    Authenticated(p): Authenticated,
+    Path(case_id): Path<String>,
+    ApiJson(b): ApiJson<FollowUpInput>,
+) -> Res<EvaluationView> {
+    Ok(Json(s.evaluation.follow_up(&p, &case_id, b).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Expired {
+    expired: usize,
+}
+
+/// Expire, now, every evaluation whose window closed unrated (the service also does it on a timer).
+#[utoipa::path(post, path = "/v1/evaluations/expiry/run", responses((status = 200, body = Expired), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn run_expiry(State(s): S, Authenticated(p): Authenticated) -> Res<Expired> {
+    p.require("run the expiry scan", &[caseflow_runtime::Role::Admin, caseflow_runtime::Role::Service])?;
+    Ok(Json(Expired { expired: s.evaluation.expire_due().await? }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TokenRating {
+    /// The token from the citizen's link; it is the credential, valid once until the window ends.
+    token: String,
+    level: String,
+    #[serde(default)]
+    unit_levels: std::collections::BTreeMap<String, String>,
+}
+
+/// The citizen rates with the one-time token from the link; no account, no API key.
+#[utoipa::path(post, path = "/v1/ratings", request_body = TokenRating,
+    responses((status = 200, body = EvaluationView), (status = 404, description = "not a valid link (or already used)"), (status = 409), (status = 422)))]
+async fn rate_with_token(State(s): S, ApiJson(b): ApiJson<TokenRating>) -> Res<EvaluationView> {
+    Ok(Json(s.evaluation.rate_with_token(&b.token, RateInput { level: b.level, unit_levels: b.unit_levels }).await?))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Caseflow evaluation", description = "Ratings, windows, follow-ups and the bulletin's rates."),
+    paths(get_evaluation, rate, issue_link, follow_up, run_expiry, rate_with_token),
+    components(schemas(
+        EvaluationView,
+        SubjectView,
+        RatingRecord,
+        RateInput,
+        FollowUpInput,
+        RatingLink,
+        Expired,
+        TokenRating
+    ))
+)]
+pub struct ApiDoc;

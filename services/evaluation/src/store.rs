@@ -1,0 +1,119 @@
+//! Evaluation's tables.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+diesel::table! {
+    evaluation_subjects (dispatch_id) {
+        dispatch_id -> Text,
+        case_id -> Text,
+        unit -> Nullable<Text>,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    eval_cases (case_id) {
+        case_id -> Text,
+        source -> Text,
+        matters -> Integer,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    eval_matters (matter_id) {
+        matter_id -> Text,
+        case_id -> Text,
+        lead_dispatch -> Nullable<Text>,
+        lead_unit -> Nullable<Text>,
+        resolved -> Bool,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    evaluations (case_id) {
+        case_id -> Text,
+        source -> Text,
+        status -> Text,
+        cycle -> Integer,
+        reopened -> Bool,
+        rerated -> Bool,
+        opened_at -> Timestamp,
+        window_ends -> Timestamp,
+        token_hash -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    evaluation_ratings (id) {
+        id -> Text,
+        case_id -> Text,
+        cycle -> Integer,
+        attempt -> Integer,
+        subject -> Text,
+        dispatch_id -> Nullable<Text>,
+        level -> Text,
+        mapped -> Text,
+        rated_by -> Text,
+        channel -> Text,
+        at -> Timestamp,
+        superseded -> Bool,
+    }
+}
+
+diesel::table! {
+    follow_ups (id) {
+        id -> Text,
+        case_id -> Text,
+        outcome -> Text,
+        note -> Text,
+        by_whom -> Text,
+        at -> Timestamp,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = evaluations, treat_none_as_null = true)]
+pub struct EvaluationRow {
+    pub case_id: String,
+    pub source: String,
+    pub status: String,
+    pub cycle: i32,
+    pub reopened: bool,
+    pub rerated: bool,
+    pub opened_at: NaiveDateTime,
+    pub window_ends: NaiveDateTime,
+    pub token_hash: Option<String>,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = evaluation_ratings)]
+pub struct RatingRow {
+    pub id: String,
+    pub case_id: String,
+    pub cycle: i32,
+    pub attempt: i32,
+    pub subject: String,
+    pub dispatch_id: Option<String>,
+    pub level: String,
+    pub mapped: String,
+    pub rated_by: String,
+    pub channel: String,
+    pub at: NaiveDateTime,
+    pub superseded: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = eval_matters)]
+pub struct MatterRow {
+    pub matter_id: String,
+    pub case_id: String,
+    pub lead_dispatch: Option<String>,
+    pub lead_unit: Option<String>,
+    pub resolved: bool,
+    pub resolved_at: Option<NaiveDateTime>,
+}

@@ -1,0 +1,324 @@
+//! Evaluation through the public APIs: one survey per resolved case, ratings by the platform,
+//! the desk and the citizen's one-time link, expiry on the injected clock, and follow-ups.
+
+use std::time::Duration;
+
+use caseflow::Service;
+use caseflow_tests::{Sandbox, keys, order};
+use chrono::Duration as Span;
+use serde_json::{Value, json};
+
+async fn dispatches(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
+    s.eventually("the case's dispatches", Duration::from_secs(10), || async {
+        let (status, list) =
+            s.get_json(Service::Routing, &format!("/v1/cases/{case_id}/dispatches"), keys::DISPATCHER).await;
+        let list = list.as_array().cloned().unwrap_or_default();
+        (status == 200 && list.len() == n).then_some(list)
+    })
+    .await
+}
+
+/// Takes every dispatch of the case through to resolution.
+async fn resolve_all(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
+    let list = dispatches(s, case_id, n).await;
+    for d in &list {
+        let (id, unit) = (d["dispatch_id"].as_str().expect("id"), d["unit"].as_str().expect("unit"));
+        let clerk = keys::unit(unit);
+        for (path, key, body) in [
+            ("acknowledge", clerk.as_str(), json!({})),
+            ("land", clerk.as_str(), json!({"at": "2020-06-30T12:00:00+08:00", "method": "phone"})),
+            ("reply", clerk.as_str(), json!({"text": "已处理"})),
+            ("review", keys::DISPATCHER, json!({"accept": true})),
+            ("resolve", keys::DISPATCHER, json!({})),
+        ] {
+            let (status, body) =
+                s.post_json(Service::Routing, &format!("/v1/dispatches/{id}/{path}"), key, &body).await;
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+    }
+    list
+}
+
+async fn evaluation(s: &Sandbox, case_id: &str, status: &str) -> Value {
+    s.eventually(&format!("the evaluation to be {status}"), Duration::from_secs(10), || async {
+        let (code, e) = s.get_json(Service::Evaluation, &format!("/v1/evaluations/{case_id}"), keys::EVALUATOR).await;
+        (code == 200 && e["status"] == status).then_some(e)
+    })
+    .await
+}
+
+fn mapped<'a>(e: &'a Value, subject: &str) -> Option<&'a str> {
+    e["subjects"].as_array()?.iter().find(|s| s["subject"] == subject)?["mapped"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_resolved_by_two_units_and_rated_unsatisfied_is_unsatisfied_twice_in_dispatches_and_once_as_a_case() {
+    let sandbox = Sandbox::start().await;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(1, &["zhujian", "shengtaihuanjing"])).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &case_id, 2).await;
+    let due = evaluation(&sandbox, &case_id, "due").await;
+    assert_eq!(due["cycle"], 1);
+
+    let (status, rated) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "poor"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(mapped(&rated, "case"), Some("unsatisfied"), "one unsatisfied case");
+    assert_eq!(mapped(&rated, "zhujian"), Some("unsatisfied"));
+    assert_eq!(mapped(&rated, "shengtaihuanjing"), Some("unsatisfied"), "and two unsatisfied dispatches");
+
+    // Rating again without a follow-up is refused; the office reads the result.
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "satisfied"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (409, Some("evaluation.state")), "{body}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotline_rating_may_name_units_and_a_petition_rates_agency_and_each_unit() {
+    let sandbox = Sandbox::start().await;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(2, &["zhujian", "shengtaihuanjing"])).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &case_id, 2).await;
+    evaluation(&sandbox, &case_id, "due").await;
+    let (status, bad) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "great", "unit_levels": {"chengguan": "poor"}}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> =
+        bad["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["level"], "{bad}");
+    let (status, rated) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "satisfied", "unit_levels": {"zhujian": "poor"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(
+        (mapped(&rated, "zhujian"), mapped(&rated, "shengtaihuanjing")),
+        (Some("unsatisfied"), Some("satisfied"))
+    );
+
+    let petition = json!({
+        "petition_number": "XF2020EV0001", "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
+        "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
+        "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001111"},
+        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
+    });
+    let (_, p) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition).await;
+    let pid = p["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &pid, 1).await;
+    evaluation(&sandbox, &pid, "due").await;
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{pid}/ratings"),
+            keys::EVALUATOR,
+            &json!({"level": "satisfied"}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["errors"][0]["field"].as_str()),
+        (422, Some("unit_levels.zhujian")),
+        "a petition rates each unit: {body}"
+    );
+    let (status, rated) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{pid}/ratings"),
+            keys::EVALUATOR,
+            &json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!((mapped(&rated, "agency"), mapped(&rated, "zhujian")), (Some("satisfied"), Some("basic")));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizens_link_works_once_and_an_unrated_evaluation_expires_on_the_clock() {
+    let sandbox = Sandbox::start().await;
+    let (_, a) = sandbox.post_order(Some(keys::INTEGRATOR), &order(3, &["zhujian"])).await;
+    let (_, b) = sandbox.post_order(Some(keys::INTEGRATOR), &order(4, &["zhujian"])).await;
+    let (a, b) = (a["case_id"].as_str().expect("id").to_owned(), b["case_id"].as_str().expect("id").to_owned());
+    resolve_all(&sandbox, &a, 1).await;
+    resolve_all(&sandbox, &b, 1).await;
+    evaluation(&sandbox, &a, "due").await;
+    let due_b = evaluation(&sandbox, &b, "due").await;
+
+    let (status, link) = sandbox
+        .post_json(Service::Evaluation, &format!("/v1/evaluations/{a}/link"), keys::INTEGRATOR, &json!({}))
+        .await;
+    assert_eq!(status, 200, "{link}");
+    let token = link["token"].as_str().expect("token").to_owned();
+    assert!(token.len() >= 43, "256 random bits");
+    let rate = |token: String, level: &'static str| {
+        let s = &sandbox;
+        async move {
+            let resp = s
+                .http
+                .post(s.url(Service::Evaluation, "/v1/ratings"))
+                .json(&json!({"token": token, "level": level}))
+                .send()
+                .await
+                .expect("answers");
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, rated) = rate(token.clone(), "very_satisfied").await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(rated["history"][0]["channel"], "citizen");
+    let (status, again) = rate(token.clone(), "poor").await;
+    assert_eq!((status, again["rule"].as_str()), (404, Some("evaluation.token")), "a token works once: {again}");
+    let (status, _) = rate("guessed-token".into(), "poor").await;
+    assert_eq!(status, 404);
+
+    // Past its window (7 days from resolution), b expires: still due, never rated.
+    let window_ends: chrono::DateTime<chrono::Utc> =
+        due_b["window_ends"].as_str().expect("window").parse().expect("time");
+    sandbox.clock.set(window_ends + Span::minutes(1));
+    let (status, run) =
+        sandbox.post_json(Service::Evaluation, "/v1/evaluations/expiry/run", keys::ADMIN, &json!({})).await;
+    assert_eq!((status.as_u16(), run["expired"].as_u64()), (200, Some(1)), "{run}");
+    let expired = evaluation(&sandbox, &b, "expired").await;
+    assert_eq!(expired["subjects"], json!([]), "never counted as rated");
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{b}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "satisfied"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_final_rating_counts() {
+    let sandbox = Sandbox::start().await;
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(5, &["zhujian"])).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    let list = resolve_all(&sandbox, &case_id, 1).await;
+    let dispatch_id = list[0]["dispatch_id"].as_str().expect("id").to_owned();
+    evaluation(&sandbox, &case_id, "due").await;
+    sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "unsatisfied"}),
+        )
+        .await;
+
+    // An explanation invites one more rating, which supersedes the first; the history is kept.
+    let (status, invited) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/follow-ups"),
+            keys::EVALUATOR,
+            &json!({"outcome": "explanation", "note": "解释政策"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), invited["status"].as_str()), (200, Some("re_rating_invited")), "{invited}");
+    let (_, rerated) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "poor"}),
+        )
+        .await;
+    assert_eq!(
+        rerated["history"].as_array().map(Vec::len),
+        Some(4),
+        "two ratings of case and unit, the first superseded"
+    );
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/follow-ups"),
+            keys::EVALUATOR,
+            &json!({"outcome": "explanation", "note": "再解释"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (409, Some("follow_up.rerate_once")));
+
+    // Re-handling: routing re-opens the dispatch; after the new resolution the evaluation re-opens once.
+    let (status, _) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/follow-ups"),
+            keys::EVALUATOR,
+            &json!({"outcome": "rehandling", "note": "答复敷衍，重办"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    sandbox
+        .eventually("routing to re-open the dispatch", Duration::from_secs(10), || async {
+            let (_, d) =
+                sandbox.get_json(Service::Routing, &format!("/v1/dispatches/{dispatch_id}"), keys::DISPATCHER).await;
+            (d["state"] == "rehandling").then_some(())
+        })
+        .await;
+    let zj = keys::unit("zhujian");
+    for (path, key, body) in [
+        ("reply", zj.as_str(), json!({"text": "重新处理完毕"})),
+        ("review", keys::DISPATCHER, json!({"accept": true})),
+        ("resolve", keys::DISPATCHER, json!({})),
+    ] {
+        let (status, body) =
+            sandbox.post_json(Service::Routing, &format!("/v1/dispatches/{dispatch_id}/{path}"), key, &body).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let reopened = evaluation(&sandbox, &case_id, "due").await;
+    assert_eq!(reopened["cycle"], 2);
+    let (_, final_rating) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/ratings"),
+            keys::INTEGRATOR,
+            &json!({"level": "satisfied"}),
+        )
+        .await;
+    assert_eq!(mapped(&final_rating, "zhujian"), Some("satisfied"), "the final rating counts: {final_rating}");
+    assert!(
+        final_rating["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .filter(|r| r["superseded"] == false)
+            .all(|r| r["cycle"] == 2)
+    );
+    // Re-opened once only.
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{case_id}/follow-ups"),
+            keys::EVALUATOR,
+            &json!({"outcome": "rehandling", "note": "again"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    sandbox.shutdown().await;
+}
