@@ -73,6 +73,21 @@ async fn a_case_resolved_by_two_units_and_rated_unsatisfied_is_unsatisfied_twice
     assert_eq!(mapped(&rated, "zhujian"), Some("unsatisfied"));
     assert_eq!(mapped(&rated, "shengtaihuanjing"), Some("unsatisfied"), "and two unsatisfied dispatches");
 
+    // The rates count it twice in dispatches and once in cases; both units fall below 98 %.
+    let (status, rates) = sandbox
+        .get_json(
+            Service::Evaluation,
+            "/v1/rates?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00&source=hotline",
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(status, 200, "{rates}");
+    let unsatisfied: u64 =
+        rates["units"].as_array().expect("units").iter().filter_map(|u| u["unsatisfied"].as_u64()).sum();
+    assert_eq!((unsatisfied, rates["district_unsatisfied_cases"].as_u64()), (2, Some(1)));
+    assert_eq!(rates["district_satisfaction"], 0.0);
+    assert_eq!(rates["below_satisfaction_target"], json!(["shengtaihuanjing", "zhujian"]));
+
     // Rating again without a follow-up is refused; the office reads the result.
     let (status, body) = sandbox
         .post_json(

@@ -8,6 +8,7 @@ pub mod rest;
 pub mod service;
 pub mod store;
 pub mod subjects;
+pub mod summary;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

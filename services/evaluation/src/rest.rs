@@ -5,13 +5,14 @@ use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
-use caseflow_runtime::rest::{ApiJson, Authenticated};
+use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 use crate::service::{
     Evaluation, EvaluationError, EvaluationView, FollowUpInput, RateInput, RatingLink, RatingRecord, SubjectView,
 };
+use crate::summary::{RateSummary, UnitRates};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -36,6 +37,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/evaluations/{case_id}/follow-ups", post(follow_up))
         .route("/v1/evaluations/expiry/run", post(run_expiry))
         .route("/v1/ratings", post(rate_with_token))
+        .route("/v1/rates", get(rates))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -112,6 +114,33 @@ async fn rate_with_token(State(s): S, ApiJson(b): ApiJson<TokenRating>) -> Res<E
     Ok(Json(s.evaluation.rate_with_token(&b.token, RateInput { level: b.level, unit_levels: b.unit_levels }).await?))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RatesQuery {
+    /// Cases received at or after, RFC 3339.
+    from: String,
+    /// Cases received before, RFC 3339.
+    to: String,
+    /// hotline | petition
+    source: String,
+}
+
+/// Per-unit rates as the bulletin defines them, with the units below each target.
+#[utoipa::path(get, path = "/v1/rates", params(RatesQuery),
+    responses((status = 200, body = RateSummary), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn rates(State(s): S, Authenticated(p): Authenticated, ApiQuery(q): ApiQuery<RatesQuery>) -> Res<RateSummary> {
+    let parse = |field: &str, v: &str| {
+        chrono::DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
+            caseflow_runtime::Problem::field(field, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00")
+        })
+    };
+    let (from, to) = (parse("from", &q.from)?, parse("to", &q.to)?);
+    if from >= to {
+        return Err(caseflow_runtime::Problem::field("to", "must be after from").into());
+    }
+    Ok(Json(s.evaluation.rates(&p, from, to, q.source).await?))
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -119,8 +148,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow evaluation", description = "Ratings, windows, follow-ups and the bulletin's rates."),
-    paths(get_evaluation, rate, issue_link, follow_up, run_expiry, rate_with_token),
+    paths(get_evaluation, rate, issue_link, follow_up, run_expiry, rate_with_token, rates),
     components(schemas(
+        RateSummary,
+        UnitRates,
         EvaluationView,
         SubjectView,
         RatingRecord,
