@@ -6,6 +6,7 @@ mod evaluation;
 mod intake;
 mod operations;
 mod privacy;
+mod reporting;
 mod restart;
 mod routing;
 mod slice;

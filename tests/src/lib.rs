@@ -109,6 +109,9 @@ impl Sandbox {
                 database: databases[3].config.clone(),
                 intake_url: String::new(),
                 routing_url: String::new(),
+                evaluation_url: String::new(),
+                units_file: None,
+                targets: Default::default(),
             },
         };
         let clock = ManualClock::new(default_now());

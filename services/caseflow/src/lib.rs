@@ -104,6 +104,7 @@ impl System {
         configs.evaluation.intake_url = url(addrs[&Service::Intake]);
         configs.reporting.intake_url = url(addrs[&Service::Intake]);
         configs.reporting.routing_url = url(addrs[&Service::Routing]);
+        configs.reporting.evaluation_url = url(addrs[&Service::Evaluation]);
 
         let mut system = Self { ctx, configs, addrs, running: BTreeMap::new() };
         for (service, listener) in listeners {

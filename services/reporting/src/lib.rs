@@ -1,11 +1,13 @@
 //! Reporting: a read model built only from intake's, routing's and evaluation's events, and the
 //! efficiency office's reports over it.
 
+pub mod attachments;
 pub mod grpc;
 pub mod projections;
 pub mod reports;
 pub mod rest;
 pub mod store;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +44,18 @@ pub struct ReportingConfig {
     pub intake_url: String,
     #[serde(default = "default_routing_url")]
     pub routing_url: String,
+    #[serde(default = "default_evaluation_url")]
+    pub evaluation_url: String,
+    /// Unit names and groups for the tables; the built-in registry when absent.
+    #[serde(default)]
+    pub units_file: Option<std::path::PathBuf>,
+    /// The targets (强基促稳指标): 70 % participation, 85 % petition, 98 % hotline satisfaction.
+    #[serde(default)]
+    pub targets: caseflow_evaluation::rates::Targets,
+}
+
+fn default_evaluation_url() -> String {
+    "http://127.0.0.1:8083".into()
 }
 
 impl caseflow_runtime::standalone::Listens for ReportingConfig {
@@ -76,6 +90,8 @@ pub async fn run(
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
+    let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
+    let units = std::sync::Arc::new(units::Units::load(config.units_file.as_deref()).map_err(anyhow::Error::msg)?);
     let consumers = [
         tokio::spawn(consumer::run(
             db.clone(),
@@ -91,9 +107,16 @@ pub async fn run(
             Arc::new(projections::RoutingProjection),
             shutdown.clone(),
         )),
+        tokio::spawn(consumer::run(
+            db.clone(),
+            ctx.clock.clone(),
+            Subscription { service: "reporting", checkpoint: "reporting<-evaluation".into(), source: evaluation },
+            Arc::new(projections::EvaluationProjection),
+            shutdown.clone(),
+        )),
     ];
 
-    let reports = Reports { db: db.clone() };
+    let reports = Reports { db: db.clone(), units, targets: config.targets };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
         ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone() }),
@@ -101,7 +124,7 @@ pub async fn run(
     ));
     let endpoints = Endpoints {
         service: "reporting",
-        rest: rest::router(rest::RestState { reports, keys: ctx.keys.clone() }),
+        rest: rest::router(rest::RestState { reports, keys: ctx.keys.clone(), clock: ctx.clock.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],
     };

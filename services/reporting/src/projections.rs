@@ -1,17 +1,16 @@
-//! Applying intake's and routing's events to the read model, one consumer per stream.
+//! Applying intake's, routing's and evaluation's events to the read model, one consumer per
+//! stream. Each projection only ever reads its own tables: nothing here calls another service.
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::consumer::{ApplyError, EventHandler};
 use caseflow_runtime::{AnyConnection, event_log, time};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches};
+use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
 
 fn source_name(v: i32) -> &'static str {
-    match pb::CaseSource::try_from(v) {
-        Ok(pb::CaseSource::Petition) => "petition",
-        _ => "hotline",
-    }
+    if v == pb::CaseSource::Petition as i32 { "petition" } else { "hotline" }
 }
 
 fn kind_name(v: i32) -> &'static str {
@@ -20,8 +19,12 @@ fn kind_name(v: i32) -> &'static str {
         Ok(pb::CaseKind::Suggestion) => "suggestion",
         Ok(pb::CaseKind::Inquiry) => "inquiry",
         Ok(pb::CaseKind::HelpRequest) => "help_request",
-        _ => "unspecified",
+        _ => "",
     }
+}
+
+fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
+    t.and_then(|t| time::from_proto(Some(t), "t").ok()).map(|t| t.naive_utc())
 }
 
 fn refused(position: i64) -> impl Fn(String) -> ApplyError {
@@ -37,8 +40,8 @@ impl EventHandler for IntakeProjection {
         let Some(pb::intake_event::Kind::CaseReceived(case)) = decoded.kind else {
             return Ok(());
         };
-        let received_at = time::from_proto(case.received_at.as_ref(), "received_at")
-            .map_err(|p| refused(event.position)(p.detail.clone()))?;
+        let received_at =
+            ts(case.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;
         diesel::insert_into(report_cases::table)
             .values(CaseFact {
                 case_id: case.case_id,
@@ -47,14 +50,16 @@ impl EventHandler for IntakeProjection {
                 kind: kind_name(case.kind).to_owned(),
                 category: case.category,
                 sub_district: case.location.map(|l| l.sub_district).unwrap_or_default(),
-                received_at: received_at.naive_utc(),
+                received_at,
+                is_first: case.is_first,
+                single_visit: case.single_visit,
             })
             .execute(conn)?;
         Ok(())
     }
 }
 
-/// Routing's stream: dispatches.
+/// Routing's stream: dispatches and their lifecycle, returns and their outcome.
 pub struct RoutingProjection;
 
 impl EventHandler for RoutingProjection {
@@ -63,31 +68,180 @@ impl EventHandler for RoutingProjection {
         let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
-        // A dispatch is counted for its unit when it is created (批转件); triage waits unit-less.
+        let at = ts(d.at.as_ref()).ok_or_else(|| refused(event.position)("at missing".into()))?;
+        let received_at = ts(d.case_received_at.as_ref())
+            .ok_or_else(|| refused(event.position)("case_received_at missing".into()))?;
         let created =
             d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
-        if !created && d.action != "triage" {
+        if d.action == "triage" {
+            diesel::insert_into(report_dispatches::table)
+                .values(DispatchFact {
+                    dispatch_id: format!("triage:{}", d.matter_id),
+                    case_id: d.case_id.clone(),
+                    matter_id: d.matter_id.clone(),
+                    unit: None,
+                    role: "lead".into(),
+                    source: source_name(d.source).into(),
+                    received_at,
+                    dispatched_at: at,
+                    acknowledge_deadline: None,
+                    acknowledged_at: None,
+                    resolve_deadline: ts(d.resolve_deadline.as_ref()),
+                    resolved_at: None,
+                    status: "triage".into(),
+                    closed_at: None,
+                })
+                .execute(conn)?;
             return Ok(());
         }
-        if d.action == "assign" {
+        if created {
             diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
+            diesel::insert_into(report_dispatches::table)
+                .values(DispatchFact {
+                    dispatch_id: d.dispatch_id.clone(),
+                    case_id: d.case_id.clone(),
+                    matter_id: d.matter_id.clone(),
+                    unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
+                    role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
+                    source: source_name(d.source).into(),
+                    received_at,
+                    dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
+                    acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
+                    acknowledged_at: None,
+                    resolve_deadline: ts(d.resolve_deadline.as_ref()),
+                    resolved_at: None,
+                    status: "open".into(),
+                    closed_at: None,
+                })
+                .execute(conn)?;
+            return Ok(());
         }
-        let received_at = time::from_proto(d.case_received_at.as_ref(), "case_received_at")
-            .map_err(|p| refused(event.position)(p.detail.clone()))?;
-        let dispatched_at = time::from_proto(d.dispatched_at.as_ref().or(d.at.as_ref()), "dispatched_at")
-            .map_err(|p| refused(event.position)(p.detail.clone()))?;
-        diesel::insert_into(report_dispatches::table)
-            .values(DispatchFact {
-                dispatch_id: if d.action == "triage" { format!("triage:{}", d.matter_id) } else { d.dispatch_id },
-                case_id: d.case_id,
-                matter_id: d.matter_id,
-                unit: Some(d.unit).filter(|u| !u.is_empty()),
-                source: source_name(d.source).to_owned(),
-                received_at: received_at.naive_utc(),
-                dispatched_at: dispatched_at.naive_utc(),
-            })
-            .execute(conn)?;
-        tracing::debug!("dispatch counted");
+        if d.dispatch_id.is_empty() {
+            return Ok(());
+        }
+        let Some(mut fact) =
+            report_dispatches::table.find(&d.dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
+        else {
+            return Ok(());
+        };
+        // The unit may change (a merged unit's successor); deadlines move only by extension.
+        if !d.unit.is_empty() {
+            fact.unit = Some(d.unit.clone());
+        }
+        fact.resolve_deadline = ts(d.resolve_deadline.as_ref()).or(fact.resolve_deadline);
+        match d.action.as_str() {
+            "acknowledge" => fact.acknowledged_at = Some(at),
+            "resolve" => {
+                fact.status = "resolved".into();
+                fact.resolved_at = Some(at);
+            }
+            "rehandle" => {
+                fact.status = "open".into();
+                fact.resolved_at = None;
+            }
+            "return_approve" | "transfer" | "supersede" => {
+                fact.status = d.to_state.clone();
+                fact.closed_at = Some(at);
+            }
+            _ => {}
+        }
+        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(conn)?;
+        match d.action.as_str() {
+            "return_request" => {
+                diesel::insert_into(report_returns::table)
+                    .values((
+                        report_returns::return_id.eq(&d.return_id),
+                        report_returns::unit.eq(&d.unit),
+                        report_returns::matter_id.eq(&d.matter_id),
+                        report_returns::status.eq("pending"),
+                        report_returns::wrongful.eq(false),
+                    ))
+                    .execute(conn)?;
+            }
+            "return_reject" => {
+                diesel::update(report_returns::table.find(&d.return_id))
+                    .set(report_returns::status.eq("rejected"))
+                    .execute(conn)?;
+            }
+            "return_approve" => {
+                diesel::update(
+                    report_returns::table
+                        .filter(report_returns::matter_id.eq(&d.matter_id))
+                        .filter(report_returns::unit.eq(&d.unit))
+                        .filter(report_returns::status.eq("pending")),
+                )
+                .set(report_returns::status.eq("approved"))
+                .execute(conn)?;
+            }
+            "resolve" => {
+                for w in &d.wrongful_returns {
+                    diesel::update(report_returns::table.find(&w.return_id))
+                        .set((report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))))
+                        .execute(conn)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Evaluation's stream: what is due, rated (the final rating replaces earlier ones) or expired.
+pub struct EvaluationProjection;
+
+fn put_rating(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    subject: &str,
+    dispatch_id: &str,
+    source: i32,
+    status: &str,
+    mapped: Option<&str>,
+) -> QueryResult<()> {
+    diesel::delete(report_ratings::table.find((case_id, subject))).execute(conn)?;
+    diesel::insert_into(report_ratings::table)
+        .values((
+            report_ratings::case_id.eq(case_id),
+            report_ratings::subject.eq(subject),
+            report_ratings::dispatch_id.eq(Some(dispatch_id).filter(|d| !d.is_empty())),
+            report_ratings::source.eq(source_name(source)),
+            report_ratings::status.eq(status),
+            report_ratings::mapped.eq(mapped),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+impl EventHandler for EvaluationProjection {
+    fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
+        let decoded: pb::EvaluationEvent = event_log::decode(event).map_err(refused(event.position))?;
+        match decoded.kind {
+            Some(pb::evaluation_event::Kind::Due(e)) => {
+                for s in &e.subjects {
+                    put_rating(conn, &e.case_id, &s.subject, &s.dispatch_id, e.source, "due", None)?;
+                }
+                if e.source == pb::CaseSource::Hotline as i32 {
+                    put_rating(conn, &e.case_id, "case", "", e.source, "due", None)?;
+                }
+            }
+            Some(pb::evaluation_event::Kind::Rated(r)) => {
+                for s in &r.subjects {
+                    put_rating(conn, &r.case_id, &s.subject, &s.dispatch_id, r.source, "rated", Some(&s.mapped))?;
+                }
+                if r.source == pb::CaseSource::Hotline as i32 {
+                    put_rating(conn, &r.case_id, "case", "", r.source, "rated", Some(&r.case_mapped))?;
+                }
+            }
+            Some(pb::evaluation_event::Kind::Expired(x)) => {
+                for s in &x.subjects {
+                    put_rating(conn, &x.case_id, &s.subject, &s.dispatch_id, x.source, "expired", None)?;
+                }
+                if x.source == pb::CaseSource::Hotline as i32 {
+                    put_rating(conn, &x.case_id, "case", "", x.source, "expired", None)?;
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

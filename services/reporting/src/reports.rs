@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use caseflow_runtime::{Db, DbError, Principal, Problem, Role};
 
-use crate::store::{report_cases, report_dispatches};
+use crate::attachments::{self, Attachment1, Attachment2, Attachment3, RatingFact};
+use crate::store::{DispatchFact, report_cases, report_dispatches, report_ratings};
 
 const READERS: &[Role] = &[Role::EfficiencyOffice, Role::Admin];
 
@@ -35,6 +36,8 @@ pub struct UnitCounts {
 #[derive(Clone, Debug)]
 pub struct Reports {
     pub(crate) db: Db,
+    pub(crate) units: std::sync::Arc<crate::units::Units>,
+    pub(crate) targets: caseflow_evaluation::rates::Targets,
 }
 
 impl Reports {
@@ -84,5 +87,93 @@ impl Reports {
         }
         units.sort_by(|a, b| b.received.cmp(&a.received).then_with(|| a.unit.cmp(&b.unit)));
         Ok(UnitCounts { count_unit: "dispatches", from, to, source, cases, units, in_triage })
+    }
+}
+
+impl Reports {
+    async fn hotline_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Vec<DispatchFact>, std::collections::BTreeMap<String, RatingFact>), Problem> {
+        let (f, t) = (from.naive_utc(), to.naive_utc());
+        self.db
+            .read(move |c| {
+                let facts: Vec<DispatchFact> = report_dispatches::table
+                    .filter(report_dispatches::source.eq("hotline"))
+                    .filter(report_dispatches::received_at.ge(f))
+                    .filter(report_dispatches::received_at.lt(t))
+                    .select(DispatchFact::as_select())
+                    .load(c)?;
+                let ratings: Vec<(Option<String>, String, Option<String>)> = report_ratings::table
+                    .filter(report_ratings::source.eq("hotline"))
+                    .filter(report_ratings::dispatch_id.is_not_null())
+                    .select((report_ratings::dispatch_id, report_ratings::status, report_ratings::mapped))
+                    .load(c)?;
+                let by_dispatch = ratings.into_iter().filter_map(|r| r.0.clone().map(|d| (d, r))).collect();
+                Ok::<_, DbError>((facts, by_dispatch))
+            })
+            .await
+            .map_err(Problem::from)
+    }
+
+    fn check_period(principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
+        principal.require("read reports", READERS)?;
+        if from >= to {
+            return Err(Problem::field("to", "must be after from (the period is [from, to))"));
+        }
+        Ok(())
+    }
+
+    /// Attachment 2: hotline dispatches per unit, as of `as_of`.
+    pub async fn attachment_2(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<Attachment2, Problem> {
+        Self::check_period(p, from, to)?;
+        let (facts, ratings) = self.hotline_facts(from, to).await?;
+        attachments::attachment_2(&self.units, &facts, &ratings, from, to, as_of).map_err(|e| Problem::internal(&e))
+    }
+
+    /// Attachment 3: the ranking by hotline satisfaction.
+    pub async fn attachment_3(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<Attachment3, Problem> {
+        let a2 = self.attachment_2(p, from, to, as_of).await?;
+        Ok(attachments::attachment_3(&a2, &self.targets))
+    }
+
+    /// Attachment 1: petitions per unit.
+    pub async fn attachment_1(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Attachment1, Problem> {
+        Self::check_period(p, from, to)?;
+        let (f, t) = (from.naive_utc(), to.naive_utc());
+        let ratings: Vec<(String, String, Option<String>)> = self
+            .db
+            .read(move |c| {
+                let cases = report_cases::table
+                    .filter(report_cases::source.eq("petition"))
+                    .filter(report_cases::received_at.ge(f))
+                    .filter(report_cases::received_at.lt(t))
+                    .select(report_cases::case_id);
+                report_ratings::table
+                    .filter(report_ratings::case_id.eq_any(cases))
+                    .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
+                    .load(c)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        attachments::attachment_1(&self.units, &ratings, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }

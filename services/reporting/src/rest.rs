@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{FromRef, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
@@ -11,12 +12,14 @@ use caseflow_runtime::{FieldViolation, Problem};
 use chrono::{DateTime, Utc};
 use utoipa::OpenApi;
 
+use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow};
 use crate::reports::{Reports, UnitCount, UnitCounts};
 
 #[derive(Clone)]
 pub struct RestState {
     pub reports: Reports,
     pub keys: KeyStore,
+    pub clock: caseflow_runtime::SharedClock,
 }
 
 impl FromRef<RestState> for KeyStore {
@@ -28,6 +31,9 @@ impl FromRef<RestState> for KeyStore {
 pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/v1/reports/unit-counts", get(unit_counts))
+        .route("/v1/reports/attachment-1", get(attachment_1))
+        .route("/v1/reports/attachment-2", get(attachment_2))
+        .route("/v1/reports/attachment-3", get(attachment_3))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -74,6 +80,95 @@ async fn unit_counts(
     Ok(Json(state.reports.unit_counts(&principal, from, to, source).await?))
 }
 
+fn optional_time(
+    params: &HashMap<String, String>,
+    name: &str,
+    errors: &mut Vec<FieldViolation>,
+) -> Option<DateTime<Utc>> {
+    params.get(name)?;
+    timestamp(params, name, errors)
+}
+
+struct Period {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+    csv: bool,
+}
+
+fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period, Problem> {
+    let mut errors = Vec::new();
+    let from = timestamp(params, "from", &mut errors);
+    let to = timestamp(params, "to", &mut errors);
+    let as_of = optional_time(params, "as_of", &mut errors).unwrap_or(now);
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            errors.push(FieldViolation::new("format", format!("'{other}' is not one of json, csv")));
+            false
+        }
+    };
+    match (from, to) {
+        (Some(from), Some(to)) if errors.is_empty() => Ok(Period { from, to, as_of, csv }),
+        _ => Err(Problem::invalid(errors)),
+    }
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// 附件1: petitions per unit (departments, then sub-districts): due, expired, participation,
+/// satisfied, basic, unsatisfied, satisfaction. `format=csv` for CSV.
+#[utoipa::path(get, path = "/v1/reports/attachment-1",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("format" = Option<String>, Query, description = "json | csv")),
+    responses((status = 200, body = Attachment1), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn attachment_1(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let report = state.reports.attachment_1(&p, q.from, q.to).await?;
+    Ok(if q.csv { csv_response("attachment-1", report.to_csv()) } else { Json(report).into_response() })
+}
+
+/// 附件2: hotline dispatches per unit, as of `as_of` (default now). `format=csv` for CSV.
+#[utoipa::path(get, path = "/v1/reports/attachment-2",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv")),
+    responses((status = 200, body = Attachment2), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn attachment_2(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let report = state.reports.attachment_2(&p, q.from, q.to, q.as_of).await?;
+    Ok(if q.csv { csv_response("attachment-2", report.to_csv()) } else { Json(report).into_response() })
+}
+
+/// 附件3: the ranking by hotline satisfaction; ties go to the unit with more received.
+#[utoipa::path(get, path = "/v1/reports/attachment-3",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv")),
+    responses((status = 200, body = Attachment3), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn attachment_3(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let report = state.reports.attachment_3(&p, q.from, q.to, q.as_of).await?;
+    Ok(if q.csv { csv_response("attachment-3", report.to_csv()) } else { Json(report).into_response() })
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -81,7 +176,16 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts),
-    components(schemas(UnitCounts, UnitCount))
+    paths(unit_counts, attachment_1, attachment_2, attachment_3),
+    components(schemas(
+        UnitCounts,
+        UnitCount,
+        Attachment1,
+        Attachment2,
+        Attachment3,
+        HotlineRow,
+        PetitionRow,
+        RankRow
+    ))
 )]
 pub struct ApiDoc;

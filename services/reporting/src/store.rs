@@ -12,6 +12,8 @@ diesel::table! {
         category -> Text,
         sub_district -> Text,
         received_at -> Timestamp,
+        is_first -> Bool,
+        single_visit -> Bool,
     }
 }
 
@@ -21,11 +23,42 @@ diesel::table! {
         case_id -> Text,
         matter_id -> Text,
         unit -> Nullable<Text>,
+        role -> Text,
         source -> Text,
         received_at -> Timestamp,
         dispatched_at -> Timestamp,
+        acknowledge_deadline -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        resolve_deadline -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        status -> Text,
+        closed_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    report_ratings (case_id, subject) {
+        case_id -> Text,
+        subject -> Text,
+        dispatch_id -> Nullable<Text>,
+        source -> Text,
+        status -> Text,
+        mapped -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    report_returns (return_id) {
+        return_id -> Text,
+        unit -> Text,
+        matter_id -> Text,
+        status -> Text,
+        wrongful -> Bool,
+        days_cost -> Nullable<Double>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = report_cases)]
@@ -37,16 +70,25 @@ pub struct CaseFact {
     pub category: String,
     pub sub_district: String,
     pub received_at: NaiveDateTime,
+    pub is_first: bool,
+    pub single_visit: bool,
 }
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = report_dispatches)]
+#[derive(Debug, Clone, Insertable, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = report_dispatches, treat_none_as_null = true)]
 pub struct DispatchFact {
     pub dispatch_id: String,
     pub case_id: String,
     pub matter_id: String,
     pub unit: Option<String>,
+    pub role: String,
     pub source: String,
     pub received_at: NaiveDateTime,
     pub dispatched_at: NaiveDateTime,
+    pub acknowledge_deadline: Option<NaiveDateTime>,
+    pub acknowledged_at: Option<NaiveDateTime>,
+    pub resolve_deadline: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub status: String,
+    pub closed_at: Option<NaiveDateTime>,
 }

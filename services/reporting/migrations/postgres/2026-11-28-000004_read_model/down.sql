@@ -1,2 +1,4 @@
+DROP TABLE report_returns;
+DROP TABLE report_ratings;
 DROP TABLE report_dispatches;
 DROP TABLE report_cases;

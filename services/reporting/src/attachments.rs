@@ -1,0 +1,407 @@
+//! The bulletin's three attachments, computed from the read model for a period [from, to) of
+//! case receipt, as of a moment. Figures follow `shared/domain/FIGURES.md`; every table says its
+//! unit of count, and its invariants are checked before it is returned.
+//!
+//! Counting rules for attachment 2 (dispatches):
+//! - a dispatch counts for the unit that holds it at the end: a dispatch the unit returned, or
+//!   that was transferred or superseded, moved on and is counted where it landed;
+//! - completed (处理完毕): resolved by `as_of`; overdue handling (逾期办理): still open past its
+//!   deadline at `as_of`; in progress (正在办理): the rest. So received = in progress +
+//!   overdue handling + completed, by construction, and checked;
+//! - overdue view (逾期查阅): acknowledged after its deadline, or not yet and past it.
+
+use std::collections::BTreeMap;
+
+use caseflow_evaluation::rates::{
+    HOTLINE_DECIMALS, PETITION_DECIMALS, Targets, hotline_unit_satisfaction, participation, petition_satisfaction,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::store::DispatchFact;
+use crate::units::Units;
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct HotlineRow {
+    pub unit: String,
+    pub name: String,
+    /// 受理件数
+    pub received: u64,
+    /// 正在办理
+    pub in_progress: u64,
+    /// 处理完毕
+    pub completed: u64,
+    /// 逾期查阅
+    pub overdue_view: u64,
+    /// 逾期办理
+    pub overdue_handling: u64,
+    /// 不满意件数 (dispatches)
+    pub unsatisfied: u64,
+    /// 群众满意率, percent with two decimals; absent when nothing is completed.
+    pub satisfaction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Attachment2 {
+    /// Always "dispatches" (统计口径为批转件数).
+    pub count_unit: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+    /// 区直部门 (with enterprises and 平台自办), then 街道.
+    pub departments: Vec<HotlineRow>,
+    pub sub_districts: Vec<HotlineRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct RankRow {
+    pub rank: u32,
+    pub unit: String,
+    pub name: String,
+    pub satisfaction: Option<f64>,
+    /// 受理总件数
+    pub received: u64,
+    /// 不满意件数
+    pub unsatisfied: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Attachment3 {
+    pub count_unit: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub departments: Vec<RankRow>,
+    pub sub_districts: Vec<RankRow>,
+    /// Units under the hotline target (98 %).
+    pub below_target: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PetitionRow {
+    pub unit: String,
+    pub name: String,
+    /// 应评
+    pub due: u64,
+    /// 超期未评
+    pub expired: u64,
+    /// 参评率, percent with one decimal; absent when nothing is due.
+    pub participation: Option<f64>,
+    pub satisfied: u64,
+    pub basic: u64,
+    pub unsatisfied: u64,
+    /// 满意率, percent with one decimal; absent when nothing is rated.
+    pub satisfaction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Attachment1 {
+    /// "dispatches": each handling unit's rating of each petition.
+    pub count_unit: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub departments: Vec<PetitionRow>,
+    pub sub_districts: Vec<PetitionRow>,
+    pub below_participation_target: Vec<String>,
+    pub below_satisfaction_target: Vec<String>,
+}
+
+/// A broken invariant: a figure that does not add up is an error to investigate.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("report invariant broken: {0}")]
+pub struct Broken(pub String);
+
+/// A rated or expired subject: (dispatch id, status, mapped level).
+pub type RatingFact = (Option<String>, String, Option<String>);
+
+pub fn attachment_2(
+    units: &Units,
+    dispatches: &[DispatchFact],
+    ratings: &BTreeMap<String, RatingFact>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Result<Attachment2, Broken> {
+    let at: NaiveDateTime = as_of.naive_utc();
+    let mut rows: BTreeMap<String, HotlineRow> = BTreeMap::new();
+    for d in dispatches.iter().filter(|d| d.role == "lead" && matches!(d.status.as_str(), "open" | "resolved")) {
+        let Some(unit) = &d.unit else { continue };
+        let row = rows.entry(unit.clone()).or_insert_with(|| HotlineRow {
+            unit: unit.clone(),
+            name: units.name(unit),
+            received: 0,
+            in_progress: 0,
+            completed: 0,
+            overdue_view: 0,
+            overdue_handling: 0,
+            unsatisfied: 0,
+            satisfaction: None,
+        });
+        row.received += 1;
+        let completed = d.resolved_at.is_some_and(|t| t <= at);
+        if completed {
+            row.completed += 1;
+            if ratings
+                .get(&d.dispatch_id)
+                .is_some_and(|(_, status, mapped)| status == "rated" && mapped.as_deref() == Some("unsatisfied"))
+            {
+                row.unsatisfied += 1;
+            }
+        } else if d.resolve_deadline.is_some_and(|dl| at > dl) {
+            row.overdue_handling += 1;
+        } else {
+            row.in_progress += 1;
+        }
+        let late_view = match (d.acknowledged_at, d.acknowledge_deadline) {
+            (Some(t), Some(dl)) if t <= at => t > dl,
+            (_, Some(dl)) => at > dl,
+            _ => false,
+        };
+        row.overdue_view += u64::from(late_view);
+    }
+    let mut departments = Vec::new();
+    let mut sub_districts = Vec::new();
+    let mut ordered: Vec<HotlineRow> = rows.into_values().collect();
+    ordered.sort_by(|a, b| b.received.cmp(&a.received).then_with(|| units.order(&a.unit).cmp(&units.order(&b.unit))));
+    for mut row in ordered {
+        if row.received != row.in_progress + row.overdue_handling + row.completed {
+            return Err(Broken(format!(
+                "{}: received {} != in progress + overdue handling + completed",
+                row.unit, row.received
+            )));
+        }
+        row.satisfaction =
+            hotline_unit_satisfaction(row.completed, row.unsatisfied).map(|r| r.percent(HOTLINE_DECIMALS));
+        if units.group(&row.unit) == "sub_district" { sub_districts.push(row) } else { departments.push(row) }
+    }
+    Ok(Attachment2 { count_unit: "dispatches", from, to, as_of, departments, sub_districts })
+}
+
+fn rank(rows: &[HotlineRow]) -> Vec<RankRow> {
+    let mut sorted: Vec<&HotlineRow> = rows.iter().collect();
+    // Rate descending (no rate last); ties go to the unit with more received (FIGURES.md).
+    sorted.sort_by(|a, b| {
+        let ra = caseflow_evaluation::rates::hotline_unit_satisfaction(a.completed, a.unsatisfied);
+        let rb = caseflow_evaluation::rates::hotline_unit_satisfaction(b.completed, b.unsatisfied);
+        rb.cmp(&ra).then_with(|| b.received.cmp(&a.received)).then_with(|| a.unit.cmp(&b.unit))
+    });
+    sorted
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| RankRow {
+            rank: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            unit: r.unit.clone(),
+            name: r.name.clone(),
+            satisfaction: r.satisfaction,
+            received: r.received,
+            unsatisfied: r.unsatisfied,
+        })
+        .collect()
+}
+
+pub fn attachment_3(a2: &Attachment2, targets: &Targets) -> Attachment3 {
+    let below_target = a2
+        .departments
+        .iter()
+        .chain(&a2.sub_districts)
+        .filter(|r| {
+            hotline_unit_satisfaction(r.completed, r.unsatisfied).is_some_and(|x| x.below(targets.hotline_satisfaction))
+        })
+        .map(|r| r.unit.clone())
+        .collect();
+    Attachment3 {
+        count_unit: "dispatches",
+        from: a2.from,
+        to: a2.to,
+        departments: rank(&a2.departments),
+        sub_districts: rank(&a2.sub_districts),
+        below_target,
+    }
+}
+
+/// `ratings`: (unit subject, status, mapped) of petition cases received in the period.
+pub fn attachment_1(
+    units: &Units,
+    ratings: &[(String, String, Option<String>)],
+    targets: &Targets,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Attachment1, Broken> {
+    let mut rows: BTreeMap<String, PetitionRow> = BTreeMap::new();
+    for (unit, status, mapped) in ratings.iter().filter(|(s, _, _)| s != "agency" && s != "case") {
+        let row = rows.entry(unit.clone()).or_insert_with(|| PetitionRow {
+            unit: unit.clone(),
+            name: units.name(unit),
+            due: 0,
+            expired: 0,
+            participation: None,
+            satisfied: 0,
+            basic: 0,
+            unsatisfied: 0,
+            satisfaction: None,
+        });
+        row.due += 1;
+        match (status.as_str(), mapped.as_deref()) {
+            ("expired", _) => row.expired += 1,
+            ("rated", Some("satisfied")) => row.satisfied += 1,
+            ("rated", Some("basic")) => row.basic += 1,
+            ("rated", Some(_)) => row.unsatisfied += 1,
+            _ => {}
+        }
+    }
+    let (mut departments, mut sub_districts) = (Vec::new(), Vec::new());
+    let (mut below_p, mut below_s) = (Vec::new(), Vec::new());
+    let mut ordered: Vec<PetitionRow> = rows.into_values().collect();
+    ordered.sort_by_key(|r| units.order(&r.unit));
+    for mut row in ordered {
+        let rated = row.satisfied + row.basic + row.unsatisfied;
+        let pending = row.due - row.expired - rated;
+        if rated + row.expired + pending != row.due {
+            return Err(Broken(format!(
+                "{}: rated {} + expired {} exceeds due {}",
+                row.unit, rated, row.expired, row.due
+            )));
+        }
+        // 参评率 = rated / due: equal to (due - expired) / due once every evaluation is rated
+        // or expired, and never counting one still inside its window as participated.
+        let part = participation(row.due, row.due - rated);
+        let sat = petition_satisfaction(row.satisfied, row.basic, row.unsatisfied);
+        if part.is_some_and(|r| r.below(targets.participation)) {
+            below_p.push(row.unit.clone());
+        }
+        if sat.is_some_and(|r| r.below(targets.petition_satisfaction)) {
+            below_s.push(row.unit.clone());
+        }
+        row.participation = part.map(|r| r.percent(PETITION_DECIMALS));
+        row.satisfaction = sat.map(|r| r.percent(PETITION_DECIMALS));
+        if units.group(&row.unit) == "sub_district" { sub_districts.push(row) } else { departments.push(row) }
+    }
+    Ok(Attachment1 {
+        count_unit: "dispatches",
+        from,
+        to,
+        departments,
+        sub_districts,
+        below_participation_target: below_p,
+        below_satisfaction_target: below_s,
+    })
+}
+
+/// RFC 4180 CSV with a header row.
+pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    };
+    let mut out = String::new();
+    for line in std::iter::once(header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()).chain(rows.iter().cloned())
+    {
+        out.push_str(&line.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+pub fn pct(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}%"))
+}
+
+impl Attachment2 {
+    pub fn to_csv(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .departments
+            .iter()
+            .map(|r| ("区直部门", r))
+            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
+            .map(|(g, r)| {
+                vec![
+                    g.to_owned(),
+                    r.name.clone(),
+                    r.received.to_string(),
+                    r.in_progress.to_string(),
+                    r.completed.to_string(),
+                    r.overdue_view.to_string(),
+                    r.overdue_handling.to_string(),
+                    pct(r.satisfaction, 2),
+                ]
+            })
+            .collect();
+        csv(&["分组", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"], &rows)
+    }
+}
+
+impl Attachment1 {
+    pub fn to_csv(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .departments
+            .iter()
+            .map(|r| ("区直部门", r))
+            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
+            .map(|(g, r)| {
+                vec![
+                    g.to_owned(),
+                    r.name.clone(),
+                    r.due.to_string(),
+                    r.expired.to_string(),
+                    pct(r.participation, 1),
+                    r.satisfied.to_string(),
+                    r.basic.to_string(),
+                    r.unsatisfied.to_string(),
+                    pct(r.satisfaction, 1),
+                ]
+            })
+            .collect();
+        csv(&["分组", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"], &rows)
+    }
+}
+
+impl Attachment3 {
+    pub fn to_csv(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .departments
+            .iter()
+            .map(|r| ("区直部门", r))
+            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
+            .map(|(g, r)| {
+                vec![
+                    g.to_owned(),
+                    r.rank.to_string(),
+                    r.name.clone(),
+                    pct(r.satisfaction, 2),
+                    r.received.to_string(),
+                    r.unsatisfied.to_string(),
+                ]
+            })
+            .collect();
+        csv(&["分组", "排名", "单位", "群众满意率", "受理总件数", "不满意件数"], &rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let out = csv(&["a", "b"], &[vec!["x,y".into(), "say \"hi\"".into()], vec!["1".into(), "2".into()]]);
+        assert_eq!(out, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n1,2\r\n");
+    }
+
+    #[test]
+    fn ties_in_the_ranking_go_to_the_unit_with_more_received() {
+        let row = |unit: &str, received, completed, unsatisfied| HotlineRow {
+            unit: unit.into(),
+            name: unit.into(),
+            received,
+            in_progress: received - completed,
+            completed,
+            overdue_view: 0,
+            overdue_handling: 0,
+            unsatisfied,
+            satisfaction: hotline_unit_satisfaction(completed, unsatisfied).map(|r| r.percent(2)),
+        };
+        // 区教育局 225 before 区卫健局 117, both 100 %; a lower rate after them.
+        let ranked = rank(&[row("weijian", 117, 117, 0), row("renshe", 171, 171, 1), row("jiaoyu", 225, 225, 0)]);
+        let order: Vec<&str> = ranked.iter().map(|r| r.unit.as_str()).collect();
+        assert_eq!(order, ["jiaoyu", "weijian", "renshe"]);
+        assert_eq!(ranked[2].satisfaction, Some(99.42));
+    }
+}

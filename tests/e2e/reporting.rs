@@ -1,0 +1,193 @@
+//! Reporting's attachments, built only from events, for a fixed set of cases driven through the
+//! public APIs.
+
+use std::time::Duration;
+
+use caseflow::Service;
+use caseflow_tests::{Sandbox, keys, order};
+use serde_json::{Value, json};
+
+const PERIOD: &str = "from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00";
+
+async fn post(s: &Sandbox, service: Service, path: &str, key: &str, body: Value) -> Value {
+    let (status, v) = s.post_json(service, path, key, &body).await;
+    assert!(status.is_success(), "{path}: {v}");
+    v
+}
+
+async fn dispatch_of(s: &Sandbox, case_id: &str) -> Value {
+    s.eventually("the dispatch", Duration::from_secs(10), || async {
+        let (_, list) =
+            s.get_json(Service::Routing, &format!("/v1/cases/{case_id}/dispatches"), keys::DISPATCHER).await;
+        list.as_array().and_then(|l| l.first().cloned())
+    })
+    .await
+}
+
+async fn resolve(s: &Sandbox, d: &Value) {
+    let (id, unit) = (d["dispatch_id"].as_str().expect("id"), d["unit"].as_str().expect("unit"));
+    let clerk = keys::unit(unit);
+    post(s, Service::Routing, &format!("/v1/dispatches/{id}/acknowledge"), &clerk, json!({})).await;
+    post(
+        s,
+        Service::Routing,
+        &format!("/v1/dispatches/{id}/land"),
+        &clerk,
+        json!({"at": "2020-06-30T12:00:00+08:00", "method": "phone"}),
+    )
+    .await;
+    post(s, Service::Routing, &format!("/v1/dispatches/{id}/reply"), &clerk, json!({"text": "已办"})).await;
+    post(s, Service::Routing, &format!("/v1/dispatches/{id}/review"), keys::DISPATCHER, json!({"accept": true})).await;
+    post(s, Service::Routing, &format!("/v1/dispatches/{id}/resolve"), keys::DISPATCHER, json!({})).await;
+}
+
+fn row<'a>(table: &'a Value, unit: &str) -> &'a Value {
+    table["departments"]
+        .as_array()
+        .into_iter()
+        .chain(table["sub_districts"].as_array())
+        .flatten()
+        .find(|r| r["unit"] == unit)
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
+    let sandbox = Sandbox::start().await;
+    // Three hotline cases to 区住建局 (two resolved, one rated poor; one left open), one to 开元街道.
+    let mut ids = Vec::new();
+    for (n, unit) in [(1, "zhujian"), (2, "zhujian"), (3, "zhujian"), (4, "kaiyuan")] {
+        let mut o = order(n, &[unit]);
+        o["received_at"] = json!("2020-06-30T09:00:00+08:00");
+        let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &o).await;
+        ids.push(case["case_id"].as_str().expect("id").to_owned());
+    }
+    for id in &ids[..2] {
+        resolve(&sandbox, &dispatch_of(&sandbox, id).await).await;
+    }
+    let kaiyuan = dispatch_of(&sandbox, &ids[3]).await;
+    resolve(&sandbox, &kaiyuan).await;
+    let _open = dispatch_of(&sandbox, &ids[2]).await;
+    sandbox
+        .eventually("the first evaluation", Duration::from_secs(10), || async {
+            let (s, _) =
+                sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{}", ids[0]), keys::EVALUATOR).await;
+            (s == 200).then_some(())
+        })
+        .await;
+    post(
+        &sandbox,
+        Service::Evaluation,
+        &format!("/v1/evaluations/{}/ratings", ids[0]),
+        keys::INTEGRATOR,
+        json!({"level": "poor"}),
+    )
+    .await;
+
+    // A petition to 区住建局, rated basic by the desk.
+    let petition = json!({
+        "petition_number": "XF2020RP0001", "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
+        "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
+        "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001111"},
+        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
+    });
+    let p = post(&sandbox, Service::Intake, "/v1/petitions", keys::DISPATCHER, petition).await;
+    let pid = p["case_id"].as_str().expect("id").to_owned();
+    resolve(&sandbox, &dispatch_of(&sandbox, &pid).await).await;
+    sandbox
+        .eventually("the petition's evaluation", Duration::from_secs(10), || async {
+            let (s, _) =
+                sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{pid}"), keys::EVALUATOR).await;
+            (s == 200).then_some(())
+        })
+        .await;
+    post(
+        &sandbox,
+        Service::Evaluation,
+        &format!("/v1/evaluations/{pid}/ratings"),
+        keys::EVALUATOR,
+        json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}}),
+    )
+    .await;
+
+    // As of 10 July the open dispatch is past its deadline (5 working days from 30 June).
+    let a2 = sandbox
+        .eventually("reporting to see the rating", Duration::from_secs(10), || async {
+            let (_, a2) = sandbox
+                .get_json(
+                    Service::Reporting,
+                    &format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+                    keys::OFFICE,
+                )
+                .await;
+            (row(&a2, "zhujian")["unsatisfied"] == 1).then_some(a2)
+        })
+        .await;
+    assert_eq!(a2["count_unit"], "dispatches");
+    let zj = row(&a2, "zhujian");
+    assert_eq!(
+        (
+            zj["received"].as_u64(),
+            zj["completed"].as_u64(),
+            zj["overdue_handling"].as_u64(),
+            zj["in_progress"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1), Some(0))
+    );
+    assert_eq!(zj["satisfaction"], 50.0, "(2 completed - 1 unsatisfied) / 2");
+    assert_eq!(row(&a2, "kaiyuan")["satisfaction"], 100.0);
+    assert_eq!(a2["sub_districts"][0]["unit"], "kaiyuan", "sub-districts in their own section");
+
+    // Earlier, on 1 July, the same dispatch was still in progress: figures as of any moment.
+    let (_, early) = sandbox
+        .get_json(
+            Service::Reporting,
+            &format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-01T00:00:00%2B08:00"),
+            keys::OFFICE,
+        )
+        .await;
+    let zj_early = row(&early, "zhujian");
+    assert_eq!(zj_early["overdue_handling"], 0);
+    assert_eq!(
+        zj_early["received"],
+        zj_early["in_progress"].as_u64().unwrap_or(0) + zj_early["completed"].as_u64().unwrap_or(0)
+    );
+
+    let (_, a3) = sandbox
+        .get_json(
+            Service::Reporting,
+            &format!("/v1/reports/attachment-3?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(a3["departments"][0]["unit"], "zhujian");
+    assert_eq!(a3["below_target"], json!(["zhujian"]));
+
+    let (status, a1) =
+        sandbox.get_json(Service::Reporting, &format!("/v1/reports/attachment-1?{PERIOD}"), keys::OFFICE).await;
+    assert_eq!(status, 200, "{a1}");
+    let zj1 = row(&a1, "zhujian");
+    assert_eq!(
+        (zj1["due"].as_u64(), zj1["basic"].as_u64(), zj1["participation"].as_f64(), zj1["satisfaction"].as_f64()),
+        (Some(1), Some(1), Some(100.0), Some(100.0))
+    );
+
+    let csv = sandbox
+        .http
+        .get(sandbox.url(
+            Service::Reporting,
+            &format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00&format=csv"),
+        ))
+        .bearer_auth(keys::OFFICE)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("text");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("分组,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率"));
+    assert!(csv.contains("区直部门,区住建局,3,0,2,"), "{csv}");
+    assert!(csv.contains(",50.00%"), "{csv}");
+    sandbox.shutdown().await;
+}
