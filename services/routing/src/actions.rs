@@ -521,7 +521,7 @@ impl Routing {
                 r.decision_reason = Some(reason.clone());
                 if !decision.approve {
                     r.status = "rejected".into();
-                    diesel::update(return_requests::table.find(&r.id)).set(&r).execute(c)?;
+                    decide_pending_return(c, &r)?;
                     record(
                         c,
                         now,
@@ -549,7 +549,7 @@ impl Routing {
                 let target =
                     decision.unit.clone().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| r.proposed_unit.clone());
                 r.status = "approved".into();
-                diesel::update(return_requests::table.find(&r.id)).set(&r).execute(c)?;
+                decide_pending_return(c, &r)?;
                 m.approved_returns += 1;
                 close_dispatch(c, &m, &mut d, State::Returned, &actor, reason.clone(), now)?;
                 let next = open_dispatch(
@@ -763,7 +763,7 @@ impl Routing {
                 } else {
                     e.status = "refused".into();
                 }
-                diesel::update(extensions::table.find(&e.id)).set(&e).execute(c)?;
+                decide_pending_extension(c, &e)?;
                 record(
                     c,
                     now,
@@ -859,6 +859,36 @@ impl Routing {
             })
             .await
     }
+}
+
+/// Writes a decision on a return request only if it is still pending, so two dispatchers
+/// deciding at once cannot both win (the second gets a refusal).
+fn decide_pending_return(c: &mut caseflow_runtime::AnyConnection, r: &ReturnRow) -> Result<(), RoutingError> {
+    let n = diesel::update(
+        return_requests::table.filter(return_requests::id.eq(&r.id)).filter(return_requests::status.eq("pending")),
+    )
+    .set(r)
+    .execute(c)?;
+    if n == 0 {
+        return Err(RoutingError::rule(
+            "return.decided",
+            format!("return request '{}' was decided by someone else first", r.id),
+        ));
+    }
+    Ok(())
+}
+
+fn decide_pending_extension(c: &mut caseflow_runtime::AnyConnection, e: &ExtensionRow) -> Result<(), RoutingError> {
+    let n = diesel::update(extensions::table.filter(extensions::id.eq(&e.id)).filter(extensions::status.eq("pending")))
+        .set(e)
+        .execute(c)?;
+    if n == 0 {
+        return Err(RoutingError::rule(
+            "extension.decided",
+            format!("extension request '{}' was decided by someone else first", e.id),
+        ));
+    }
+    Ok(())
 }
 
 struct Evidence {
