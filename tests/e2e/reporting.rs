@@ -189,5 +189,33 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(lines.next(), Some("分组,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率"));
     assert!(csv.contains("区直部门,区住建局,3,0,2,"), "{csv}");
     assert!(csv.contains(",50.00%"), "{csv}");
+
+    // The workbook opens with a standard reader; its cells hold the figures, rates as numbers.
+    let bytes = sandbox
+        .http
+        .get(sandbox.url(
+            Service::Reporting,
+            &format!("/v1/reports/attachments.xlsx?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+        ))
+        .bearer_auth(keys::OFFICE)
+        .send()
+        .await
+        .expect("answers")
+        .bytes()
+        .await
+        .expect("bytes");
+    use calamine::Reader as _;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid workbook");
+    assert_eq!(book.sheet_names(), ["附件1", "附件2", "附件3"]);
+    let sheet = book.worksheet_range("附件2").expect("sheet 2");
+    let cell = |r: u32, c: u32| sheet.get_value((r, c)).cloned();
+    assert_eq!(cell(0, 0), Some(calamine::Data::String("12345平台1-12月诉求件办理情况统计表（区直部门）".into())));
+    assert_eq!(cell(1, 2), Some(calamine::Data::String("受理件数".into())));
+    assert_eq!(cell(2, 1), Some(calamine::Data::String("区住建局".into())));
+    assert_eq!(cell(2, 2), Some(calamine::Data::Float(3.0)));
+    assert_eq!(cell(2, 7), Some(calamine::Data::Float(0.5)), "50.00 % stored as the number 0.5");
+    let a1 = book.worksheet_range("附件1").expect("sheet 1");
+    assert_eq!(a1.get_value((2, 1)).cloned(), Some(calamine::Data::String("区住建局".into())));
+    assert_eq!(a1.get_value((2, 4)).cloned(), Some(calamine::Data::Float(1.0)));
     sandbox.shutdown().await;
 }

@@ -8,6 +8,7 @@ pub mod reports;
 pub mod rest;
 pub mod store;
 pub mod units;
+pub mod xlsx;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

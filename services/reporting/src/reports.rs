@@ -177,3 +177,22 @@ impl Reports {
         attachments::attachment_1(&self.units, &ratings, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }
+
+impl Reports {
+    /// The three attachments as one workbook, laid out like the bulletin's.
+    pub async fn workbook(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<u8>, Problem> {
+        let a1 = self.attachment_1(p, from, to).await?;
+        let a2 = self.attachment_2(p, from, to, as_of).await?;
+        let a3 = attachments::attachment_3(&a2, &self.targets);
+        let offset = caseflow_runtime::clock::district_offset();
+        let (f, t) = (from.with_timezone(&offset), (to - chrono::Duration::seconds(1)).with_timezone(&offset));
+        let period = format!("{}-{}月", chrono::Datelike::month(&f), chrono::Datelike::month(&t));
+        crate::xlsx::workbook(&a1, &a2, &a3, &period).map_err(|e| Problem::internal(&e))
+    }
+}

@@ -34,6 +34,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachment-1", get(attachment_1))
         .route("/v1/reports/attachment-2", get(attachment_2))
         .route("/v1/reports/attachment-3", get(attachment_3))
+        .route("/v1/reports/attachments.xlsx", get(workbook))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -169,6 +170,29 @@ async fn attachment_3(
     Ok(if q.csv { csv_response("attachment-3", report.to_csv()) } else { Json(report).into_response() })
 }
 
+/// The three attachments as one XLSX workbook laid out like the bulletin's (one sheet each,
+/// Chinese headers, department and sub-district sections, percentages formatted as such).
+#[utoipa::path(get, path = "/v1/reports/attachments.xlsx",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"), (status = 401), (status = 403), (status = 422)),
+    security(("api_key" = [])))]
+async fn workbook(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let bytes = state.reports.workbook(&p, q.from, q.to, q.as_of).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"attachments.xlsx\""),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -176,7 +200,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook),
     components(schemas(
         UnitCounts,
         UnitCount,
