@@ -187,6 +187,29 @@ async fn a_bouncing_cooking_fume_complaint_lands_back_and_the_first_return_is_ch
     // Approved 2020-06-30 14:00, back at 区城管局 by designation 2020-07-01 19:00: 29 hours.
     assert_eq!(returns[0]["days_cost"], 1.2);
 
+    // Reporting charges it to 区城管局: one wrongful return, 1.2 days; resolved after bouncing.
+    let bounce = sandbox
+        .eventually("reporting to see the resolution", Duration::from_secs(10), || async {
+            let (_, b) = sandbox
+                .get_json(
+                    Service::Reporting,
+                    "/v1/reports/bounce?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00",
+                    keys::OFFICE,
+                )
+                .await;
+            let row = b["units"].as_array()?.iter().find(|u| u["unit"] == "chengguan")?.clone();
+            (row["resolved"] == 1).then_some(row)
+        })
+        .await;
+    assert_eq!(
+        (bounce["wrongful_returns"].as_u64(), bounce["wrongful_days"].as_f64()),
+        (Some(1), Some(1.2)),
+        "{bounce}"
+    );
+    assert_eq!((bounce["returns_asked"].as_u64(), bounce["returns_approved"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(bounce["first_assignment_share"], 0.0, "it came back by designation, not first time");
+    assert!(bounce["mean_days_elsewhere"].as_f64().is_some_and(|d| d > 1.0), "{bounce}");
+
     // The log tells the whole story, in order.
     let (_, log) = sandbox.get_json(Service::Routing, &format!("/v1/cases/{case_id}/log"), keys::DISPATCHER).await;
     let actions: Vec<&str> = log.as_array().expect("log").iter().filter_map(|e| e["action"].as_str()).collect();

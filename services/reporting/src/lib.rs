@@ -2,6 +2,7 @@
 //! efficiency office's reports over it.
 
 pub mod attachments;
+pub mod bounce;
 pub mod grpc;
 pub mod projections;
 pub mod reports;

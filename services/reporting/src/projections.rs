@@ -81,6 +81,7 @@ impl EventHandler for RoutingProjection {
                     matter_id: d.matter_id.clone(),
                     unit: None,
                     role: "lead".into(),
+                    assignment: 0,
                     source: source_name(d.source).into(),
                     received_at,
                     dispatched_at: at,
@@ -90,6 +91,7 @@ impl EventHandler for RoutingProjection {
                     resolved_at: None,
                     status: "triage".into(),
                     closed_at: None,
+                    rehandled: 0,
                 })
                 .execute(conn)?;
             return Ok(());
@@ -103,6 +105,7 @@ impl EventHandler for RoutingProjection {
                     matter_id: d.matter_id.clone(),
                     unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
                     role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
+                    assignment: d.assignment,
                     source: source_name(d.source).into(),
                     received_at,
                     dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
@@ -112,6 +115,7 @@ impl EventHandler for RoutingProjection {
                     resolved_at: None,
                     status: "open".into(),
                     closed_at: None,
+                    rehandled: 0,
                 })
                 .execute(conn)?;
             return Ok(());
@@ -138,7 +142,9 @@ impl EventHandler for RoutingProjection {
             "rehandle" => {
                 fact.status = "open".into();
                 fact.resolved_at = None;
+                fact.rehandled += 1;
             }
+            "review_send_back" => fact.rehandled += 1,
             "return_approve" | "transfer" | "supersede" => {
                 fact.status = d.to_state.clone();
                 fact.closed_at = Some(at);

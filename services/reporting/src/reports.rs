@@ -196,3 +196,38 @@ impl Reports {
         crate::xlsx::workbook(&a1, &a2, &a3, &period).map_err(|e| Problem::internal(&e))
     }
 }
+
+impl Reports {
+    /// Bounce figures per unit for matters of cases received in [from, to).
+    pub async fn bounce(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<crate::bounce::BounceReport, Problem> {
+        Self::check_period(p, from, to)?;
+        let (f, t) = (from.naive_utc(), to.naive_utc());
+        let (facts, returns) = self
+            .db
+            .read(move |c| {
+                let facts: Vec<DispatchFact> = report_dispatches::table
+                    .filter(report_dispatches::received_at.ge(f))
+                    .filter(report_dispatches::received_at.lt(t))
+                    .select(DispatchFact::as_select())
+                    .load(c)?;
+                let matters: Vec<String> = facts.iter().map(|d| d.matter_id.clone()).collect();
+                let returns: Vec<(String, String, bool, Option<f64>)> = crate::store::report_returns::table
+                    .filter(crate::store::report_returns::matter_id.eq_any(matters))
+                    .select((
+                        crate::store::report_returns::unit,
+                        crate::store::report_returns::status,
+                        crate::store::report_returns::wrongful,
+                        crate::store::report_returns::days_cost,
+                    ))
+                    .load(c)?;
+                Ok::<_, DbError>((facts, returns))
+            })
+            .await?;
+        Ok(crate::bounce::bounce(&self.units, &facts, &returns))
+    }
+}

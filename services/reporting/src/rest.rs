@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use utoipa::OpenApi;
 
 use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow};
+use crate::bounce::{BounceReport, BounceRow};
 use crate::reports::{Reports, UnitCount, UnitCounts};
 
 #[derive(Clone)]
@@ -35,6 +36,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachment-2", get(attachment_2))
         .route("/v1/reports/attachment-3", get(attachment_3))
         .route("/v1/reports/attachments.xlsx", get(workbook))
+        .route("/v1/reports/bounce", get(bounce))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -193,6 +195,20 @@ async fn workbook(
         .into_response())
 }
 
+/// Bounce figures per unit: first-assignment share, returns asked/approved/rejected, wrongful
+/// returns and the days they cost, re-handlings, days matters spent elsewhere.
+#[utoipa::path(get, path = "/v1/reports/bounce",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end")),
+    responses((status = 200, body = BounceReport), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn bounce(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<BounceReport>, Problem> {
+    let q = period(&params, state.clock.now())?;
+    Ok(Json(state.reports.bounce(&p, q.from, q.to).await?))
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -200,8 +216,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce),
     components(schemas(
+        BounceReport,
+        BounceRow,
         UnitCounts,
         UnitCount,
         Attachment1,

@@ -24,6 +24,7 @@ diesel::table! {
         matter_id -> Text,
         unit -> Nullable<Text>,
         role -> Text,
+        assignment -> Integer,
         source -> Text,
         received_at -> Timestamp,
         dispatched_at -> Timestamp,
@@ -33,6 +34,7 @@ diesel::table! {
         resolved_at -> Nullable<Timestamp>,
         status -> Text,
         closed_at -> Nullable<Timestamp>,
+        rehandled -> Integer,
     }
 }
 
@@ -82,6 +84,7 @@ pub struct DispatchFact {
     pub matter_id: String,
     pub unit: Option<String>,
     pub role: String,
+    pub assignment: i32,
     pub source: String,
     pub received_at: NaiveDateTime,
     pub dispatched_at: NaiveDateTime,
@@ -91,4 +94,5 @@ pub struct DispatchFact {
     pub resolved_at: Option<NaiveDateTime>,
     pub status: String,
     pub closed_at: Option<NaiveDateTime>,
+    pub rehandled: i32,
 }

@@ -20,6 +20,8 @@ CREATE TABLE report_dispatches (
     matter_id            TEXT NOT NULL,
     unit                 TEXT,
     role                 TEXT NOT NULL,
+    -- 1 for a matter's first assignment; higher after returns, transfers, designation.
+    assignment           INTEGER NOT NULL,
     source               TEXT NOT NULL,
     received_at          TIMESTAMP NOT NULL,
     dispatched_at        TIMESTAMP NOT NULL,
@@ -29,7 +31,9 @@ CREATE TABLE report_dispatches (
     resolved_at          TIMESTAMP,
     -- open | resolved | returned | transferred | superseded
     status               TEXT NOT NULL,
-    closed_at            TIMESTAMP
+    closed_at            TIMESTAMP,
+    -- Times the dispatch was sent back for re-handling (重办).
+    rehandled            INTEGER NOT NULL
 );
 CREATE INDEX report_dispatches_received ON report_dispatches (source, received_at);
 
