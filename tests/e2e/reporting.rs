@@ -190,6 +190,43 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert!(csv.contains("区直部门,区住建局,3,0,2,"), "{csv}");
     assert!(csv.contains(",50.00%"), "{csv}");
 
+    // The office's own table, uploaded beside the events: one count differs, one row contradicts itself.
+    let upload = "序号,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率\n1,区住建局,4,0,2,1,1,50.00%\n2,开元街道办事处,1,0,1,0,0,100.00%\n";
+    let resp = sandbox
+        .http
+        .post(sandbox.url(
+            Service::Reporting,
+            &format!("/v1/reports/reconciliation?kind=attachment-2&{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+        ))
+        .bearer_auth(keys::OFFICE)
+        .header("content-type", "text/csv")
+        .body(upload)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 200);
+    let rec: Value = resp.json().await.expect("json");
+    let self_flags: Vec<(&str, &str)> = rec["self_contradictions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| (c["unit"].as_str().unwrap_or(""), c["column"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(self_flags, [("区住建局", "受理件数")], "4 != 0 + 1 + 2: {rec}");
+    let diffs: Vec<(&str, &str, &str)> = rec["differences_from_events"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| {
+            (
+                c["column"].as_str().unwrap_or(""),
+                c["printed"].as_str().unwrap_or(""),
+                c["expected"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(diffs, [("受理件数", "4", "3")], "{rec}");
+
     // The workbook opens with a standard reader; its cells hold the figures, rates as numbers.
     let bytes = sandbox
         .http

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod bounce;
 pub mod grpc;
 pub mod projections;
+pub mod reconcile;
 pub mod reports;
 pub mod rest;
 pub mod store;

@@ -231,3 +231,9 @@ impl Reports {
         Ok(crate::bounce::bounce(&self.units, &facts, &returns))
     }
 }
+
+impl Reports {
+    pub fn units(&self) -> &crate::units::Units {
+        &self.units
+    }
+}

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 
 use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow};
 use crate::bounce::{BounceReport, BounceRow};
+use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
 
 #[derive(Clone)]
@@ -37,6 +38,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachment-3", get(attachment_3))
         .route("/v1/reports/attachments.xlsx", get(workbook))
         .route("/v1/reports/bounce", get(bounce))
+        .route("/v1/reports/reconciliation", axum::routing::post(reconcile))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -209,6 +211,39 @@ async fn bounce(
     Ok(Json(state.reports.bounce(&p, q.from, q.to).await?))
 }
 
+/// Upload the office's own attachment table (CSV in the bulletin's layout, `kind` =
+/// attachment-1 or attachment-2) and get back, cell by cell, what contradicts its own row and
+/// what differs from the event data for the same period.
+#[utoipa::path(post, path = "/v1/reports/reconciliation", request_body(content = String, content_type = "text/csv"),
+    params(("kind" = String, Query, description = "attachment-1 | attachment-2"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
+    responses((status = 200, body = Reconciliation), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn reconcile(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+    body: String,
+) -> Result<Json<Reconciliation>, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let upload = |e: crate::reconcile::UploadError| Problem::field("body", e.to_string());
+    let result = match params.get("kind").map(String::as_str) {
+        Some("attachment-1") => {
+            let ours = state.reports.attachment_1(&p, q.from, q.to).await?;
+            crate::reconcile::attachment_1(&body, state.reports.units(), &ours).map_err(upload)?
+        }
+        Some("attachment-2") => {
+            let ours = state.reports.attachment_2(&p, q.from, q.to, q.as_of).await?;
+            crate::reconcile::attachment_2(&body, state.reports.units(), &ours).map_err(upload)?
+        }
+        other => {
+            return Err(Problem::field(
+                "kind",
+                format!("'{}' is not one of attachment-1, attachment-2", other.unwrap_or_default()),
+            ));
+        }
+    };
+    Ok(Json(result))
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -216,8 +251,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile),
     components(schemas(
+        Reconciliation,
+        CellFinding,
         BounceReport,
         BounceRow,
         UnitCounts,
