@@ -190,6 +190,24 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert!(csv.contains("区直部门,区住建局,3,0,2,"), "{csv}");
     assert!(csv.contains(",50.00%"), "{csv}");
 
+    // The narrative figures: totals, channels, categories (per case) and completion on time.
+    let (status, summary) = sandbox
+        .get_json(Service::Reporting, &format!("/v1/reports/summary?source=hotline&{PERIOD}"), keys::OFFICE)
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        (summary["total"]["count"].as_u64(), summary["total"]["change"].is_null()),
+        (Some(4), true),
+        "no change against an empty year"
+    );
+    assert_eq!(summary["channels"][0]["label"], "电话");
+    assert_eq!(
+        (summary["categories"][0]["label"].as_str(), summary["categories"][0]["share"].as_f64()),
+        (Some("城市管理"), Some(100.0))
+    );
+    assert_eq!((summary["kinds"][0]["label"].as_str(), summary["kinds"][0]["count"].as_u64()), (Some("投诉"), Some(4)));
+    assert_eq!((summary["resolved_dispatches"].as_u64(), summary["on_time_rate"].as_f64()), (Some(3), Some(100.0)));
+
     // The office's own table, uploaded beside the events: one count differs, one row contradicts itself.
     let upload = "序号,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率\n1,区住建局,4,0,2,1,1,50.00%\n2,开元街道办事处,1,0,1,0,0,100.00%\n";
     let resp = sandbox

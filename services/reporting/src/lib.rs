@@ -9,6 +9,7 @@ pub mod reconcile;
 pub mod reports;
 pub mod rest;
 pub mod store;
+pub mod summary;
 pub mod units;
 pub mod xlsx;
 

@@ -53,6 +53,7 @@ impl EventHandler for IntakeProjection {
                 received_at,
                 is_first: case.is_first,
                 single_visit: case.single_visit,
+                repeat_of: Some(case.repeat_of).filter(|r| !r.is_empty()),
             })
             .execute(conn)?;
         Ok(())

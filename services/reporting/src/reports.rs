@@ -237,3 +237,71 @@ impl Reports {
         &self.units
     }
 }
+
+impl Reports {
+    /// The narrative figures for one source over [from, to), with the same period a year earlier.
+    pub async fn summary(
+        &self,
+        p: &Principal,
+        source: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<crate::summary::Summary, Problem> {
+        Self::check_period(p, from, to)?;
+        if source != "hotline" && source != "petition" {
+            return Err(Problem::field("source", format!("'{source}' is not one of hotline, petition")));
+        }
+        let year = chrono::Months::new(12);
+        let (lf, lt) = (from.checked_sub_months(year).unwrap_or(from), to.checked_sub_months(year).unwrap_or(to));
+        let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
+        let (now, last, dispatches, repeated) = self
+            .db
+            .read(move |c| {
+                let load =
+                    |c: &mut caseflow_runtime::AnyConnection, a: chrono::NaiveDateTime, b: chrono::NaiveDateTime| {
+                        report_cases::table
+                            .filter(report_cases::source.eq(&s))
+                            .filter(report_cases::received_at.ge(a))
+                            .filter(report_cases::received_at.lt(b))
+                            .select((
+                                report_cases::case_id,
+                                report_cases::channel,
+                                report_cases::kind,
+                                report_cases::category,
+                                report_cases::is_first,
+                                report_cases::single_visit,
+                            ))
+                            .load::<(String, String, String, String, bool, bool)>(c)
+                    };
+                let now = load(c, f, t)?;
+                let last = load(c, lf.naive_utc(), lt.naive_utc())?;
+                let dispatches: Vec<DispatchFact> = report_dispatches::table
+                    .filter(report_dispatches::source.eq(&s))
+                    .filter(report_dispatches::received_at.ge(f))
+                    .filter(report_dispatches::received_at.lt(t))
+                    .select(DispatchFact::as_select())
+                    .load(c)?;
+                let repeated: Vec<Option<String>> = report_cases::table
+                    .filter(report_cases::repeat_of.is_not_null())
+                    .select(report_cases::repeat_of)
+                    .load(c)?;
+                Ok::<_, DbError>((now, last, dispatches, repeated))
+            })
+            .await?;
+        let rows = |v: Vec<(String, String, String, String, bool, bool)>| {
+            v.into_iter()
+                .map(|(case_id, channel, kind, category, is_first, single_visit)| crate::summary::CaseRow {
+                    case_id,
+                    channel,
+                    kind,
+                    category,
+                    is_first,
+                    single_visit,
+                })
+                .collect::<Vec<_>>()
+        };
+        let repeated = repeated.into_iter().flatten().collect();
+        crate::summary::build(&source, &rows(now), &rows(last), &dispatches, &repeated)
+            .map_err(|e| Problem::internal(&e))
+    }
+}

@@ -16,6 +16,7 @@ use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, Peti
 use crate::bounce::{BounceReport, BounceRow};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
+use crate::summary::{Count, LateUnit, Share, SingleVisit, Summary};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -38,6 +39,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachment-3", get(attachment_3))
         .route("/v1/reports/attachments.xlsx", get(workbook))
         .route("/v1/reports/bounce", get(bounce))
+        .route("/v1/reports/summary", get(summary))
         .route("/v1/reports/reconciliation", axum::routing::post(reconcile))
         .route("/openapi.json", get(openapi))
         .with_state(state)
@@ -244,6 +246,21 @@ async fn reconcile(
     Ok(Json(result))
 }
 
+/// The bulletin's narrative figures: total with year-on-year change, channels, categories and
+/// kinds with shares, on-time completion and late completions by unit, single-visit figures.
+#[utoipa::path(get, path = "/v1/reports/summary",
+    params(("source" = String, Query, description = "hotline | petition"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end")),
+    responses((status = 200, body = Summary), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn summary(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Summary>, Problem> {
+    let q = period(&params, state.clock.now())?;
+    let source = params.get("source").cloned().unwrap_or_else(|| "hotline".into());
+    Ok(Json(state.reports.summary(&p, source, q.from, q.to).await?))
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -251,8 +268,13 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary),
     components(schemas(
+        Summary,
+        Count,
+        Share,
+        LateUnit,
+        SingleVisit,
         Reconciliation,
         CellFinding,
         BounceReport,

@@ -14,6 +14,7 @@ diesel::table! {
         received_at -> Timestamp,
         is_first -> Bool,
         single_visit -> Bool,
+        repeat_of -> Nullable<Text>,
     }
 }
 
@@ -74,6 +75,7 @@ pub struct CaseFact {
     pub received_at: NaiveDateTime,
     pub is_first: bool,
     pub single_visit: bool,
+    pub repeat_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable, AsChangeset)]

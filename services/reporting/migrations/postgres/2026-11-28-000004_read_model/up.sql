@@ -8,7 +8,9 @@ CREATE TABLE report_cases (
     sub_district TEXT NOT NULL,
     received_at  TIMESTAMP NOT NULL,
     is_first     BOOLEAN NOT NULL,
-    single_visit BOOLEAN NOT NULL
+    single_visit BOOLEAN NOT NULL,
+    -- For a repeat (重复件): the first case of its chain.
+    repeat_of    TEXT
 );
 CREATE INDEX report_cases_received ON report_cases (source, received_at);
 
