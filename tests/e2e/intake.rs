@@ -394,5 +394,24 @@ async fn leader_receptions_add_up_as_the_bulletin_counts_them() {
         (&summary["solved_on_spot"], &summary["resolved"], &summary["in_progress"]),
         (&json!(1), &json!(2), &json!(0))
     );
+
+    // Reporting counts the same from intake's events, for the petition summary.
+    let receptions = sandbox
+        .eventually("reporting to count the receptions", Duration::from_secs(10), || async {
+            let (_, s) = sandbox
+                .get_json(
+                    Service::Reporting,
+                    "/v1/reports/summary?source=petition&from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00",
+                    keys::OFFICE,
+                )
+                .await;
+            let r = s["leader_receptions"].clone();
+            (r["resolved"] == 2).then_some(r)
+        })
+        .await;
+    assert_eq!(
+        receptions,
+        json!({"batches": 2, "persons": 5, "matters": 3, "solved_on_spot": 1, "resolved": 2, "in_progress": 0})
+    );
     sandbox.shutdown().await;
 }

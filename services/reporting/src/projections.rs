@@ -37,8 +37,33 @@ pub struct IntakeProjection;
 impl EventHandler for IntakeProjection {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent = event_log::decode(event).map_err(refused(event.position))?;
-        let Some(pb::intake_event::Kind::CaseReceived(case)) = decoded.kind else {
-            return Ok(());
+        let case = match decoded.kind {
+            Some(pb::intake_event::Kind::CaseReceived(case)) => case,
+            Some(pb::intake_event::Kind::LeaderReceptionRecorded(r)) => {
+                let received_at =
+                    ts(r.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;
+                for (i, outcome) in r.outcomes.iter().enumerate() {
+                    // The batch's persons are carried on its first matter, so they add up once.
+                    diesel::insert_into(crate::store::report_reception_matters::table)
+                        .values((
+                            crate::store::report_reception_matters::reception_id.eq(&r.reception_id),
+                            crate::store::report_reception_matters::ordinal
+                                .eq(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                            crate::store::report_reception_matters::received_at.eq(received_at),
+                            crate::store::report_reception_matters::persons.eq(if i == 0 { r.persons } else { 0 }),
+                            crate::store::report_reception_matters::outcome.eq(outcome),
+                        ))
+                        .execute(conn)?;
+                }
+                return Ok(());
+            }
+            Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(u)) => {
+                diesel::update(crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)))
+                    .set(crate::store::report_reception_matters::outcome.eq(&u.outcome))
+                    .execute(conn)?;
+                return Ok(());
+            }
+            None => return Ok(()),
         };
         let received_at =
             ts(case.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;

@@ -301,7 +301,24 @@ impl Reports {
                 .collect::<Vec<_>>()
         };
         let repeated = repeated.into_iter().flatten().collect();
-        crate::summary::build(&source, &rows(now), &rows(last), &dispatches, &repeated)
-            .map_err(|e| Problem::internal(&e))
+        let mut summary = crate::summary::build(&source, &rows(now), &rows(last), &dispatches, &repeated)
+            .map_err(|e| Problem::internal(&e))?;
+        if summary.source == "petition" {
+            use crate::store::report_reception_matters as rm;
+            let rows: Vec<(String, i32, String)> = self
+                .db
+                .read(move |c| {
+                    rm::table
+                        .filter(rm::received_at.ge(f))
+                        .filter(rm::received_at.lt(t))
+                        .select((rm::reception_id, rm::persons, rm::outcome))
+                        .load(c)
+                        .map_err(DbError::from)
+                })
+                .await?;
+            summary.leader_receptions =
+                Some(crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?);
+        }
+        Ok(summary)
     }
 }

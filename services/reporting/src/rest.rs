@@ -16,7 +16,7 @@ use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, Peti
 use crate::bounce::{BounceReport, BounceRow};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
-use crate::summary::{Count, LateUnit, Share, SingleVisit, Summary};
+use crate::summary::{Count, LateUnit, Receptions, Share, SingleVisit, Summary};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -270,6 +270,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
     paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary),
     components(schemas(
+        Receptions,
         Summary,
         Count,
         Share,

@@ -61,6 +61,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_reception_matters (reception_id, ordinal) {
+        reception_id -> Text,
+        ordinal -> Integer,
+        received_at -> Timestamp,
+        persons -> Integer,
+        outcome -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
 
 #[derive(Debug, Clone, Insertable)]

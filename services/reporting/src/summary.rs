@@ -71,6 +71,40 @@ pub struct SingleVisit {
     pub average_days: Option<f64>,
 }
 
+/// 领导接访: batches, persons, matters, and each matter's outcome.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Receptions {
+    pub batches: u64,
+    pub persons: u64,
+    pub matters: u64,
+    pub solved_on_spot: u64,
+    pub resolved: u64,
+    pub in_progress: u64,
+}
+
+impl Receptions {
+    /// From (reception id, persons on the row, outcome) rows.
+    pub fn from_rows(rows: &[(String, i32, String)]) -> Result<Self, Broken> {
+        let mut r = Self::default();
+        let mut batches = std::collections::BTreeSet::new();
+        for (id, persons, outcome) in rows {
+            batches.insert(id.as_str());
+            r.persons += u64::try_from(*persons).unwrap_or(0);
+            r.matters += 1;
+            match outcome.as_str() {
+                "solved_on_spot" => r.solved_on_spot += 1,
+                "resolved" => r.resolved += 1,
+                _ => r.in_progress += 1,
+            }
+        }
+        r.batches = batches.len() as u64;
+        if r.solved_on_spot + r.resolved + r.in_progress != r.matters {
+            return Err(Broken("reception outcomes do not add up to the matters".into()));
+        }
+        Ok(r)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub source: String,
@@ -86,6 +120,8 @@ pub struct Summary {
     pub on_time_rate: Option<f64>,
     pub late_by_unit: Vec<LateUnit>,
     pub single_visit: SingleVisit,
+    /// Petition summaries only (the bulletin reports them with the petitions).
+    pub leader_receptions: Option<Receptions>,
 }
 
 /// A case as the summary needs it.
@@ -245,6 +281,7 @@ pub fn build(
             first_time_resolution: Rate::of(once, admitted.len() as u64).map(|r| r.percent(1)),
             average_days,
         },
+        leader_receptions: None,
     })
 }
 

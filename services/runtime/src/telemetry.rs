@@ -113,7 +113,11 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     .map_err(|e| TelemetryError::Filter(e.to_string()))?;
 
     let fmt = match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        // Colours only on a terminal: log files and collectors get plain text.
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
     };
 

@@ -61,3 +61,13 @@ CREATE TABLE report_returns (
     wrongful  BOOLEAN NOT NULL,
     days_cost DOUBLE PRECISION
 );
+
+-- Leader receptions (领导接访): one row per matter received, with its current outcome.
+CREATE TABLE report_reception_matters (
+    reception_id TEXT NOT NULL,
+    ordinal      INTEGER NOT NULL,
+    received_at  TIMESTAMP NOT NULL,
+    persons      INTEGER NOT NULL,
+    outcome      TEXT NOT NULL,
+    PRIMARY KEY (reception_id, ordinal)
+);
