@@ -53,7 +53,7 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
         assert!(listed.iter().any(|s| s == grpc_name), "{grpc_name} not in {listed:?}");
     }
 
-    for service in [Service::Intake, Service::Routing, Service::Reporting] {
+    for service in Service::ALL {
         let doc: serde_json::Value = sandbox
             .http
             .get(sandbox.url(service, "/openapi.json"))
@@ -65,6 +65,11 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
             .expect("JSON");
         assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')), "{}", service.name());
         assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
+        assert!(
+            doc["components"]["securitySchemes"]["api_key"].is_object(),
+            "{} declares its bearer scheme",
+            service.name()
+        );
     }
     let intake_doc: serde_json::Value = sandbox
         .http

@@ -27,10 +27,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
+/// One set for both backends: this service's SQL is portable (TEXT, INTEGER, BOOLEAN, DOUBLE
+/// PRECISION, TIMESTAMP); only the event log's tables differ per backend.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     name: "evaluation",
-    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
-    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+    postgres: diesel_migrations::embed_migrations!("migrations"),
+    sqlite: diesel_migrations::embed_migrations!("migrations"),
 };
 
 /// `[evaluation]` in the deployment file.

@@ -5,6 +5,7 @@ use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
+use caseflow_runtime::rest::BearerAuth;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -161,5 +162,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         Expired,
         TokenRating
     ))
+,
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
+use caseflow_runtime::rest::BearerAuth;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
 use caseflow_runtime::{FieldViolation, Problem};
 use chrono::{DateTime, Utc};
@@ -343,19 +344,6 @@ async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow intake", description = "Takes in 12345 hotline work orders and petitions, exactly once, with the citizen's data protected."),
@@ -370,6 +358,6 @@ impl utoipa::Modify for SecurityAddon {
         ReceptionInput, ReceptionMatterInput, OutcomeUpdate, ReceptionView, ReceptionMatterView, ReceptionSummary,
         TaxonomyView, TaxonomyFile, Category, Subcategory, DistrictFile, SubDistrict
     )),
-    modifiers(&SecurityAddon)
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -30,10 +30,12 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use reports::Reports;
 
+/// One set for both backends: this service's SQL is portable (TEXT, INTEGER, BOOLEAN, DOUBLE
+/// PRECISION, TIMESTAMP); only the event log's tables differ per backend.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     name: "reporting",
-    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
-    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+    postgres: diesel_migrations::embed_migrations!("migrations"),
+    sqlite: diesel_migrations::embed_migrations!("migrations"),
 };
 
 /// `[reporting]` in the deployment file.

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
 use caseflow_runtime::rest::Authenticated;
+use caseflow_runtime::rest::BearerAuth;
 use caseflow_runtime::{FieldViolation, Problem};
 use chrono::{DateTime, Utc};
 use utoipa::OpenApi;
@@ -289,5 +290,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         PetitionRow,
         RankRow
     ))
+,
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -38,10 +38,12 @@ use tonic::service::interceptor::InterceptedService;
 
 pub use service::Routing;
 
+/// One set for both backends: this service's SQL is portable (TEXT, INTEGER, BOOLEAN, DOUBLE
+/// PRECISION, TIMESTAMP); only the event log's tables differ per backend.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     name: "routing",
-    postgres: diesel_migrations::embed_migrations!("migrations/postgres"),
-    sqlite: diesel_migrations::embed_migrations!("migrations/sqlite"),
+    postgres: diesel_migrations::embed_migrations!("migrations"),
+    sqlite: diesel_migrations::embed_migrations!("migrations"),
 };
 
 /// `[routing]` in the deployment file.

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
+use caseflow_runtime::rest::BearerAuth;
 use caseflow_runtime::rest::{ApiJson, Authenticated};
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -339,19 +340,6 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow routing", description = "Dispatch, deadlines, and the rules on return and transfer that stop cases bouncing."),
@@ -364,6 +352,6 @@ impl utoipa::Modify for SecurityAddon {
         UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
         LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
     )),
-    modifiers(&SecurityAddon)
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -94,6 +94,21 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// Declares the `api_key` bearer scheme every authenticated path names, for the OpenAPI
+/// documents: `#[openapi(modifiers(&BearerAuth))]`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
