@@ -120,7 +120,10 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
                     keys::OFFICE,
                 )
                 .await;
-            (row(&a2, "zhujian")["unsatisfied"] == 1).then_some(a2)
+            let settled = row(&a2, "zhujian")["unsatisfied"] == 1
+                && row(&a2, "zhujian")["completed"] == 2
+                && row(&a2, "kaiyuan")["completed"] == 1;
+            settled.then_some(a2)
         })
         .await;
     assert_eq!(a2["count_unit"], "dispatches");
@@ -163,8 +166,14 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(a3["departments"][0]["unit"], "zhujian");
     assert_eq!(a3["below_target"], json!(["zhujian"]));
 
-    let (status, a1) =
-        sandbox.get_json(Service::Reporting, &format!("/v1/reports/attachment-1?{PERIOD}"), keys::OFFICE).await;
+    // The petition's rating reaches reporting on evaluation's stream, in its own time.
+    let (status, a1) = sandbox
+        .eventually("reporting to see the petition's rating", Duration::from_secs(10), || async {
+            let (status, a1) =
+                sandbox.get_json(Service::Reporting, &format!("/v1/reports/attachment-1?{PERIOD}"), keys::OFFICE).await;
+            (row(&a1, "zhujian")["basic"] == 1).then_some((status, a1))
+        })
+        .await;
     assert_eq!(status, 200, "{a1}");
     let zj1 = row(&a1, "zhujian");
     assert_eq!(
