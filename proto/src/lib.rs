@@ -8,6 +8,8 @@ pub mod v1 {
     tonic::include_proto!("caseflow.v1");
 }
 
+mod codes;
+
 /// The encoded descriptor set of every Caseflow proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("caseflow_descriptor");
 

@@ -96,12 +96,11 @@ async fn a_stopped_service_is_not_ready_and_comes_back() {
     let refused = sandbox.http.get(sandbox.url(Service::Evaluation, "/health/livez")).send().await;
     assert!(refused.is_err(), "a stopped service no longer accepts connections");
     sandbox.system.restart(Service::Evaluation).await.expect("restarts");
-    let ready = sandbox
+    sandbox
         .eventually("evaluation ready again", std::time::Duration::from_secs(10), || async {
             let r = sandbox.http.get(sandbox.url(Service::Evaluation, "/health/readyz")).send().await.ok()?;
             r.status().is_success().then_some(())
         })
         .await;
-    assert_eq!(ready, ());
     sandbox.shutdown().await;
 }

@@ -12,10 +12,6 @@ use diesel::prelude::*;
 use crate::service::{Surveys, open_or_reopen};
 use crate::store::{eval_cases, eval_matters, evaluation_subjects};
 
-fn source_name(v: i32) -> &'static str {
-    if v == pb::CaseSource::Petition as i32 { "petition" } else { "hotline" }
-}
-
 pub struct IntakeEvents;
 
 impl EventHandler for IntakeEvents {
@@ -28,7 +24,7 @@ impl EventHandler for IntakeEvents {
         diesel::insert_into(eval_cases::table)
             .values((
                 eval_cases::case_id.eq(&case.case_id),
-                eval_cases::source.eq(source_name(case.source)),
+                eval_cases::source.eq(pb::CaseSource::code_of(case.source)),
                 eval_cases::matters.eq(i32::try_from(case.matters.len()).unwrap_or(i32::MAX)),
                 eval_cases::received_at.eq(received.naive_utc()),
             ))
@@ -64,7 +60,7 @@ impl EventHandler for RoutingEvents {
                     evaluation_subjects::dispatch_id.eq(&d.dispatch_id),
                     evaluation_subjects::case_id.eq(&d.case_id),
                     evaluation_subjects::unit.eq(Some(d.unit.as_str())),
-                    evaluation_subjects::source.eq(source_name(d.source)),
+                    evaluation_subjects::source.eq(pb::CaseSource::code_of(d.source)),
                 ))
                 .execute(c)?;
             if d.role == "lead" {

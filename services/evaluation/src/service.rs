@@ -144,10 +144,6 @@ fn end_of_day_after(now: DateTime<Utc>, days: u32) -> NaiveDateTime {
         .unwrap_or(now.naive_utc())
 }
 
-fn source_value(s: &str) -> i32 {
-    if s == "petition" { pb::CaseSource::Petition as i32 } else { pb::CaseSource::Hotline as i32 }
-}
-
 fn leads(c: &mut AnyConnection, case_id: &str) -> QueryResult<Vec<MatterRow>> {
     eval_matters::table
         .filter(eval_matters::case_id.eq(case_id))
@@ -229,7 +225,7 @@ pub fn open_or_reopen(c: &mut AnyConnection, surveys: &Surveys, case_id: &str, n
         case_id,
         pb::evaluation_event::Kind::Due(pb::EvaluationDue {
             case_id: case_id.to_owned(),
-            source: source_value(&source),
+            source: pb::CaseSource::from_code(&source) as i32,
             cycle,
             due_at: Some(time::to_proto(now)),
             window_ends: Some(time::to_proto(window_ends.and_utc())),
@@ -346,7 +342,7 @@ impl Evaluation {
                     diesel::update(evaluations::table.find(&case_id)).set(&e).execute(c)?;
                     append(c, now, &case_id, pb::evaluation_event::Kind::Expired(pb::Expired {
                         case_id: case_id.clone(),
-                        source: source_value(&e.source),
+                        source: pb::CaseSource::from_code(&e.source) as i32,
                         cycle: e.cycle,
                         at: Some(time::to_proto(e.window_ends.and_utc())),
                         subjects,
@@ -428,7 +424,7 @@ impl Evaluation {
                 diesel::update(evaluations::table.find(&case_id)).set(&e).execute(c)?;
                 append(c, now, &case_id, pb::evaluation_event::Kind::Rated(pb::Rated {
                     case_id: case_id.clone(),
-                    source: source_value(&e.source),
+                    source: pb::CaseSource::from_code(&e.source) as i32,
                     cycle: e.cycle,
                     at: Some(time::to_proto(now)),
                     case_mapped: case_mapped.to_owned(),
@@ -579,7 +575,7 @@ impl Evaluation {
                             &e.case_id,
                             pb::evaluation_event::Kind::Expired(pb::Expired {
                                 case_id: e.case_id.clone(),
-                                source: source_value(&e.source),
+                                source: pb::CaseSource::from_code(&e.source) as i32,
                                 cycle: e.cycle,
                                 at: Some(time::to_proto(e.window_ends.and_utc())),
                                 subjects,

@@ -29,25 +29,9 @@ fn channel_name(v: i32) -> String {
     }
 }
 
+/// The kind's code, keeping an unknown value visible ("#7") for the validation message.
 fn kind_name(v: i32) -> String {
-    match pb::CaseKind::try_from(v) {
-        Ok(pb::CaseKind::Unspecified) => String::new(),
-        Ok(pb::CaseKind::Complaint) => "complaint".into(),
-        Ok(pb::CaseKind::Suggestion) => "suggestion".into(),
-        Ok(pb::CaseKind::Inquiry) => "inquiry".into(),
-        Ok(pb::CaseKind::HelpRequest) => "help_request".into(),
-        Err(_) => format!("#{v}"),
-    }
-}
-
-fn kind_value(name: &str) -> i32 {
-    match name {
-        "complaint" => pb::CaseKind::Complaint as i32,
-        "suggestion" => pb::CaseKind::Suggestion as i32,
-        "inquiry" => pb::CaseKind::Inquiry as i32,
-        "help_request" => pb::CaseKind::HelpRequest as i32,
-        _ => pb::CaseKind::Unspecified as i32,
-    }
+    pb::CaseKind::try_from(v).map_or_else(|_| format!("#{v}"), |k| k.code().to_owned())
 }
 
 fn rfc3339(t: Option<&prost_types::Timestamp>) -> String {
@@ -131,7 +115,7 @@ fn case_view(v: CaseView) -> pb::CaseView {
         external_ref: v.external_ref,
         received_at: Some(time::to_proto(v.received_at)),
         channel: v.channel,
-        kind: kind_value(&v.kind),
+        kind: pb::CaseKind::from_code(&v.kind) as i32,
         category: v.category,
         content: v.content,
         location: Some(pb::Location {

@@ -596,16 +596,6 @@ impl ListQuery {
     }
 }
 
-fn case_kind(kind: &str) -> pb::CaseKind {
-    match kind {
-        "complaint" => pb::CaseKind::Complaint,
-        "suggestion" => pb::CaseKind::Suggestion,
-        "inquiry" => pb::CaseKind::Inquiry,
-        "help_request" => pb::CaseKind::HelpRequest,
-        _ => pb::CaseKind::Unspecified,
-    }
-}
-
 /// The event routing and reporting consume: everything they need, and no clear-text personal
 /// data (the person key is a keyed hash).
 fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
@@ -618,7 +608,7 @@ fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
             external_ref: case.external_ref.clone(),
             received_at: Some(time::to_proto(case.received_at.and_utc())),
             channel: case.channel.clone(),
-            kind: case_kind(&case.kind) as i32,
+            kind: pb::CaseKind::from_code(&case.kind) as i32,
             category: case.category.clone(),
             location: Some(pb::Location {
                 sub_district: case.sub_district.clone(),

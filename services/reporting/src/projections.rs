@@ -9,20 +9,6 @@ use diesel::prelude::*;
 
 use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
 
-fn source_name(v: i32) -> &'static str {
-    if v == pb::CaseSource::Petition as i32 { "petition" } else { "hotline" }
-}
-
-fn kind_name(v: i32) -> &'static str {
-    match pb::CaseKind::try_from(v) {
-        Ok(pb::CaseKind::Complaint) => "complaint",
-        Ok(pb::CaseKind::Suggestion) => "suggestion",
-        Ok(pb::CaseKind::Inquiry) => "inquiry",
-        Ok(pb::CaseKind::HelpRequest) => "help_request",
-        _ => "",
-    }
-}
-
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
     t.and_then(|t| time::from_proto(Some(t), "t").ok()).map(|t| t.naive_utc())
 }
@@ -70,9 +56,9 @@ impl EventHandler for IntakeProjection {
         diesel::insert_into(report_cases::table)
             .values(CaseFact {
                 case_id: case.case_id,
-                source: source_name(case.source).to_owned(),
+                source: pb::CaseSource::code_of(case.source).to_owned(),
                 channel: case.channel,
-                kind: kind_name(case.kind).to_owned(),
+                kind: pb::CaseKind::code_of(case.kind).to_owned(),
                 category: case.category,
                 sub_district: case.location.map(|l| l.sub_district).unwrap_or_default(),
                 received_at,
@@ -108,7 +94,7 @@ impl EventHandler for RoutingProjection {
                     unit: None,
                     role: "lead".into(),
                     assignment: 0,
-                    source: source_name(d.source).into(),
+                    source: pb::CaseSource::code_of(d.source).into(),
                     received_at,
                     dispatched_at: at,
                     acknowledge_deadline: None,
@@ -132,7 +118,7 @@ impl EventHandler for RoutingProjection {
                     unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
                     role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
                     assignment: d.assignment,
-                    source: source_name(d.source).into(),
+                    source: pb::CaseSource::code_of(d.source).into(),
                     received_at,
                     dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
                     acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
@@ -236,7 +222,7 @@ fn put_rating(
             report_ratings::case_id.eq(case_id),
             report_ratings::subject.eq(subject),
             report_ratings::dispatch_id.eq(Some(dispatch_id).filter(|d| !d.is_empty())),
-            report_ratings::source.eq(source_name(source)),
+            report_ratings::source.eq(pb::CaseSource::code_of(source)),
             report_ratings::status.eq(status),
             report_ratings::mapped.eq(mapped),
         ))

@@ -460,7 +460,7 @@ impl Routing {
                     Change { action: "resolve", from, to: a.state.clone(), actor: ctx.actor.clone(), reason: "resolved with the lead's reply".into(), ..Change::default() },
                 )?;
             }
-            let wrongful = judge_wrongful_returns(ctx.c, m, d, ctx.now)?;
+            let wrongful = judge_wrongful_returns(ctx.c, m, d)?;
             let held = (ctx.now.naive_utc() - d.dispatched_at).num_seconds().max(0);
             Ok(Change { reason: "resolved".into(), held_seconds: held, wrongful_returns: wrongful, ..Change::default() })
         })
@@ -1001,7 +1001,6 @@ fn judge_wrongful_returns(
     c: &mut caseflow_runtime::AnyConnection,
     m: &MatterRow,
     d: &DispatchRow,
-    now: DateTime<Utc>,
 ) -> Result<Vec<caseflow_proto::v1::WrongfulReturn>, RoutingError> {
     let returns: Vec<ReturnRow> = return_requests::table
         .filter(return_requests::matter_id.eq(&m.matter_id))
@@ -1018,7 +1017,6 @@ fn judge_wrongful_returns(
         diesel::update(return_requests::table.find(&r.id)).set(&r).execute(c)?;
         out.push(caseflow_proto::v1::WrongfulReturn { return_id: r.id.clone(), unit: r.unit.clone(), days_cost: cost });
     }
-    let _ = now;
     Ok(out)
 }
 

@@ -22,16 +22,6 @@ pub struct IntakeEvents {
     pub clock: SharedClock,
 }
 
-fn kind_name(v: i32) -> &'static str {
-    match pb::CaseKind::try_from(v) {
-        Ok(pb::CaseKind::Complaint) => "complaint",
-        Ok(pb::CaseKind::Suggestion) => "suggestion",
-        Ok(pb::CaseKind::Inquiry) => "inquiry",
-        Ok(pb::CaseKind::HelpRequest) => "help_request",
-        _ => "",
-    }
-}
-
 impl EventHandler for IntakeEvents {
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent =
@@ -57,7 +47,7 @@ impl IntakeEvents {
                 matter_id: m.matter_id.clone(),
                 case_id: case.case_id.clone(),
                 source: source.to_owned(),
-                kind: kind_name(case.kind).to_owned(),
+                kind: pb::CaseKind::code_of(case.kind).to_owned(),
                 category: m.category.clone(),
                 summary: m.summary.clone(),
                 sub_district: sub_district.clone(),

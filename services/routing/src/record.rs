@@ -29,20 +29,6 @@ fn ts(t: NaiveDateTime) -> Option<prost_types::Timestamp> {
     Some(time::to_proto(t.and_utc()))
 }
 
-fn source(s: &str) -> i32 {
-    (if s == "petition" { pb::CaseSource::Petition } else { pb::CaseSource::Hotline }) as i32
-}
-
-fn kind(s: &str) -> i32 {
-    (match s {
-        "complaint" => pb::CaseKind::Complaint,
-        "suggestion" => pb::CaseKind::Suggestion,
-        "inquiry" => pb::CaseKind::Inquiry,
-        "help_request" => pb::CaseKind::HelpRequest,
-        _ => pb::CaseKind::Unspecified,
-    }) as i32
-}
-
 /// Appends the log entry and the event for `change`.
 pub fn record(
     c: &mut AnyConnection,
@@ -79,8 +65,8 @@ pub fn record(
             to_state: change.to,
             at: Some(time::to_proto(now)),
             actor: change.actor,
-            source: source(&matter.source),
-            kind: kind(&matter.kind),
+            source: pb::CaseSource::from_code(&matter.source) as i32,
+            kind: pb::CaseKind::from_code(&matter.kind) as i32,
             category: matter.category.clone(),
             sub_district: matter.sub_district.clone(),
             case_received_at: ts(matter.case_received_at),

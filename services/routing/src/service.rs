@@ -14,7 +14,7 @@ use crate::error::RoutingError;
 use crate::lifecycle::{self, Action, State};
 use crate::record::{Change, record};
 use crate::registry::UnitEntry;
-use crate::store::{DispatchRow, LogRow, MatterRow, dispatches, routing_log, units};
+use crate::store::{DispatchRow, LogRow, MatterRow, dispatches, routing_log};
 
 pub(crate) const DISPATCHERS: &[Role] = &[Role::Dispatcher, Role::Admin];
 const LOG_READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice, Role::Service, Role::UnitHandler];
@@ -244,19 +244,6 @@ impl Routing {
 
     pub fn units(&self, _principal: &Principal) -> Vec<UnitEntry> {
         self.rules.registry.units().cloned().collect()
-    }
-
-    /// The unit statuses as stored (merges and abolitions included).
-    pub async fn unit_statuses(&self) -> Result<Vec<(String, String, Option<String>)>, RoutingError> {
-        self.db
-            .read(|c| {
-                units::table
-                    .select((units::code, units::status, units::successor))
-                    .order(units::code.asc())
-                    .load(c)
-                    .map_err(RoutingError::from)
-            })
-            .await
     }
 
     /// Every dispatch of a case, per matter in assignment order.
