@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use caseflow_evaluation::rates::{
     HOTLINE_DECIMALS, PETITION_DECIMALS, Targets, hotline_unit_satisfaction, participation, petition_satisfaction,
 };
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::DispatchFact;
+use crate::rollup::{DispatchCells, PetitionCells};
 use crate::units::Units;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -110,57 +110,36 @@ pub struct Attachment1 {
 #[error("report invariant broken: {0}")]
 pub struct Broken(pub String);
 
-/// A rated or expired subject: (dispatch id, status, mapped level).
-pub type RatingFact = (Option<String>, String, Option<String>);
+/// A rollup count as a table cell: a negative one means the rollups lost track of a fact.
+fn count(unit: &str, field: &str, v: i64) -> Result<u64, Broken> {
+    u64::try_from(v).map_err(|_| Broken(format!("{unit}: {field} is negative ({v})")))
+}
 
+/// Attachment 2 from each unit's dispatch cells as of `as_of` (see `rollup::dispatch_cells`).
 pub fn attachment_2(
     units: &Units,
-    dispatches: &[DispatchFact],
-    ratings: &BTreeMap<String, RatingFact>,
+    cells: &BTreeMap<String, DispatchCells>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     as_of: DateTime<Utc>,
 ) -> Result<Attachment2, Broken> {
-    let at: NaiveDateTime = as_of.naive_utc();
-    let mut rows: BTreeMap<String, HotlineRow> = BTreeMap::new();
-    for d in dispatches.iter().filter(|d| d.role == "lead" && matches!(d.status.as_str(), "open" | "resolved")) {
-        let Some(unit) = &d.unit else { continue };
-        let row = rows.entry(unit.clone()).or_insert_with(|| HotlineRow {
+    let mut rows: Vec<HotlineRow> = Vec::new();
+    for (unit, c) in cells.iter().filter(|(_, c)| c.received != 0) {
+        rows.push(HotlineRow {
             unit: unit.clone(),
             name: units.name(unit),
-            received: 0,
-            in_progress: 0,
-            completed: 0,
-            overdue_view: 0,
-            overdue_handling: 0,
-            unsatisfied: 0,
+            received: count(unit, "received", c.received)?,
+            in_progress: count(unit, "in progress", c.in_progress)?,
+            completed: count(unit, "completed", c.completed)?,
+            overdue_view: count(unit, "overdue view", c.overdue_view)?,
+            overdue_handling: count(unit, "overdue handling", c.overdue_handling)?,
+            unsatisfied: count(unit, "unsatisfied", c.unsatisfied)?,
             satisfaction: None,
         });
-        row.received += 1;
-        let completed = d.resolved_at.is_some_and(|t| t <= at);
-        if completed {
-            row.completed += 1;
-            if ratings
-                .get(&d.dispatch_id)
-                .is_some_and(|(_, status, mapped)| status == "rated" && mapped.as_deref() == Some("unsatisfied"))
-            {
-                row.unsatisfied += 1;
-            }
-        } else if d.resolve_deadline.is_some_and(|dl| at > dl) {
-            row.overdue_handling += 1;
-        } else {
-            row.in_progress += 1;
-        }
-        let late_view = match (d.acknowledged_at, d.acknowledge_deadline) {
-            (Some(t), Some(dl)) if t <= at => t > dl,
-            (_, Some(dl)) => at > dl,
-            _ => false,
-        };
-        row.overdue_view += u64::from(late_view);
     }
     let mut departments = Vec::new();
     let mut sub_districts = Vec::new();
-    let mut ordered: Vec<HotlineRow> = rows.into_values().collect();
+    let mut ordered = rows;
     ordered.sort_by(|a, b| b.received.cmp(&a.received).then_with(|| units.order(&a.unit).cmp(&units.order(&b.unit))));
     for mut row in ordered {
         if row.received != row.in_progress + row.overdue_handling + row.completed {
@@ -218,44 +197,35 @@ pub fn attachment_3(a2: &Attachment2, targets: &Targets) -> Attachment3 {
     }
 }
 
-/// `ratings`: (unit subject, status, mapped) of petition cases received in the period.
+/// Attachment 1 from each unit's petition evaluation cells (see `rollup::petition_cells`).
 pub fn attachment_1(
     units: &Units,
-    ratings: &[(String, String, Option<String>)],
+    cells: &BTreeMap<String, PetitionCells>,
     targets: &Targets,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Attachment1, Broken> {
-    let mut rows: BTreeMap<String, PetitionRow> = BTreeMap::new();
-    for (unit, status, mapped) in ratings.iter().filter(|(s, _, _)| s != "agency" && s != "case") {
-        let row = rows.entry(unit.clone()).or_insert_with(|| PetitionRow {
+    let mut rows: Vec<PetitionRow> = Vec::new();
+    for (unit, c) in cells.iter().filter(|(_, c)| c.due != 0) {
+        rows.push(PetitionRow {
             unit: unit.clone(),
             name: units.name(unit),
-            due: 0,
-            expired: 0,
+            due: count(unit, "due", c.due)?,
+            expired: count(unit, "expired", c.expired)?,
             participation: None,
-            satisfied: 0,
-            basic: 0,
-            unsatisfied: 0,
+            satisfied: count(unit, "satisfied", c.satisfied)?,
+            basic: count(unit, "basic", c.basic)?,
+            unsatisfied: count(unit, "unsatisfied", c.unsatisfied)?,
             satisfaction: None,
         });
-        row.due += 1;
-        match (status.as_str(), mapped.as_deref()) {
-            ("expired", _) => row.expired += 1,
-            ("rated", Some("satisfied")) => row.satisfied += 1,
-            ("rated", Some("basic")) => row.basic += 1,
-            ("rated", Some(_)) => row.unsatisfied += 1,
-            _ => {}
-        }
     }
     let (mut departments, mut sub_districts) = (Vec::new(), Vec::new());
     let (mut below_p, mut below_s) = (Vec::new(), Vec::new());
-    let mut ordered: Vec<PetitionRow> = rows.into_values().collect();
+    let mut ordered = rows;
     ordered.sort_by_key(|r| units.order(&r.unit));
     for mut row in ordered {
         let rated = row.satisfied + row.basic + row.unsatisfied;
-        let pending = row.due - row.expired - rated;
-        if rated + row.expired + pending != row.due {
+        if rated + row.expired > row.due {
             return Err(Broken(format!(
                 "{}: rated {} + expired {} exceeds due {}",
                 row.unit, rated, row.expired, row.due

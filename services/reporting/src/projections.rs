@@ -7,6 +7,7 @@ use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::rollup;
 use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
@@ -53,20 +54,21 @@ impl EventHandler for IntakeProjection {
         };
         let received_at =
             ts(case.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;
-        diesel::insert_into(report_cases::table)
-            .values(CaseFact {
-                case_id: case.case_id,
-                source: pb::CaseSource::code_of(case.source).to_owned(),
-                channel: case.channel,
-                kind: pb::CaseKind::code_of(case.kind).to_owned(),
-                category: case.category,
-                sub_district: case.location.map(|l| l.sub_district).unwrap_or_default(),
-                received_at,
-                is_first: case.is_first,
-                single_visit: case.single_visit,
-                repeat_of: Some(case.repeat_of).filter(|r| !r.is_empty()),
-            })
-            .execute(conn)?;
+        let fact = CaseFact {
+            case_id: case.case_id,
+            source: pb::CaseSource::code_of(case.source).to_owned(),
+            channel: case.channel,
+            kind: pb::CaseKind::code_of(case.kind).to_owned(),
+            category: case.category,
+            sub_district: case.location.map(|l| l.sub_district).unwrap_or_default(),
+            received_at,
+            is_first: case.is_first,
+            single_visit: case.single_visit,
+            repeat_of: Some(case.repeat_of).filter(|r| !r.is_empty()),
+        };
+        rollup::lock_case(conn, &fact.case_id)?;
+        diesel::insert_into(report_cases::table).values(&fact).execute(conn)?;
+        rollup::case_arrived(conn, &fact)?;
         Ok(())
     }
 }
@@ -83,6 +85,7 @@ impl EventHandler for RoutingProjection {
         let at = ts(d.at.as_ref()).ok_or_else(|| refused(event.position)("at missing".into()))?;
         let received_at = ts(d.case_received_at.as_ref())
             .ok_or_else(|| refused(event.position)("case_received_at missing".into()))?;
+        rollup::lock_case(conn, &d.case_id)?;
         let created =
             d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
         if d.action == "triage" {
@@ -104,32 +107,36 @@ impl EventHandler for RoutingProjection {
                     status: "triage".into(),
                     closed_at: None,
                     rehandled: 0,
+                    settles_at: None,
                 })
                 .execute(conn)?;
             return Ok(());
         }
         if created {
             diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
-            diesel::insert_into(report_dispatches::table)
-                .values(DispatchFact {
-                    dispatch_id: d.dispatch_id.clone(),
-                    case_id: d.case_id.clone(),
-                    matter_id: d.matter_id.clone(),
-                    unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
-                    role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
-                    assignment: d.assignment,
-                    source: pb::CaseSource::code_of(d.source).into(),
-                    received_at,
-                    dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
-                    acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
-                    acknowledged_at: None,
-                    resolve_deadline: ts(d.resolve_deadline.as_ref()),
-                    resolved_at: None,
-                    status: "open".into(),
-                    closed_at: None,
-                    rehandled: 0,
-                })
-                .execute(conn)?;
+            let mut fact = DispatchFact {
+                dispatch_id: d.dispatch_id.clone(),
+                case_id: d.case_id.clone(),
+                matter_id: d.matter_id.clone(),
+                unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
+                role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
+                assignment: d.assignment,
+                source: pb::CaseSource::code_of(d.source).into(),
+                received_at,
+                dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
+                acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
+                acknowledged_at: None,
+                resolve_deadline: ts(d.resolve_deadline.as_ref()),
+                resolved_at: None,
+                status: "open".into(),
+                closed_at: None,
+                rehandled: 0,
+                settles_at: None,
+            };
+            fact.settles_at = rollup::settles_at(&fact);
+            rollup::track_dispatch(conn, &d.dispatch_id, |c| {
+                diesel::insert_into(report_dispatches::table).values(&fact).execute(c)
+            })?;
             return Ok(());
         }
         if d.dispatch_id.is_empty() {
@@ -163,7 +170,10 @@ impl EventHandler for RoutingProjection {
             }
             _ => {}
         }
-        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(conn)?;
+        fact.settles_at = rollup::settles_at(&fact);
+        rollup::track_dispatch(conn, &d.dispatch_id, |c| {
+            diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(c)
+        })?;
         match d.action.as_str() {
             "return_request" => {
                 diesel::insert_into(report_returns::table)
@@ -216,17 +226,27 @@ fn put_rating(
     status: &str,
     mapped: Option<&str>,
 ) -> QueryResult<()> {
-    diesel::delete(report_ratings::table.find((case_id, subject))).execute(conn)?;
-    diesel::insert_into(report_ratings::table)
-        .values((
-            report_ratings::case_id.eq(case_id),
-            report_ratings::subject.eq(subject),
-            report_ratings::dispatch_id.eq(Some(dispatch_id).filter(|d| !d.is_empty())),
-            report_ratings::source.eq(pb::CaseSource::code_of(source)),
-            report_ratings::status.eq(status),
-            report_ratings::mapped.eq(mapped),
-        ))
-        .execute(conn)?;
+    rollup::lock_case(conn, case_id)?;
+    let change = |c: &mut AnyConnection| {
+        diesel::delete(report_ratings::table.find((case_id, subject))).execute(c)?;
+        diesel::insert_into(report_ratings::table)
+            .values((
+                report_ratings::case_id.eq(case_id),
+                report_ratings::subject.eq(subject),
+                report_ratings::dispatch_id.eq(Some(dispatch_id).filter(|d| !d.is_empty())),
+                report_ratings::source.eq(pb::CaseSource::code_of(source)),
+                report_ratings::status.eq(status),
+                report_ratings::mapped.eq(mapped),
+            ))
+            .execute(c)
+    };
+    // A unit's rating moves its dispatch's cells (hotline) and its petition evaluation's.
+    let petition = |c: &mut AnyConnection| rollup::track_petition(c, case_id, subject, change);
+    if dispatch_id.is_empty() {
+        petition(conn)?;
+    } else {
+        rollup::track_dispatch(conn, dispatch_id, petition)?;
+    }
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use caseflow_runtime::{Db, DbError, Principal, Problem, Role};
 
-use crate::attachments::{self, Attachment1, Attachment2, Attachment3, RatingFact};
-use crate::store::{DispatchFact, report_cases, report_dispatches, report_ratings};
+use crate::attachments::{self, Attachment1, Attachment2, Attachment3};
+use crate::store::{DispatchFact, report_cases, report_dispatches};
 
 const READERS: &[Role] = &[Role::EfficiencyOffice, Role::Admin];
 
@@ -91,32 +91,6 @@ impl Reports {
 }
 
 impl Reports {
-    async fn hotline_facts(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<(Vec<DispatchFact>, std::collections::BTreeMap<String, RatingFact>), Problem> {
-        let (f, t) = (from.naive_utc(), to.naive_utc());
-        self.db
-            .read(move |c| {
-                let facts: Vec<DispatchFact> = report_dispatches::table
-                    .filter(report_dispatches::source.eq("hotline"))
-                    .filter(report_dispatches::received_at.ge(f))
-                    .filter(report_dispatches::received_at.lt(t))
-                    .select(DispatchFact::as_select())
-                    .load(c)?;
-                let ratings: Vec<(Option<String>, String, Option<String>)> = report_ratings::table
-                    .filter(report_ratings::source.eq("hotline"))
-                    .filter(report_ratings::dispatch_id.is_not_null())
-                    .select((report_ratings::dispatch_id, report_ratings::status, report_ratings::mapped))
-                    .load(c)?;
-                let by_dispatch = ratings.into_iter().filter_map(|r| r.0.clone().map(|d| (d, r))).collect();
-                Ok::<_, DbError>((facts, by_dispatch))
-            })
-            .await
-            .map_err(Problem::from)
-    }
-
     fn check_period(principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
         principal.require("read reports", READERS)?;
         if from >= to {
@@ -134,8 +108,10 @@ impl Reports {
         as_of: DateTime<Utc>,
     ) -> Result<Attachment2, Problem> {
         Self::check_period(p, from, to)?;
-        let (facts, ratings) = self.hotline_facts(from, to).await?;
-        attachments::attachment_2(&self.units, &facts, &ratings, from, to, as_of).map_err(|e| Problem::internal(&e))
+        let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
+        let cells =
+            self.db.read(move |c| crate::read::dispatch_cells(c, "hotline", f, t, at).map_err(DbError::from)).await?;
+        attachments::attachment_2(&self.units, &cells, from, to, as_of).map_err(|e| Problem::internal(&e))
     }
 
     /// Attachment 3: the ranking by hotline satisfaction.
@@ -159,22 +135,8 @@ impl Reports {
     ) -> Result<Attachment1, Problem> {
         Self::check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
-        let ratings: Vec<(String, String, Option<String>)> = self
-            .db
-            .read(move |c| {
-                let cases = report_cases::table
-                    .filter(report_cases::source.eq("petition"))
-                    .filter(report_cases::received_at.ge(f))
-                    .filter(report_cases::received_at.lt(t))
-                    .select(report_cases::case_id);
-                report_ratings::table
-                    .filter(report_ratings::case_id.eq_any(cases))
-                    .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
-                    .load(c)
-                    .map_err(DbError::from)
-            })
-            .await?;
-        attachments::attachment_1(&self.units, &ratings, &self.targets, from, to).map_err(|e| Problem::internal(&e))
+        let cells = self.db.read(move |c| crate::read::petition_cells(c, f, t).map_err(DbError::from)).await?;
+        attachments::attachment_1(&self.units, &cells, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }
 
@@ -254,54 +216,19 @@ impl Reports {
         let year = chrono::Months::new(12);
         let (lf, lt) = (from.checked_sub_months(year).unwrap_or(from), to.checked_sub_months(year).unwrap_or(to));
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
-        let (now, last, dispatches, repeated) = self
+        // On-time and late completions do not depend on the moment; read them at the end of time.
+        let as_of = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or(t);
+        let (now, last, dispatches, single_visit) = self
             .db
             .read(move |c| {
-                let load =
-                    |c: &mut caseflow_runtime::AnyConnection, a: chrono::NaiveDateTime, b: chrono::NaiveDateTime| {
-                        report_cases::table
-                            .filter(report_cases::source.eq(&s))
-                            .filter(report_cases::received_at.ge(a))
-                            .filter(report_cases::received_at.lt(b))
-                            .select((
-                                report_cases::case_id,
-                                report_cases::channel,
-                                report_cases::kind,
-                                report_cases::category,
-                                report_cases::is_first,
-                                report_cases::single_visit,
-                            ))
-                            .load::<(String, String, String, String, bool, bool)>(c)
-                    };
-                let now = load(c, f, t)?;
-                let last = load(c, lf.naive_utc(), lt.naive_utc())?;
-                let dispatches: Vec<DispatchFact> = report_dispatches::table
-                    .filter(report_dispatches::source.eq(&s))
-                    .filter(report_dispatches::received_at.ge(f))
-                    .filter(report_dispatches::received_at.lt(t))
-                    .select(DispatchFact::as_select())
-                    .load(c)?;
-                let repeated: Vec<Option<String>> = report_cases::table
-                    .filter(report_cases::repeat_of.is_not_null())
-                    .select(report_cases::repeat_of)
-                    .load(c)?;
-                Ok::<_, DbError>((now, last, dispatches, repeated))
+                let now = crate::read::case_counts(c, &s, f, t)?;
+                let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
+                let dispatches = crate::read::dispatch_cells(c, &s, f, t, as_of)?;
+                let single_visit = crate::read::single_visit(c, &s, f, t)?;
+                Ok::<_, DbError>((now, last, dispatches, single_visit))
             })
             .await?;
-        let rows = |v: Vec<(String, String, String, String, bool, bool)>| {
-            v.into_iter()
-                .map(|(case_id, channel, kind, category, is_first, single_visit)| crate::summary::CaseRow {
-                    case_id,
-                    channel,
-                    kind,
-                    category,
-                    is_first,
-                    single_visit,
-                })
-                .collect::<Vec<_>>()
-        };
-        let repeated = repeated.into_iter().flatten().collect();
-        let mut summary = crate::summary::build(&source, &rows(now), &rows(last), &dispatches, &repeated)
+        let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
         if summary.source == "petition" {
             use crate::store::report_reception_matters as rm;

@@ -36,6 +36,45 @@ diesel::table! {
         status -> Text,
         closed_at -> Nullable<Timestamp>,
         rehandled -> Integer,
+        settles_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    report_dispatch_days (source, day, unit) {
+        source -> Text,
+        unit -> Text,
+        day -> Date,
+        received -> BigInt,
+        in_progress -> BigInt,
+        completed -> BigInt,
+        overdue_view -> BigInt,
+        overdue_handling -> BigInt,
+        unsatisfied -> BigInt,
+        on_time -> BigInt,
+        late -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_petition_days (day, unit) {
+        unit -> Text,
+        day -> Date,
+        due -> BigInt,
+        expired -> BigInt,
+        satisfied -> BigInt,
+        basic -> BigInt,
+        unsatisfied -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_case_days (source, day, dimension, value) {
+        source -> Text,
+        day -> Date,
+        dimension -> Text,
+        value -> Text,
+        cases -> BigInt,
     }
 }
 
@@ -107,4 +146,6 @@ pub struct DispatchFact {
     pub status: String,
     pub closed_at: Option<NaiveDateTime>,
     pub rehandled: i32,
+    /// Kept equal to `rollup::settles_at(self)` by the projection.
+    pub settles_at: Option<NaiveDateTime>,
 }

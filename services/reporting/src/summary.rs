@@ -10,7 +10,6 @@ use caseflow_evaluation::rates::Rate;
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::Broken;
-use crate::store::DispatchFact;
 
 const BUILTIN_TAXONOMY: &str = include_str!("../../../deploy/policy/taxonomy.toml");
 
@@ -124,15 +123,23 @@ pub struct Summary {
     pub leader_receptions: Option<Receptions>,
 }
 
-/// A case as the summary needs it.
-#[derive(Debug, Clone)]
-pub struct CaseRow {
-    pub case_id: String,
-    pub channel: String,
-    pub kind: String,
-    pub category: String,
-    pub is_first: bool,
-    pub single_visit: bool,
+/// Cases per (dimension, value), as `read::case_counts` returns them.
+pub type CaseCounts = BTreeMap<(String, String), u64>;
+
+fn dimension<'a>(counts: &'a CaseCounts, name: &'a str) -> impl Iterator<Item = (&'a String, u64)> + 'a {
+    counts.iter().filter(move |((d, _), _)| d == name).map(|((_, v), n)| (v, *n))
+}
+
+fn single(counts: &CaseCounts, name: &str) -> u64 {
+    dimension(counts, name).map(|(_, n)| n).sum()
+}
+
+/// The single-visit cases of the period that were resolved: (case, received, resolved), and
+/// which of them were followed by a repeat case.
+#[derive(Debug, Default)]
+pub struct SingleVisitFacts {
+    pub resolved: BTreeMap<String, (chrono::NaiveDateTime, chrono::NaiveDateTime)>,
+    pub repeated: std::collections::BTreeSet<String>,
 }
 
 fn change(this: u64, last: u64) -> Option<f64> {
@@ -184,22 +191,17 @@ fn shares(counts: BTreeMap<String, u64>, total: u64, label: impl Fn(&str) -> Str
 
 pub fn build(
     source: &str,
-    cases: &[CaseRow],
-    last_year: &[CaseRow],
-    dispatches: &[DispatchFact],
-    repeated_cases: &std::collections::BTreeSet<String>,
+    cases: &CaseCounts,
+    last_year: &CaseCounts,
+    dispatches: &BTreeMap<String, crate::rollup::DispatchCells>,
+    single_visit: &SingleVisitFacts,
 ) -> Result<Summary, Broken> {
     let names = category_names();
-    let total = cases.len() as u64;
-    let mut channel_now: BTreeMap<String, u64> = BTreeMap::new();
-    let mut channel_last: BTreeMap<String, u64> = BTreeMap::new();
-    for c in cases {
-        *channel_now.entry(c.channel.clone()).or_default() += 1;
-    }
-    for c in last_year {
-        *channel_last.entry(c.channel.clone()).or_default() += 1;
-    }
-    let mut keys: Vec<&String> = channel_now.keys().chain(channel_last.keys()).collect();
+    let total = single(cases, "total");
+    let total_last = single(last_year, "total");
+    let channel_now: BTreeMap<&String, u64> = dimension(cases, "channel").collect();
+    let channel_last: BTreeMap<&String, u64> = dimension(last_year, "channel").collect();
+    let mut keys: Vec<&String> = channel_now.keys().chain(channel_last.keys()).copied().collect();
     keys.sort();
     keys.dedup();
     let channels: Vec<Count> = keys
@@ -212,14 +214,10 @@ pub fn build(
     if channels.iter().map(|c| c.count).sum::<u64>() != total {
         return Err(Broken("channels do not add up to the total".into()));
     }
-    let mut by_category: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
-    for c in cases {
-        let level1 = c.category.split('.').next().unwrap_or_default().to_owned();
-        *by_category.entry(level1).or_default() += 1;
-        if !c.kind.is_empty() {
-            *by_kind.entry(c.kind.clone()).or_default() += 1;
-        }
+    let by_category: BTreeMap<String, u64> = dimension(cases, "category").map(|(k, n)| (k.clone(), n)).collect();
+    let by_kind: BTreeMap<String, u64> = dimension(cases, "kind").map(|(k, n)| (k.clone(), n)).collect();
+    if by_category.values().sum::<u64>() != total {
+        return Err(Broken("categories do not add up to the total".into()));
     }
     let categories = shares(by_category, total, |k| names.get(k).cloned().unwrap_or_else(|| k.to_owned()));
     let kinds = shares(by_kind, total, |k| kind_label(k).to_owned());
@@ -228,34 +226,25 @@ pub fn build(
         return Err(Broken(format!("category shares add up to {share_sum:.2} %")));
     }
 
-    let resolved: Vec<&DispatchFact> =
-        dispatches.iter().filter(|d| d.role == "lead" && d.status == "resolved").collect();
-    let mut late: BTreeMap<String, u64> = BTreeMap::new();
     let mut on_time = 0;
-    for d in &resolved {
-        match (d.resolved_at, d.resolve_deadline) {
-            (Some(at), Some(deadline)) if at > deadline => {
-                *late.entry(d.unit.clone().unwrap_or_default()).or_default() += 1
-            }
-            _ => on_time += 1,
+    let mut late_by_unit = Vec::new();
+    for (unit, c) in dispatches {
+        on_time += u64::try_from(c.on_time).map_err(|_| Broken(format!("{unit}: on time is negative")))?;
+        let late = u64::try_from(c.late).map_err(|_| Broken(format!("{unit}: late is negative")))?;
+        if late > 0 {
+            late_by_unit.push(LateUnit { unit: unit.clone(), late });
         }
     }
-    let mut late_by_unit: Vec<LateUnit> = late.into_iter().map(|(unit, late)| LateUnit { unit, late }).collect();
     late_by_unit.sort_by(|a, b| b.late.cmp(&a.late).then_with(|| a.unit.cmp(&b.unit)));
+    let resolved = on_time + late_by_unit.iter().map(|l| l.late).sum::<u64>();
 
-    let admitted: Vec<&CaseRow> = cases.iter().filter(|c| c.single_visit).collect();
-    let first_cases = cases.iter().filter(|c| c.is_first).count() as u64;
-    let resolved_cases: BTreeMap<&str, (chrono::NaiveDateTime, chrono::NaiveDateTime)> =
-        resolved.iter().filter_map(|d| Some((d.case_id.as_str(), (d.received_at, d.resolved_at?)))).collect();
-    let sv_resolved: Vec<(chrono::NaiveDateTime, chrono::NaiveDateTime)> =
-        admitted.iter().filter_map(|c| resolved_cases.get(c.case_id.as_str()).copied()).collect();
-    let once = admitted
-        .iter()
-        .filter(|c| resolved_cases.contains_key(c.case_id.as_str()) && !repeated_cases.contains(&c.case_id))
-        .count() as u64;
-    let average_days = (!sv_resolved.is_empty()).then(|| {
-        let days: f64 = sv_resolved.iter().map(|(r, d)| (*d - *r).num_seconds().max(0) as f64 / 86_400.0).sum();
-        ((days / sv_resolved.len() as f64) * 10.0).round() / 10.0
+    let admitted = single(cases, "single_visit");
+    let first_cases = single(cases, "first");
+    let once = single_visit.resolved.keys().filter(|c| !single_visit.repeated.contains(*c)).count() as u64;
+    let average_days = (!single_visit.resolved.is_empty()).then(|| {
+        let days: f64 =
+            single_visit.resolved.values().map(|(r, d)| (*d - *r).num_seconds().max(0) as f64 / 86_400.0).sum();
+        ((days / single_visit.resolved.len() as f64) * 10.0).round() / 10.0
     });
     Ok(Summary {
         source: source.to_owned(),
@@ -264,21 +253,21 @@ pub fn build(
             key: "total".into(),
             label: "合计".into(),
             count: total,
-            last_year: last_year.len() as u64,
-            change: change(total, last_year.len() as u64),
+            last_year: total_last,
+            change: change(total, total_last),
         },
         channels,
         categories,
         kinds,
-        resolved_dispatches: resolved.len() as u64,
+        resolved_dispatches: resolved,
         on_time,
-        on_time_rate: Rate::of(on_time, resolved.len() as u64).map(|r| r.percent(1)),
+        on_time_rate: Rate::of(on_time, resolved).map(|r| r.percent(1)),
         late_by_unit,
         single_visit: SingleVisit {
-            admitted: admitted.len() as u64,
+            admitted,
             first_cases,
-            share_of_first_cases: Rate::of(admitted.len() as u64, first_cases).map(|r| r.percent(1)),
-            first_time_resolution: Rate::of(once, admitted.len() as u64).map(|r| r.percent(1)),
+            share_of_first_cases: Rate::of(admitted, first_cases).map(|r| r.percent(1)),
+            first_time_resolution: Rate::of(once, admitted).map(|r| r.percent(1)),
             average_days,
         },
         leader_receptions: None,

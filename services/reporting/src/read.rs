@@ -1,0 +1,235 @@
+//! Reading the rollups for a period [from, to): whole district days from the rollup tables, the
+//! ragged edges from the facts, and, for a report as of a moment, the dispatches that have not
+//! settled by then. Plain functions over a connection, so the benchmark and the tests call
+//! exactly what the service does.
+
+use std::collections::BTreeMap;
+
+use caseflow_runtime::AnyConnection;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::rollup::{self, DispatchCells, PetitionCells, Split, day_start, sum_by_unit};
+use crate::store::{
+    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_petition_days,
+    report_ratings,
+};
+
+/// Keeps `IN (...)` lists well under both backends' bind limits.
+const CHUNK: usize = 5_000;
+
+/// The dispatches among `ids` rated unsatisfied.
+fn unsatisfied_among(conn: &mut AnyConnection, ids: &[&str]) -> QueryResult<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<Option<String>> = report_ratings::table
+            .filter(report_ratings::dispatch_id.eq_any(chunk))
+            .filter(report_ratings::status.eq("rated"))
+            .filter(report_ratings::mapped.eq("unsatisfied"))
+            .select(report_ratings::dispatch_id)
+            .load(conn)?;
+        out.extend(found.into_iter().flatten());
+    }
+    Ok(out)
+}
+
+fn facts_received(
+    conn: &mut AnyConnection,
+    source: &str,
+    (a, b): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<Vec<DispatchFact>> {
+    report_dispatches::table
+        .filter(report_dispatches::source.eq(source))
+        .filter(report_dispatches::received_at.ge(a))
+        .filter(report_dispatches::received_at.lt(b))
+        .select(DispatchFact::as_select())
+        .load(conn)
+}
+
+/// Each unit's dispatch cells for `source` cases received in [from, to), as of `as_of`.
+pub fn dispatch_cells(
+    conn: &mut AnyConnection,
+    source: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    as_of: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, DispatchCells>> {
+    use report_dispatch_days as r;
+    let split = Split::of(from, to);
+    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = r::table
+        .filter(r::source.eq(source))
+        .filter(r::day.ge(split.first_day))
+        .filter(r::day.lt(split.end_day))
+        .select((
+            r::unit,
+            r::received,
+            r::in_progress,
+            r::completed,
+            r::overdue_view,
+            r::overdue_handling,
+            r::unsatisfied,
+            r::on_time,
+            r::late,
+        ))
+        .load(conn)?;
+    let mut cells = sum_by_unit(rows.into_iter().map(|(unit, a, b, c, d, e, f, g, h)| {
+        let cells = DispatchCells {
+            received: a,
+            in_progress: b,
+            completed: c,
+            overdue_view: d,
+            overdue_handling: e,
+            unsatisfied: f,
+            on_time: g,
+            late: h,
+        };
+        (unit, cells)
+    }));
+    // The edges, exactly as of `as_of`.
+    for range in split.edges() {
+        let facts = facts_received(conn, source, range)?;
+        let unsatisfied = unsatisfied_among(conn, &facts.iter().map(|f| f.dispatch_id.as_str()).collect::<Vec<_>>())?;
+        for f in &facts {
+            if let Some(((_, unit, _), c)) =
+                rollup::dispatch_cells(f, unsatisfied.contains(&f.dispatch_id), Some(as_of))
+            {
+                *cells.entry(unit).or_default() += c;
+            }
+        }
+    }
+    // The whole days hold each dispatch as it stands once its deadlines passed; correct the
+    // ones that had not settled by `as_of`.
+    if split.first_day < split.end_day {
+        let unsettled: Vec<DispatchFact> = report_dispatches::table
+            .filter(report_dispatches::source.eq(source))
+            .filter(report_dispatches::settles_at.gt(as_of))
+            .filter(report_dispatches::received_at.ge(day_start(split.first_day)))
+            .filter(report_dispatches::received_at.lt(day_start(split.end_day)))
+            .select(DispatchFact::as_select())
+            .load(conn)?;
+        let ids: Vec<&str> = unsettled.iter().map(|f| f.dispatch_id.as_str()).collect();
+        let unsatisfied = unsatisfied_among(conn, &ids)?;
+        for f in &unsettled {
+            let rated = unsatisfied.contains(&f.dispatch_id);
+            if let (Some(((_, unit, _), then)), Some((_, end))) =
+                (rollup::dispatch_cells(f, rated, Some(as_of)), rollup::dispatch_cells(f, rated, None))
+            {
+                *cells.entry(unit).or_default() += then - end;
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// Each unit's petition evaluation cells for petition cases received in [from, to).
+pub fn petition_cells(
+    conn: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, PetitionCells>> {
+    use report_petition_days as r;
+    let split = Split::of(from, to);
+    type Row = (String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = r::table
+        .filter(r::day.ge(split.first_day))
+        .filter(r::day.lt(split.end_day))
+        .select((r::unit, r::due, r::expired, r::satisfied, r::basic, r::unsatisfied))
+        .load(conn)?;
+    let mut cells = sum_by_unit(rows.into_iter().map(|(unit, due, expired, satisfied, basic, unsatisfied)| {
+        (unit, PetitionCells { due, expired, satisfied, basic, unsatisfied })
+    }));
+    for (a, b) in split.edges() {
+        let cases = report_cases::table
+            .filter(report_cases::source.eq("petition"))
+            .filter(report_cases::received_at.ge(a))
+            .filter(report_cases::received_at.lt(b))
+            .select(report_cases::case_id);
+        let ratings: Vec<(String, String, Option<String>)> = report_ratings::table
+            .filter(report_ratings::case_id.eq_any(cases))
+            .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
+            .load(conn)?;
+        for (subject, status, mapped) in ratings.into_iter().filter(|r| rollup::is_unit_subject(&r.0)) {
+            *cells.entry(subject).or_default() += rollup::petition_cells(&status, mapped.as_deref());
+        }
+    }
+    Ok(cells)
+}
+
+/// Cases of `source` received in [from, to) per (dimension, value): see `rollup::case_dimensions`.
+pub fn case_counts(
+    conn: &mut AnyConnection,
+    source: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<BTreeMap<(String, String), u64>> {
+    use report_case_days as r;
+    let split = Split::of(from, to);
+    let rows: Vec<(String, String, i64)> = r::table
+        .filter(r::source.eq(source))
+        .filter(r::day.ge(split.first_day))
+        .filter(r::day.lt(split.end_day))
+        .select((r::dimension, r::value, r::cases))
+        .load(conn)?;
+    let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (dimension, value, n) in rows {
+        *out.entry((dimension, value)).or_default() += u64::try_from(n).unwrap_or(0);
+    }
+    for (a, b) in split.edges() {
+        let cases: Vec<(String, String, String, bool, bool)> = report_cases::table
+            .filter(report_cases::source.eq(source))
+            .filter(report_cases::received_at.ge(a))
+            .filter(report_cases::received_at.lt(b))
+            .select((
+                report_cases::channel,
+                report_cases::kind,
+                report_cases::category,
+                report_cases::is_first,
+                report_cases::single_visit,
+            ))
+            .load(conn)?;
+        for (channel, kind, category, first, single) in cases {
+            for (dimension, value) in rollup::case_dimensions(&channel, &kind, &category, first, single) {
+                *out.entry((dimension.to_owned(), value)).or_default() += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The single-visit (最多投一次) cases of the period that a unit resolved, and which of them a
+/// repeat case followed.
+pub fn single_visit(
+    conn: &mut AnyConnection,
+    source: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<crate::summary::SingleVisitFacts> {
+    let admitted: Vec<String> = report_cases::table
+        .filter(report_cases::source.eq(source))
+        .filter(report_cases::single_visit.eq(true))
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .select(report_cases::case_id)
+        .load(conn)?;
+    let mut facts = crate::summary::SingleVisitFacts::default();
+    for chunk in admitted.chunks(CHUNK) {
+        let resolved: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = report_dispatches::table
+            .filter(report_dispatches::case_id.eq_any(chunk))
+            .filter(report_dispatches::role.eq("lead"))
+            .filter(report_dispatches::status.eq("resolved"))
+            .select((report_dispatches::case_id, report_dispatches::received_at, report_dispatches::resolved_at))
+            .load(conn)?;
+        for (case_id, received, resolved_at) in resolved {
+            if let Some(at) = resolved_at {
+                facts.resolved.insert(case_id, (received, at));
+            }
+        }
+        let repeated: Vec<Option<String>> = report_cases::table
+            .filter(report_cases::repeat_of.eq_any(chunk))
+            .select(report_cases::repeat_of)
+            .load(conn)?;
+        facts.repeated.extend(repeated.into_iter().flatten());
+    }
+    Ok(facts)
+}

@@ -1,0 +1,460 @@
+//! Rollups kept as events arrive: per district day and unit, the counts every half-year table
+//! needs, so a report reads a few thousand rows and not every dispatch.
+//!
+//! Each fact (a dispatch with its rating, a petition evaluation with its case, a case) has a
+//! *contribution* to one rollup row. A projection that changes a fact goes through `track_*`,
+//! which takes the contribution before and after the change and adds the difference. The same
+//! contribution functions compute the edges of a period that does not start or end at midnight
+//! and the full scan that the tests compare against, so the two paths cannot drift apart.
+//!
+//! Dispatch rows are kept as they stand once every deadline has passed ("as of the end of
+//! time"). A report as of an earlier moment corrects them with the dispatches that have not
+//! settled by then (`DispatchFact::settles_at` after it): few, for a report as of now.
+
+use std::collections::BTreeMap;
+use std::ops::{AddAssign, Sub};
+
+use caseflow_runtime::AnyConnection;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::store::{
+    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_petition_days,
+    report_ratings,
+};
+
+/// The district's calendar day (UTC+8) of a UTC timestamp.
+pub fn district_day(t: NaiveDateTime) -> NaiveDate {
+    (t + chrono::Duration::hours(8)).date()
+}
+
+/// The UTC moment the district day `day` starts.
+pub fn day_start(day: NaiveDate) -> NaiveDateTime {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default() - chrono::Duration::hours(8)
+}
+
+macro_rules! cells {
+    ($name:ident { $($field:ident),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name {
+            $(pub $field: i64,)+
+        }
+
+        impl AddAssign for $name {
+            fn add_assign(&mut self, o: Self) {
+                $(self.$field += o.$field;)+
+            }
+        }
+
+        impl Sub for $name {
+            type Output = Self;
+            fn sub(self, o: Self) -> Self {
+                Self { $($field: self.$field - o.$field,)+ }
+            }
+        }
+
+        impl $name {
+            pub fn is_zero(&self) -> bool {
+                *self == Self::default()
+            }
+        }
+    };
+}
+
+cells!(DispatchCells { received, in_progress, completed, overdue_view, overdue_handling, unsatisfied, on_time, late });
+cells!(PetitionCells { due, expired, satisfied, basic, unsatisfied });
+
+/// Which dispatch rollup row a dispatch counts in: (source, unit, day of the case's receipt).
+pub type DispatchKey = (String, String, NaiveDate);
+
+/// A dispatch's contribution as of `as_of` (`None`: once every deadline has passed). Only lead
+/// dispatches a unit holds count: one it returned, or that was transferred or superseded,
+/// moved on and counts where it landed (FIGURES.md, attachment 2).
+pub fn dispatch_cells(
+    d: &DispatchFact,
+    rated_unsatisfied: bool,
+    as_of: Option<NaiveDateTime>,
+) -> Option<(DispatchKey, DispatchCells)> {
+    let unit = d.unit.as_ref()?;
+    if d.role != "lead" || !matches!(d.status.as_str(), "open" | "resolved") {
+        return None;
+    }
+    let by = |t: NaiveDateTime| as_of.is_none_or(|at| t <= at);
+    let passed = |deadline: NaiveDateTime| as_of.is_none_or(|at| at > deadline);
+    let mut c = DispatchCells { received: 1, ..DispatchCells::default() };
+    if d.resolved_at.is_some_and(by) {
+        c.completed = 1;
+        c.unsatisfied = i64::from(rated_unsatisfied);
+    } else if d.resolve_deadline.is_some_and(passed) {
+        c.overdue_handling = 1;
+    } else {
+        c.in_progress = 1;
+    }
+    let late_view = match (d.acknowledged_at, d.acknowledge_deadline) {
+        (Some(t), Some(dl)) if by(t) => t > dl,
+        (_, Some(dl)) => passed(dl),
+        _ => false,
+    };
+    c.overdue_view = i64::from(late_view);
+    // 按期办结: resolved by its deadline (as of the end of time, like the summary reads it).
+    if d.status == "resolved" {
+        match (d.resolved_at, d.resolve_deadline) {
+            (Some(at), Some(deadline)) if at > deadline => c.late = 1,
+            _ => c.on_time = 1,
+        }
+    }
+    Some(((d.source.clone(), unit.clone(), district_day(d.received_at)), c))
+}
+
+/// The moment after which `dispatch_cells(d, _, Some(t))` equals the end-of-time contribution.
+pub fn settles_at(d: &DispatchFact) -> Option<NaiveDateTime> {
+    [d.acknowledge_deadline, d.acknowledged_at, d.resolve_deadline, d.resolved_at].into_iter().flatten().max()
+}
+
+/// One petition evaluation of a unit: (unit, status, mapped level).
+pub fn petition_cells(status: &str, mapped: Option<&str>) -> PetitionCells {
+    let mut c = PetitionCells { due: 1, ..PetitionCells::default() };
+    match (status, mapped) {
+        ("expired", _) => c.expired = 1,
+        ("rated", Some("satisfied")) => c.satisfied = 1,
+        ("rated", Some("basic")) => c.basic = 1,
+        ("rated", Some(_)) => c.unsatisfied = 1,
+        _ => {}
+    }
+    c
+}
+
+/// A subject that is a unit's part of a petition (not the agency's, not the hotline case's own).
+pub fn is_unit_subject(subject: &str) -> bool {
+    subject != "agency" && subject != "case"
+}
+
+/// The dimensions a case counts under in `report_case_days`.
+pub fn case_dimensions(
+    channel: &str,
+    kind: &str,
+    category: &str,
+    is_first: bool,
+    single_visit: bool,
+) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("total", String::new()),
+        ("channel", channel.to_owned()),
+        ("category", category.split('.').next().unwrap_or_default().to_owned()),
+    ];
+    if !kind.is_empty() {
+        v.push(("kind", kind.to_owned()));
+    }
+    if is_first {
+        v.push(("first", String::new()));
+    }
+    if single_visit {
+        v.push(("single_visit", String::new()));
+    }
+    v
+}
+
+/// Serializes the projections' work on one case across the three consumers (PostgreSQL; SQLite
+/// has one writer): a rating and the dispatch or case it joins must not pass each other unseen.
+pub fn lock_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('reporting-case:' || $1))")
+            .bind::<diesel::sql_types::Text, _>(case_id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+// ---- maintenance ----
+
+fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
+    let n: i64 = report_ratings::table
+        .filter(report_ratings::dispatch_id.eq(dispatch_id))
+        .filter(report_ratings::status.eq("rated"))
+        .filter(report_ratings::mapped.eq("unsatisfied"))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<(DispatchKey, DispatchCells)>> {
+    let Some(fact) =
+        report_dispatches::table.find(dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
+    else {
+        return Ok(None);
+    };
+    let unsatisfied = rated_unsatisfied(conn, dispatch_id)?;
+    Ok(dispatch_cells(&fact, unsatisfied, None))
+}
+
+/// Runs `change`, which may create, update or delete the dispatch's fact or its rating, and
+/// moves the dispatch's contribution in the rollups accordingly.
+pub fn track_dispatch<T>(
+    conn: &mut AnyConnection,
+    dispatch_id: &str,
+    change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let before = dispatch_state(conn, dispatch_id)?;
+    let out = change(conn)?;
+    let after = dispatch_state(conn, dispatch_id)?;
+    if before != after {
+        if let Some((key, cells)) = before {
+            add_dispatch(conn, &key, DispatchCells::default() - cells)?;
+        }
+        if let Some((key, cells)) = after {
+            add_dispatch(conn, &key, cells)?;
+        }
+    }
+    Ok(out)
+}
+
+fn add_dispatch(conn: &mut AnyConnection, key: &DispatchKey, d: DispatchCells) -> QueryResult<()> {
+    use report_dispatch_days as t;
+    if d.is_zero() {
+        return Ok(());
+    }
+    let (source, unit, day) = key;
+    let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::received.eq(0_i64));
+    let rest = (
+        t::in_progress.eq(0_i64),
+        t::completed.eq(0_i64),
+        t::overdue_view.eq(0_i64),
+        t::overdue_handling.eq(0_i64),
+        t::unsatisfied.eq(0_i64),
+        t::on_time.eq(0_i64),
+        t::late.eq(0_i64),
+    );
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::insert_into(t::table).values((zero, rest)).on_conflict_do_nothing().execute(pg)?
+        }
+        AnyConnection::Sqlite(lite) => {
+            diesel::insert_into(t::table).values((zero, rest)).on_conflict_do_nothing().execute(lite)?
+        }
+    };
+    diesel::update(t::table.find((source, day, unit)))
+        .set((
+            t::received.eq(t::received + d.received),
+            t::in_progress.eq(t::in_progress + d.in_progress),
+            t::completed.eq(t::completed + d.completed),
+            t::overdue_view.eq(t::overdue_view + d.overdue_view),
+            t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
+            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
+            t::on_time.eq(t::on_time + d.on_time),
+            t::late.eq(t::late + d.late),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A unit's petition evaluation: (unit, day of the case's receipt) and its cells, once both the
+/// rating and its petition case are in the read model.
+fn petition_state(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    subject: &str,
+) -> QueryResult<Option<((String, NaiveDate), PetitionCells)>> {
+    if !is_unit_subject(subject) {
+        return Ok(None);
+    }
+    let Some((status, mapped)) = report_ratings::table
+        .find((case_id, subject))
+        .select((report_ratings::status, report_ratings::mapped))
+        .first::<(String, Option<String>)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let received: Option<NaiveDateTime> = report_cases::table
+        .find(case_id)
+        .filter(report_cases::source.eq("petition"))
+        .select(report_cases::received_at)
+        .first(conn)
+        .optional()?;
+    Ok(received.map(|r| ((subject.to_owned(), district_day(r)), petition_cells(&status, mapped.as_deref()))))
+}
+
+/// Like `track_dispatch`, for a unit's evaluation of a petition case.
+pub fn track_petition<T>(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    subject: &str,
+    change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let before = petition_state(conn, case_id, subject)?;
+    let out = change(conn)?;
+    let after = petition_state(conn, case_id, subject)?;
+    if before != after {
+        if let Some((key, cells)) = before {
+            add_petition(conn, &key, PetitionCells::default() - cells)?;
+        }
+        if let Some((key, cells)) = after {
+            add_petition(conn, &key, cells)?;
+        }
+    }
+    Ok(out)
+}
+
+fn add_petition(conn: &mut AnyConnection, (unit, day): &(String, NaiveDate), d: PetitionCells) -> QueryResult<()> {
+    use report_petition_days as t;
+    if d.is_zero() {
+        return Ok(());
+    }
+    let zero = (
+        t::unit.eq(unit),
+        t::day.eq(day),
+        t::due.eq(0_i64),
+        t::expired.eq(0_i64),
+        t::satisfied.eq(0_i64),
+        t::basic.eq(0_i64),
+        t::unsatisfied.eq(0_i64),
+    );
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::insert_into(t::table).values(zero).on_conflict_do_nothing().execute(pg)?
+        }
+        AnyConnection::Sqlite(lite) => {
+            diesel::insert_into(t::table).values(zero).on_conflict_do_nothing().execute(lite)?
+        }
+    };
+    diesel::update(t::table.find((day, unit)))
+        .set((
+            t::due.eq(t::due + d.due),
+            t::expired.eq(t::expired + d.expired),
+            t::satisfied.eq(t::satisfied + d.satisfied),
+            t::basic.eq(t::basic + d.basic),
+            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a newly received case, and the unit evaluations of it that arrived before it did.
+pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> QueryResult<()> {
+    use report_case_days as t;
+    let day = district_day(case.received_at);
+    for (dimension, value) in
+        case_dimensions(&case.channel, &case.kind, &case.category, case.is_first, case.single_visit)
+    {
+        let row = (
+            t::source.eq(&case.source),
+            t::day.eq(day),
+            t::dimension.eq(dimension),
+            t::value.eq(&value),
+            t::cases.eq(0_i64),
+        );
+        match conn {
+            AnyConnection::Postgresql(pg) => {
+                diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
+            }
+            AnyConnection::Sqlite(lite) => {
+                diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
+            }
+        };
+        diesel::update(t::table.find((&case.source, day, dimension, &value)))
+            .set(t::cases.eq(t::cases + 1_i64))
+            .execute(conn)?;
+    }
+    if case.source == "petition" {
+        let earlier: Vec<(String, String, Option<String>)> = report_ratings::table
+            .filter(report_ratings::case_id.eq(&case.case_id))
+            .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
+            .load(conn)?;
+        for (subject, status, mapped) in earlier.into_iter().filter(|r| is_unit_subject(&r.0)) {
+            add_petition(conn, &(subject, day), petition_cells(&status, mapped.as_deref()))?;
+        }
+    }
+    Ok(())
+}
+
+// ---- reading ----
+
+/// Full district days inside [from, to), and the partial edges before and after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Whole days [first_day, end_day).
+    pub first_day: NaiveDate,
+    pub end_day: NaiveDate,
+    /// [from, day_start(first_day)) and [day_start(end_day), to); empty when from/to are midnights.
+    pub head: (NaiveDateTime, NaiveDateTime),
+    pub tail: (NaiveDateTime, NaiveDateTime),
+}
+
+impl Split {
+    pub fn of(from: NaiveDateTime, to: NaiveDateTime) -> Self {
+        let mut first_day = district_day(from);
+        if day_start(first_day) < from {
+            first_day = first_day.succ_opt().unwrap_or(first_day);
+        }
+        let end_day = district_day(to);
+        if end_day < first_day {
+            // The whole period lies inside one day.
+            return Self { first_day, end_day: first_day, head: (from, to), tail: (to, to) };
+        }
+        Self {
+            first_day,
+            end_day,
+            head: (from, day_start(first_day).min(to)),
+            tail: (day_start(end_day).max(from), to),
+        }
+    }
+
+    /// The edge ranges that are not empty.
+    pub fn edges(&self) -> impl Iterator<Item = (NaiveDateTime, NaiveDateTime)> {
+        [self.head, self.tail].into_iter().filter(|(a, b)| a < b)
+    }
+}
+
+/// Sums rollup rows and edge facts per unit.
+pub fn sum_by_unit<C: AddAssign + Default + Copy>(rows: impl IntoIterator<Item = (String, C)>) -> BTreeMap<String, C> {
+    let mut out: BTreeMap<String, C> = BTreeMap::new();
+    for (unit, c) in rows {
+        *out.entry(unit).or_default() += c;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        chrono::DateTime::parse_from_rfc3339(s).map(|t| t.naive_utc()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_period_of_whole_days_has_no_edges() {
+        let s = Split::of(at("2020-01-01T00:00:00+08:00"), at("2020-07-01T00:00:00+08:00"));
+        assert_eq!(s.first_day, NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default());
+        assert_eq!(s.end_day, NaiveDate::from_ymd_opt(2020, 7, 1).unwrap_or_default());
+        assert_eq!(s.edges().count(), 0);
+    }
+
+    #[test]
+    fn a_period_inside_one_day_is_all_edge() {
+        let (f, t) = (at("2020-03-02T09:00:00+08:00"), at("2020-03-02T17:00:00+08:00"));
+        let s = Split::of(f, t);
+        assert_eq!(s.first_day, s.end_day);
+        let edges: Vec<_> = s.edges().collect();
+        assert_eq!(edges, [(f, t)]);
+    }
+
+    #[test]
+    fn ragged_ends_become_edges_around_whole_days() {
+        let (f, t) = (at("2020-03-02T09:00:00+08:00"), at("2020-03-05T17:00:00+08:00"));
+        let s = Split::of(f, t);
+        assert_eq!(s.first_day, NaiveDate::from_ymd_opt(2020, 3, 3).unwrap_or_default());
+        assert_eq!(s.end_day, NaiveDate::from_ymd_opt(2020, 3, 5).unwrap_or_default());
+        let edges: Vec<_> = s.edges().collect();
+        assert_eq!(edges, [(f, at("2020-03-03T00:00:00+08:00")), (at("2020-03-05T00:00:00+08:00"), t)]);
+    }
+
+    #[test]
+    fn adjacent_ragged_ends_leave_no_whole_day() {
+        let (f, t) = (at("2020-03-02T09:00:00+08:00"), at("2020-03-03T08:00:00+08:00"));
+        let s = Split::of(f, t);
+        assert_eq!(s.first_day, s.end_day);
+        let covered: i64 = s.edges().map(|(a, b)| (b - a).num_minutes()).sum();
+        assert_eq!(covered, (t - f).num_minutes());
+    }
+}
