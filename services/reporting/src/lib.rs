@@ -124,7 +124,7 @@ pub async fn run(
         )),
     ];
 
-    let reports = Reports { db: db.clone(), units, targets: config.targets };
+    let reports = Reports::new(db.clone(), units, config.targets);
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
         ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone() }),

@@ -41,6 +41,14 @@ pub struct Reports {
 }
 
 impl Reports {
+    pub fn new(
+        db: Db,
+        units: std::sync::Arc<crate::units::Units>,
+        targets: caseflow_evaluation::rates::Targets,
+    ) -> Self {
+        Self { db, units, targets }
+    }
+
     /// Dispatches received per unit, for cases received in [from, to).
     #[tracing::instrument(skip_all, fields(caseflow.service = "reporting"))]
     pub async fn unit_counts(
