@@ -263,6 +263,20 @@ pub fn petition(n: usize, channel: &str) -> Value {
 
 /// Every table of a service's database, as bytes: the SQLite file and its WAL, or every
 /// PostgreSQL row as text.
+/// Runs `sql` directly on a service's database: for tests that damage what a service keeps.
+pub fn execute_sql(db: &TestDatabase, sql: &str) {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    if let Some(path) = db.config.url.strip_prefix("sqlite://") {
+        let mut conn = diesel::SqliteConnection::establish(path).expect("open the SQLite file");
+        conn.batch_execute(sql).expect("statement runs");
+        return;
+    }
+    let schema = db.config.schema.clone().expect("PostgreSQL test databases have a schema");
+    let mut conn = diesel::PgConnection::establish(&db.config.url).expect("connect");
+    conn.batch_execute(&format!("SET search_path TO \"{schema}\"; {sql}")).expect("statement runs");
+}
+
 pub fn dump_database(db: &TestDatabase) -> Vec<u8> {
     use diesel::Connection as _;
     use diesel::RunQueryDsl as _;

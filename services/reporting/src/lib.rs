@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod bounce;
 pub mod grpc;
 pub mod projections;
+pub mod projector;
 pub mod read;
 pub mod reconcile;
 pub mod reports;
@@ -15,17 +16,14 @@ pub mod summary;
 pub mod units;
 pub mod xlsx;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use caseflow_proto::v1::reporting_server::ReportingServer;
-use caseflow_runtime::consumer::{self, Subscription};
 use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
 use caseflow_runtime::deployment::ServiceContext;
 use caseflow_runtime::event_log;
 use caseflow_runtime::grpc_client::ServiceChannel;
 use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
@@ -100,30 +98,12 @@ pub async fn run(
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
     let units = std::sync::Arc::new(units::Units::load(config.units_file.as_deref()).map_err(anyhow::Error::msg)?);
-    let consumers = [
-        tokio::spawn(consumer::run(
-            db.clone(),
-            ctx.clock.clone(),
-            Subscription { service: "reporting", checkpoint: "reporting<-intake".into(), source: intake },
-            Arc::new(projections::IntakeProjection),
-            shutdown.clone(),
-        )),
-        tokio::spawn(consumer::run(
-            db.clone(),
-            ctx.clock.clone(),
-            Subscription { service: "reporting", checkpoint: "reporting<-routing".into(), source: routing },
-            Arc::new(projections::RoutingProjection),
-            shutdown.clone(),
-        )),
-        tokio::spawn(consumer::run(
-            db.clone(),
-            ctx.clock.clone(),
-            Subscription { service: "reporting", checkpoint: "reporting<-evaluation".into(), source: evaluation },
-            Arc::new(projections::EvaluationProjection),
-            shutdown.clone(),
-        )),
-    ];
-
+    let projector = projector::Projector::start(
+        db.clone(),
+        ctx.clock.clone(),
+        projector::Sources { intake, routing, evaluation },
+        shutdown.clone(),
+    );
     let reports = Reports::new(db.clone(), units, config.targets);
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
@@ -132,13 +112,16 @@ pub async fn run(
     ));
     let endpoints = Endpoints {
         service: "reporting",
-        rest: rest::router(rest::RestState { reports, keys: ctx.keys.clone(), clock: ctx.clock.clone() }),
+        rest: rest::router(rest::RestState {
+            reports,
+            projector: projector.clone(),
+            keys: ctx.keys.clone(),
+            clock: ctx.clock.clone(),
+        }),
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
-    for c in consumers {
-        let _ = c.await;
-    }
+    projector.stopped().await;
     Ok(())
 }

@@ -15,6 +15,7 @@ use utoipa::OpenApi;
 
 use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow};
 use crate::bounce::{BounceReport, BounceRow};
+use crate::projector::{ReadModelStatus, StreamPosition};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
 use crate::summary::{Count, LateUnit, Receptions, Share, SingleVisit, Summary};
@@ -22,6 +23,7 @@ use crate::summary::{Count, LateUnit, Receptions, Share, SingleVisit, Summary};
 #[derive(Clone)]
 pub struct RestState {
     pub reports: Reports,
+    pub projector: crate::projector::Projector,
     pub keys: KeyStore,
     pub clock: caseflow_runtime::SharedClock,
 }
@@ -42,6 +44,8 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/bounce", get(bounce))
         .route("/v1/reports/summary", get(summary))
         .route("/v1/reports/reconciliation", axum::routing::post(reconcile))
+        .route("/v1/read-model", get(read_model))
+        .route("/v1/read-model/rebuild", axum::routing::post(rebuild))
         .route("/openapi.json", get(openapi))
         .with_state(state)
 }
@@ -262,6 +266,25 @@ async fn summary(
     Ok(Json(state.reports.summary(&p, source, q.from, q.to).await?))
 }
 
+/// How far the read model has read intake's, routing's and evaluation's streams.
+#[utoipa::path(get, path = "/v1/read-model",
+    responses((status = 200, body = ReadModelStatus), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn read_model(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+) -> Result<Json<ReadModelStatus>, Problem> {
+    Ok(Json(state.projector.status(&p).await?))
+}
+
+/// Empties the read model and replays the three streams from their first event (admin). The
+/// answer comes once the replay has started; `GET /v1/read-model` shows its progress.
+#[utoipa::path(post, path = "/v1/read-model/rebuild",
+    responses((status = 202, body = ReadModelStatus), (status = 401), (status = 403)), security(("api_key" = [])))]
+async fn rebuild(State(state): State<RestState>, Authenticated(p): Authenticated) -> Result<Response, Problem> {
+    let status = state.projector.rebuild(&p).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(status)).into_response())
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -269,8 +292,10 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, read_model, rebuild),
     components(schemas(
+        ReadModelStatus,
+        StreamPosition,
         Receptions,
         Summary,
         Count,

@@ -49,7 +49,7 @@ pub struct Subscription {
 }
 
 /// Runs until `shutdown`, reconnecting with back-off whenever the stream or an apply fails.
-pub async fn run<H: EventHandler>(
+pub async fn run<H: EventHandler + ?Sized>(
     db: Db,
     clock: SharedClock,
     subscription: Subscription,
@@ -84,7 +84,7 @@ enum ConsumeError {
     Apply(#[from] ApplyError),
 }
 
-async fn consume_once<H: EventHandler>(
+async fn consume_once<H: EventHandler + ?Sized>(
     db: &Db,
     clock: &SharedClock,
     subscription: &Subscription,
@@ -108,7 +108,7 @@ async fn consume_once<H: EventHandler>(
     }
 }
 
-async fn apply_one<H: EventHandler>(
+async fn apply_one<H: EventHandler + ?Sized>(
     db: &Db,
     clock: &SharedClock,
     subscription: &Subscription,
