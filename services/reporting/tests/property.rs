@@ -282,9 +282,9 @@ impl World {
                 petition,
                 // Mostly the first half of 2020, some the half-year before (year on year) and after.
                 received: start() + rng.seconds(200) - Duration::days(if rng.chance(15) { 366 } else { 10 }),
-                channel: if petition { *rng.pick(&CHANNELS[..3]) } else { CHANNELS[3] },
+                channel: if petition { rng.pick(&CHANNELS[..3]) } else { CHANNELS[3] },
                 kind: *rng.pick(&[pb::CaseKind::Complaint, pb::CaseKind::Inquiry, pb::CaseKind::Unspecified]),
-                category: *rng.pick(&CATEGORIES),
+                category: rng.pick(&CATEGORIES),
             };
             w.intake.push(pb::IntakeEvent {
                 kind: Some(pb::intake_event::Kind::CaseReceived(pb::CaseReceived {
