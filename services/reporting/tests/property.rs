@@ -38,8 +38,8 @@ impl Rng {
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
     }
     fn seconds(&mut self, max_days: i64) -> Duration {
         Duration::seconds(self.below(u64::try_from(max_days * 86_400).unwrap_or(1)) as i64)
@@ -123,7 +123,7 @@ impl World {
     fn matter(&mut self, rng: &mut Rng, case: usize, matter: usize, units: &[&str]) -> Option<usize> {
         let received = self.cases[case].received;
         let mut at = received + rng.seconds(2);
-        let mut unit = (*rng.pick(units)).to_owned();
+        let mut unit = rng.pick(units).to_owned();
         let mut hop = 0;
         loop {
             let id = format!("{}-{matter}-{hop}", self.cases[case].id);
@@ -145,7 +145,7 @@ impl World {
                 let mut assist = d.clone();
                 assist.id = format!("{}-assist", d.id);
                 assist.lead = false;
-                assist.unit = (*rng.pick(units)).to_owned();
+                assist.unit = rng.pick(units).to_owned();
                 let e = self.change(&assist, "dispatch", "dispatched", at);
                 self.emit(e);
                 self.dispatches.push(assist);
@@ -172,7 +172,7 @@ impl World {
                 self.emit(e);
                 self.dispatches.push(d);
                 let next = units.iter().filter(|u| **u != unit).collect::<Vec<_>>();
-                unit = (**rng.pick(&next)).to_owned();
+                unit = (*rng.pick(&next)).to_owned();
                 hop += 1;
                 continue;
             }
@@ -239,7 +239,7 @@ impl World {
         match rng.below(10) {
             0..=5 => {
                 for s in &mut subjects {
-                    let mapped = *rng.pick(&["satisfied", "satisfied", "satisfied", "basic", "unsatisfied"]);
+                    let mapped = rng.pick(&["satisfied", "satisfied", "satisfied", "basic", "unsatisfied"]);
                     s.mapped = mapped.into();
                     self.ratings.insert((case, s.subject.clone()), ("rated", Some(mapped), s.dispatch_id.clone()));
                 }
@@ -283,7 +283,7 @@ impl World {
                 // Mostly the first half of 2020, some the half-year before (year on year) and after.
                 received: start() + rng.seconds(200) - Duration::days(if rng.chance(15) { 366 } else { 10 }),
                 channel: if petition { rng.pick(&CHANNELS[..3]) } else { CHANNELS[3] },
-                kind: *rng.pick(&[pb::CaseKind::Complaint, pb::CaseKind::Inquiry, pb::CaseKind::Unspecified]),
+                kind: rng.pick(&[pb::CaseKind::Complaint, pb::CaseKind::Inquiry, pb::CaseKind::Unspecified]),
                 category: rng.pick(&CATEGORIES),
             };
             w.intake.push(pb::IntakeEvent {
@@ -344,7 +344,7 @@ async fn replay(db: &Db, world: &World, rng: &mut Rng) {
         if open.is_empty() {
             return;
         }
-        let s = *rng.pick(&open);
+        let s = rng.pick(&open);
         // Runs of a few events, so one stream gets well ahead of another at times.
         for _ in 0..=rng.below(8) {
             if let Some(e) = streams[s].1.get(next[s]) {
