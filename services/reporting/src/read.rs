@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use caseflow_runtime::AnyConnection;
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::rollup::{self, DispatchCells, PetitionCells, Split, day_start, sum_by_unit};
@@ -101,13 +101,7 @@ pub fn dispatch_cells(
     // The whole days hold each dispatch as it stands once its deadlines passed; correct the
     // ones that had not settled by `as_of`.
     if split.first_day < split.end_day {
-        let unsettled: Vec<DispatchFact> = report_dispatches::table
-            .filter(report_dispatches::source.eq(source))
-            .filter(report_dispatches::settles_at.gt(as_of))
-            .filter(report_dispatches::received_at.ge(day_start(split.first_day)))
-            .filter(report_dispatches::received_at.lt(day_start(split.end_day)))
-            .select(DispatchFact::as_select())
-            .load(conn)?;
+        let unsettled = unsettled(conn, source, (split.first_day, split.end_day), as_of)?;
         let ids: Vec<&str> = unsettled.iter().map(|f| f.dispatch_id.as_str()).collect();
         let unsatisfied = unsatisfied_among(conn, &ids)?;
         for f in &unsettled {
@@ -120,6 +114,49 @@ pub fn dispatch_cells(
         }
     }
     Ok(cells)
+}
+
+/// Dispatches of `source` received on the whole days [first_day, end_day) whose figures still
+/// change after `as_of`: only the days whose `settles_by` is later are looked at, so a report as
+/// of after the period reads no dispatch at all unless one of them is still open.
+fn unsettled(
+    conn: &mut AnyConnection,
+    source: &str,
+    (first_day, end_day): (NaiveDate, NaiveDate),
+    as_of: NaiveDateTime,
+) -> QueryResult<Vec<DispatchFact>> {
+    use report_dispatch_days as r;
+    let mut days: Vec<NaiveDate> = r::table
+        .filter(r::source.eq(source))
+        .filter(r::day.ge(first_day))
+        .filter(r::day.lt(end_day))
+        .filter(r::settles_by.gt(as_of))
+        .select(r::day)
+        .distinct()
+        .load(conn)?;
+    days.sort();
+    // Consecutive days become one range of receipt.
+    let mut ranges: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for day in days {
+        let next = day.succ_opt().unwrap_or(day);
+        match ranges.last_mut() {
+            Some((_, end)) if *end == day => *end = next,
+            _ => ranges.push((day, next)),
+        }
+    }
+    let mut out = Vec::new();
+    for (a, b) in ranges {
+        out.extend(
+            report_dispatches::table
+                .filter(report_dispatches::source.eq(source))
+                .filter(report_dispatches::received_at.ge(day_start(a)))
+                .filter(report_dispatches::received_at.lt(day_start(b)))
+                .filter(report_dispatches::settles_at.gt(as_of))
+                .select(DispatchFact::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// Each unit's petition evaluation cells for petition cases received in [from, to).

@@ -177,14 +177,16 @@ fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult
     Ok(n > 0)
 }
 
-fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<(DispatchKey, DispatchCells)>> {
+type DispatchState = (DispatchKey, DispatchCells, Option<NaiveDateTime>);
+
+fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<DispatchState>> {
     let Some(fact) =
         report_dispatches::table.find(dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
     else {
         return Ok(None);
     };
     let unsatisfied = rated_unsatisfied(conn, dispatch_id)?;
-    Ok(dispatch_cells(&fact, unsatisfied, None))
+    Ok(dispatch_cells(&fact, unsatisfied, None).map(|(key, cells)| (key, cells, settles_at(&fact))))
 }
 
 /// Runs `change`, which may create, update or delete the dispatch's fact or its rating, and
@@ -198,21 +200,24 @@ pub fn track_dispatch<T>(
     let out = change(conn)?;
     let after = dispatch_state(conn, dispatch_id)?;
     if before != after {
-        if let Some((key, cells)) = before {
-            add_dispatch(conn, &key, DispatchCells::default() - cells)?;
+        if let Some((key, cells, _)) = before {
+            add_dispatch(conn, &key, DispatchCells::default() - cells, None)?;
         }
-        if let Some((key, cells)) = after {
-            add_dispatch(conn, &key, cells)?;
+        if let Some((key, cells, settles)) = after {
+            add_dispatch(conn, &key, cells, settles)?;
         }
     }
     Ok(out)
 }
 
-fn add_dispatch(conn: &mut AnyConnection, key: &DispatchKey, d: DispatchCells) -> QueryResult<()> {
+/// Adds `d` to the row `key`, and raises its `settles_by` to `settles` when later.
+pub fn add_dispatch(
+    conn: &mut AnyConnection,
+    key: &DispatchKey,
+    d: DispatchCells,
+    settles: Option<NaiveDateTime>,
+) -> QueryResult<()> {
     use report_dispatch_days as t;
-    if d.is_zero() {
-        return Ok(());
-    }
     let (source, unit, day) = key;
     let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::received.eq(0_i64));
     let rest = (
@@ -232,18 +237,27 @@ fn add_dispatch(conn: &mut AnyConnection, key: &DispatchKey, d: DispatchCells) -
             diesel::insert_into(t::table).values((zero, rest)).on_conflict_do_nothing().execute(lite)?
         }
     };
-    diesel::update(t::table.find((source, day, unit)))
-        .set((
-            t::received.eq(t::received + d.received),
-            t::in_progress.eq(t::in_progress + d.in_progress),
-            t::completed.eq(t::completed + d.completed),
-            t::overdue_view.eq(t::overdue_view + d.overdue_view),
-            t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
-            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
-            t::on_time.eq(t::on_time + d.on_time),
-            t::late.eq(t::late + d.late),
-        ))
+    if !d.is_zero() {
+        diesel::update(t::table.find((source, day, unit)))
+            .set((
+                t::received.eq(t::received + d.received),
+                t::in_progress.eq(t::in_progress + d.in_progress),
+                t::completed.eq(t::completed + d.completed),
+                t::overdue_view.eq(t::overdue_view + d.overdue_view),
+                t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
+                t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
+                t::on_time.eq(t::on_time + d.on_time),
+                t::late.eq(t::late + d.late),
+            ))
+            .execute(conn)?;
+    }
+    if let Some(settles) = settles {
+        diesel::update(
+            t::table.find((source, day, unit)).filter(t::settles_by.is_null().or(t::settles_by.lt(settles))),
+        )
+        .set(t::settles_by.eq(settles))
         .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -53,6 +53,7 @@ diesel::table! {
         unsatisfied -> BigInt,
         on_time -> BigInt,
         late -> BigInt,
+        settles_by -> Nullable<Timestamp>,
     }
 }
 
@@ -127,7 +128,7 @@ pub struct CaseFact {
     pub repeat_of: Option<String>,
 }
 
-#[derive(Debug, Clone, Insertable, Queryable, Selectable, AsChangeset)]
+#[derive(Debug, Clone, Insertable, Queryable, QueryableByName, Selectable, AsChangeset)]
 #[diesel(table_name = report_dispatches, treat_none_as_null = true)]
 pub struct DispatchFact {
     pub dispatch_id: String,

@@ -3,13 +3,13 @@
 
 -- When a dispatch's figures stop depending on the moment a report is taken "as of": the latest
 -- of its deadlines, acknowledgement and resolution. Reports as of an earlier moment correct
--- the rollups with the few dispatches that have not settled yet.
+-- the rollups with the dispatches that had not settled by then.
 ALTER TABLE report_dispatches ADD COLUMN settles_at TIMESTAMP;
-CREATE INDEX report_dispatches_settles ON report_dispatches (source, settles_at);
 CREATE INDEX report_dispatches_matter ON report_dispatches (matter_id);
 CREATE INDEX report_ratings_dispatch ON report_ratings (dispatch_id);
 CREATE INDEX report_dispatches_case ON report_dispatches (case_id);
 CREATE INDEX report_cases_repeat_of ON report_cases (repeat_of);
+CREATE INDEX report_cases_single_visit ON report_cases (source, single_visit, received_at);
 
 -- Lead dispatches held by a unit (open or resolved), as they stand once every deadline passed.
 CREATE TABLE report_dispatch_days (
@@ -24,6 +24,9 @@ CREATE TABLE report_dispatch_days (
     unsatisfied      BIGINT NOT NULL,
     on_time          BIGINT NOT NULL,
     late             BIGINT NOT NULL,
+    -- Never earlier than the latest settles_at of the row's dispatches (it only grows): a report
+    -- as of an earlier moment looks at this day's dispatches one by one.
+    settles_by       TIMESTAMP,
     PRIMARY KEY (source, day, unit)
 );
 
