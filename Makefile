@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty build test test-sqlite test-postgres lint fmt clean
+.PHONY: help run run-empty build test test-sqlite test-postgres bench lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test-postgres: ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skippe
 	else \
 		echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; \
 	fi
+
+bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
+	cargo bench -p caseflow-reporting --bench halfyear
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check

@@ -161,6 +161,7 @@ impl Intake {
             let (row, matters) = self.rows(&case, &fingerprint, now);
             let actor = principal.name.clone();
             let related = case.related_case_id.clone();
+            let masked_name = case.citizen.name.as_deref().map(crate::citizen::mask_name).unwrap_or_default();
             let result = self
                 .db
                 .write(move |c| {
@@ -183,7 +184,7 @@ impl Intake {
                     }
                     store::insert_case(c, &row, &matters)?;
                     open_watch_items(c, &row, &actor, now)?;
-                    event_log::append(c, now, &row.id, &case_received(&row, &matters))?;
+                    event_log::append(c, now, &row.id, &case_received(&row, &matters, &masked_name))?;
                     Ok::<_, IntakeError>(Outcome::Created(row.id))
                 })
                 .await;
@@ -598,7 +599,7 @@ impl ListQuery {
 
 /// The event routing and reporting consume: everything they need, and no clear-text personal
 /// data (the person key is a keyed hash).
-fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
+fn case_received(case: &CaseRow, matters: &[MatterRow], masked_name: &str) -> pb::IntakeEvent {
     let source =
         if case.source == Source::Petition.as_str() { pb::CaseSource::Petition } else { pb::CaseSource::Hotline };
     pb::IntakeEvent {
@@ -638,6 +639,11 @@ fn case_received(case: &CaseRow, matters: &[MatterRow]) -> pb::IntakeEvent {
             collective: case.collective,
             joint_signers: case.joint_signers.unwrap_or_default(),
             hide_identity: case.hide_identity,
+            citizen_masked_name: if case.anonymous || case.hide_identity {
+                String::new()
+            } else {
+                masked_name.to_owned()
+            },
         })),
     }
 }

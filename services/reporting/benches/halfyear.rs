@@ -117,15 +117,14 @@ fn row(i: u64, n: u64, units: &[String], rng: &mut Rng) -> Row {
         settles_at: None,
     };
     fact.settles_at = rollup::settles_at(&fact);
-    let rating = (status >= 4 && r4 < 0.6).then(|| {
-        if r7 < 0.80 {
-            "satisfied"
-        } else if r7 < 0.95 {
-            "basic"
-        } else {
-            "unsatisfied"
-        }
-    });
+    let level = if r7 < 0.80 {
+        "satisfied"
+    } else if r7 < 0.95 {
+        "basic"
+    } else {
+        "unsatisfied"
+    };
+    let rating = (status >= 4 && r4 < 0.6).then_some(level);
     let case = CaseFact {
         case_id: fact.case_id.clone(),
         source: "hotline".into(),
@@ -137,6 +136,11 @@ fn row(i: u64, n: u64, units: &[String], rng: &mut Rng) -> Row {
         is_first: true,
         single_visit: false,
         repeat_of: None,
+        person_key: String::new(),
+        citizen_masked: String::new(),
+        visit_persons: 0,
+        collective: false,
+        terms: String::new(),
     };
     Row { fact, case, rating }
 }
@@ -145,6 +149,7 @@ fn row(i: u64, n: u64, units: &[String], rng: &mut Rng) -> Row {
 async fn load(db: &Db, n: u64, units: &[String]) -> Result<(), DbError> {
     let mut rng = Rng(0x42);
     let mut dispatch_days: BTreeMap<rollup::DispatchKey, (DispatchCells, Option<NaiveDateTime>)> = BTreeMap::new();
+    let mut rating_days: BTreeMap<rollup::RatingKey, rollup::RatingCells> = BTreeMap::new();
     let mut case_days: BTreeMap<(String, chrono::NaiveDate, &'static str, String), i64> = BTreeMap::new();
     let started = Instant::now();
     let mut i = 0;
@@ -157,10 +162,12 @@ async fn load(db: &Db, n: u64, units: &[String]) -> Result<(), DbError> {
                 day.0 += cells;
                 day.1 = day.1.max(r.fact.settles_at);
             }
+            if let (Some(mapped), Some(unit)) = (r.rating, &r.fact.unit) {
+                let key = ("hotline".to_owned(), unit.clone(), rollup::district_day(r.fact.received_at));
+                *rating_days.entry(key).or_default() += rollup::rating_cells("rated", Some(mapped));
+            }
             let c = &r.case;
-            for (dimension, value) in
-                rollup::case_dimensions(&c.channel, &c.kind, &c.category, c.is_first, c.single_visit)
-            {
+            for (dimension, value) in rollup::case_dimensions(c) {
                 *case_days
                     .entry((c.source.clone(), rollup::district_day(c.received_at), dimension, value))
                     .or_default() += 1;
@@ -199,6 +206,9 @@ async fn load(db: &Db, n: u64, units: &[String]) -> Result<(), DbError> {
     db.write(move |c| {
         for (key, (cells, settles)) in dispatch_days {
             rollup::add_dispatch(c, &key, cells, settles)?;
+        }
+        for (key, cells) in rating_days {
+            rollup::add_rating(c, &key, cells)?;
         }
         for ((source, day, dimension, value), cases) in case_days {
             diesel::insert_into(report_case_days::table)

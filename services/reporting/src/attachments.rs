@@ -18,7 +18,7 @@ use caseflow_evaluation::rates::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::rollup::{DispatchCells, PetitionCells};
+use crate::rollup::{DispatchCells, RatingCells};
 use crate::units::Units;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -200,13 +200,14 @@ pub fn attachment_3(a2: &Attachment2, targets: &Targets) -> Attachment3 {
 /// Attachment 1 from each unit's petition evaluation cells (see `rollup::petition_cells`).
 pub fn attachment_1(
     units: &Units,
-    cells: &BTreeMap<String, PetitionCells>,
+    cells: &BTreeMap<String, RatingCells>,
     targets: &Targets,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Attachment1, Broken> {
     let mut rows: Vec<PetitionRow> = Vec::new();
-    for (unit, c) in cells.iter().filter(|(_, c)| c.due != 0) {
+    // The petition agency (信访机构) is rated too, but is not a handling unit: not in the table.
+    for (unit, c) in cells.iter().filter(|(u, c)| c.due != 0 && u.as_str() != crate::rollup::AGENCY) {
         rows.push(PetitionRow {
             unit: unit.clone(),
             name: units.name(unit),

@@ -13,6 +13,7 @@ pub mod rest;
 pub mod rollup;
 pub mod store;
 pub mod summary;
+pub mod topics;
 pub mod units;
 pub mod xlsx;
 

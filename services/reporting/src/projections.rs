@@ -54,17 +54,24 @@ impl EventHandler for IntakeProjection {
         };
         let received_at =
             ts(case.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;
+        let summaries: Vec<&str> = case.matters.iter().map(|m| m.summary.as_str()).collect();
+        let terms = crate::topics::terms(&summaries).into_iter().collect::<Vec<_>>().join(" ");
         let fact = CaseFact {
-            case_id: case.case_id,
+            case_id: case.case_id.clone(),
             source: pb::CaseSource::code_of(case.source).to_owned(),
-            channel: case.channel,
+            channel: case.channel.clone(),
             kind: pb::CaseKind::code_of(case.kind).to_owned(),
-            category: case.category,
-            sub_district: case.location.map(|l| l.sub_district).unwrap_or_default(),
+            category: case.category.clone(),
+            sub_district: case.location.as_ref().map(|l| l.sub_district.clone()).unwrap_or_default(),
             received_at,
             is_first: case.is_first,
             single_visit: case.single_visit,
-            repeat_of: Some(case.repeat_of).filter(|r| !r.is_empty()),
+            repeat_of: Some(case.repeat_of.clone()).filter(|r| !r.is_empty()),
+            person_key: case.person_key.clone(),
+            citizen_masked: case.citizen_masked_name.clone(),
+            visit_persons: case.visit_persons,
+            collective: case.collective,
+            terms,
         };
         rollup::lock_case(conn, &fact.case_id)?;
         diesel::insert_into(report_cases::table).values(&fact).execute(conn)?;
@@ -240,12 +247,12 @@ fn put_rating(
             ))
             .execute(c)
     };
-    // A unit's rating moves its dispatch's cells (hotline) and its petition evaluation's.
-    let petition = |c: &mut AnyConnection| rollup::track_petition(c, case_id, subject, change);
+    // A unit's rating moves its dispatch's cells and its subject's evaluation cells.
+    let rating = |c: &mut AnyConnection| rollup::track_rating(c, case_id, subject, change);
     if dispatch_id.is_empty() {
-        petition(conn)?;
+        rating(conn)?;
     } else {
-        rollup::track_dispatch(conn, dispatch_id, petition)?;
+        rollup::track_dispatch(conn, dispatch_id, rating)?;
     }
     Ok(())
 }

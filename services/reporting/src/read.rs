@@ -9,10 +9,10 @@ use caseflow_runtime::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::rollup::{self, DispatchCells, PetitionCells, Split, day_start, sum_by_unit};
+use crate::rollup::{self, DispatchCells, RatingCells, Split, day_start, sum_by_unit};
 use crate::store::{
-    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_petition_days,
-    report_ratings,
+    CaseFact, DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches,
+    report_rating_days, report_ratings, report_term_days,
 };
 
 /// Keeps `IN (...)` lists well under both backends' bind limits.
@@ -159,38 +159,54 @@ fn unsettled(
     Ok(out)
 }
 
-/// Each unit's petition evaluation cells for petition cases received in [from, to).
-pub fn petition_cells(
+/// Each subject's evaluation cells for `source` cases received in [from, to): the units, and
+/// `rollup::AGENCY` (petitions) or `rollup::CASE` (hotline).
+pub fn rating_cells(
     conn: &mut AnyConnection,
+    source: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<BTreeMap<String, PetitionCells>> {
-    use report_petition_days as r;
+) -> QueryResult<BTreeMap<String, RatingCells>> {
+    use report_rating_days as r;
     let split = Split::of(from, to);
     type Row = (String, i64, i64, i64, i64, i64);
     let rows: Vec<Row> = r::table
+        .filter(r::source.eq(source))
         .filter(r::day.ge(split.first_day))
         .filter(r::day.lt(split.end_day))
-        .select((r::unit, r::due, r::expired, r::satisfied, r::basic, r::unsatisfied))
+        .select((r::subject, r::due, r::expired, r::satisfied, r::basic, r::unsatisfied))
         .load(conn)?;
-    let mut cells = sum_by_unit(rows.into_iter().map(|(unit, due, expired, satisfied, basic, unsatisfied)| {
-        (unit, PetitionCells { due, expired, satisfied, basic, unsatisfied })
+    let mut cells = sum_by_unit(rows.into_iter().map(|(subject, due, expired, satisfied, basic, unsatisfied)| {
+        (subject, RatingCells { due, expired, satisfied, basic, unsatisfied })
     }));
     for (a, b) in split.edges() {
         let cases = report_cases::table
-            .filter(report_cases::source.eq("petition"))
             .filter(report_cases::received_at.ge(a))
             .filter(report_cases::received_at.lt(b))
             .select(report_cases::case_id);
         let ratings: Vec<(String, String, Option<String>)> = report_ratings::table
+            .filter(report_ratings::source.eq(source))
             .filter(report_ratings::case_id.eq_any(cases))
             .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
             .load(conn)?;
-        for (subject, status, mapped) in ratings.into_iter().filter(|r| rollup::is_unit_subject(&r.0)) {
-            *cells.entry(subject).or_default() += rollup::petition_cells(&status, mapped.as_deref());
+        for (subject, status, mapped) in ratings {
+            *cells.entry(subject).or_default() += rollup::rating_cells(&status, mapped.as_deref());
         }
     }
     Ok(cells)
+}
+
+fn cases_received(
+    conn: &mut AnyConnection,
+    source: &str,
+    (a, b): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<Vec<CaseFact>> {
+    report_cases::table
+        .filter(report_cases::source.eq(source))
+        .filter(report_cases::received_at.ge(a))
+        .filter(report_cases::received_at.lt(b))
+        .select(CaseFact::as_select())
+        .load(conn)
 }
 
 /// Cases of `source` received in [from, to) per (dimension, value): see `rollup::case_dimensions`.
@@ -212,26 +228,76 @@ pub fn case_counts(
     for (dimension, value, n) in rows {
         *out.entry((dimension, value)).or_default() += u64::try_from(n).unwrap_or(0);
     }
-    for (a, b) in split.edges() {
-        let cases: Vec<(String, String, String, bool, bool)> = report_cases::table
-            .filter(report_cases::source.eq(source))
-            .filter(report_cases::received_at.ge(a))
-            .filter(report_cases::received_at.lt(b))
-            .select((
-                report_cases::channel,
-                report_cases::kind,
-                report_cases::category,
-                report_cases::is_first,
-                report_cases::single_visit,
-            ))
-            .load(conn)?;
-        for (channel, kind, category, first, single) in cases {
-            for (dimension, value) in rollup::case_dimensions(&channel, &kind, &category, first, single) {
+    for range in split.edges() {
+        for case in cases_received(conn, source, range)? {
+            for (dimension, value) in rollup::case_dimensions(&case) {
                 *out.entry((dimension.to_owned(), value)).or_default() += 1;
             }
         }
     }
     Ok(out)
+}
+
+/// Cases of `source` received in [from, to) per word of their matters' summaries.
+pub fn term_counts(
+    conn: &mut AnyConnection,
+    source: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, u64>> {
+    use report_term_days as r;
+    let split = Split::of(from, to);
+    let rows: Vec<(String, i64)> = r::table
+        .filter(r::source.eq(source))
+        .filter(r::day.ge(split.first_day))
+        .filter(r::day.lt(split.end_day))
+        .select((r::term, r::cases))
+        .load(conn)?;
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for (term, n) in rows {
+        *out.entry(term).or_default() += u64::try_from(n).unwrap_or(0);
+    }
+    for range in split.edges() {
+        for case in cases_received(conn, source, range)? {
+            for term in case.terms.split(' ').filter(|t| !t.is_empty()) {
+                *out.entry(term.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Petitioners with more than one petition received in [from, to): (masked name, petitions),
+/// most first. Petitions are few (hundreds a half-year), so they are counted directly.
+pub fn repeat_petitioners(
+    conn: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    use diesel::dsl::count_star;
+    let mut rows: Vec<(String, String, i64)> = report_cases::table
+        .filter(report_cases::source.eq("petition"))
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .filter(report_cases::person_key.ne(""))
+        .group_by((report_cases::person_key, report_cases::citizen_masked))
+        .select((report_cases::person_key, report_cases::citizen_masked, count_star()))
+        .load(conn)?;
+    rows.retain(|r| r.2 > 1);
+    rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    Ok(rows)
+}
+
+/// Collective visits (集体访) received in [from, to): (batches, persons).
+pub fn collective_visits(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<(u64, u64)> {
+    let persons: Vec<i32> = report_cases::table
+        .filter(report_cases::source.eq("petition"))
+        .filter(report_cases::collective.eq(true))
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .select(report_cases::visit_persons)
+        .load(conn)?;
+    Ok((persons.len() as u64, persons.iter().map(|p| u64::try_from(*p).unwrap_or(0)).sum()))
 }
 
 /// The single-visit (最多投一次) cases of the period that a unit resolved, and which of them a

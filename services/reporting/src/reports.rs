@@ -143,7 +143,8 @@ impl Reports {
     ) -> Result<Attachment1, Problem> {
         Self::check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
-        let cells = self.db.read(move |c| crate::read::petition_cells(c, f, t).map_err(DbError::from)).await?;
+        let cells =
+            self.db.read(move |c| crate::read::rating_cells(c, "petition", f, t).map_err(DbError::from)).await?;
         attachments::attachment_1(&self.units, &cells, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }
@@ -203,6 +204,74 @@ impl Reports {
 }
 
 impl Reports {
+    /// Hot topics against the period just before, repeat petitioners, collective visits and the
+    /// evaluation figures.
+    async fn add_topics_and_evaluations(
+        &self,
+        summary: &mut crate::summary::Summary,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(), Problem> {
+        use crate::summary::{CollectiveVisits, Evaluated, RepeatPetitioner, growth};
+        let (pf, pt) = (from - (to - from), from);
+        let (f, t, s) = (from.naive_utc(), to.naive_utc(), summary.source.clone());
+        let (cases_now, cases_before, terms_now, terms_before, ratings, repeats, collective) = self
+            .db
+            .read(move |c| {
+                let now = crate::read::case_counts(c, &s, f, t)?;
+                let before = crate::read::case_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
+                let terms_now = crate::read::term_counts(c, &s, f, t)?;
+                let terms_before = crate::read::term_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
+                let ratings = crate::read::rating_cells(c, &s, f, t)?;
+                let petition = s == "petition";
+                let repeats = if petition { crate::read::repeat_petitioners(c, f, t)? } else { Vec::new() };
+                let collective = if petition { Some(crate::read::collective_visits(c, f, t)?) } else { None };
+                Ok::<_, DbError>((now, before, terms_now, terms_before, ratings, repeats, collective))
+            })
+            .await?;
+        let sub = |m: &crate::summary::CaseCounts| -> std::collections::BTreeMap<String, u64> {
+            m.iter().filter(|((d, _), _)| d == "subcategory").map(|((_, v), n)| (v.clone(), *n)).collect()
+        };
+        let names = crate::summary::category_names();
+        summary.hot_topics = crate::summary::HotTopics {
+            previous_from: Some(pf),
+            previous_to: Some(pt),
+            categories: growth(&sub(&cases_now), &sub(&cases_before), 5, |k| {
+                names.get(k).cloned().unwrap_or_else(|| k.to_owned())
+            }),
+            keywords: growth(&terms_now, &terms_before, 10, str::to_owned),
+        };
+        summary.repeat_petitioners = repeats
+            .into_iter()
+            .map(|(_, name, n)| RepeatPetitioner {
+                name: if name.is_empty() { "（匿名）".into() } else { name },
+                petitions: u64::try_from(n).unwrap_or(0),
+            })
+            .collect();
+        summary.collective_visits = collective.map(|(batches, persons)| CollectiveVisits { batches, persons });
+        let internal = |e: crate::attachments::Broken| Problem::internal(&e);
+        if summary.source == "petition" {
+            let mut units = crate::rollup::RatingCells::default();
+            for (subject, cells) in &ratings {
+                if subject != crate::rollup::AGENCY {
+                    units += *cells;
+                }
+            }
+            let agency = ratings.get(crate::rollup::AGENCY).copied().unwrap_or_default();
+            summary.evaluation.agency = Some(Evaluated::from_cells(&agency).map_err(internal)?);
+            summary.evaluation.units = Some(Evaluated::from_cells(&units).map_err(internal)?);
+        } else {
+            let cases = ratings.get(crate::rollup::CASE).copied().unwrap_or_default();
+            let unsatisfied = u64::try_from(cases.unsatisfied)
+                .map_err(|_| Problem::internal(&crate::attachments::Broken("unsatisfied cases are negative".into())))?;
+            summary.evaluation.unsatisfied_cases = Some(unsatisfied);
+            summary.evaluation.overall_satisfaction =
+                caseflow_evaluation::rates::hotline_district_satisfaction(summary.total.count, unsatisfied)
+                    .map(|r| r.percent(caseflow_evaluation::rates::HOTLINE_DECIMALS));
+        }
+        Ok(())
+    }
+
     pub fn units(&self) -> &crate::units::Units {
         &self.units
     }
@@ -238,6 +307,7 @@ impl Reports {
             .await?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
+        self.add_topics_and_evaluations(&mut summary, from, to).await?;
         if summary.source == "petition" {
             use crate::store::report_reception_matters as rm;
             let rows: Vec<(String, i32, String)> = self

@@ -18,7 +18,10 @@ use crate::bounce::{BounceReport, BounceRow};
 use crate::projector::{ReadModelStatus, StreamPosition};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
-use crate::summary::{Count, LateUnit, Receptions, Share, SingleVisit, Summary};
+use crate::summary::{
+    CollectiveVisits, Count, Evaluated, EvaluationFigures, Growth, HotTopics, LateUnit, Receptions, RepeatPetitioner,
+    Share, SingleVisit, Summary,
+};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -294,6 +297,12 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
     paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, read_model, rebuild),
     components(schemas(
+        HotTopics,
+        Growth,
+        RepeatPetitioner,
+        CollectiveVisits,
+        EvaluationFigures,
+        Evaluated,
         ReadModelStatus,
         StreamPosition,
         Receptions,

@@ -19,8 +19,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::store::{
-    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_petition_days,
-    report_ratings,
+    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_rating_days,
+    report_ratings, report_term_days,
 };
 
 /// The district's calendar day (UTC+8) of a UTC timestamp.
@@ -62,7 +62,10 @@ macro_rules! cells {
 }
 
 cells!(DispatchCells { received, in_progress, completed, overdue_view, overdue_handling, unsatisfied, on_time, late });
-cells!(PetitionCells { due, expired, satisfied, basic, unsatisfied });
+cells!(RatingCells { due, expired, satisfied, basic, unsatisfied });
+
+/// Which rating rollup row an evaluation counts in: (source, subject, day of the case's receipt).
+pub type RatingKey = (String, String, NaiveDate);
 
 /// Which dispatch rollup row a dispatch counts in: (source, unit, day of the case's receipt).
 pub type DispatchKey = (String, String, NaiveDate);
@@ -111,9 +114,9 @@ pub fn settles_at(d: &DispatchFact) -> Option<NaiveDateTime> {
     [d.acknowledge_deadline, d.acknowledged_at, d.resolve_deadline, d.resolved_at].into_iter().flatten().max()
 }
 
-/// One petition evaluation of a unit: (unit, status, mapped level).
-pub fn petition_cells(status: &str, mapped: Option<&str>) -> PetitionCells {
-    let mut c = PetitionCells { due: 1, ..PetitionCells::default() };
+/// One evaluation of one subject: due, and expired or rated at a level.
+pub fn rating_cells(status: &str, mapped: Option<&str>) -> RatingCells {
+    let mut c = RatingCells { due: 1, ..RatingCells::default() };
     match (status, mapped) {
         ("expired", _) => c.expired = 1,
         ("rated", Some("satisfied")) => c.satisfied = 1,
@@ -124,32 +127,30 @@ pub fn petition_cells(status: &str, mapped: Option<&str>) -> PetitionCells {
     c
 }
 
-/// A subject that is a unit's part of a petition (not the agency's, not the hotline case's own).
-pub fn is_unit_subject(subject: &str) -> bool {
-    subject != "agency" && subject != "case"
-}
+/// The subjects of a petition that are not handling units: the petition agency (信访机构).
+pub const AGENCY: &str = "agency";
+/// The hotline case's own rating, counted per case.
+pub const CASE: &str = "case";
 
 /// The dimensions a case counts under in `report_case_days`.
-pub fn case_dimensions(
-    channel: &str,
-    kind: &str,
-    category: &str,
-    is_first: bool,
-    single_visit: bool,
-) -> Vec<(&'static str, String)> {
+pub fn case_dimensions(case: &crate::store::CaseFact) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("total", String::new()),
-        ("channel", channel.to_owned()),
-        ("category", category.split('.').next().unwrap_or_default().to_owned()),
+        ("channel", case.channel.clone()),
+        ("category", case.category.split('.').next().unwrap_or_default().to_owned()),
+        ("subcategory", case.category.clone()),
     ];
-    if !kind.is_empty() {
-        v.push(("kind", kind.to_owned()));
+    if !case.kind.is_empty() {
+        v.push(("kind", case.kind.clone()));
     }
-    if is_first {
+    if case.is_first {
         v.push(("first", String::new()));
     }
-    if single_visit {
+    if case.single_visit {
         v.push(("single_visit", String::new()));
+    }
+    if case.collective {
+        v.push(("collective", String::new()));
     }
     v
 }
@@ -261,61 +262,55 @@ pub fn add_dispatch(
     Ok(())
 }
 
-/// A unit's petition evaluation: (unit, day of the case's receipt) and its cells, once both the
-/// rating and its petition case are in the read model.
-fn petition_state(
+/// An evaluation of one subject: its rollup key and cells, once both the rating and its case
+/// are in the read model.
+fn rating_state(
     conn: &mut AnyConnection,
     case_id: &str,
     subject: &str,
-) -> QueryResult<Option<((String, NaiveDate), PetitionCells)>> {
-    if !is_unit_subject(subject) {
-        return Ok(None);
-    }
-    let Some((status, mapped)) = report_ratings::table
+) -> QueryResult<Option<(RatingKey, RatingCells)>> {
+    let Some((source, status, mapped)) = report_ratings::table
         .find((case_id, subject))
-        .select((report_ratings::status, report_ratings::mapped))
-        .first::<(String, Option<String>)>(conn)
+        .select((report_ratings::source, report_ratings::status, report_ratings::mapped))
+        .first::<(String, String, Option<String>)>(conn)
         .optional()?
     else {
         return Ok(None);
     };
-    let received: Option<NaiveDateTime> = report_cases::table
-        .find(case_id)
-        .filter(report_cases::source.eq("petition"))
-        .select(report_cases::received_at)
-        .first(conn)
-        .optional()?;
-    Ok(received.map(|r| ((subject.to_owned(), district_day(r)), petition_cells(&status, mapped.as_deref()))))
+    let received: Option<NaiveDateTime> =
+        report_cases::table.find(case_id).select(report_cases::received_at).first(conn).optional()?;
+    Ok(received.map(|r| ((source, subject.to_owned(), district_day(r)), rating_cells(&status, mapped.as_deref()))))
 }
 
-/// Like `track_dispatch`, for a unit's evaluation of a petition case.
-pub fn track_petition<T>(
+/// Like `track_dispatch`, for the evaluation of one subject of a case.
+pub fn track_rating<T>(
     conn: &mut AnyConnection,
     case_id: &str,
     subject: &str,
     change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
-    let before = petition_state(conn, case_id, subject)?;
+    let before = rating_state(conn, case_id, subject)?;
     let out = change(conn)?;
-    let after = petition_state(conn, case_id, subject)?;
+    let after = rating_state(conn, case_id, subject)?;
     if before != after {
         if let Some((key, cells)) = before {
-            add_petition(conn, &key, PetitionCells::default() - cells)?;
+            add_rating(conn, &key, RatingCells::default() - cells)?;
         }
         if let Some((key, cells)) = after {
-            add_petition(conn, &key, cells)?;
+            add_rating(conn, &key, cells)?;
         }
     }
     Ok(out)
 }
 
-fn add_petition(conn: &mut AnyConnection, (unit, day): &(String, NaiveDate), d: PetitionCells) -> QueryResult<()> {
-    use report_petition_days as t;
+pub fn add_rating(conn: &mut AnyConnection, (source, subject, day): &RatingKey, d: RatingCells) -> QueryResult<()> {
+    use report_rating_days as t;
     if d.is_zero() {
         return Ok(());
     }
     let zero = (
-        t::unit.eq(unit),
+        t::source.eq(source),
+        t::subject.eq(subject),
         t::day.eq(day),
         t::due.eq(0_i64),
         t::expired.eq(0_i64),
@@ -331,7 +326,7 @@ fn add_petition(conn: &mut AnyConnection, (unit, day): &(String, NaiveDate), d: 
             diesel::insert_into(t::table).values(zero).on_conflict_do_nothing().execute(lite)?
         }
     };
-    diesel::update(t::table.find((day, unit)))
+    diesel::update(t::table.find((source, day, subject)))
         .set((
             t::due.eq(t::due + d.due),
             t::expired.eq(t::expired + d.expired),
@@ -343,40 +338,54 @@ fn add_petition(conn: &mut AnyConnection, (unit, day): &(String, NaiveDate), d: 
     Ok(())
 }
 
-/// Counts a newly received case, and the unit evaluations of it that arrived before it did.
-pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> QueryResult<()> {
+/// Counts one more case in a `report_case_days` row.
+fn add_count(conn: &mut AnyConnection, source: &str, day: NaiveDate, dimension: &str, value: &str) -> QueryResult<()> {
     use report_case_days as t;
-    let day = district_day(case.received_at);
-    for (dimension, value) in
-        case_dimensions(&case.channel, &case.kind, &case.category, case.is_first, case.single_visit)
-    {
-        let row = (
-            t::source.eq(&case.source),
-            t::day.eq(day),
-            t::dimension.eq(dimension),
-            t::value.eq(&value),
-            t::cases.eq(0_i64),
-        );
-        match conn {
-            AnyConnection::Postgresql(pg) => {
-                diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
-            }
-            AnyConnection::Sqlite(lite) => {
-                diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
-            }
-        };
-        diesel::update(t::table.find((&case.source, day, dimension, &value)))
-            .set(t::cases.eq(t::cases + 1_i64))
-            .execute(conn)?;
-    }
-    if case.source == "petition" {
-        let earlier: Vec<(String, String, Option<String>)> = report_ratings::table
-            .filter(report_ratings::case_id.eq(&case.case_id))
-            .select((report_ratings::subject, report_ratings::status, report_ratings::mapped))
-            .load(conn)?;
-        for (subject, status, mapped) in earlier.into_iter().filter(|r| is_unit_subject(&r.0)) {
-            add_petition(conn, &(subject, day), petition_cells(&status, mapped.as_deref()))?;
+    let row =
+        (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(0_i64));
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
         }
+        AnyConnection::Sqlite(lite) => {
+            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
+        }
+    };
+    diesel::update(t::table.find((source, day, dimension, value))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
+    Ok(())
+}
+
+fn add_term(conn: &mut AnyConnection, source: &str, day: NaiveDate, term: &str) -> QueryResult<()> {
+    use report_term_days as t;
+    let row = (t::source.eq(source), t::day.eq(day), t::term.eq(term), t::cases.eq(0_i64));
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
+        }
+        AnyConnection::Sqlite(lite) => {
+            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
+        }
+    };
+    diesel::update(t::table.find((source, day, term))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
+    Ok(())
+}
+
+/// Counts a newly received case and the words of its matters' summaries, and the evaluations
+/// of it that arrived before it did.
+pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> QueryResult<()> {
+    let day = district_day(case.received_at);
+    for (dimension, value) in case_dimensions(case) {
+        add_count(conn, &case.source, day, dimension, &value)?;
+    }
+    for term in case.terms.split(' ').filter(|t| !t.is_empty()) {
+        add_term(conn, &case.source, day, term)?;
+    }
+    let earlier: Vec<(String, String, String, Option<String>)> = report_ratings::table
+        .filter(report_ratings::case_id.eq(&case.case_id))
+        .select((report_ratings::source, report_ratings::subject, report_ratings::status, report_ratings::mapped))
+        .load(conn)?;
+    for (source, subject, status, mapped) in earlier {
+        add_rating(conn, &(source, subject, day), rating_cells(&status, mapped.as_deref()))?;
     }
     Ok(())
 }

@@ -15,6 +15,11 @@ diesel::table! {
         is_first -> Bool,
         single_visit -> Bool,
         repeat_of -> Nullable<Text>,
+        person_key -> Text,
+        citizen_masked -> Text,
+        visit_persons -> Integer,
+        collective -> Bool,
+        terms -> Text,
     }
 }
 
@@ -58,14 +63,24 @@ diesel::table! {
 }
 
 diesel::table! {
-    report_petition_days (day, unit) {
-        unit -> Text,
+    report_rating_days (source, day, subject) {
+        source -> Text,
+        subject -> Text,
         day -> Date,
         due -> BigInt,
         expired -> BigInt,
         satisfied -> BigInt,
         basic -> BigInt,
         unsatisfied -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_term_days (source, day, term) {
+        source -> Text,
+        day -> Date,
+        term -> Text,
+        cases -> BigInt,
     }
 }
 
@@ -113,7 +128,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = report_cases)]
 pub struct CaseFact {
     pub case_id: String,
@@ -126,6 +141,14 @@ pub struct CaseFact {
     pub is_first: bool,
     pub single_visit: bool,
     pub repeat_of: Option<String>,
+    /// Keyed hash of the person (never the phone or ID number); empty when anonymous.
+    pub person_key: String,
+    /// 陈*红; empty when anonymous or withheld.
+    pub citizen_masked: String,
+    pub visit_persons: i32,
+    pub collective: bool,
+    /// The words of its matters' summaries (`topics::terms`), space-separated.
+    pub terms: String,
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, QueryableByName, Selectable, AsChangeset)]

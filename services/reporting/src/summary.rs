@@ -22,13 +22,29 @@ struct TaxonomyFile {
 struct Level1 {
     code: String,
     name: String,
+    #[serde(default)]
+    subcategories: Vec<Level2>,
 }
 
-/// Level-1 category names (城市管理, 生态环境 ...) by code.
+#[derive(Debug, Deserialize)]
+struct Level2 {
+    code: String,
+    name: String,
+}
+
+/// Category names by code: level 1 (城市管理) and level 2 (`urban_management.cooking_fume` 餐饮油烟).
 pub fn category_names() -> BTreeMap<String, String> {
-    toml::from_str::<TaxonomyFile>(BUILTIN_TAXONOMY)
-        .map(|t| t.categories.into_iter().map(|c| (c.code, c.name)).collect())
-        .unwrap_or_default()
+    let Ok(file) = toml::from_str::<TaxonomyFile>(BUILTIN_TAXONOMY) else {
+        return BTreeMap::new();
+    };
+    let mut names = BTreeMap::new();
+    for c in file.categories {
+        for s in c.subcategories {
+            names.insert(format!("{}.{}", c.code, s.code), s.name);
+        }
+        names.insert(c.code, c.name);
+    }
+    names
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -121,6 +137,123 @@ pub struct Summary {
     pub single_visit: SingleVisit,
     /// Petition summaries only (the bulletin reports them with the petitions).
     pub leader_receptions: Option<Receptions>,
+    /// Sub-categories and words of the matters' summaries that grew most against the period
+    /// just before (of the same length).
+    pub hot_topics: HotTopics,
+    /// Petitions: persons with more than one petition in the period, by masked name.
+    pub repeat_petitioners: Vec<RepeatPetitioner>,
+    /// Petitions: collective visits (集体访), batches and persons.
+    pub collective_visits: Option<CollectiveVisits>,
+    /// Evaluation figures: petitions (信访机构 and 有权处理机关), hotline (overall, per case).
+    pub evaluation: EvaluationFigures,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Growth {
+    pub key: String,
+    pub label: String,
+    pub count: u64,
+    pub previous: u64,
+    /// count - previous.
+    pub growth: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct HotTopics {
+    pub previous_from: Option<chrono::DateTime<chrono::Utc>>,
+    pub previous_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Cases per sub-category (level 2).
+    pub categories: Vec<Growth>,
+    /// Cases whose matters' summaries use the word (jieba segmentation).
+    pub keywords: Vec<Growth>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct RepeatPetitioner {
+    /// Masked (陈*红): reports never carry a clear name; a role that may reveal asks intake.
+    pub name: String,
+    pub petitions: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct CollectiveVisits {
+    pub batches: u64,
+    pub persons: u64,
+}
+
+/// Evaluations of one kind of subject, with the rates as FIGURES.md defines them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Evaluated {
+    pub due: u64,
+    pub expired: u64,
+    pub satisfied: u64,
+    pub basic: u64,
+    pub unsatisfied: u64,
+    /// Rated / due, percent with one decimal.
+    pub participation: Option<f64>,
+    /// (satisfied + basic) / rated, percent with one decimal.
+    pub satisfaction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct EvaluationFigures {
+    /// Petitions: the petition agency (信访机构).
+    pub agency: Option<Evaluated>,
+    /// Petitions: all handling units together (有权处理机关).
+    pub units: Option<Evaluated>,
+    /// Hotline: cases rated unsatisfied (by case, not dispatch).
+    pub unsatisfied_cases: Option<u64>,
+    /// Hotline: (cases - unsatisfied cases) / cases, percent with two decimals.
+    pub overall_satisfaction: Option<f64>,
+}
+
+impl Evaluated {
+    pub fn from_cells(c: &crate::rollup::RatingCells) -> Result<Self, Broken> {
+        let n = |v: i64, what: &str| u64::try_from(v).map_err(|_| Broken(format!("{what} is negative ({v})")));
+        let (due, expired) = (n(c.due, "due")?, n(c.expired, "expired")?);
+        let (satisfied, basic, unsatisfied) =
+            (n(c.satisfied, "satisfied")?, n(c.basic, "basic")?, n(c.unsatisfied, "unsatisfied")?);
+        let rated = satisfied + basic + unsatisfied;
+        if rated + expired > due {
+            return Err(Broken(format!("rated {rated} + expired {expired} exceed due {due}")));
+        }
+        Ok(Self {
+            due,
+            expired,
+            satisfied,
+            basic,
+            unsatisfied,
+            participation: caseflow_evaluation::rates::participation(due, due - rated).map(|r| r.percent(1)),
+            satisfaction: caseflow_evaluation::rates::petition_satisfaction(satisfied, basic, unsatisfied)
+                .map(|r| r.percent(1)),
+        })
+    }
+}
+
+/// The `top` entries that grew most (by count), growth first, then the larger count, then key.
+pub fn growth(
+    now: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+    top: usize,
+    label: impl Fn(&str) -> String,
+) -> Vec<Growth> {
+    let mut v: Vec<Growth> = now
+        .iter()
+        .map(|(k, n)| {
+            let p = before.get(k).copied().unwrap_or(0);
+            Growth {
+                key: k.clone(),
+                label: label(k),
+                count: *n,
+                previous: p,
+                growth: i64::try_from(*n).unwrap_or(i64::MAX) - i64::try_from(p).unwrap_or(i64::MAX),
+            }
+        })
+        .filter(|g| g.growth > 0)
+        .collect();
+    v.sort_by(|a, b| b.growth.cmp(&a.growth).then_with(|| b.count.cmp(&a.count)).then_with(|| a.key.cmp(&b.key)));
+    v.truncate(top);
+    v
 }
 
 /// Cases per (dimension, value), as `read::case_counts` returns them.
@@ -271,6 +404,10 @@ pub fn build(
             average_days,
         },
         leader_receptions: None,
+        hot_topics: HotTopics::default(),
+        repeat_petitioners: Vec::new(),
+        collective_visits: None,
+        evaluation: EvaluationFigures::default(),
     })
 }
 

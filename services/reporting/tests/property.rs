@@ -519,6 +519,37 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                 let late = resolved.iter().filter(|d| d.resolved.is_some_and(|r| r > d.deadline)).count() as u64;
                 assert_eq!(s.on_time, resolved.len() as u64 - late, "seed {seed}: {source} on time");
                 assert_eq!(s.late_by_unit.iter().map(|l| l.late).sum::<u64>(), late, "seed {seed}: {source} late");
+                if petition {
+                    // The agency's evaluations and the units' together, from the same recount.
+                    let mut agency = [0_u64; 5];
+                    for ((case, subject), (status, mapped, _)) in &world.ratings {
+                        let c = &world.cases[*case];
+                        if subject == "agency" && c.received >= from && c.received < to {
+                            agency[0] += 1;
+                            match (*status, *mapped) {
+                                ("expired", _) => agency[1] += 1,
+                                ("rated", Some("satisfied")) => agency[2] += 1,
+                                ("rated", Some("basic")) => agency[3] += 1,
+                                ("rated", Some(_)) => agency[4] += 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                    let got = s.evaluation.agency.as_ref().expect("petitions rate the agency");
+                    assert_eq!(
+                        [got.due, got.expired, got.satisfied, got.basic, got.unsatisfied],
+                        agency,
+                        "seed {seed}"
+                    );
+                    let units = recount_petition(&world, from, to).values().fold([0_u64; 5], |mut acc, r| {
+                        for i in 0..5 {
+                            acc[i] += r[i];
+                        }
+                        acc
+                    });
+                    let got = s.evaluation.units.as_ref().expect("units");
+                    assert_eq!([got.due, got.expired, got.satisfied, got.basic, got.unsatisfied], units, "seed {seed}");
+                }
             }
         }
     }

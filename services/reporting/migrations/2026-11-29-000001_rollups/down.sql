@@ -1,5 +1,11 @@
 DROP TABLE report_case_days;
-DROP TABLE report_petition_days;
+DROP TABLE report_rating_days;
+DROP TABLE report_term_days;
+ALTER TABLE report_cases DROP COLUMN terms;
+ALTER TABLE report_cases DROP COLUMN collective;
+ALTER TABLE report_cases DROP COLUMN visit_persons;
+ALTER TABLE report_cases DROP COLUMN citizen_masked;
+ALTER TABLE report_cases DROP COLUMN person_key;
 DROP TABLE report_dispatch_days;
 DROP INDEX report_cases_single_visit;
 DROP INDEX report_cases_repeat_of;

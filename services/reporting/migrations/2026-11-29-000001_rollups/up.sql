@@ -30,19 +30,22 @@ CREATE TABLE report_dispatch_days (
     PRIMARY KEY (source, day, unit)
 );
 
--- Each unit's petition evaluations (the attachment 1 counts).
-CREATE TABLE report_petition_days (
-    unit        TEXT NOT NULL,
+-- Evaluations per subject: a unit's part of a petition (attachment 1), the petition agency's
+-- ("agency"), a hotline unit's dispatch, and the hotline case's own rating ("case").
+CREATE TABLE report_rating_days (
+    source      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
     day         DATE NOT NULL,
     due         BIGINT NOT NULL,
     expired     BIGINT NOT NULL,
     satisfied   BIGINT NOT NULL,
     basic       BIGINT NOT NULL,
     unsatisfied BIGINT NOT NULL,
-    PRIMARY KEY (day, unit)
+    PRIMARY KEY (source, day, subject)
 );
 
--- Cases per day by one dimension at a time: channel, kind, category (level 1), first, single_visit.
+-- Cases per day by one dimension at a time: total, channel, kind, category (level 1),
+-- subcategory (level 2), first, single_visit, collective.
 CREATE TABLE report_case_days (
     source    TEXT NOT NULL,
     day       DATE NOT NULL,
@@ -51,6 +54,23 @@ CREATE TABLE report_case_days (
     cases     BIGINT NOT NULL,
     PRIMARY KEY (source, day, dimension, value)
 );
+
+-- Words of the matters' summaries (jieba segmentation), counted once per case: hot topics.
+CREATE TABLE report_term_days (
+    source TEXT NOT NULL,
+    day    DATE NOT NULL,
+    term   TEXT NOT NULL,
+    cases  BIGINT NOT NULL,
+    PRIMARY KEY (source, day, term)
+);
+
+-- What the summary says of petitioners: repeat petitioners by their masked name, collective visits.
+ALTER TABLE report_cases ADD COLUMN person_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE report_cases ADD COLUMN citizen_masked TEXT NOT NULL DEFAULT '';
+ALTER TABLE report_cases ADD COLUMN visit_persons INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE report_cases ADD COLUMN collective BOOLEAN NOT NULL DEFAULT FALSE;
+-- The case's words, space-separated, for periods that start or end inside a day.
+ALTER TABLE report_cases ADD COLUMN terms TEXT NOT NULL DEFAULT '';
 
 -- The read model built before the rollups existed is rebuilt from the streams.
 DELETE FROM report_cases;
