@@ -282,6 +282,64 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(a1.get_value((2, 1)).cloned(), Some(calamine::Data::String("区住建局".into())));
     assert_eq!(a1.get_value((2, 4)).cloned(), Some(calamine::Data::Float(1.0)));
 
+    // The bulletin: every section of the source document, in its order, figures from the data.
+    let text = |path: String| {
+        let sandbox = &sandbox;
+        async move {
+            let resp = sandbox
+                .http
+                .get(sandbox.url(Service::Reporting, &path))
+                .bearer_auth(keys::OFFICE)
+                .send()
+                .await
+                .expect("answers");
+            let kind = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            (resp.status(), kind, resp.text().await.expect("text"))
+        }
+    };
+    let (status, kind, md) = text(format!("/v1/reports/bulletin?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00")).await;
+    assert_eq!((status.as_u16(), kind.as_str()), (200, "text/markdown; charset=utf-8"), "{md}");
+    // The source bulletin's sections (000_75e8fb351e9c560f.txt), in order.
+    let sections = [
+        "鲤城区信访动态",
+        "2020年信访动态",
+        "一、信访信息系统受理情况",
+        "（一）来信来访",
+        "（二）领导接访",
+        "（三）三率及最多投一次情况",
+        "存在不足：1.",
+        "（四）工作要求",
+        "二、12345便民服务平台受理情况",
+        "1.诉求分类",
+        "2.诉求热点",
+        "3.办理情况",
+        "存在不足：一是",
+        "4.自查整改",
+        "附件1 信访信息系统1-12月办理情况统计表（区直部门）",
+        "附件2 12345平台1-12月诉求件办理情况统计表（区直部门）",
+        "附件2 12345平台1-12月诉求件办理情况统计表（街道）",
+        "附件3 12345平台1-12月满意率排名统计表（区直部门）",
+    ];
+    let mut at = 0;
+    for section in sections {
+        let found =
+            md[at..].find(section).unwrap_or_else(|| panic!("section {section} missing or out of order:\n{md}"));
+        at += found + section.len();
+    }
+    assert!(md.contains("12345便民服务平台共受理群众诉求4件"), "hotline total from the data: {md}");
+    let row_md = format!("| 1 | 区住建局 | 3 | 0 | 2 | {} | 1 | 50.00% |", zj["overdue_view"]);
+    assert!(md.contains(&row_md), "attachment 2 row as in the JSON ({row_md}): {md}");
+    assert!(md.contains("群众满意率未达98%的承办单位有：区住建局50.00%"), "{md}");
+    let (status, kind, html) =
+        text(format!("/v1/reports/bulletin?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00&format=html")).await;
+    assert_eq!((status.as_u16(), kind.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<h4>（二）领导接访</h4>"), "{html}");
+    assert!(html.contains("<td>区住建局</td><td>3</td>"), "{html}");
+    assert_eq!(html.matches("<table>").count(), md.matches("**附件").count(), "the same tables in both");
+    let (status, _, bad) = text(format!("/v1/reports/bulletin?{PERIOD}&format=pdf")).await;
+    assert_eq!(status.as_u16(), 422, "{bad}");
+    assert!(bad.contains("format"), "{bad}");
+
     // Rebuilt from the streams on demand (admin only), the read model gives the same reports.
     let reports = [
         format!("/v1/reports/attachment-1?{PERIOD}"),

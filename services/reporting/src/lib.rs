@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod bounce;
+pub mod bulletin;
 pub mod grpc;
 pub mod projections;
 pub mod projector;

@@ -161,10 +161,35 @@ impl Reports {
         let a1 = self.attachment_1(p, from, to).await?;
         let a2 = self.attachment_2(p, from, to, as_of).await?;
         let a3 = attachments::attachment_3(&a2, &self.targets);
-        let offset = caseflow_runtime::clock::district_offset();
-        let (f, t) = (from.with_timezone(&offset), (to - chrono::Duration::seconds(1)).with_timezone(&offset));
-        let period = format!("{}-{}月", chrono::Datelike::month(&f), chrono::Datelike::month(&t));
+        let (_, period) = crate::bulletin::months(from, to);
         crate::xlsx::workbook(&a1, &a2, &a3, &period).map_err(|e| Problem::internal(&e))
+    }
+
+    /// The half-year bulletin's blocks, every figure from the reports of [from, to) as of `as_of`.
+    pub async fn bulletin(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<Vec<crate::bulletin::Block>, Problem> {
+        let petition = self.summary(p, "petition".into(), from, to).await?;
+        let hotline = self.summary(p, "hotline".into(), from, to).await?;
+        let a1 = self.attachment_1(p, from, to).await?;
+        let a2 = self.attachment_2(p, from, to, as_of).await?;
+        let a3 = attachments::attachment_3(&a2, &self.targets);
+        let bounce = self.bounce(p, from, to).await?;
+        Ok(crate::bulletin::blocks(&crate::bulletin::Inputs {
+            from,
+            to,
+            petition: &petition,
+            hotline: &hotline,
+            a1: &a1,
+            a2: &a2,
+            a3: &a3,
+            bounce: &bounce,
+            units: &self.units,
+        }))
     }
 }
 

@@ -46,6 +46,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachments.xlsx", get(workbook))
         .route("/v1/reports/bounce", get(bounce))
         .route("/v1/reports/summary", get(summary))
+        .route("/v1/reports/bulletin", get(bulletin))
         .route("/v1/reports/reconciliation", axum::routing::post(reconcile))
         .route("/v1/read-model", get(read_model))
         .route("/v1/read-model/rebuild", axum::routing::post(rebuild))
@@ -288,6 +289,32 @@ async fn rebuild(State(state): State<RestState>, Authenticated(p): Authenticated
     Ok((axum::http::StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
+/// The half-year bulletin (信访动态) in the source document's structure, every figure filled
+/// from the data: `format=markdown` (default) or `format=html`.
+#[utoipa::path(get, path = "/v1/reports/bulletin",
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "markdown | html")),
+    responses((status = 200, content_type = "text/markdown", description = "the bulletin"), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn bulletin(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let format = params.remove("format").unwrap_or_else(|| "markdown".into());
+    let html = match format.as_str() {
+        "markdown" | "md" => false,
+        "html" => true,
+        other => return Err(Problem::field("format", format!("'{other}' is not one of markdown, html"))),
+    };
+    let q = period(&params, state.clock.now())?;
+    let blocks = state.reports.bulletin(&p, q.from, q.to, q.as_of).await?;
+    let (content_type, body) = if html {
+        ("text/html; charset=utf-8", crate::bulletin::html(&blocks))
+    } else {
+        ("text/markdown; charset=utf-8", crate::bulletin::markdown(&blocks))
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -295,7 +322,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, read_model, rebuild),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, bulletin, read_model, rebuild),
     components(schemas(
         HotTopics,
         Growth,

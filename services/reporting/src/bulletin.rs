@@ -1,0 +1,469 @@
+//! The half-year bulletin (信访动态): the narrative document in the structure of the source
+//! bulletin (`shared/domain/000_75e8fb351e9c560f.txt`), every figure filled from the reports.
+//! The document is built once as blocks and rendered to Markdown and to HTML, so the two
+//! always say the same thing.
+//!
+//! Sections, in the source's order: the opening totals; 一、the provincial petition system
+//! ((一) letters and visits, (二) leader receptions, (三) the three rates and single-visit,
+//! with what falls short, (四) requirements); 二、the 12345 platform (1 categories, 2 hot
+//! topics, 3 handling, with what falls short, 4 self-inspection); the attachments 1-3.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike as _, Utc};
+
+use crate::attachments::{Attachment1, Attachment2, Attachment3, pct};
+use crate::bounce::BounceReport;
+use crate::summary::{Count, Summary};
+use crate::units::Units;
+
+const BUILTIN_DISTRICT: &str = include_str!("../../../deploy/policy/district.toml");
+
+/// The district's name (鲤城区) from the district file.
+pub fn district_name() -> String {
+    #[derive(serde::Deserialize)]
+    struct District {
+        name: String,
+    }
+    toml::from_str::<toml::Value>(BUILTIN_DISTRICT)
+        .ok()
+        .and_then(|v| v.try_into::<District>().ok())
+        .map_or_else(|| "本区".to_owned(), |d| d.name)
+}
+
+/// One piece of the document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Title(String),
+    Heading(u8, String),
+    Paragraph(String),
+    Table { caption: String, header: Vec<String>, rows: Vec<Vec<String>>, note: String },
+}
+
+/// Everything the bulletin reports on, for one period.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub petition: &'a Summary,
+    pub hotline: &'a Summary,
+    pub a1: &'a Attachment1,
+    pub a2: &'a Attachment2,
+    pub a3: &'a Attachment3,
+    pub bounce: &'a BounceReport,
+    pub units: &'a Units,
+}
+
+/// "1-6月" and the year, from a period [from, to) in the district's time.
+pub fn months(from: DateTime<Utc>, to: DateTime<Utc>) -> (i32, String) {
+    let offset = caseflow_runtime::clock::district_offset();
+    let f = from.with_timezone(&offset);
+    let t = (to - chrono::Duration::seconds(1)).with_timezone(&offset);
+    if f.year() == t.year() {
+        let m = if f.month() == t.month() {
+            format!("{}月", f.month())
+        } else {
+            format!("{}-{}月", f.month(), t.month())
+        };
+        (f.year(), m)
+    } else {
+        (f.year(), format!("{}年{}月至{}年{}月", f.year(), f.month(), t.year(), t.month()))
+    }
+}
+
+fn change(c: &Count) -> String {
+    match c.change {
+        Some(x) if x < 0.0 => format!("下降{:.1}%", -x),
+        Some(x) if x > 0.0 => format!("上升{x:.1}%"),
+        Some(_) => "持平".to_owned(),
+        None => "去年同期无数据".to_owned(),
+    }
+}
+
+fn channel<'a>(s: &'a Summary, key: &str) -> Option<&'a Count> {
+    s.channels.iter().find(|c| c.key == key)
+}
+
+fn channel_sentence(s: &Summary, key: &str, label: &str, measure: &str) -> String {
+    match channel(s, key) {
+        Some(c) => format!("{label}{}{measure}，与去年同期{}{measure}相比，{}", c.count, c.last_year, change(c)),
+        None => format!("{label}0{measure}"),
+    }
+}
+
+fn rate(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}%"))
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "无".to_owned() } else { items.join("、") }
+}
+
+fn names(units: &Units, codes: &[String], group: &str) -> Vec<String> {
+    codes
+        .iter()
+        .filter(|c| (units.group(c) == "sub_district") == (group == "sub_district"))
+        .map(|c| units.name(c))
+        .collect()
+}
+
+/// The document's blocks.
+pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
+    let district = district_name();
+    let (year, months) = months(i.from, i.to);
+    let half = match months.as_str() {
+        "1-6月" => format!("{year}年上半年"),
+        "7-12月" => format!("{year}年下半年"),
+        "1-12月" => format!("{year}年"),
+        _ => format!("{year}年{months}"),
+    };
+    let period = format!("{year}年{months}");
+    let (p, h) = (i.petition, i.hotline);
+    let mut b = vec![
+        Block::Title(format!("{district}信访动态")),
+        Block::Heading(1, format!("{half}信访动态")),
+        Block::Paragraph(format!(
+            "{period}，国家、省、市、区四级信访局受理我区群众来信、来访、网上信访共{}件次，与去年同期{}件相比，{}；12345便民服务平台共受理群众诉求{}件，与上年同期{}件相比，{}，主要情况如下：",
+            p.total.count,
+            p.total.last_year,
+            change(&p.total),
+            h.total.count,
+            h.total.last_year,
+            change(&h.total)
+        )),
+        Block::Heading(2, "一、信访信息系统受理情况".into()),
+        Block::Heading(3, "（一）来信来访".into()),
+    ];
+
+    // (一) letters and visits.
+    let collective = p.collective_visits.clone().unwrap_or(crate::summary::CollectiveVisits { batches: 0, persons: 0 });
+    let repeats: Vec<String> =
+        p.repeat_petitioners.iter().take(5).map(|r| format!("{}{}件", r.name, r.petitions)).collect();
+    let hot: Vec<String> = p.categories.iter().take(7).map(|c| format!("{}（{}件）", c.label, c.count)).collect();
+    b.push(Block::Paragraph(format!(
+        "{months}，全区共受理群众信访事项{}件次，与去年同期{}件相比，{}；其中{}；{}，集体访{}批{}人次；{}；{}；重复信访件集中在{}。信访诉求热点集中在：{}等领域。",
+        p.total.count,
+        p.total.last_year,
+        change(&p.total),
+        channel_sentence(p, "letter", "来信", "件"),
+        channel_sentence(p, "visit", "来访", "批次"),
+        collective.batches,
+        collective.persons,
+        channel_sentence(p, "online_complaint", "网上投诉", "件"),
+        channel_sentence(p, "leader_mailbox", "领导信箱", "件"),
+        list_or_none(&repeats),
+        list_or_none(&hot),
+    )));
+
+    // (二) leader receptions.
+    b.push(Block::Heading(3, "（二）领导接访".into()));
+    let r = p.leader_receptions.clone().unwrap_or_default();
+    b.push(Block::Paragraph(format!(
+        "{months}，{district}党政主要领导接待群众来访{}批次{}人次，受理信访事项{}件，当场解决信访事项{}件，已化解{}件，正在化解{}件。",
+        r.batches, r.persons, r.matters, r.solved_on_spot, r.resolved, r.in_progress
+    )));
+
+    // (三) the three rates and single-visit.
+    b.push(Block::Heading(3, "（三）三率及最多投一次情况".into()));
+    let agency = p.evaluation.agency.clone().unwrap_or_default();
+    let units = p.evaluation.units.clone().unwrap_or_default();
+    let sv = &p.single_visit;
+    b.push(Block::Paragraph(format!(
+        "{months}，信访机构群众参评率{}，满意率{}；有权处理机关群众参评率{}，满意率{}。全区初件纳入最多投一次{}件，占初件总数的{}，一次性办结率{}，平均办理天数{}天。",
+        rate(agency.participation, 1),
+        rate(agency.satisfaction, 1),
+        rate(units.participation, 1),
+        rate(units.satisfaction, 1),
+        sv.admitted,
+        rate(sv.share_of_first_cases, 1),
+        rate(sv.first_time_resolution, 1),
+        sv.average_days.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
+    )));
+    let late: Vec<String> = p.late_by_unit.iter().map(|l| format!("{}{}件", i.units.name(&l.unit), l.late)).collect();
+    let a1 = i.a1;
+    b.push(Block::Paragraph(format!(
+        "存在不足：1.全区信访事项按期办结率{}，超期办结{}件（{}）；有权办理机关的参评率为{}（强基促稳指标为70%）、满意率为{}（强基促稳指标为85%）。参评率未达到要求的街道：{}；满意率未达到要求的街道：{}。参评率未达到要求的区直单位：{}；满意率未达到要求的区直单位：{}。（详见附件1）",
+        rate(p.on_time_rate, 1),
+        p.late_by_unit.iter().map(|l| l.late).sum::<u64>(),
+        list_or_none(&late),
+        rate(units.participation, 1),
+        rate(units.satisfaction, 1),
+        list_or_none(&names(i.units, &a1.below_participation_target, "sub_district")),
+        list_or_none(&names(i.units, &a1.below_satisfaction_target, "sub_district")),
+        list_or_none(&names(i.units, &a1.below_participation_target, "department")),
+        list_or_none(&names(i.units, &a1.below_satisfaction_target, "department")),
+    )));
+
+    // (四) requirements, from the figures above.
+    b.push(Block::Heading(3, "（四）工作要求".into()));
+    b.push(Block::Paragraph(format!(
+        "1.要重点落实“最多投一次”阳光信访机制。本期一次性办结率{}，纳入“最多投一次”的事项办结后须按要求新建“一事一分析”和“首办责任制”。",
+        rate(sv.first_time_resolution, 1)
+    )));
+    b.push(Block::Paragraph(format!(
+        "2.要高度重视满意度测评。参评率未达到要求的单位（{}）要引导问题已解决的信访人进行评价，确保参评率、满意率有大幅度提升。",
+        list_or_none(&a1.below_participation_target.iter().map(|c| i.units.name(c)).collect::<Vec<_>>())
+    )));
+    b.push(Block::Paragraph(format!(
+        "3.要狠抓重复信访依法治理工作。本期重复信访{}人，各承办单位要建立重复信访案例回头看、分析机制和上门恳谈机制，逐件推进化解。",
+        p.repeat_petitioners.len()
+    )));
+
+    // 二、the 12345 platform.
+    b.push(Block::Heading(2, "二、12345便民服务平台受理情况".into()));
+    let kinds: Vec<String> = h.kinds.iter().map(|k| format!("{}类{}件", k.label, k.count)).collect();
+    b.push(Block::Paragraph(format!(
+        "{months}份12345平台共受理群众诉求{}件，其中{}。",
+        h.total.count,
+        list_or_none(&kinds)
+    )));
+    let top: Vec<String> =
+        h.categories.iter().take(4).map(|c| format!("{}类{}件，占{}", c.label, c.count, rate(c.share, 2))).collect();
+    b.push(Block::Paragraph(format!(
+        "1.诉求分类。{months}份诉求件主要集中在以下{}类：{}。",
+        top.len(),
+        if top.is_empty() { "无".to_owned() } else { top.join("；") }
+    )));
+    let growth = |g: &[crate::summary::Growth]| -> Vec<String> {
+        g.iter().map(|x| format!("{}（{}件，较上期增加{}件）", x.label, x.count, x.growth)).collect()
+    };
+    b.push(Block::Paragraph(format!(
+        "2.诉求热点。与上期相比，增长最多的诉求是：{}；群众反映集中的关键词：{}。",
+        list_or_none(&growth(&h.hot_topics.categories)),
+        list_or_none(&growth(&h.hot_topics.keywords)),
+    )));
+    let overdue_view: u64 = i.a2.departments.iter().chain(&i.a2.sub_districts).map(|r| r.overdue_view).sum();
+    let below: Vec<String> =
+        i.a3.below_target
+            .iter()
+            .filter_map(|u| {
+                i.a2.departments
+                    .iter()
+                    .chain(&i.a2.sub_districts)
+                    .find(|r| &r.unit == u)
+                    .map(|r| format!("{}{}", r.name, pct(r.satisfaction, 2)))
+            })
+            .collect();
+    b.push(Block::Paragraph(format!(
+        "3.办理情况。{months}份{}，群众评价不满意或差的为{}件，诉求件群众总体满意率为{}。群众满意率未达98%的承办单位有：{}。",
+        if overdue_view == 0 { "未出现逾期查阅的情况".to_owned() } else { format!("出现逾期查阅{overdue_view}件") },
+        h.evaluation.unsatisfied_cases.unwrap_or(0),
+        rate(h.evaluation.overall_satisfaction, 2),
+        list_or_none(&below),
+    )));
+    let overdue: Vec<String> =
+        i.a2.departments
+            .iter()
+            .chain(&i.a2.sub_districts)
+            .filter(|r| r.overdue_handling > 0)
+            .map(|r| format!("{}{}件", r.name, r.overdue_handling))
+            .collect();
+    let bouncing: Vec<String> = i
+        .bounce
+        .units
+        .iter()
+        .filter(|u| u.wrongful_returns > 0)
+        .map(|u| format!("{}不当退件{}件、延误{:.1}天", u.name, u.wrongful_returns, u.wrongful_days))
+        .collect();
+    b.push(Block::Paragraph(format!(
+        "存在不足：一是逾期办理：{}。二是退件草率：{}。",
+        list_or_none(&overdue),
+        list_or_none(&bouncing)
+    )));
+    let late_h: Vec<String> = h.late_by_unit.iter().map(|l| format!("{}{}件", i.units.name(&l.unit), l.late)).collect();
+    b.push(Block::Paragraph(format!(
+        "4.自查整改。本期按期办结率{}，超期办结：{}。各承办单位须严格按照“及时受理、限时办结、准确回复、严格审核”要求办理；对群众不满意的诉求件，承办单位要分析原因，及时回访群众。",
+        rate(h.on_time_rate, 1),
+        list_or_none(&late_h)
+    )));
+
+    // The attachments.
+    b.push(Block::Paragraph(format!(
+        "附件：1.信访信息系统{months}办理情况统计表；2.12345平台{months}诉求件办理情况统计表；3.12345平台{months}满意率排名统计表"
+    )));
+    let range_note = {
+        let offset = caseflow_runtime::clock::district_offset();
+        let f = i.from.with_timezone(&offset);
+        let t = (i.to - chrono::Duration::seconds(1)).with_timezone(&offset);
+        format!("数据统计从{}年{}月{}日至{}年{}月{}日。", f.year(), f.month(), f.day(), t.year(), t.month(), t.day())
+    };
+    let dispatch_note = format!(
+        "（1）数据统计口径为批转件数（比如群众1个诉求件内容反映2个问题，批转2个单位办理，统计表按2件计）；（2）{range_note}"
+    );
+    for (section, rows) in [("区直部门", &a1.departments), ("街道", &a1.sub_districts)] {
+        b.push(Block::Table {
+            caption: format!("附件1 信访信息系统{months}办理情况统计表（{section}）"),
+            header: ["序号", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"]
+                .map(String::from)
+                .to_vec(),
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    vec![
+                        (n + 1).to_string(),
+                        r.name.clone(),
+                        r.due.to_string(),
+                        r.expired.to_string(),
+                        pct(r.participation, 1),
+                        r.satisfied.to_string(),
+                        r.basic.to_string(),
+                        r.unsatisfied.to_string(),
+                        pct(r.satisfaction, 1),
+                    ]
+                })
+                .collect(),
+            note: format!("备注：{range_note}"),
+        });
+    }
+    for (section, rows) in [("区直部门", &i.a2.departments), ("街道", &i.a2.sub_districts)] {
+        b.push(Block::Table {
+            caption: format!("附件2 12345平台{months}诉求件办理情况统计表（{section}）"),
+            header: ["序号", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"]
+                .map(String::from)
+                .to_vec(),
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    vec![
+                        (n + 1).to_string(),
+                        r.name.clone(),
+                        r.received.to_string(),
+                        r.in_progress.to_string(),
+                        r.completed.to_string(),
+                        r.overdue_view.to_string(),
+                        r.overdue_handling.to_string(),
+                        pct(r.satisfaction, 2),
+                    ]
+                })
+                .collect(),
+            note: format!("备注：{dispatch_note}"),
+        });
+    }
+    for (section, rows) in [("区直部门", &i.a3.departments), ("街道", &i.a3.sub_districts)] {
+        b.push(Block::Table {
+            caption: format!("附件3 12345平台{months}满意率排名统计表（{section}）"),
+            header: ["排名", "单位", "群众满意率", "受理总件数", "不满意件数"].map(String::from).to_vec(),
+            rows: rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.rank.to_string(),
+                        r.name.clone(),
+                        pct(r.satisfaction, 2),
+                        r.received.to_string(),
+                        r.unsatisfied.to_string(),
+                    ]
+                })
+                .collect(),
+            note: format!("备注：{dispatch_note}"),
+        });
+    }
+    b
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn markdown(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        match block {
+            Block::Title(t) => {
+                let _ = writeln!(out, "# {t}\n");
+            }
+            Block::Heading(level, t) => {
+                let _ = writeln!(out, "{} {t}\n", "#".repeat(usize::from(*level) + 1));
+            }
+            Block::Paragraph(t) => {
+                let _ = writeln!(out, "{t}\n");
+            }
+            Block::Table { caption, header, rows, note } => {
+                let _ = writeln!(out, "**{caption}**\n");
+                let _ = writeln!(out, "| {} |", header.iter().map(|h| md_cell(h)).collect::<Vec<_>>().join(" | "));
+                let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
+                for row in rows {
+                    let _ = writeln!(out, "| {} |", row.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+                }
+                let _ = writeln!(out, "\n{note}\n");
+            }
+        }
+    }
+    out
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub fn html(blocks: &[Block]) -> String {
+    let title =
+        blocks.iter().find_map(|b| if let Block::Title(t) = b { Some(t.as_str()) } else { None }).unwrap_or("信访动态");
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>body{{font-family:serif;max-width:60em;margin:2em auto;line-height:1.7}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #444;padding:.2em .6em}}td:nth-child(n+3){{text-align:right}}</style>\n</head>\n<body>\n",
+        esc(title)
+    );
+    for block in blocks {
+        match block {
+            Block::Title(t) => {
+                let _ = writeln!(out, "<h1>{}</h1>", esc(t));
+            }
+            Block::Heading(level, t) => {
+                let _ = writeln!(out, "<h{l}>{}</h{l}>", esc(t), l = level + 1);
+            }
+            Block::Paragraph(t) => {
+                let _ = writeln!(out, "<p>{}</p>", esc(t));
+            }
+            Block::Table { caption, header, rows, note } => {
+                let _ = writeln!(out, "<table>\n<caption>{}</caption>", esc(caption));
+                let _ = writeln!(
+                    out,
+                    "<thead><tr>{}</tr></thead>\n<tbody>",
+                    header.iter().map(|h| format!("<th>{}</th>", esc(h))).collect::<String>()
+                );
+                for row in rows {
+                    let _ = writeln!(
+                        out,
+                        "<tr>{}</tr>",
+                        row.iter().map(|c| format!("<td>{}</td>", esc(c))).collect::<String>()
+                    );
+                }
+                let _ = writeln!(out, "</tbody>\n</table>\n<p class=\"note\">{}</p>", esc(note));
+            }
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn the_first_half_of_a_year_is_months_1_to_6() {
+        let from = Utc.with_ymd_and_hms(2019, 12, 31, 16, 0, 0).single().expect("instant");
+        let to = Utc.with_ymd_and_hms(2020, 6, 30, 16, 0, 0).single().expect("instant");
+        assert_eq!(months(from, to), (2020, "1-6月".to_owned()));
+    }
+
+    #[test]
+    fn html_escapes_what_it_prints() {
+        let out = html(&[Block::Paragraph("a<b & \"c\"".into())]);
+        assert!(out.contains("<p>a&lt;b &amp; &quot;c&quot;</p>"), "{out}");
+    }
+
+    #[test]
+    fn markdown_tables_escape_pipes() {
+        let out = markdown(&[Block::Table {
+            caption: "t".into(),
+            header: vec!["a".into()],
+            rows: vec![vec!["x|y".into()]],
+            note: "n".into(),
+        }]);
+        assert!(out.contains("| x\\|y |"), "{out}");
+    }
+}
