@@ -282,6 +282,39 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(a1.get_value((2, 1)).cloned(), Some(calamine::Data::String("区住建局".into())));
     assert_eq!(a1.get_value((2, 4)).cloned(), Some(calamine::Data::Float(1.0)));
 
+    // The exported workbook, uploaded back for reconciliation, agrees with itself and the events.
+    let resp =
+        sandbox
+            .http
+            .post(sandbox.url(
+                Service::Reporting,
+                &format!("/v1/reports/reconciliation?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+            ))
+            .bearer_auth(keys::OFFICE)
+            .header("content-type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("answers");
+    assert_eq!(resp.status(), 200);
+    let rec: Value = resp.json().await.expect("json");
+    assert_eq!(rec["tables"], json!(["attachment-1", "attachment-2", "attachment-3"]), "{rec}");
+    assert_eq!(
+        (rec["self_contradictions"].as_array().map(Vec::len), rec["differences_from_events"].as_array().map(Vec::len)),
+        (Some(0), Some(0)),
+        "our own export holds no contradiction: {rec}"
+    );
+    let resp = sandbox
+        .http
+        .post(sandbox.url(Service::Reporting, &format!("/v1/reports/reconciliation?{PERIOD}&kind=attachment-9")))
+        .bearer_auth(keys::OFFICE)
+        .header("content-type", "text/csv")
+        .body(upload)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 422, "an unknown kind is named");
+
     // The bulletin: every section of the source document, in its order, figures from the data.
     let text = |path: String| {
         let sandbox = &sandbox;

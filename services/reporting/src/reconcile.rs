@@ -1,22 +1,31 @@
 //! Reconciliation with the office's own tables while the manual process still runs: an
-//! uploaded attachment (CSV in the bulletin's layout) is answered cell by cell with
+//! uploaded table (CSV or an XLSX workbook, in the bulletin's layout: attachments 1, 2 and 3,
+//! told apart by their header rows, department and sub-district sections alike) is answered
+//! cell by cell with
 //! - the cells that contradict their own row (a printed rate that does not follow from the
 //!   printed counts, counts that do not add up), and
 //! - the cells that differ from what the events say.
 //!
 //! Conventions of the printed tables that are not contradictions: a unit with nothing rated
 //! prints "0" where our reports show no rate (FIGURES.md: 浮桥街道).
+//!
+//! Attachment 2 prints no unsatisfied count, so its rate can only be checked against its own
+//! row when attachment 3 comes with it: (completed - unsatisfied) / completed, completed from
+//! attachment 2 and unsatisfied from attachment 3. That is how FIGURES.md finds 区城管局 94.80 %
+//! and 区住建局 96.37 %.
 
 use serde::Serialize;
 
 use caseflow_evaluation::rates::{hotline_unit_satisfaction, participation, petition_satisfaction};
 
-use crate::attachments::{Attachment1, Attachment2};
+use crate::attachments::{Attachment1, Attachment2, Attachment3};
 use crate::units::Units;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CellFinding {
-    /// Data row number in the upload, from 1 (section titles and headers not counted).
+    /// attachment-1 | attachment-2 | attachment-3
+    pub table: String,
+    /// Data row number within that table in the upload, from 1 (titles and headers not counted).
     pub row: usize,
     /// The unit as printed.
     pub unit: String,
@@ -30,8 +39,8 @@ pub struct CellFinding {
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Reconciliation {
-    /// attachment-1 | attachment-2
-    pub kind: String,
+    /// The tables found in the upload, by their header rows.
+    pub tables: Vec<String>,
     pub rows_read: usize,
     pub self_contradictions: Vec<CellFinding>,
     pub differences_from_events: Vec<CellFinding>,
@@ -45,6 +54,141 @@ pub enum UploadError {
     Row { row: usize, message: String },
     #[error("{0}")]
     Layout(String),
+}
+
+/// A cell as uploaded: CSV gives text; a workbook gives numbers too (a rate stored as the
+/// fraction 0.923 and formatted as a percentage).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+}
+
+/// The rows of every sheet of an XLSX workbook, in order.
+pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<Cell>>, UploadError> {
+    use calamine::{Data, Reader as _};
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
+        .map_err(|e| UploadError::Layout(format!("not an XLSX workbook: {e}")))?;
+    let mut rows = Vec::new();
+    for (_, range) in book.worksheets() {
+        for row in range.rows() {
+            rows.push(
+                row.iter()
+                    .map(|c| match c {
+                        Data::Int(i) => Cell::Number(*i as f64),
+                        Data::Float(f) => Cell::Number(*f),
+                        Data::Empty => Cell::Text(String::new()),
+                        other => Cell::Text(other.to_string()),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// RFC 4180 fields of each non-empty line, as cells.
+pub fn read_csv(text: &str) -> Vec<Vec<Cell>> {
+    parse_csv(text).into_iter().map(|r| r.into_iter().map(Cell::Text).collect()).collect()
+}
+
+/// The three layouts, by their header rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layout {
+    Attachment1,
+    Attachment2,
+    Attachment3,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Attachment1 => "attachment-1",
+            Self::Attachment2 => "attachment-2",
+            Self::Attachment3 => "attachment-3",
+        }
+    }
+
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Attachment1 => {
+                &["序号", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"]
+            }
+            Self::Attachment2 => {
+                &["序号", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"]
+            }
+            Self::Attachment3 => &["排名", "单位", "群众满意率", "受理总件数", "不满意件数"],
+        }
+    }
+
+    fn rate_columns(self) -> &'static [usize] {
+        match self {
+            Self::Attachment1 => &[4, 8],
+            Self::Attachment2 => &[7],
+            Self::Attachment3 => &[2],
+        }
+    }
+
+    /// A header row names this layout when its cells are the layout's columns (line breaks
+    /// inside a printed header, 受理\n件数, ignored).
+    fn of_header(row: &[Cell]) -> Option<Self> {
+        let texts: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                Cell::Text(t) => t.chars().filter(|c| !c.is_whitespace()).collect(),
+                Cell::Number(_) => String::new(),
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        [Self::Attachment1, Self::Attachment2, Self::Attachment3].into_iter().find(|l| texts == l.columns())
+    }
+}
+
+/// The uploaded tables: for each layout found, its data rows (department and sub-district
+/// sections together, in order), numbers written back as the bulletin prints them.
+pub fn tables(rows: &[Vec<Cell>]) -> Result<Vec<(Layout, Vec<Vec<String>>)>, UploadError> {
+    let mut out: Vec<(Layout, Vec<Vec<String>>)> = Vec::new();
+    let mut current: Option<Layout> = None;
+    for row in rows {
+        if let Some(layout) = Layout::of_header(row) {
+            current = Some(layout);
+            if !out.iter().any(|(l, _)| *l == layout) {
+                out.push((layout, Vec::new()));
+            }
+            continue;
+        }
+        let Some(layout) = current else { continue };
+        let first = match row.first() {
+            Some(Cell::Number(n)) => n.fract() == 0.0 && *n >= 1.0,
+            Some(Cell::Text(t)) => t.trim().parse::<u32>().is_ok(),
+            None => false,
+        };
+        if !first {
+            // A title, a note, or an empty line: the next header starts the next table.
+            continue;
+        }
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c {
+                Cell::Text(t) => t.trim().to_owned(),
+                Cell::Number(n) if layout.rate_columns().contains(&i) => {
+                    let percent = format!("{:.4}", n * 100.0);
+                    format!("{}%", percent.trim_end_matches('0').trim_end_matches('.'))
+                }
+                Cell::Number(n) => format!("{n}"),
+            })
+            .collect();
+        if let Some((_, table)) = out.iter_mut().find(|(l, _)| *l == layout) {
+            table.push(cells);
+        }
+    }
+    if out.iter().all(|(_, t)| t.is_empty()) {
+        return Err(UploadError::Layout(
+            "no table found: a header row must name the attachment's columns (序号,单位,应评,... / 序号,单位,受理件数,... / 排名,单位,群众满意率,...) and data rows start with their number".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// RFC 4180 fields of each non-empty line.
@@ -86,6 +230,63 @@ fn printed_rate(s: &str) -> Option<(f64, usize)> {
     Some((value, decimals))
 }
 
+/// Attachment 3: each row's rate against its received and unsatisfied counts cannot be checked
+/// (completed is not printed), but the order can: rate descending, ties to more received.
+fn attachment_3(
+    rows: &[Vec<String>],
+    units: &Units,
+    events: Option<&Attachment3>,
+) -> Result<Reconciliation, UploadError> {
+    let cols = Layout::Attachment3.columns();
+    let mut out = part(Layout::Attachment3, rows.len());
+    let mut previous: Option<(f64, u64)> = None;
+    for (i, r) in rows.iter().enumerate() {
+        let n = i + 1;
+        let unit = r[1].trim().to_owned();
+        let (received, unsatisfied) = (count(&r[3], n, cols[3])?, count(&r[4], n, cols[4])?);
+        let finding = |col: usize, expected: String, rule: &str| CellFinding {
+            table: Layout::Attachment3.name().into(),
+            row: n,
+            unit: unit.clone(),
+            column: cols[col].into(),
+            printed: r[col].trim().into(),
+            expected,
+            rule: rule.into(),
+        };
+        let rank = r[0].trim().parse::<usize>().ok();
+        let rate = printed_rate(&r[2]).map(|p| p.0);
+        // A new section (街道) starts again at rank 1.
+        if rank == Some(1) {
+            previous = None;
+        }
+        if let (Some((prev_rate, prev_received)), Some(rate)) = (previous, rate)
+            && (rate > prev_rate + 1e-9 || ((rate - prev_rate).abs() < 1e-9 && received > prev_received))
+        {
+            out.self_contradictions.push(finding(
+                0,
+                "earlier".into(),
+                "ranked by satisfaction descending, ties to the unit with more received",
+            ));
+        }
+        if let Some(rate) = rate {
+            previous = Some((rate, received));
+        }
+        let Some(code) = units.code_for(&unit) else {
+            out.unknown_units.push(unit.clone());
+            continue;
+        };
+        let Some(events) = events else { continue };
+        let ours = events.departments.iter().chain(&events.sub_districts).find(|row| row.unit == code);
+        let theirs = [ours.map_or(0, |o| o.received), ours.map_or(0, |o| o.unsatisfied)];
+        for (k, (col, printed)) in [(3, received), (4, unsatisfied)].into_iter().enumerate() {
+            if printed != theirs[k] {
+                out.differences_from_events.push(finding(col, theirs[k].to_string(), "the events count otherwise"));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn count(s: &str, row: usize, column: &str) -> Result<u64, UploadError> {
     s.trim().parse().map_err(|_| UploadError::Row { row, message: format!("{column} '{}' is not a count", s.trim()) })
 }
@@ -103,32 +304,83 @@ fn show(r: Option<caseflow_evaluation::rates::Rate>, decimals: u32) -> String {
     r.map_or_else(|| "-".into(), |r| r.display(decimals))
 }
 
-/// Data rows: those whose first cell is a row number (序号); titles, headers and notes skipped.
-fn data_rows(rows: &[Vec<String>], width: usize) -> Result<Vec<Vec<String>>, UploadError> {
-    let data: Vec<Vec<String>> =
-        rows.iter().filter(|r| r.first().is_some_and(|c| c.trim().parse::<u32>().is_ok())).cloned().collect();
-    if data.is_empty() {
-        return Err(UploadError::Layout("no data rows: the first column must be the row number (序号)".into()));
+fn check_width(table: &[Vec<String>], layout: Layout) -> Result<(), UploadError> {
+    let width = layout.columns().len();
+    match table.iter().enumerate().find(|(_, r)| r.len() < width) {
+        Some((i, r)) => Err(UploadError::Row {
+            row: i + 1,
+            message: format!("{}: expected {width} columns, found {}", layout.name(), r.len()),
+        }),
+        None => Ok(()),
     }
-    if let Some((i, r)) = data.iter().enumerate().find(|(_, r)| r.len() < width) {
-        return Err(UploadError::Row { row: i + 1, message: format!("expected {width} columns, found {}", r.len()) });
-    }
-    Ok(data)
 }
 
-pub fn attachment_1(text: &str, units: &Units, events: &Attachment1) -> Result<Reconciliation, UploadError> {
-    let cols = ["序号", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"];
-    let rows = data_rows(&parse_csv(text), cols.len())?;
+/// The reports the upload is compared with: those of the tables it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Ours<'a> {
+    pub a1: Option<&'a Attachment1>,
+    pub a2: Option<&'a Attachment2>,
+    pub a3: Option<&'a Attachment3>,
+}
+
+/// Every table of the upload, checked against itself, against the other tables of the upload,
+/// and against `ours`.
+pub fn reconcile(rows: &[Vec<Cell>], units: &Units, ours: Ours<'_>) -> Result<Reconciliation, UploadError> {
+    let tables = tables(rows)?;
     let mut out = Reconciliation {
-        kind: "attachment-1".into(),
-        rows_read: rows.len(),
+        tables: tables.iter().map(|(l, _)| l.name().to_owned()).collect(),
+        rows_read: 0,
         self_contradictions: vec![],
         differences_from_events: vec![],
         unknown_units: vec![],
     };
+    let a3_unsatisfied: std::collections::BTreeMap<String, u64> = tables
+        .iter()
+        .filter(|(l, _)| *l == Layout::Attachment3)
+        .flat_map(|(_, t)| t.iter())
+        .filter_map(|r| Some((r.get(1)?.clone(), r.get(4)?.trim().parse().ok()?)))
+        .collect();
+    for (layout, table) in &tables {
+        check_width(table, *layout)?;
+        let part = match layout {
+            Layout::Attachment1 => attachment_1(table, units, ours.a1)?,
+            Layout::Attachment2 => attachment_2(table, units, ours.a2, &a3_unsatisfied)?,
+            Layout::Attachment3 => attachment_3(table, units, ours.a3)?,
+        };
+        out.rows_read += part.rows_read;
+        out.self_contradictions.extend(part.self_contradictions);
+        out.differences_from_events.extend(part.differences_from_events);
+        for u in part.unknown_units {
+            if !out.unknown_units.contains(&u) {
+                out.unknown_units.push(u);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn part(layout: Layout, rows: usize) -> Reconciliation {
+    Reconciliation {
+        tables: vec![layout.name().to_owned()],
+        rows_read: rows,
+        self_contradictions: vec![],
+        differences_from_events: vec![],
+        unknown_units: vec![],
+    }
+}
+
+fn attachment_1(
+    rows: &[Vec<String>],
+    units: &Units,
+    events: Option<&Attachment1>,
+) -> Result<Reconciliation, UploadError> {
+    let cols = Layout::Attachment1.columns();
+    let mut out = part(Layout::Attachment1, rows.len());
     for (i, r) in rows.iter().enumerate() {
         let n = i + 1;
         let unit = r[1].trim().to_owned();
+        let out_table = out.tables[0].clone();
+        let out_table = out_table.as_str();
         let (due, expired, sat, basic, unsat) = (
             count(&r[2], n, cols[2])?,
             count(&r[3], n, cols[3])?,
@@ -137,6 +389,7 @@ pub fn attachment_1(text: &str, units: &Units, events: &Attachment1) -> Result<R
             count(&r[7], n, cols[7])?,
         );
         let finding = |col: usize, expected: String, rule: &str| CellFinding {
+            table: out_table.into(),
             row: n,
             unit: unit.clone(),
             column: cols[col].into(),
@@ -173,6 +426,7 @@ pub fn attachment_1(text: &str, units: &Units, events: &Attachment1) -> Result<R
             out.unknown_units.push(unit.clone());
             continue;
         };
+        let Some(events) = events else { continue };
         let ours = events.departments.iter().chain(&events.sub_districts).find(|row| row.unit == code);
         let ours_counts = ours.map_or([0; 5], |o| [o.due, o.expired, o.satisfied, o.basic, o.unsatisfied]);
         for (k, (col, printed)) in [(2, due), (3, expired), (5, sat), (6, basic), (7, unsat)].into_iter().enumerate() {
@@ -188,22 +442,23 @@ pub fn attachment_1(text: &str, units: &Units, events: &Attachment1) -> Result<R
     Ok(out)
 }
 
-pub fn attachment_2(text: &str, units: &Units, events: &Attachment2) -> Result<Reconciliation, UploadError> {
-    let cols = ["序号", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"];
-    let rows = data_rows(&parse_csv(text), cols.len())?;
-    let mut out = Reconciliation {
-        kind: "attachment-2".into(),
-        rows_read: rows.len(),
-        self_contradictions: vec![],
-        differences_from_events: vec![],
-        unknown_units: vec![],
-    };
+fn attachment_2(
+    rows: &[Vec<String>],
+    units: &Units,
+    events: Option<&Attachment2>,
+    a3_unsatisfied: &std::collections::BTreeMap<String, u64>,
+) -> Result<Reconciliation, UploadError> {
+    let cols = Layout::Attachment2.columns();
+    let mut out = part(Layout::Attachment2, rows.len());
     for (i, r) in rows.iter().enumerate() {
         let n = i + 1;
         let unit = r[1].trim().to_owned();
+        let out_table = out.tables[0].clone();
+        let out_table = out_table.as_str();
         let values: Vec<u64> = (2..7).map(|c| count(&r[c], n, cols[c])).collect::<Result<_, _>>()?;
         let (received, in_progress, completed, overdue_handling) = (values[0], values[1], values[2], values[4]);
         let finding = |col: usize, expected: String, rule: &str| CellFinding {
+            table: out_table.into(),
             row: n,
             unit: unit.clone(),
             column: cols[col].into(),
@@ -218,10 +473,21 @@ pub fn attachment_2(text: &str, units: &Units, events: &Attachment2) -> Result<R
                 "received = in progress + overdue handling + completed",
             ));
         }
+        if let (Some(unsatisfied), Some(p)) = (a3_unsatisfied.get(&unit), printed_rate(&r[7])) {
+            let rate = hotline_unit_satisfaction(completed, *unsatisfied);
+            if !agrees(p, rate) {
+                out.self_contradictions.push(finding(
+                    7,
+                    show(rate, 2),
+                    "satisfaction = (completed - unsatisfied) / completed, unsatisfied as attachment 3 prints it",
+                ));
+            }
+        }
         let Some(code) = units.code_for(&unit) else {
             out.unknown_units.push(unit.clone());
             continue;
         };
+        let Some(events) = events else { continue };
         let ours = events.departments.iter().chain(&events.sub_districts).find(|row| row.unit == code);
         let theirs = [
             ours.map_or(0, |o| o.received),
@@ -324,85 +590,190 @@ mod tests {
 8,常泰街道办事处,56,0,56,0,0,100.00%
 ";
 
-    fn t(y: i32, m: u32) -> chrono::DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("instant")
+    /// 附件3 exactly as printed.
+    const ATTACHMENT_3: &str = "12345平台1-6月满意率排名统计表（区直部门）
+排名,单位,群众满意率,受理总件数,不满意件数
+1,区教育局,100.00%,225,0
+2,区卫健局,100.00%,117,0
+3,鲤城生态环境局,100.00%,91,0
+4,区税务局,100.00%,20,0
+5,高新区管委会,100.00%,16,0
+6,区民政局,100.00%,15,0
+7,区商务局,100.00%,15,0
+8,鲤城商业集团,100.00%,12,0
+9,鲤城文旅集团,100.00%,12,0
+10,区农水局,100.00%,9,0
+11,区文旅局,100.00%,8,0
+12,区工信局,100.00%,4,0
+13,平台自办,100.00%,4,0
+14,区残联,100.00%,3,0
+15,区民宗局,100.00%,3,0
+16,区委宣传部,100.00%,2,0
+17,区行政服务中心管理处,100.00%,2,0
+18,区财政局,100.00%,2,0
+19,区发改局,100.00%,1,0
+20,区总工会,100.00%,1,0
+21,区信访局,100.00%,1,0
+22,区退役军人事务局,100.00%,1,0
+23,区人社局,99.42%,171,1
+24,区市场监管局,99.31%,288,2
+25,区住建局,96.37%,361,13
+26,区自然资源局,95.65%,23,1
+27,区消防救援大队,95.35%,43,2
+28,鲤城城建集团,95.12%,41,2
+29,区城管局,94.80%,504,27
+12345平台1-6月满意率排名统计表（街道）
+排名,单位,群众满意率,受理总件数,不满意件数
+1,江南街道办事处,100.00%,89,0
+2,常泰街道办事处,100.00%,56,0
+3,海滨街道办事处,98.95%,95,1
+4,金龙街道办事处,98.90%,91,1
+5,开元街道办事处,98.86%,175,2
+6,临江街道办事处,98.85%,87,1
+7,鲤中街道办事处,98.22%,171,3
+8,浮桥街道办事处,96.10%,78,3
+";
+
+    fn flagged(r: &Reconciliation) -> Vec<(String, String, String)> {
+        r.self_contradictions.iter().map(|c| (c.table.clone(), c.unit.clone(), c.column.clone())).collect()
     }
 
-    fn flagged(r: &Reconciliation) -> Vec<(String, String)> {
-        r.self_contradictions.iter().map(|c| (c.unit.clone(), c.column.clone())).collect()
+    fn triples(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+        v.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned())).collect()
     }
+
+    /// What FIGURES.md lists for attachments 1 and 2, plus the 区住建局 row of attachment 1
+    /// (8 + 2 + 2 = 12 rated of 21 due: the printed 57.1 % is 12/21, so 12 expired cannot be).
+    fn printed_contradictions() -> Vec<(String, String, String)> {
+        triples(&[
+            ("attachment-1", "区住建局", "超期未评"),
+            // 6 due, 2 expired, but 2 + 1 + 2 = 5 rated, and 50 % fits none of it.
+            ("attachment-1", "区市场监管局", "超期未评"),
+            ("attachment-1", "区市场监管局", "参评率"),
+            ("attachment-1", "区市场监管局", "满意率"),
+            // 2 due, 2 expired, printed participation 100 %: it is 0 %.
+            ("attachment-1", "区退役军人局", "参评率"),
+            // 504 received vs 4 + 1 + 498.
+            ("attachment-2", "区城管局", "受理件数"),
+            // (498 - 27) / 498 = 94.58 %, printed 94.80 %.
+            ("attachment-2", "区城管局", "群众满意率"),
+            // (355 - 13) / 355 = 96.34 %, printed 96.37 %.
+            ("attachment-2", "区住建局", "群众满意率"),
+        ])
+    }
+
+    const NONE: Ours<'static> = Ours { a1: None, a2: None, a3: None };
 
     #[test]
     fn attachment_1_as_printed_flags_the_rows_that_contradict_themselves() {
         let units = Units::load(None).expect("units");
-        let empty = Attachment1 {
-            count_unit: "dispatches",
-            from: t(2020, 1),
-            to: t(2020, 7),
-            departments: vec![],
-            sub_districts: vec![],
-            below_participation_target: vec![],
-            below_satisfaction_target: vec![],
-        };
-        let r = attachment_1(ATTACHMENT_1, &units, &empty).expect("reads");
-        assert_eq!(r.rows_read, 22);
+        let r = reconcile(&read_csv(ATTACHMENT_1), &units, NONE).expect("reads");
+        assert_eq!((r.rows_read, r.tables.clone()), (22, vec!["attachment-1".to_owned()]));
         assert!(r.unknown_units.is_empty(), "every printed name maps to a unit: {:?}", r.unknown_units);
-        let pairs = |v: &[(&str, &str)]| v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect::<Vec<_>>();
-        assert_eq!(
-            flagged(&r),
-            pairs(&[
-                // Not in FIGURES.md: 8 + 2 + 2 = 12 rated of 21 due (the printed 57.1 % is 12/21),
-                // so 12 expired cannot be; it should read 9.
-                ("区住建局", "超期未评"),
-                // FIGURES.md: 6 due, 2 expired, but 2 + 1 + 2 = 5 rated, and 50 % fits none of it.
-                ("区市场监管局", "超期未评"),
-                ("区市场监管局", "参评率"),
-                ("区市场监管局", "满意率"),
-                // FIGURES.md: 2 due, 2 expired, printed participation 100 %: it is 0 %.
-                ("区退役军人局", "参评率"),
-            ])
-        );
+        let expected: Vec<_> = printed_contradictions().into_iter().filter(|f| f.0 == "attachment-1").collect();
+        assert_eq!(flagged(&r), expected);
         let mkt = r.self_contradictions.iter().find(|c| c.column == "满意率").expect("satisfaction cell");
         assert_eq!((mkt.printed.as_str(), mkt.expected.as_str()), ("50%", "60.0%"));
     }
 
     #[test]
-    fn attachment_2_as_printed_flags_the_received_count_that_does_not_add_up() {
+    fn attachment_2_alone_cannot_check_its_rates_and_flags_the_received_count() {
         let units = Units::load(None).expect("units");
-        let empty = Attachment2 {
-            count_unit: "dispatches",
-            from: t(2020, 1),
-            to: t(2020, 7),
-            as_of: t(2020, 7),
-            departments: vec![],
-            sub_districts: vec![],
-        };
-        let r = attachment_2(ATTACHMENT_2, &units, &empty).expect("reads");
+        let r = reconcile(&read_csv(ATTACHMENT_2), &units, NONE).expect("reads");
         assert_eq!(r.rows_read, 37);
         assert!(r.unknown_units.is_empty(), "{:?}", r.unknown_units);
-        assert_eq!(flagged(&r), [("区城管局".to_owned(), "受理件数".to_owned())]);
+        assert_eq!(flagged(&r), triples(&[("attachment-2", "区城管局", "受理件数")]));
         assert_eq!(r.self_contradictions[0].expected, "503");
-        // Against an empty event store every printed count differs.
-        assert!(
-            r.differences_from_events
-                .iter()
-                .any(|c| c.unit == "区住建局" && c.column == "受理件数" && c.expected == "0")
-        );
+    }
+
+    #[test]
+    fn the_three_attachments_as_printed_flag_what_figures_md_lists_and_nothing_else() {
+        let units = Units::load(None).expect("units");
+        let upload = format!("{ATTACHMENT_1}\n{ATTACHMENT_2}\n{ATTACHMENT_3}");
+        let r = reconcile(&read_csv(&upload), &units, NONE).expect("reads");
+        assert_eq!(r.tables, ["attachment-1", "attachment-2", "attachment-3"]);
+        assert_eq!(r.rows_read, 22 + 37 + 37);
+        assert!(r.unknown_units.is_empty(), "{:?}", r.unknown_units);
+        assert_eq!(flagged(&r), printed_contradictions());
+        let cg = r.self_contradictions.iter().find(|c| c.unit == "区城管局" && c.column == "群众满意率").expect("rate");
+        assert_eq!((cg.printed.as_str(), cg.expected.as_str()), ("94.80%", "94.58%"));
+    }
+
+    /// The printed tables as a workbook: one sheet each, counts as numbers, rates as fractions
+    /// formatted as percentages, as a spreadsheet user would keep them.
+    fn workbook_of(tables: &[(&str, &str)]) -> Vec<u8> {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let percent = rust_xlsxwriter::Format::new().set_num_format("0.00%");
+        for (name, csv) in tables {
+            let ws = wb.add_worksheet();
+            ws.set_name(*name).expect("sheet name");
+            for (r, row) in parse_csv(csv).iter().enumerate() {
+                for (c, cell) in row.iter().enumerate() {
+                    let (r, c) = (u32::try_from(r).expect("row"), u16::try_from(c).expect("col"));
+                    let t = cell.trim();
+                    if let Some(p) = t.strip_suffix('%').and_then(|p| p.parse::<f64>().ok()) {
+                        ws.write_number_with_format(r, c, p / 100.0, &percent).expect("rate");
+                    } else if let Ok(n) = t.parse::<f64>() {
+                        ws.write_number(r, c, n).expect("number");
+                    } else {
+                        ws.write_string(r, c, t).expect("text");
+                    }
+                }
+            }
+        }
+        wb.save_to_buffer().expect("workbook")
+    }
+
+    #[test]
+    fn the_same_tables_uploaded_as_a_workbook_give_the_same_answer() {
+        let units = Units::load(None).expect("units");
+        let bytes = workbook_of(&[("附件1", ATTACHMENT_1), ("附件2", ATTACHMENT_2), ("附件3", ATTACHMENT_3)]);
+        let r = reconcile(&read_xlsx(&bytes).expect("a workbook"), &units, NONE).expect("reads");
+        assert_eq!(r.rows_read, 22 + 37 + 37);
+        // 市场监管局's printed "50%" is read back as 0.5 and compared at the precision it has.
+        assert_eq!(flagged(&r), printed_contradictions());
     }
 
     #[test]
     fn a_row_that_is_not_numbers_is_refused_with_its_number() {
         let units = Units::load(None).expect("units");
-        let empty = Attachment2 {
+        let header = "序号,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率\n";
+        let err = reconcile(&read_csv(&format!("{header}1,区城管局,many,4,498,0,1,94.80%\n")), &units, NONE)
+            .expect_err("not a count");
+        assert_eq!(err, UploadError::Row { row: 1, message: "受理件数 'many' is not a count".into() });
+        assert!(reconcile(&read_csv("单位,受理件数\n"), &units, NONE).is_err(), "no table");
+        assert!(read_xlsx(b"not a zip").is_err(), "not a workbook");
+    }
+
+    #[test]
+    fn the_events_disagreeing_with_a_printed_count_are_listed_cell_by_cell() {
+        let units = Units::load(None).expect("units");
+        let ours = Attachment2 {
             count_unit: "dispatches",
-            from: t(2020, 1),
-            to: t(2020, 7),
-            as_of: t(2020, 7),
-            departments: vec![],
+            from: Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).single().expect("t"),
+            to: Utc.with_ymd_and_hms(2020, 7, 1, 0, 0, 0).single().expect("t"),
+            as_of: Utc.with_ymd_and_hms(2020, 7, 1, 0, 0, 0).single().expect("t"),
+            departments: vec![crate::attachments::HotlineRow {
+                unit: "zhujian".into(),
+                name: "区住建局".into(),
+                received: 361,
+                in_progress: 3,
+                completed: 355,
+                overdue_view: 0,
+                overdue_handling: 3,
+                unsatisfied: 13,
+                satisfaction: Some(96.34),
+            }],
             sub_districts: vec![],
         };
-        let err = attachment_2("1,区城管局,many,4,498,0,1,94.80%\n", &units, &empty).expect_err("not a count");
-        assert_eq!(err, UploadError::Row { row: 1, message: "受理件数 'many' is not a count".into() });
-        assert!(attachment_2("单位,受理件数\n", &units, &empty).is_err(), "no data rows");
+        let header = "序号,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率\n";
+        let upload = format!("{header}1,区住建局,361,3,355,0,3,96.37%\n");
+        let r = reconcile(&read_csv(&upload), &units, Ours { a1: None, a2: Some(&ours), a3: None }).expect("reads");
+        let diffs: Vec<(&str, &str, &str)> = r
+            .differences_from_events
+            .iter()
+            .map(|c| (c.column.as_str(), c.printed.as_str(), c.expected.as_str()))
+            .collect();
+        assert_eq!(diffs, [("群众满意率", "96.37%", "96.34%")]);
     }
 }

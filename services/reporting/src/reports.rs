@@ -165,6 +165,33 @@ impl Reports {
         crate::xlsx::workbook(&a1, &a2, &a3, &period).map_err(|e| Problem::internal(&e))
     }
 
+    /// An uploaded table (or several) against itself and the event data of [from, to).
+    pub async fn reconcile(
+        &self,
+        p: &Principal,
+        rows: &[Vec<crate::reconcile::Cell>],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<crate::reconcile::Reconciliation, Problem> {
+        use crate::reconcile::Layout;
+        Self::check_period(p, from, to)?;
+        let found: Vec<Layout> = crate::reconcile::tables(rows)
+            .map_err(|e| Problem::field("body", e.to_string()))?
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect();
+        let a1 = if found.contains(&Layout::Attachment1) { Some(self.attachment_1(p, from, to).await?) } else { None };
+        let a2 = if found.iter().any(|l| *l != Layout::Attachment1) {
+            Some(self.attachment_2(p, from, to, as_of).await?)
+        } else {
+            None
+        };
+        let a3 = a2.as_ref().map(|a2| attachments::attachment_3(a2, &self.targets));
+        let ours = crate::reconcile::Ours { a1: a1.as_ref(), a2: a2.as_ref(), a3: a3.as_ref() };
+        crate::reconcile::reconcile(rows, &self.units, ours).map_err(|e| Problem::field("body", e.to_string()))
+    }
+
     /// The half-year bulletin's blocks, every figure from the reports of [from, to) as of `as_of`.
     pub async fn bulletin(
         &self,

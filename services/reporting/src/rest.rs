@@ -222,36 +222,47 @@ async fn bounce(
     Ok(Json(state.reports.bounce(&p, q.from, q.to).await?))
 }
 
-/// Upload the office's own attachment table (CSV in the bulletin's layout, `kind` =
-/// attachment-1 or attachment-2) and get back, cell by cell, what contradicts its own row and
-/// what differs from the event data for the same period.
-#[utoipa::path(post, path = "/v1/reports/reconciliation", request_body(content = String, content_type = "text/csv"),
-    params(("kind" = String, Query, description = "attachment-1 | attachment-2"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
+/// Upload the office's own attachment tables (CSV, or an XLSX workbook, in the bulletin's
+/// layout: attachments 1, 2 and 3 are told apart by their header rows) and get back, cell by
+/// cell, what contradicts its own row (or the other tables of the upload) and what differs
+/// from the event data for the same period. `kind`, when given, must be one of the tables found.
+#[utoipa::path(post, path = "/v1/reports/reconciliation",
+    request_body(content = String, content_type = "text/csv", description = "CSV, or an XLSX workbook (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
+    params(("kind" = Option<String>, Query, description = "attachment-1 | attachment-2 | attachment-3"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
     responses((status = 200, body = Reconciliation), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn reconcile(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
-    body: String,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Json<Reconciliation>, Problem> {
     let q = period(&params, state.clock.now())?;
+    let kind = params.get("kind").map(String::as_str);
+    if let Some(k) = kind
+        && !["attachment-1", "attachment-2", "attachment-3"].contains(&k)
+    {
+        return Err(Problem::field("kind", format!("'{k}' is not one of attachment-1, attachment-2, attachment-3")));
+    }
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let xlsx = content_type.contains("spreadsheetml") || body.starts_with(b"PK\x03\x04");
     let upload = |e: crate::reconcile::UploadError| Problem::field("body", e.to_string());
-    let result = match params.get("kind").map(String::as_str) {
-        Some("attachment-1") => {
-            let ours = state.reports.attachment_1(&p, q.from, q.to).await?;
-            crate::reconcile::attachment_1(&body, state.reports.units(), &ours).map_err(upload)?
-        }
-        Some("attachment-2") => {
-            let ours = state.reports.attachment_2(&p, q.from, q.to, q.as_of).await?;
-            crate::reconcile::attachment_2(&body, state.reports.units(), &ours).map_err(upload)?
-        }
-        other => {
-            return Err(Problem::field(
-                "kind",
-                format!("'{}' is not one of attachment-1, attachment-2", other.unwrap_or_default()),
-            ));
-        }
+    let rows = if xlsx {
+        crate::reconcile::read_xlsx(&body).map_err(upload)?
+    } else {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| Problem::field("body", "CSV must be UTF-8 (an XLSX workbook is read as such)"))?;
+        crate::reconcile::read_csv(text)
     };
+    let result = state.reports.reconcile(&p, &rows, q.from, q.to, q.as_of).await?;
+    if let Some(k) = kind
+        && !result.tables.iter().any(|t| t == k)
+    {
+        return Err(Problem::field(
+            "kind",
+            format!("the upload holds no {k} table (found: {})", result.tables.join(", ")),
+        ));
+    }
     Ok(Json(result))
 }
 
