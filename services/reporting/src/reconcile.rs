@@ -144,10 +144,13 @@ impl Layout {
     }
 }
 
+/// One uploaded table: its layout and its data rows as printed.
+pub type Table = (Layout, Vec<Vec<String>>);
+
 /// The uploaded tables: for each layout found, its data rows (department and sub-district
 /// sections together, in order), numbers written back as the bulletin prints them.
-pub fn tables(rows: &[Vec<Cell>]) -> Result<Vec<(Layout, Vec<Vec<String>>)>, UploadError> {
-    let mut out: Vec<(Layout, Vec<Vec<String>>)> = Vec::new();
+pub fn tables(rows: &[Vec<Cell>]) -> Result<Vec<Table>, UploadError> {
+    let mut out: Vec<Table> = Vec::new();
     let mut current: Option<Layout> = None;
     for row in rows {
         if let Some(layout) = Layout::of_header(row) {
