@@ -141,6 +141,47 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(row(&a2, "kaiyuan")["satisfaction"], 100.0);
     assert_eq!(a2["sub_districts"][0]["unit"], "kaiyuan", "sub-districts in their own section");
 
+    // gRPC `Report` gives the same document; `group` keeps one section of the unit tables.
+    let mut grpc =
+        caseflow_proto::v1::reporting_client::ReportingClient::new(sandbox.channel(Service::Reporting).await);
+    let at = |s: &str| {
+        let t = chrono::DateTime::parse_from_rfc3339(s).expect("time");
+        Some(prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 })
+    };
+    let mut request = tonic::Request::new(caseflow_proto::v1::ReportRequest {
+        report: "attachment-2".into(),
+        from: at("2020-01-01T00:00:00+08:00"),
+        to: at("2021-01-01T00:00:00+08:00"),
+        as_of: at("2020-07-10T00:00:00+08:00"),
+        group: "sub_district".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {}", keys::OFFICE).parse().expect("header"));
+    let doc = grpc.report(request).await.expect("report over gRPC").into_inner();
+    assert_eq!(doc.content_type, "application/json");
+    let over_grpc: Value = serde_json::from_slice(&doc.body).expect("json");
+    let (_, over_rest) = sandbox
+        .get_json(
+            Service::Reporting,
+            &format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00&group=sub_district"),
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(over_grpc, over_rest, "both edges give the same report");
+    assert_eq!(over_rest["departments"], json!([]), "only the sub-districts");
+    assert_eq!(over_rest["sub_districts"][0]["unit"], "kaiyuan");
+    let mut bad = tonic::Request::new(caseflow_proto::v1::ReportRequest {
+        report: "attachment-2".into(),
+        format: "pdf".into(),
+        from: at("2020-01-01T00:00:00+08:00"),
+        to: at("2021-01-01T00:00:00+08:00"),
+        ..Default::default()
+    });
+    bad.metadata_mut().insert("authorization", format!("Bearer {}", keys::OFFICE).parse().expect("header"));
+    let status = grpc.report(bad).await.expect_err("no such format");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("format"), "{}", status.message());
+
     // Earlier, on 1 July, the same dispatch was still in progress: figures as of any moment.
     let (_, early) = sandbox
         .get_json(

@@ -11,6 +11,7 @@ use crate::reports::Reports;
 #[derive(Clone, Debug)]
 pub struct ReportingGrpc {
     pub reports: Reports,
+    pub clock: caseflow_runtime::SharedClock,
 }
 
 #[tonic::async_trait]
@@ -32,6 +33,30 @@ impl ReportingApi for ReportingGrpc {
             count_unit: counts.count_unit.to_owned(),
             units: counts.units.into_iter().map(|u| pb::UnitCount { unit: u.unit, received: u.received }).collect(),
             cases: counts.cases,
+        }))
+    }
+
+    async fn report(&self, request: Request<pb::ReportRequest>) -> Result<Response<pb::ReportDocument>, Status> {
+        let principal = grpc_principal(&request)?;
+        let req = request.into_inner();
+        let source = match pb::CaseSource::try_from(req.source) {
+            Ok(pb::CaseSource::Petition) => "petition",
+            _ => "hotline",
+        };
+        let (kind, format, group, source) =
+            crate::document::parse(&req.report, Some(&req.format), Some(&req.group), Some(source))?;
+        let from = time::from_proto(req.from.as_ref(), "from")?;
+        let to = time::from_proto(req.to.as_ref(), "to")?;
+        let as_of = match req.as_of.as_ref() {
+            Some(t) => time::from_proto(Some(t), "as_of")?,
+            None => self.clock.now(),
+        };
+        let query = crate::document::Query { kind, format, from, to, as_of, source, group };
+        let doc = self.reports.document(&principal, &query).await?;
+        Ok(Response::new(pb::ReportDocument {
+            content_type: doc.content_type.to_owned(),
+            filename: doc.filename,
+            body: doc.body,
         }))
     }
 }

@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod bounce;
 pub mod bulletin;
+pub mod document;
 pub mod grpc;
 pub mod projections;
 pub mod projector;
@@ -109,7 +110,7 @@ pub async fn run(
     let reports = Reports::new(db.clone(), units, config.targets);
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
-        ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone() }),
+        ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone(), clock: ctx.clock.clone() }),
         auth,
     ));
     let endpoints = Endpoints {

@@ -109,7 +109,6 @@ struct Period {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     as_of: DateTime<Utc>,
-    csv: bool,
 }
 
 fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period, Problem> {
@@ -117,72 +116,81 @@ fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period
     let from = timestamp(params, "from", &mut errors);
     let to = timestamp(params, "to", &mut errors);
     let as_of = optional_time(params, "as_of", &mut errors).unwrap_or(now);
-    let csv = match params.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            errors.push(FieldViolation::new("format", format!("'{other}' is not one of json, csv")));
-            false
-        }
-    };
     match (from, to) {
-        (Some(from), Some(to)) if errors.is_empty() => Ok(Period { from, to, as_of, csv }),
+        (Some(from), Some(to)) if errors.is_empty() => Ok(Period { from, to, as_of }),
         _ => Err(Problem::invalid(errors)),
     }
 }
 
-fn csv_response(name: &str, body: String) -> Response {
-    (
+/// Renders `kind` as the query asks (format, group, source), for any edge that serves documents.
+async fn rendered(
+    state: &RestState,
+    p: &caseflow_runtime::Principal,
+    params: &HashMap<String, String>,
+    kind: &str,
+) -> Result<Response, Problem> {
+    let get = |k: &str| params.get(k).map(String::as_str);
+    let parsed = crate::document::parse(kind, get("format"), get("group"), get("source"));
+    let q = period(params, state.clock.now());
+    let ((kind, format, group, source), q) = match (parsed, q) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(a), Err(b)) => {
+            return Err(Problem::invalid(a.violations.iter().chain(&b.violations).cloned().collect()));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let query = crate::document::Query { kind, format, from: q.from, to: q.to, as_of: q.as_of, source, group };
+    let doc = state.reports.document(p, &query).await?;
+    let disposition = if doc.content_type.starts_with("application/json") {
+        "inline".to_owned()
+    } else {
+        format!("attachment; filename=\"{}\"", doc.filename)
+    };
+    Ok((
         [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+            (axum::http::header::CONTENT_TYPE, doc.content_type.to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
         ],
-        body,
+        doc.body,
     )
-        .into_response()
+        .into_response())
 }
 
 /// 附件1: petitions per unit (departments, then sub-districts): due, expired, participation,
 /// satisfied, basic, unsatisfied, satisfaction. `format=csv` for CSV.
 #[utoipa::path(get, path = "/v1/reports/attachment-1",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("format" = Option<String>, Query, description = "json | csv")),
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
     responses((status = 200, body = Attachment1), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_1(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let q = period(&params, state.clock.now())?;
-    let report = state.reports.attachment_1(&p, q.from, q.to).await?;
-    Ok(if q.csv { csv_response("attachment-1", report.to_csv()) } else { Json(report).into_response() })
+    rendered(&state, &p, &params, "attachment-1").await
 }
 
 /// 附件2: hotline dispatches per unit, as of `as_of` (default now). `format=csv` for CSV.
 #[utoipa::path(get, path = "/v1/reports/attachment-2",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv")),
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
     responses((status = 200, body = Attachment2), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_2(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let q = period(&params, state.clock.now())?;
-    let report = state.reports.attachment_2(&p, q.from, q.to, q.as_of).await?;
-    Ok(if q.csv { csv_response("attachment-2", report.to_csv()) } else { Json(report).into_response() })
+    rendered(&state, &p, &params, "attachment-2").await
 }
 
 /// 附件3: the ranking by hotline satisfaction; ties go to the unit with more received.
 #[utoipa::path(get, path = "/v1/reports/attachment-3",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv")),
+    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
     responses((status = 200, body = Attachment3), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_3(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let q = period(&params, state.clock.now())?;
-    let report = state.reports.attachment_3(&p, q.from, q.to, q.as_of).await?;
-    Ok(if q.csv { csv_response("attachment-3", report.to_csv()) } else { Json(report).into_response() })
+    rendered(&state, &p, &params, "attachment-3").await
 }
 
 /// The three attachments as one XLSX workbook laid out like the bulletin's (one sheet each,
@@ -196,16 +204,7 @@ async fn workbook(
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let q = period(&params, state.clock.now())?;
-    let bytes = state.reports.workbook(&p, q.from, q.to, q.as_of).await?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"attachments.xlsx\""),
-        ],
-        bytes,
-    )
-        .into_response())
+    rendered(&state, &p, &params, "workbook").await
 }
 
 /// Bounce figures per unit: first-assignment share, returns asked/approved/rejected, wrongful
@@ -217,9 +216,8 @@ async fn bounce(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<BounceReport>, Problem> {
-    let q = period(&params, state.clock.now())?;
-    Ok(Json(state.reports.bounce(&p, q.from, q.to).await?))
+) -> Result<Response, Problem> {
+    rendered(&state, &p, &params, "bounce").await
 }
 
 /// Upload the office's own attachment tables (CSV, or an XLSX workbook, in the bulletin's
@@ -308,22 +306,9 @@ async fn rebuild(State(state): State<RestState>, Authenticated(p): Authenticated
 async fn bulletin(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
-    Query(mut params): Query<HashMap<String, String>>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let format = params.remove("format").unwrap_or_else(|| "markdown".into());
-    let html = match format.as_str() {
-        "markdown" | "md" => false,
-        "html" => true,
-        other => return Err(Problem::field("format", format!("'{other}' is not one of markdown, html"))),
-    };
-    let q = period(&params, state.clock.now())?;
-    let blocks = state.reports.bulletin(&p, q.from, q.to, q.as_of).await?;
-    let (content_type, body) = if html {
-        ("text/html; charset=utf-8", crate::bulletin::html(&blocks))
-    } else {
-        ("text/markdown; charset=utf-8", crate::bulletin::markdown(&blocks))
-    };
-    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+    rendered(&state, &p, &params, "bulletin").await
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
