@@ -25,20 +25,20 @@ use diesel::prelude::*;
 
 const CATEGORIES: [&str; 15] = [
     "urban_management.cooking_fume",
+    "urban_management.illegal_construction",
+    "ecology.construction_noise",
     "ecology.noise",
     "market_regulation.food_safety",
-    "education.enrolment",
-    "housing.property_management",
-    "transport.public_transport",
+    "market_regulation.consumer_rights",
+    "education.school_district",
+    "education.tuition_refund",
+    "construction.property_management",
+    "construction.renovation",
     "health.medical_service",
     "labour.wage_arrears",
-    "civil_affairs.social_assistance",
-    "natural_resources.land",
-    "fire_safety.hazard",
-    "water.supply",
-    "culture_tourism.tourism",
-    "public_security.order",
-    "other.other",
+    "political_legal.dispute",
+    "civil_affairs.elderly_care",
+    "culture_sports.tourism",
 ];
 const CHANNELS: [&str; 5] = ["phone", "web", "app", "mini_program", "merged_hotline"];
 const BATCH: usize = 900;

@@ -352,6 +352,10 @@ pub fn build(
     if by_category.values().sum::<u64>() != total {
         return Err(Broken("categories do not add up to the total".into()));
     }
+    // Every hotline order has a kind (投诉/建议/咨询/求助); petitions have none.
+    if source == "hotline" && by_kind.values().sum::<u64>() != total {
+        return Err(Broken("hotline kinds do not add up to the total".into()));
+    }
     let categories = shares(by_category, total, |k| names.get(k).cloned().unwrap_or_else(|| k.to_owned()));
     let kinds = shares(by_kind, total, |k| kind_label(k).to_owned());
     let share_sum: f64 = categories.iter().filter_map(|s| s.share).sum();
