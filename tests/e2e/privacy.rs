@@ -127,3 +127,43 @@ async fn no_personal_data_is_stored_logged_or_exported_in_the_clear() {
     find_any(&captured, "the logs");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_petitioners_are_masked_in_reports_and_revealed_only_to_an_administrator_with_a_reason() {
+    let sandbox = Sandbox::start().await;
+    for n in 1..=3 {
+        let (status, body) =
+            sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition(n, "letter")).await;
+        assert!(status.is_success(), "{body}");
+    }
+    let period = "source=petition&from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00";
+    let summary = sandbox
+        .eventually("reporting to count the three petitions", Duration::from_secs(10), || async {
+            let (_, s) =
+                sandbox.get_json(Service::Reporting, &format!("/v1/reports/summary?{period}"), keys::OFFICE).await;
+            (s["total"]["count"] == 3).then_some(s)
+        })
+        .await;
+    let repeat = &summary["repeat_petitioners"][0];
+    assert_eq!((repeat["name"].as_str(), repeat["petitions"].as_u64()), (Some("庄*滨"), Some(3)), "{summary}");
+    assert!(repeat["clear_name"].is_null());
+    assert!(!summary.to_string().contains("庄雅滨"), "no clear name in the office's report");
+
+    let reveal =
+        format!("/v1/reports/summary?{period}&reveal_reason=%E9%87%8D%E5%A4%8D%E4%BF%A1%E8%AE%BF%E7%A0%94%E5%88%A4");
+    let (status, refused) = sandbox.get_json(Service::Reporting, &reveal, keys::OFFICE).await;
+    assert_eq!(status, 403, "the office may not reveal: {refused}");
+    let (status, revealed) = sandbox.get_json(Service::Reporting, &reveal, keys::ADMIN).await;
+    assert_eq!(status, 200, "{revealed}");
+    assert_eq!(revealed["repeat_petitioners"][0]["clear_name"], "庄雅滨");
+    // Intake logged the reveal under the administrator's name, with the reason.
+    let case_id = revealed["repeat_petitioners"][0]["case_id"].as_str().expect("case id").to_owned();
+    let (_, log) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{case_id}/reveals"), keys::ADMIN).await;
+    let entries = log.as_array().expect("log");
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(
+        (entries[0]["actor"].as_str(), entries[0]["reason"].as_str()),
+        (Some("operator (via services)"), Some("重复信访研判"))
+    );
+    sandbox.shutdown().await;
+}

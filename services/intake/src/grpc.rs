@@ -177,4 +177,40 @@ impl IntakeApi for IntakeGrpc {
         let case = self.intake.get_case(&principal, &request.into_inner().case_id).await?;
         Ok(Response::new(case_view(case)))
     }
+
+    async fn reveal_citizen(
+        &self,
+        request: Request<pb::RevealCitizenRequest>,
+    ) -> Result<Response<pb::RevealedCitizenView>, Status> {
+        let caller = grpc_principal(&request)?;
+        caller.require("reveal on behalf of someone", &[caseflow_runtime::Role::Service])?;
+        let req = request.into_inner();
+        let Some(role) = caseflow_runtime::Role::parse(&req.on_behalf_of_role)
+            .filter(|r| !matches!(r, caseflow_runtime::Role::Service | caseflow_runtime::Role::UnitHandler))
+        else {
+            return Err(caseflow_runtime::Problem::field(
+                "on_behalf_of_role",
+                format!("'{}' is not the role of a person", req.on_behalf_of_role),
+            )
+            .into());
+        };
+        if req.on_behalf_of.trim().is_empty() {
+            return Err(
+                caseflow_runtime::Problem::field("on_behalf_of", "is required: the person the reveal is for").into()
+            );
+        }
+        // Logged under the person's name, with the service that asked.
+        let person = caseflow_runtime::Principal {
+            name: format!("{} (via {})", req.on_behalf_of, caller.name),
+            role,
+            unit: None,
+        };
+        let revealed = self.intake.reveal_citizen(&person, &req.case_id, &req.reason).await?;
+        Ok(Response::new(pb::RevealedCitizenView {
+            case_id: revealed.case_id,
+            name: revealed.name.unwrap_or_default(),
+            phone: revealed.phone.unwrap_or_default(),
+            id_number: revealed.id_number.unwrap_or_default(),
+        }))
+    }
 }

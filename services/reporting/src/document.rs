@@ -45,6 +45,8 @@ pub struct Query {
     /// hotline | petition, for the summary.
     pub source: String,
     pub group: Option<Group>,
+    /// Summary, administrators only: reveal the repeat petitioners' names, logged with this reason.
+    pub reveal_reason: Option<String>,
 }
 
 impl Kind {
@@ -213,7 +215,13 @@ impl Reports {
                 let a = self.attachment_3(p, q.from, q.to, q.as_of).await?.only(q.group);
                 if f == Format::Csv { Ok(csv(name, a.to_csv())) } else { json(name, &a) }
             }
-            (Kind::Summary, _) => json(name, &self.summary(p, q.source.clone(), q.from, q.to).await?),
+            (Kind::Summary, _) => {
+                let mut s = self.summary(p, q.source.clone(), q.from, q.to).await?;
+                if let Some(reason) = q.reveal_reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                    self.reveal_repeat_petitioners(p, &mut s, reason).await?;
+                }
+                json(name, &s)
+            }
             (Kind::Bounce, _) => {
                 let mut b = self.bounce(p, q.from, q.to).await?;
                 let units = self.units();

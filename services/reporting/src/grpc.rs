@@ -51,7 +51,8 @@ impl ReportingApi for ReportingGrpc {
             Some(t) => time::from_proto(Some(t), "as_of")?,
             None => self.clock.now(),
         };
-        let query = crate::document::Query { kind, format, from, to, as_of, source, group };
+        let reveal_reason = Some(req.reveal_reason).filter(|r| !r.is_empty());
+        let query = crate::document::Query { kind, format, from, to, as_of, source, group, reveal_reason };
         let doc = self.reports.document(&principal, &query).await?;
         Ok(Response::new(pb::ReportDocument {
             content_type: doc.content_type.to_owned(),

@@ -104,10 +104,10 @@ pub async fn run(
     let projector = projector::Projector::start(
         db.clone(),
         ctx.clock.clone(),
-        projector::Sources { intake, routing, evaluation },
+        projector::Sources { intake: intake.clone(), routing, evaluation },
         shutdown.clone(),
     );
-    let reports = Reports::new(db.clone(), units, config.targets);
+    let reports = Reports::new(db.clone(), units, config.targets).with_intake(intake.clone());
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
         ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone(), clock: ctx.clock.clone() }),

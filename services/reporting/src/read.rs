@@ -267,21 +267,21 @@ pub fn term_counts(
     Ok(out)
 }
 
-/// Petitioners with more than one petition received in [from, to): (masked name, petitions),
-/// most first. Petitions are few (hundreds a half-year), so they are counted directly.
+/// Petitioners with more than one petition received in [from, to): (person key, masked name,
+/// petitions, latest case id), most first. Petitions are few (hundreds a half-year), so they are counted directly.
 pub fn repeat_petitioners(
     conn: &mut AnyConnection,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<Vec<(String, String, i64)>> {
-    use diesel::dsl::count_star;
-    let mut rows: Vec<(String, String, i64)> = report_cases::table
+) -> QueryResult<Vec<(String, String, i64, Option<String>)>> {
+    use diesel::dsl::{count_star, max};
+    let mut rows: Vec<(String, String, i64, Option<String>)> = report_cases::table
         .filter(report_cases::source.eq("petition"))
         .filter(report_cases::received_at.ge(from))
         .filter(report_cases::received_at.lt(to))
         .filter(report_cases::person_key.ne(""))
         .group_by((report_cases::person_key, report_cases::citizen_masked))
-        .select((report_cases::person_key, report_cases::citizen_masked, count_star()))
+        .select((report_cases::person_key, report_cases::citizen_masked, count_star(), max(report_cases::case_id)))
         .load(conn)?;
     rows.retain(|r| r.2 > 1);
     rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));

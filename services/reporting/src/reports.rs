@@ -38,6 +38,8 @@ pub struct Reports {
     pub(crate) db: Db,
     pub(crate) units: std::sync::Arc<crate::units::Units>,
     pub(crate) targets: caseflow_evaluation::rates::Targets,
+    /// Intake, for revealing names to a role that may see them.
+    pub(crate) intake: Option<caseflow_runtime::grpc_client::ServiceChannel>,
 }
 
 impl Reports {
@@ -46,7 +48,41 @@ impl Reports {
         units: std::sync::Arc<crate::units::Units>,
         targets: caseflow_evaluation::rates::Targets,
     ) -> Self {
-        Self { db, units, targets }
+        Self { db, units, targets, intake: None }
+    }
+
+    pub fn with_intake(mut self, intake: caseflow_runtime::grpc_client::ServiceChannel) -> Self {
+        self.intake = Some(intake);
+        self
+    }
+
+    /// The repeat petitioners' clear names, from intake, which checks the role and logs each
+    /// reveal under the person's name with `reason`.
+    pub async fn reveal_repeat_petitioners(
+        &self,
+        p: &Principal,
+        summary: &mut crate::summary::Summary,
+        reason: &str,
+    ) -> Result<(), Problem> {
+        p.require("reveal repeat petitioners' names", &[Role::Admin])?;
+        let Some(intake) = &self.intake else {
+            return Err(Problem::new(caseflow_runtime::ErrorKind::Unavailable, "intake is not configured"));
+        };
+        let mut client = caseflow_proto::v1::intake_client::IntakeClient::new(intake.intercepted());
+        for r in &mut summary.repeat_petitioners {
+            let revealed = client
+                .reveal_citizen(caseflow_proto::v1::RevealCitizenRequest {
+                    case_id: r.case_id.clone(),
+                    reason: reason.to_owned(),
+                    on_behalf_of: p.name.clone(),
+                    on_behalf_of_role: p.role.as_str().to_owned(),
+                })
+                .await
+                .map_err(|s| Problem::from_status("intake", &s))?
+                .into_inner();
+            r.clear_name = Some(revealed.name).filter(|n| !n.is_empty());
+        }
+        Ok(())
     }
 
     /// Dispatches received per unit, for cases received in [from, to).
@@ -295,9 +331,11 @@ impl Reports {
         };
         summary.repeat_petitioners = repeats
             .into_iter()
-            .map(|(_, name, n)| RepeatPetitioner {
+            .map(|(_, name, n, case_id)| RepeatPetitioner {
                 name: if name.is_empty() { "（匿名）".into() } else { name },
                 petitions: u64::try_from(n).unwrap_or(0),
+                case_id: case_id.unwrap_or_default(),
+                clear_name: None,
             })
             .collect();
         summary.collective_visits = collective.map(|(batches, persons)| CollectiveVisits { batches, persons });

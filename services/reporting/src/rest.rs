@@ -139,7 +139,9 @@ async fn rendered(
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    let query = crate::document::Query { kind, format, from: q.from, to: q.to, as_of: q.as_of, source, group };
+    let reveal_reason = params.get("reveal_reason").cloned();
+    let query =
+        crate::document::Query { kind, format, from: q.from, to: q.to, as_of: q.as_of, source, group, reveal_reason };
     let doc = state.reports.document(p, &query).await?;
     let disposition = if doc.content_type.starts_with("application/json") {
         "inline".to_owned()
@@ -267,16 +269,14 @@ async fn reconcile(
 /// The bulletin's narrative figures: total with year-on-year change, channels, categories and
 /// kinds with shares, on-time completion and late completions by unit, single-visit figures.
 #[utoipa::path(get, path = "/v1/reports/summary",
-    params(("source" = String, Query, description = "hotline | petition"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end")),
+    params(("source" = String, Query, description = "hotline | petition"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("reveal_reason" = Option<String>, Query, description = "administrators: reveal repeat petitioners' names (logged by intake with this reason)")),
     responses((status = 200, body = Summary), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn summary(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Summary>, Problem> {
-    let q = period(&params, state.clock.now())?;
-    let source = params.get("source").cloned().unwrap_or_else(|| "hotline".into());
-    Ok(Json(state.reports.summary(&p, source, q.from, q.to).await?))
+) -> Result<Response, Problem> {
+    rendered(&state, &p, &params, "summary").await
 }
 
 /// How far the read model has read intake's, routing's and evaluation's streams.

@@ -170,9 +170,13 @@ pub struct HotTopics {
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RepeatPetitioner {
-    /// Masked (陈*红): reports never carry a clear name; a role that may reveal asks intake.
+    /// Masked (陈*红).
     pub name: String,
     pub petitions: u64,
+    /// Their latest petition of the period: where intake reveals and logs the clear name.
+    pub case_id: String,
+    /// Only for a role that may reveal and asked to, with a reason (logged by intake).
+    pub clear_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]

@@ -63,7 +63,7 @@ async fn every_report_in_every_format_matches_its_snapshot() {
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
     let mut differ = Vec::new();
     for (file, kind, format, source) in cases {
-        let q = Query { kind, format, from, to, as_of, source: source.into(), group: None };
+        let q = Query { kind, format, from, to, as_of, source: source.into(), group: None, reveal_reason: None };
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
         let text = match format {
             Format::Json => {

@@ -51,6 +51,23 @@ impl Role {
     }
 }
 
+impl Role {
+    /// The role named as in the configuration ("admin", "unit_handler" ...).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Integrator,
+            Self::Dispatcher,
+            Self::UnitHandler,
+            Self::Evaluator,
+            Self::EfficiencyOffice,
+            Self::Admin,
+            Self::Service,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

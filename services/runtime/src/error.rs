@@ -232,6 +232,23 @@ impl IntoResponse for Problem {
 /// The domain under which `google.rpc.ErrorInfo` reasons are named.
 pub const ERROR_DOMAIN: &str = "caseflow.v1";
 
+impl Problem {
+    /// A peer service's refusal passed on to our caller: its kind and message. A peer refusing
+    /// our own service key is our fault, not the caller's.
+    pub fn from_status(peer: &str, s: &tonic::Status) -> Self {
+        use tonic::Code;
+        let kind = match s.code() {
+            Code::InvalidArgument => ErrorKind::InvalidArgument,
+            Code::PermissionDenied => ErrorKind::PermissionDenied,
+            Code::NotFound => ErrorKind::NotFound,
+            Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+            Code::Unavailable | Code::DeadlineExceeded => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        Self::new(kind, format!("{peer}: {}", s.message()))
+    }
+}
+
 impl From<Problem> for tonic::Status {
     fn from(p: Problem) -> Self {
         let mut details = ErrorDetails::new();
