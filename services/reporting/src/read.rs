@@ -267,15 +267,17 @@ pub fn term_counts(
     Ok(out)
 }
 
-/// Petitioners with more than one petition received in [from, to): (person key, masked name,
-/// petitions, latest case id), most first. Petitions are few (hundreds a half-year), so they are counted directly.
+/// (person key, masked name, petitions, latest case id).
+pub type Repeater = (String, String, i64, Option<String>);
+
+/// Petitioners with more than one petition received in [from, to), most first. Petitions are few (hundreds a half-year), so they are counted directly.
 pub fn repeat_petitioners(
     conn: &mut AnyConnection,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<Vec<(String, String, i64, Option<String>)>> {
+) -> QueryResult<Vec<Repeater>> {
     use diesel::dsl::{count_star, max};
-    let mut rows: Vec<(String, String, i64, Option<String>)> = report_cases::table
+    let mut rows: Vec<Repeater> = report_cases::table
         .filter(report_cases::source.eq("petition"))
         .filter(report_cases::received_at.ge(from))
         .filter(report_cases::received_at.lt(to))
