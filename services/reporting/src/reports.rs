@@ -347,6 +347,21 @@ impl Reports {
                     units += *cells;
                 }
             }
+            for (subject, cells) in ratings.iter().filter(|(s, _)| s.as_str() != crate::rollup::AGENCY) {
+                let e = Evaluated::from_cells(cells).map_err(internal)?;
+                let (t, rated) = (&self.targets, e.satisfied + e.basic + e.unsatisfied);
+                // The exact rates against the targets, as the attachments judge them.
+                if caseflow_evaluation::rates::participation(e.due, e.due - rated)
+                    .is_some_and(|r| r.below(t.participation))
+                {
+                    summary.below_targets.participation.push(subject.clone());
+                }
+                if caseflow_evaluation::rates::petition_satisfaction(e.satisfied, e.basic, e.unsatisfied)
+                    .is_some_and(|r| r.below(t.petition_satisfaction))
+                {
+                    summary.below_targets.petition_satisfaction.push(subject.clone());
+                }
+            }
             let agency = ratings.get(crate::rollup::AGENCY).copied().unwrap_or_default();
             summary.evaluation.agency = Some(Evaluated::from_cells(&agency).map_err(internal)?);
             summary.evaluation.units = Some(Evaluated::from_cells(&units).map_err(internal)?);
@@ -398,6 +413,18 @@ impl Reports {
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
         self.add_topics_and_evaluations(&mut summary, from, to).await?;
+        if summary.source == "hotline" {
+            summary.below_targets.hotline_satisfaction = dispatches
+                .iter()
+                .filter(|(_, c)| {
+                    let (completed, unsatisfied) =
+                        (u64::try_from(c.completed).unwrap_or(0), u64::try_from(c.unsatisfied).unwrap_or(0));
+                    caseflow_evaluation::rates::hotline_unit_satisfaction(completed, unsatisfied)
+                        .is_some_and(|r| r.below(self.targets.hotline_satisfaction))
+                })
+                .map(|(u, _)| u.clone())
+                .collect();
+        }
         if summary.source == "petition" {
             use crate::store::report_reception_matters as rm;
             let rows: Vec<(String, i32, String)> = self

@@ -19,8 +19,8 @@ use crate::projector::{ReadModelStatus, StreamPosition};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
 use crate::summary::{
-    CollectiveVisits, Count, Evaluated, EvaluationFigures, Growth, HotTopics, LateUnit, Receptions, RepeatPetitioner,
-    Share, SingleVisit, Summary,
+    BelowTargets, CollectiveVisits, Count, Evaluated, EvaluationFigures, Growth, HotTopics, LateUnit, Receptions,
+    RepeatPetitioner, Share, SingleVisit, Summary,
 };
 
 #[derive(Clone)]
@@ -320,6 +320,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
     paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, bulletin, read_model, rebuild),
     components(schemas(
+        BelowTargets,
         HotTopics,
         Growth,
         RepeatPetitioner,

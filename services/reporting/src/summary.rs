@@ -146,6 +146,16 @@ pub struct Summary {
     pub collective_visits: Option<CollectiveVisits>,
     /// Evaluation figures: petitions (信访机构 and 有权处理机关), hotline (overall, per case).
     pub evaluation: EvaluationFigures,
+    /// Units under each target (强基促稳指标): petitions 70 % participation and 85 %
+    /// satisfaction, hotline 98 % satisfaction (as of the end of every deadline).
+    pub below_targets: BelowTargets,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct BelowTargets {
+    pub participation: Vec<String>,
+    pub petition_satisfaction: Vec<String>,
+    pub hotline_satisfaction: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -416,6 +426,7 @@ pub fn build(
         repeat_petitioners: Vec::new(),
         collective_visits: None,
         evaluation: EvaluationFigures::default(),
+        below_targets: BelowTargets::default(),
     })
 }
 

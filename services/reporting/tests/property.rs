@@ -200,6 +200,14 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                     assert_eq!((g.count, g.previous), (n(&cases), n(&before)), "seed {seed}: {}", g.key);
                 }
                 if petition {
+                    // Units below target: the summary agrees with attachment 1.
+                    let sorted = |v: &[String]| {
+                        let mut v = v.to_vec();
+                        v.sort();
+                        v
+                    };
+                    assert_eq!(sorted(&s.below_targets.participation), sorted(&a1.below_participation_target));
+                    assert_eq!(sorted(&s.below_targets.petition_satisfaction), sorted(&a1.below_satisfaction_target));
                     // Repeat petitioners: more than one petition in the period, most first.
                     let mut by_person: BTreeMap<String, u64> = BTreeMap::new();
                     for c in &cases {
