@@ -27,9 +27,11 @@ async fn a_work_order_is_dispatched_and_counted_for_its_unit() {
     let case_id = case["case_id"].as_str().expect("case id").to_owned();
 
     let counts = sandbox
-        .eventually("reporting to count both dispatches", Duration::from_secs(10), || async {
+        .eventually("reporting to count both dispatches and the case", Duration::from_secs(10), || async {
+            // Dispatches come on routing's stream, the case on intake's: wait for both.
             let counts = sandbox.unit_counts().await;
-            (received(&counts, "chengguan") == 1 && received(&counts, "shengtaihuanjing") == 1).then_some(counts)
+            let both = received(&counts, "chengguan") == 1 && received(&counts, "shengtaihuanjing") == 1;
+            (both && counts["cases"] == 1).then_some(counts)
         })
         .await;
     assert_eq!(counts["count_unit"], "dispatches");

@@ -111,27 +111,46 @@ impl Evaluation for EvaluationGrpc {
         let r = request.into_inner();
         let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
         let v = self.evaluation.rate(&principal, &r.case_id, input).await?;
-        Ok(tonic::Response::new(pb::EvaluationView {
-            case_id: v.case_id,
-            source: if v.source == "petition" {
-                pb::CaseSource::Petition as i32
-            } else {
-                pb::CaseSource::Hotline as i32
-            },
-            status: v.status,
-            cycle: v.cycle,
-            window_ends: Some(caseflow_runtime::time::to_proto(v.window_ends)),
-            ratings: v
-                .subjects
-                .into_iter()
-                .map(|s| pb::SubjectRating {
-                    subject: s.subject,
-                    dispatch_id: s.dispatch_id.unwrap_or_default(),
-                    level: s.level.unwrap_or_default(),
-                    mapped: s.mapped.unwrap_or_default(),
-                })
-                .collect(),
-        }))
+        Ok(tonic::Response::new(view_pb(v)))
+    }
+
+    async fn follow_up(
+        &self,
+        request: tonic::Request<pb::FollowUpRequest>,
+    ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        let input = service::FollowUpInput { outcome: r.outcome, note: r.note };
+        Ok(tonic::Response::new(view_pb(self.evaluation.follow_up(&principal, &r.case_id, input).await?)))
+    }
+
+    async fn expire(
+        &self,
+        request: tonic::Request<pb::ExpireRequest>,
+    ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        Ok(tonic::Response::new(view_pb(self.evaluation.expire(&principal, &r.case_id).await?)))
+    }
+}
+
+fn view_pb(v: service::EvaluationView) -> pb::EvaluationView {
+    pb::EvaluationView {
+        case_id: v.case_id,
+        source: if v.source == "petition" { pb::CaseSource::Petition as i32 } else { pb::CaseSource::Hotline as i32 },
+        status: v.status,
+        cycle: v.cycle,
+        window_ends: Some(caseflow_runtime::time::to_proto(v.window_ends)),
+        ratings: v
+            .subjects
+            .into_iter()
+            .map(|s| pb::SubjectRating {
+                subject: s.subject,
+                dispatch_id: s.dispatch_id.unwrap_or_default(),
+                level: s.level.unwrap_or_default(),
+                mapped: s.mapped.unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 
@@ -184,6 +203,7 @@ pub async fn run(
         rest: rest::router(rest::RestState { evaluation, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Evaluation", "caseflow.v1.EventStream"],
+        keys: ctx.keys.clone(),
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     for c in consumers {

@@ -90,7 +90,8 @@ impl EventHandler for RoutingEvents {
                     .count()
                     .get_result(c)?;
                 if open == 0 {
-                    open_or_reopen(c, &self.surveys, &d.case_id, self.clock.now())?;
+                    // The window opens at the resolution (a replayed one keeps its time).
+                    open_or_reopen(c, &self.surveys, &d.case_id, at)?;
                 }
             }
             ("rehandle", _) => {

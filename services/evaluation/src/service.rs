@@ -329,7 +329,10 @@ impl Evaluation {
                 if token.is_some() && e.token_hash != token {
                     return Err(Problem::new(ErrorKind::NotFound, "this rating link is not valid (it may have been used already)").with_rule("evaluation.token").into());
                 }
-                if e.status != "due" && e.status != "re_rating_invited" {
+                // A rating given inside the window stands even if the expiry job got there first:
+                // only an imported rating can be earlier than the moment it is recorded.
+                let late_expiry = e.status == "expired" && now.naive_utc() <= e.window_ends;
+                if e.status != "due" && e.status != "re_rating_invited" && !late_expiry {
                     return Err(refuse(
                         "evaluation.state",
                         format!("the evaluation is {}; a rating is taken while it is due, and once more after an explanation", e.status),
@@ -562,31 +565,50 @@ impl Evaluation {
                     .filter(evaluations::window_ends.lt(now.naive_utc()))
                     .select(EvaluationRow::as_select())
                     .load(c)?;
-                for mut e in due.iter().cloned() {
-                    if e.status == "re_rating_invited" {
-                        // The first rating stands: the invitation lapsed.
-                        e.status = "rated".into();
-                    } else {
-                        e.status = "expired".into();
-                        let subjects = subjects(c, &e.case_id, &e.source)?;
-                        append(
-                            c,
-                            now,
-                            &e.case_id,
-                            pb::evaluation_event::Kind::Expired(pb::Expired {
-                                case_id: e.case_id.clone(),
-                                source: pb::CaseSource::from_code(&e.source) as i32,
-                                cycle: e.cycle,
-                                at: Some(time::to_proto(e.window_ends.and_utc())),
-                                subjects,
-                            }),
-                        )?;
-                    }
-                    e.token_hash = None;
-                    e.version += 1;
-                    diesel::update(evaluations::table.find(&e.case_id)).set(&e).execute(c)?;
+                for e in due.iter().cloned() {
+                    expire_row(c, e, now)?;
                 }
                 Ok(due.len())
+            })
+            .await
+    }
+
+    /// Expires one case's evaluation if its window has closed by now, as the background job
+    /// would; an expired one stays as it is.
+    pub async fn expire(&self, p: &Principal, case_id: &str) -> Result<EvaluationView, EvaluationError> {
+        p.require("expire evaluations", &[Role::Evaluator, Role::Admin])?;
+        let (id, now) = (case_id.to_owned(), self.clock.now());
+        self.db
+            .write(move |c| {
+                let e: EvaluationRow =
+                    evaluations::table.find(&id).select(EvaluationRow::as_select()).first(c).optional()?.ok_or_else(
+                        || {
+                            Problem::new(
+                                ErrorKind::NotFound,
+                                format!("case '{id}' has no evaluation (it is not resolved yet)"),
+                            )
+                        },
+                    )?;
+                match e.status.as_str() {
+                    "expired" => {}
+                    "due" | "re_rating_invited" if now.naive_utc() > e.window_ends => expire_row(c, e, now)?,
+                    "due" | "re_rating_invited" => {
+                        return Err(refuse(
+                            "evaluation.window",
+                            format!(
+                                "the rating window is open until {}",
+                                e.window_ends.and_utc().with_timezone(&district_offset()).format("%Y-%m-%d %H:%M")
+                            ),
+                        ));
+                    }
+                    other => {
+                        return Err(refuse(
+                            "evaluation.state",
+                            format!("the evaluation is {other}; only a due one expires"),
+                        ));
+                    }
+                }
+                view(c, &id)
             })
             .await
     }
@@ -603,6 +625,33 @@ impl Evaluation {
             }
         }
     }
+}
+
+/// A due evaluation whose window closed: expired (超期未评), or, after an explanation that
+/// was never answered, the first rating stands.
+fn expire_row(c: &mut AnyConnection, mut e: EvaluationRow, now: DateTime<Utc>) -> Result<(), EvaluationError> {
+    if e.status == "re_rating_invited" {
+        e.status = "rated".into();
+    } else {
+        e.status = "expired".into();
+        let subjects = subjects(c, &e.case_id, &e.source)?;
+        append(
+            c,
+            now,
+            &e.case_id,
+            pb::evaluation_event::Kind::Expired(pb::Expired {
+                case_id: e.case_id.clone(),
+                source: pb::CaseSource::from_code(&e.source) as i32,
+                cycle: e.cycle,
+                at: Some(time::to_proto(e.window_ends.and_utc())),
+                subjects,
+            }),
+        )?;
+    }
+    e.token_hash = None;
+    e.version += 1;
+    diesel::update(evaluations::table.find(&e.case_id)).set(&e).execute(c)?;
+    Ok(())
 }
 
 fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, EvaluationError> {

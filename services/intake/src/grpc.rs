@@ -178,6 +178,44 @@ impl IntakeApi for IntakeGrpc {
         Ok(Response::new(case_view(case)))
     }
 
+    async fn record_leader_reception(
+        &self,
+        request: Request<pb::RecordLeaderReceptionRequest>,
+    ) -> Result<Response<pb::RecordLeaderReceptionResponse>, Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        let received_at = caseflow_runtime::time::from_proto(r.received_at.as_ref(), "received_at")?;
+        let input = crate::receptions::ReceptionInput {
+            reception_number: r.reception_number,
+            leader_name: r.leader_name,
+            leader_title: r.leader_title,
+            received_at: received_at.with_timezone(&caseflow_runtime::clock::district_offset()).to_rfc3339(),
+            persons: r.persons,
+            matters: r
+                .matters
+                .into_iter()
+                .map(|m| crate::receptions::ReceptionMatterInput {
+                    summary: m.summary,
+                    case_id: Some(m.case_id).filter(|c| !c.is_empty()),
+                    outcome: m.outcome,
+                })
+                .collect(),
+        };
+        let (view, created) = self.intake.record_reception(&principal, input).await?;
+        Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created }))
+    }
+
+    async fn update_reception_outcome(
+        &self,
+        request: Request<pb::UpdateReceptionOutcomeRequest>,
+    ) -> Result<Response<pb::RecordLeaderReceptionResponse>, Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        let update = crate::receptions::OutcomeUpdate { outcome: r.outcome };
+        let view = self.intake.update_reception_outcome(&principal, &r.reception_id, r.ordinal, update).await?;
+        Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created: false }))
+    }
+
     async fn reveal_citizen(
         &self,
         request: Request<pb::RevealCitizenRequest>,

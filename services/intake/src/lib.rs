@@ -126,6 +126,7 @@ pub async fn run(
         rest: rest::router(rest::RestState { intake, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
+        keys: ctx.keys.clone(),
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     let _ = consumer.await;

@@ -123,6 +123,7 @@ pub async fn run(
         }),
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],
+        keys: ctx.keys.clone(),
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     projector.stopped().await;

@@ -21,7 +21,7 @@ impl EventHandler for EvaluationEvents {
         let decoded: pb::EvaluationEvent =
             event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
         let Some(pb::evaluation_event::Kind::RehandlingRequested(r)) = decoded.kind else { return Ok(()) };
-        let now = self.clock.now();
+        let now = event_log::recorded_at(event).unwrap_or_else(|| self.clock.now());
         for id in &r.dispatch_ids {
             let result = (|| -> Result<(), RoutingError> {
                 let mut d = load_dispatch(c, id)?;

@@ -27,7 +27,11 @@ impl EventHandler for IntakeEvents {
         let decoded: pb::IntakeEvent =
             event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
         match decoded.kind {
-            Some(pb::intake_event::Kind::CaseReceived(case)) => self.case_received(conn, event.position, case),
+            Some(pb::intake_event::Kind::CaseReceived(case)) => {
+                // Dispatched when the case was taken in (a replayed case keeps its time).
+                let at = event_log::recorded_at(event).unwrap_or_else(|| self.clock.now());
+                self.case_received(conn, event.position, case, at)
+            }
             // Leader receptions concern reporting, not routing.
             Some(_) | None => Ok(()),
         }
@@ -35,9 +39,14 @@ impl EventHandler for IntakeEvents {
 }
 
 impl IntakeEvents {
-    fn case_received(&self, conn: &mut AnyConnection, position: i64, case: pb::CaseReceived) -> Result<(), ApplyError> {
+    fn case_received(
+        &self,
+        conn: &mut AnyConnection,
+        position: i64,
+        case: pb::CaseReceived,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ApplyError> {
         let refused = |reason: String| ApplyError::Refused { position, reason };
-        let now = self.clock.now();
         let received_at =
             time::from_proto(case.received_at.as_ref(), "received_at").map_err(|p| refused(p.detail.clone()))?;
         let sub_district = case.location.as_ref().map(|l| l.sub_district.clone()).unwrap_or_default();

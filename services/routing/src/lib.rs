@@ -158,6 +158,7 @@ pub async fn run(
         rest: rest::router(rest::RestState { routing, keys: ctx.keys.clone() }),
         grpc,
         grpc_names: vec!["caseflow.v1.Routing", "caseflow.v1.EventStream"],
+        keys: ctx.keys.clone(),
     };
     server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
     let _ = consumer.await;

@@ -35,7 +35,17 @@ pub enum Role {
     Admin,
     /// Another Caseflow service: reads event streams, calls internal APIs.
     Service,
+    /// `caseflow import`: replays history. It acts as another role (`x-caseflow-act-as`), under
+    /// that role's rules, and is the only role that says when an event happened
+    /// (`x-caseflow-event-time`).
+    Importer,
 }
+
+/// The importer names the role it acts as: `dispatcher`, `integrator`, `evaluator`, or
+/// `unit_handler:<unit code>`.
+pub const ACT_AS_HEADER: &str = "x-caseflow-act-as";
+/// When the imported event happened, RFC 3339 with offset.
+pub const EVENT_TIME_HEADER: &str = "x-caseflow-event-time";
 
 impl Role {
     pub fn as_str(self) -> &'static str {
@@ -47,6 +57,7 @@ impl Role {
             Self::EfficiencyOffice => "efficiency_office",
             Self::Admin => "admin",
             Self::Service => "service",
+            Self::Importer => "importer",
         }
     }
 }
@@ -62,6 +73,7 @@ impl Role {
             Self::EfficiencyOffice,
             Self::Admin,
             Self::Service,
+            Self::Importer,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -183,10 +195,53 @@ impl KeyStore {
             .ok_or_else(|| Problem::new(ErrorKind::Unauthenticated, "unknown API key").with_rule("auth.key"))
     }
 
-    /// Reads the key from `Authorization: Bearer` or `x-api-key` and authenticates it.
+    /// Reads the key from `Authorization: Bearer` or `x-api-key` and authenticates it; for the
+    /// importer, the role it acts as. Only the importer may send the import headers.
     pub fn authenticate_headers(&self, headers: &http::HeaderMap) -> Result<Principal, Problem> {
-        self.authenticate(presented_key(headers))
+        let principal = self.authenticate(presented_key(headers))?;
+        let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let (act_as, event_time) = (header(ACT_AS_HEADER), header(EVENT_TIME_HEADER));
+        if principal.role != Role::Importer {
+            if act_as.is_some() || event_time.is_some() {
+                return Err(Problem::new(
+                    ErrorKind::PermissionDenied,
+                    "only the importer acts for another role or says when an event happened (x-caseflow-act-as, x-caseflow-event-time)",
+                )
+                .with_rule("import.only"));
+            }
+            return Ok(principal);
+        }
+        if let Some(t) = event_time {
+            event_time_of(t)?;
+        }
+        match act_as {
+            None => Ok(principal),
+            Some(as_role) => {
+                let (role, unit) = match as_role.split_once(':') {
+                    Some(("unit_handler", unit)) if !unit.is_empty() => (Role::UnitHandler, Some(unit.to_owned())),
+                    _ => match Role::parse(as_role) {
+                        Some(r @ (Role::Integrator | Role::Dispatcher | Role::Evaluator)) => (r, None),
+                        _ => {
+                            return Err(Problem::field(
+                                ACT_AS_HEADER,
+                                format!(
+                                    "'{as_role}' is not one of integrator, dispatcher, evaluator, unit_handler:<unit>"
+                                ),
+                            ));
+                        }
+                    },
+                };
+                Ok(Principal { name: format!("{} as {as_role}", principal.name), role, unit })
+            }
+        }
     }
+}
+
+/// The moment an importer's `x-caseflow-event-time` names.
+pub fn event_time_of(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Problem> {
+    chrono::DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| Problem::field(EVENT_TIME_HEADER, "must be RFC 3339 with offset, e.g. 2020-03-02T09:30:00+08:00"))
 }
 
 /// The key a request presents, if any.

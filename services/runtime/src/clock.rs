@@ -10,6 +10,16 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
+tokio::task_local! {
+    /// When the imported event being applied happened: set around an importer's request by the
+    /// server (`x-caseflow-event-time`), read by every clock before its own time.
+    pub static EVENT_TIME: DateTime<Utc>;
+}
+
+fn event_time() -> Option<DateTime<Utc>> {
+    EVENT_TIME.try_with(|t| *t).ok()
+}
+
 /// The shared handle services hold.
 pub type SharedClock = Arc<dyn Clock>;
 
@@ -19,7 +29,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        event_time().unwrap_or_else(Utc::now)
     }
 }
 
@@ -46,7 +56,7 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        event_time().unwrap_or_else(|| *self.now.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

@@ -305,6 +305,12 @@ pub fn set_checkpoint(conn: &mut AnyConnection, name: &str, position: i64, now: 
     Ok(())
 }
 
+/// When the event was recorded by its service: the moment its effects downstream happen too,
+/// so that a replayed history keeps its own times.
+pub fn recorded_at(event: &EventEnvelope) -> Option<chrono::DateTime<chrono::Utc>> {
+    event.recorded_at.as_ref().and_then(|t| crate::time::from_proto(Some(t), "recorded_at").ok())
+}
+
 /// Decodes an envelope's payload as `M`, checking the type name first.
 pub fn decode<M: prost::Message + prost::Name + Default>(event: &EventEnvelope) -> Result<M, String> {
     if event.event_type != M::full_name() {

@@ -35,13 +35,9 @@ impl GrpcAuth {
 
 impl tonic::service::Interceptor for GrpcAuth {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        let metadata = request.metadata();
-        let presented = metadata
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
-            .or_else(|| metadata.get("x-api-key").and_then(|v| v.to_str().ok()));
-        let principal = self.keys.authenticate(presented)?;
+        // `Authorization: Bearer`, `x-api-key`, and the importer's headers, as REST reads them.
+        let headers = request.metadata().clone().into_headers();
+        let principal = self.keys.authenticate_headers(&headers)?;
         request.extensions_mut().insert(principal);
         Ok(request)
     }
@@ -114,6 +110,33 @@ pub struct Endpoints {
     pub grpc: tonic::service::Routes,
     /// gRPC service names reported by tonic-health.
     pub grpc_names: Vec<&'static str>,
+    /// The keys, to check who may say when an event happened.
+    pub keys: crate::auth::KeyStore,
+}
+
+/// An importer's request runs with its event time as every clock's now. Anyone else sending the
+/// header is refused before the request reaches a handler (including unauthenticated ones).
+async fn event_time(
+    axum::extract::State(keys): axum::extract::State<crate::auth::KeyStore>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(raw) = req.headers().get(crate::auth::EVENT_TIME_HEADER) else {
+        return next.run(req).await;
+    };
+    let grpc = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    let checked = keys
+        .authenticate_headers(req.headers())
+        .and_then(|_| crate::auth::event_time_of(raw.to_str().unwrap_or_default()));
+    match checked {
+        Ok(at) => crate::clock::EVENT_TIME.scope(at, next.run(req)).await,
+        Err(problem) if grpc => tonic::Status::from(problem).into_http::<axum::body::Body>(),
+        Err(problem) => problem.into_response(),
+    }
 }
 
 /// Serves `endpoints` on `listener` until `shutdown`, then reports not-serving, stops accepting
@@ -125,7 +148,7 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let Endpoints { service, rest, grpc, grpc_names } = endpoints;
+    let Endpoints { service, rest, grpc, grpc_names, keys } = endpoints;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
         reporter.set_service_status(*name, ServingStatus::Serving).await;
@@ -143,8 +166,12 @@ pub async fn serve(
         .route("/health/readyz", get(readyz))
         .with_state(HealthState { readiness: readiness.clone(), db });
 
-    let app = rest.merge(grpc.prepare().into_axum_router()).merge(health).fallback(not_found).layer(
-        TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
+    let app = rest
+        .merge(grpc.prepare().into_axum_router())
+        .merge(health)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(keys, event_time))
+        .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
             let span = tracing::info_span!(
                 "request",
                 caseflow.service = service,
@@ -154,8 +181,7 @@ pub async fn serve(
             );
             telemetry::set_parent_from_headers(&span, req.headers());
             span
-        }),
-    );
+        }));
 
     readiness.set(true);
     let local = listener.local_addr()?;
