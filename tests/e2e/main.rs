@@ -3,6 +3,7 @@
 
 mod auth;
 mod evaluation;
+mod history;
 mod intake;
 mod operations;
 mod privacy;

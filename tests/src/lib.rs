@@ -31,6 +31,7 @@ pub mod keys {
     pub const OFFICE: &str = "test-office-key";
     pub const ADMIN: &str = "test-admin-key";
     pub const SERVICE: &str = "test-service-key";
+    pub const IMPORTER: &str = "test-importer-key";
 
     /// The key of a handler of `unit` (every unit of the example district has one).
     pub fn unit(unit: &str) -> String {
@@ -72,6 +73,7 @@ impl Sandbox {
             key("office", Role::EfficiencyOffice, None, keys::OFFICE),
             key("operator", Role::Admin, None, keys::ADMIN),
             key("services", Role::Service, None, keys::SERVICE),
+            key("importer", Role::Importer, None, keys::IMPORTER),
         ]);
         let keys = KeyStore::from_config(&configured).expect("test keys are valid");
         let local = "127.0.0.1:0".parse().expect("address");
@@ -235,6 +237,40 @@ impl Sandbox {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// What `caseflow import` needs to replay `file` into this sandbox.
+    pub fn import_options(&self, file: &std::path::Path) -> caseflow::history::import::Options {
+        let url = |s: Service| format!("http://{}", self.system.addr(s));
+        caseflow::history::import::Options {
+            file: file.to_owned(),
+            intake: url(Service::Intake),
+            routing: url(Service::Routing),
+            evaluation: url(Service::Evaluation),
+            key: caseflow_runtime::config::Secret::new(keys::IMPORTER),
+            progress: false,
+        }
+    }
+
+    /// Waits until reporting has read everything the other services published: its three
+    /// stream positions stop moving.
+    pub async fn settled(&self) {
+        let mut last = Value::Null;
+        let mut still = 0;
+        for _ in 0..600 {
+            let (_, now) = self.get_json(Service::Reporting, "/v1/read-model", keys::ADMIN).await;
+            if now == last {
+                still += 1;
+                if still >= 5 {
+                    return;
+                }
+            } else {
+                still = 0;
+                last = now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("reporting never settled: {last}");
     }
 
     pub async fn shutdown(self) {

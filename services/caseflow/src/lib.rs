@@ -2,6 +2,8 @@
 //! database, talking gRPC to each other exactly as when deployed apart. The `caseflow` binary
 //! and the end-to-end tests both start it through [`System`].
 
+pub mod history;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 

@@ -28,6 +28,31 @@ enum Command {
         /// The key (a long random token).
         key: String,
     },
+    /// Replay an import file (JSON Lines, docs/import-format.md) through the services' gRPC
+    /// APIs as the importer. Resumable; running it twice changes nothing.
+    Import {
+        file: PathBuf,
+        /// The deployment file, for the services' addresses.
+        #[arg(long, default_value = "deploy/caseflow.toml")]
+        config: PathBuf,
+        /// The importer's API key (role `importer`); else CASEFLOW_IMPORTER_KEY.
+        #[arg(long, env = "CASEFLOW_IMPORTER_KEY", hide_env_values = true)]
+        key: String,
+    },
+    /// Write a seeded, realistic half-year (and the one a year before) in the import format.
+    DemoData {
+        #[arg(long, default_value_t = 2020)]
+        seed: u64,
+        /// 1.0 is the bulletin's volume (2577 hotline cases, 602 petitions a half-year).
+        #[arg(long, default_value_t = 0.1)]
+        scale: f64,
+        /// First day of the half-year (district time).
+        #[arg(long, default_value = "2020-01-01")]
+        start: chrono::NaiveDate,
+        /// Where to write; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,7 +63,41 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run { config } => tokio::runtime::Runtime::new()?.block_on(run(config)),
+        Command::Import { file, config, key } => tokio::runtime::Runtime::new()?.block_on(import(file, config, key)),
+        Command::DemoData { seed, scale, start, out } => {
+            if !(scale > 0.0 && scale <= 10.0) {
+                anyhow::bail!("--scale must be above 0 and at most 10 (1.0 is the bulletin's volume)");
+            }
+            let spec = caseflow::history::demo::Spec { seed, scale, start, ..Default::default() };
+            let lines = caseflow::history::demo::generate(&spec);
+            match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    caseflow::history::demo::write(&lines, &mut file)?;
+                    eprintln!("wrote {} lines to {}", lines.len(), path.display());
+                }
+                None => caseflow::history::demo::write(&lines, &mut std::io::stdout().lock())?,
+            }
+            Ok(())
+        }
     }
+}
+
+async fn import(file: PathBuf, config: PathBuf, key: String) -> anyhow::Result<()> {
+    let deployment = Deployment::load(Some(&config))?;
+    let configs = Configs::from_deployment(&deployment)?;
+    let url = |addr: std::net::SocketAddr| format!("http://{addr}");
+    let opts = caseflow::history::import::Options {
+        file,
+        intake: url(configs.intake.listen),
+        routing: url(configs.routing.listen),
+        evaluation: url(configs.evaluation.listen),
+        key: caseflow_runtime::config::Secret::new(key),
+        progress: true,
+    };
+    let summary = caseflow::history::import::run(&opts).await?;
+    print!("{}", summary.render());
+    Ok(())
 }
 
 async fn run(path: PathBuf) -> anyhow::Result<()> {

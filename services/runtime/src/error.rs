@@ -249,6 +249,26 @@ impl Problem {
     }
 }
 
+/// What a refusal says, read back from a peer's status: the rule, and each field and its rule.
+pub fn status_reason(s: &tonic::Status) -> String {
+    let mut parts = vec![s.message().to_owned()];
+    if let Some(info) = s.get_details_error_info() {
+        parts.push(format!("rule {}", info.reason));
+    }
+    if let Some(bad) = s.get_details_bad_request() {
+        for v in bad.field_violations {
+            parts.push(format!("{}: {}", v.field, v.description));
+        }
+    }
+    parts.dedup();
+    parts.join("; ")
+}
+
+/// The rule a peer's refusal names, if any.
+pub fn status_rule(s: &tonic::Status) -> Option<String> {
+    s.get_details_error_info().map(|i| i.reason)
+}
+
 impl From<Problem> for tonic::Status {
     fn from(p: Problem) -> Self {
         let mut details = ErrorDetails::new();

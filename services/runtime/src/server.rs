@@ -198,6 +198,12 @@ pub async fn serve(
             reporter.set_service_status("", ServingStatus::NotServing).await;
         }
     };
+    // Small gRPC frames must not wait for Nagle's algorithm and the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     tracing::info!(service, "stopped serving");
     Ok(())

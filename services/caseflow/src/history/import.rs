@@ -1,0 +1,730 @@
+//! `caseflow import FILE`: replays an import file through the services' public gRPC APIs.
+//!
+//! - It runs as the importer: each call acts as the role that did the thing (the platform, a
+//!   dispatcher, a unit, the petition desk) under that role's rules, at the line's `at`.
+//! - Lines are applied in time order (ties in file order). A line that cannot be read, or that
+//!   a rule refuses, is reported with its number and the reason; the others are still applied.
+//! - A journal beside the file (`FILE.journal`) records each line's outcome and the ids it
+//!   produced, appended as it goes: a second run of the same file finds every line done and
+//!   changes nothing; a run that was interrupted resumes after the last recorded line. The one
+//!   line that may have been applied without being recorded (the process died between the two)
+//!   is recognised by its refusal as "already applied".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use caseflow_proto::v1 as pb;
+use caseflow_runtime::config::Secret;
+use caseflow_runtime::grpc_client::{AuthedChannel, ServiceChannel};
+use caseflow_runtime::time;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use super::format::{self, DispatchKey, Event, Line};
+
+/// How long a line waits for what another service is still making before it counts as bad.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Where the services are, and the importer's key.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub file: PathBuf,
+    pub intake: String,
+    pub routing: String,
+    pub evaluation: String,
+    pub key: Secret,
+    /// Print progress to stderr about once a second.
+    pub progress: bool,
+}
+
+/// A line that was not applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub lines: usize,
+    /// Applied by this run.
+    pub applied: usize,
+    /// Recorded as done by an earlier run, or found applied after an interruption.
+    pub already_done: usize,
+    pub bad: Vec<BadLine>,
+    /// Applied lines per type.
+    pub by_type: BTreeMap<String, usize>,
+}
+
+/// Ids a line produced, kept in the journal so that later lines can name them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Ids {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    case_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    matters: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    petition: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    return_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extension_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reception_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+enum JournalEntry {
+    File {
+        sha256: String,
+        lines: usize,
+    },
+    Line {
+        line: usize,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default)]
+        ids: Ids,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Applied,
+    Bad,
+}
+
+/// The names the file uses, and Caseflow's ids for them.
+#[derive(Debug, Default)]
+struct Names {
+    /// case number -> (case id, matter ids in order, petition?)
+    cases: BTreeMap<String, (String, Vec<String>, bool)>,
+    returns: BTreeMap<DispatchKey, String>,
+    extensions: BTreeMap<DispatchKey, String>,
+    receptions: BTreeMap<String, String>,
+}
+
+impl Names {
+    fn learn(&mut self, line: &Line, ids: &Ids) {
+        match &line.event {
+            Event::HotlineOrder { order } => {
+                if let Some(id) = &ids.case_id {
+                    self.cases.insert(order.order_number.clone(), (id.clone(), ids.matters.clone(), false));
+                }
+            }
+            Event::Petition { petition } => {
+                if let Some(id) = &ids.case_id {
+                    self.cases.insert(petition.petition_number.clone(), (id.clone(), ids.matters.clone(), true));
+                }
+            }
+            Event::ReturnRequest { dispatch, .. } => {
+                if let Some(id) = &ids.return_id {
+                    self.returns.insert(dispatch.clone(), id.clone());
+                }
+            }
+            Event::ExtensionRequest { dispatch, .. } => {
+                if let Some(id) = &ids.extension_id {
+                    self.extensions.insert(dispatch.clone(), id.clone());
+                }
+            }
+            Event::LeaderReception { reception_number, .. } => {
+                if let Some(id) = &ids.reception_id {
+                    self.receptions.insert(reception_number.clone(), id.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn case(&self, number: &str) -> Result<&(String, Vec<String>, bool), String> {
+        self.cases.get(number).ok_or_else(|| {
+            format!("case: '{number}' is not known (its hotline_order or petition line must come first and be applied)")
+        })
+    }
+
+    fn matter(&self, number: &str, ordinal: u32) -> Result<String, String> {
+        let (_, matters, _) = self.case(number)?;
+        usize::try_from(ordinal)
+            .ok()
+            .and_then(|o| o.checked_sub(1))
+            .and_then(|i| matters.get(i))
+            .cloned()
+            .ok_or_else(|| format!("matter: case '{number}' has {} matters, not {ordinal}", matters.len()))
+    }
+}
+
+/// A line's refusal: its reason, and the rule that refused (if the service named one).
+struct Refusal {
+    reason: String,
+    rule: Option<String>,
+    code: tonic::Code,
+    /// What the line needs is still on its way (routing has not dispatched the new case yet,
+    /// evaluation has not opened the resolved one): worth asking again shortly.
+    pending: bool,
+}
+
+impl From<tonic::Status> for Refusal {
+    fn from(s: tonic::Status) -> Self {
+        Self {
+            reason: caseflow_runtime::error::status_reason(&s),
+            rule: caseflow_runtime::error::status_rule(&s),
+            code: s.code(),
+            pending: s.code() == tonic::Code::NotFound && s.message().contains("not resolved yet"),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Self {
+        Self { reason, rule: None, code: tonic::Code::InvalidArgument, pending: false }
+    }
+}
+
+struct Clients {
+    intake: pb::intake_client::IntakeClient<AuthedChannel>,
+    routing: pb::routing_client::RoutingClient<AuthedChannel>,
+    evaluation: pb::evaluation_client::EvaluationClient<AuthedChannel>,
+}
+
+/// A request acting as `role` at `at`.
+fn request<T>(
+    message: T,
+    role: &str,
+    at: &chrono::DateTime<chrono::FixedOffset>,
+) -> Result<tonic::Request<T>, Refusal> {
+    let mut r = tonic::Request::new(message);
+    let meta = r.metadata_mut();
+    let bad = |what: &str| Refusal::from(format!("{what} cannot be sent as a header"));
+    meta.insert(caseflow_runtime::auth::ACT_AS_HEADER, role.parse().map_err(|_| bad("the role"))?);
+    meta.insert(caseflow_runtime::auth::EVENT_TIME_HEADER, at.to_rfc3339().parse().map_err(|_| bad("at"))?);
+    r.set_timeout(Duration::from_secs(30));
+    Ok(r)
+}
+
+fn ts(t: &chrono::DateTime<chrono::FixedOffset>) -> Option<prost_types::Timestamp> {
+    Some(time::to_proto(t.with_timezone(&chrono::Utc)))
+}
+
+fn location(l: &format::Location) -> Option<pb::Location> {
+    Some(pb::Location { sub_district: l.sub_district.clone(), address: l.address.clone(), lat: None, lon: None })
+}
+
+fn citizen(c: &format::Citizen) -> Option<pb::Citizen> {
+    Some(pb::Citizen {
+        name: c.name.clone(),
+        phone: c.phone.clone(),
+        anonymous: c.anonymous,
+        hide_identity: c.hide_identity,
+        id_number: c.id_number.clone(),
+    })
+}
+
+fn matters(m: &[format::Matter]) -> Vec<pb::MatterInput> {
+    m.iter()
+        .map(|m| pb::MatterInput {
+            category: m.category.clone(),
+            summary: m.summary.clone(),
+            target_unit: m.target_unit.clone(),
+        })
+        .collect()
+}
+
+fn channel(c: &str) -> Result<pb::HotlineChannel, Refusal> {
+    Ok(match c {
+        "phone" => pb::HotlineChannel::Phone,
+        "web" => pb::HotlineChannel::Web,
+        "app" => pb::HotlineChannel::App,
+        "mini_program" => pb::HotlineChannel::MiniProgram,
+        "merged_hotline" => pb::HotlineChannel::MergedHotline,
+        other => {
+            return Err(format!(
+                "order.channel: '{other}' is not one of phone, web, app, mini_program, merged_hotline"
+            )
+            .into());
+        }
+    })
+}
+
+fn case_ids(view: Option<pb::CaseView>, petition: bool) -> Ids {
+    let view = view.unwrap_or_default();
+    let mut ms = view.matters;
+    ms.sort_by_key(|m| m.ordinal);
+    Ids {
+        case_id: Some(view.case_id),
+        matters: ms.into_iter().map(|m| m.matter_id).collect(),
+        petition: Some(petition),
+        ..Ids::default()
+    }
+}
+
+impl Clients {
+    /// The lead dispatch of `key`: the one the unit holds now, else its latest.
+    async fn dispatch(&mut self, names: &Names, key: &DispatchKey, line: &Line) -> Result<String, Refusal> {
+        let (case_id, _, _) = names.case(&key.case)?;
+        let matter_id = names.matter(&key.case, key.matter)?;
+        let list = self
+            .routing
+            .list_case_dispatches(request(
+                pb::ListCaseDispatchesRequest { case_id: case_id.clone() },
+                "dispatcher",
+                &line.at,
+            )?)
+            .await?
+            .into_inner();
+        let mut candidates: Vec<pb::DispatchView> =
+            list.dispatches.into_iter().filter(|d| d.matter_id == matter_id && d.unit == key.unit).collect();
+        candidates.sort_by_key(|d| std::cmp::Reverse(d.assignment));
+        let closed = |d: &pb::DispatchView| matches!(d.state.as_str(), "returned" | "transferred" | "superseded");
+        candidates.iter().find(|d| !closed(d)).or_else(|| candidates.first()).map(|d| d.dispatch_id.clone()).ok_or_else(
+            || {
+                let why =
+                    format!("unit: {} holds no dispatch of matter {} of case '{}'", key.unit, key.matter, key.case);
+                Refusal { pending: true, ..Refusal::from(why) }
+            },
+        )
+    }
+
+    async fn apply(&mut self, names: &Names, line: &Line) -> Result<Ids, Refusal> {
+        let at = &line.at;
+        let unit_role = |k: &DispatchKey| format!("unit_handler:{}", k.unit);
+        match &line.event {
+            Event::HotlineOrder { order } => {
+                let related = match &order.related_case {
+                    Some(n) => names.case(n)?.0.clone(),
+                    None => String::new(),
+                };
+                let msg = pb::SubmitHotlineOrderRequest {
+                    order: Some(pb::HotlineOrder {
+                        order_number: order.order_number.clone(),
+                        received_at: ts(&order.received_at),
+                        channel: channel(&order.channel)? as i32,
+                        kind: pb::CaseKind::from_code(&order.kind) as i32,
+                        category: order.category.clone(),
+                        content: order.content.clone(),
+                        location: location(&order.location),
+                        citizen: citizen(&order.citizen),
+                        matters: matters(&order.matters),
+                        related_case_id: related,
+                    }),
+                };
+                let r = self.intake.submit_hotline_order(request(msg, "integrator", at)?).await?.into_inner();
+                Ok(case_ids(r.case, false))
+            }
+            Event::Petition { petition: p } => {
+                let related = match &p.related_case {
+                    Some(n) => names.case(n)?.0.clone(),
+                    None => String::new(),
+                };
+                let msg = pb::SubmitPetitionRequest {
+                    petition: Some(pb::Petition {
+                        petition_number: p.petition_number.clone(),
+                        received_at: ts(&p.received_at),
+                        channel: p.channel.clone(),
+                        purpose: p.purpose.clone(),
+                        accused_unit: p.accused_unit.clone(),
+                        category: p.category.clone(),
+                        content: p.content.clone(),
+                        location: location(&p.location),
+                        citizen: citizen(&p.citizen),
+                        matters: matters(&p.matters),
+                        visit_batches: p.visit_batches,
+                        visit_persons: p.visit_persons,
+                        joint_signers: p.joint_signers,
+                        single_visit: p.single_visit,
+                        related_case_id: related,
+                    }),
+                };
+                let r = self.intake.submit_petition(request(msg, "dispatcher", at)?).await?.into_inner();
+                Ok(case_ids(r.case, true))
+            }
+            Event::Acknowledge { dispatch } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                self.routing
+                    .acknowledge(request(pb::DispatchRef { dispatch_id: id }, &unit_role(dispatch), at)?)
+                    .await?;
+                Ok(Ids::default())
+            }
+            Event::Land { dispatch, method, note } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::LandRequest { dispatch_id: id, at: ts(at), method: method.clone(), note: note.clone() };
+                self.routing.land(request(msg, &unit_role(dispatch), at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Reply { dispatch, text } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::TextRequest { dispatch_id: id, text: text.clone() };
+                self.routing.reply(request(msg, &unit_role(dispatch), at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::CaseAnalysis { dispatch, text } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::TextRequest { dispatch_id: id, text: text.clone() };
+                self.routing.file_case_analysis(request(msg, &unit_role(dispatch), at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Review { dispatch, accept, reason } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::ReviewRequest { dispatch_id: id, accept: *accept, reason: reason.clone() };
+                self.routing.review(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Resolve { dispatch } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                self.routing.resolve(request(pb::DispatchRef { dispatch_id: id }, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::ReturnRequest {
+                dispatch,
+                reason_code,
+                reason,
+                proposed_unit,
+                catalog_entry,
+                legal_basis,
+                contact,
+            } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::ReturnRequest {
+                    dispatch_id: id,
+                    reason_code: reason_code.clone(),
+                    reason: reason.clone(),
+                    proposed_unit: proposed_unit.clone(),
+                    catalog_entry: catalog_entry.clone().unwrap_or_default(),
+                    legal_basis: legal_basis.clone().unwrap_or_default(),
+                    contact: contact.as_ref().map(|c| pb::ContactRecord {
+                        at: ts(&c.at),
+                        method: c.method.clone(),
+                        learned: c.learned.clone(),
+                    }),
+                };
+                let r = self.routing.request_return(request(msg, &unit_role(dispatch), at)?).await?.into_inner();
+                Ok(Ids { return_id: Some(r.return_id), ..Ids::default() })
+            }
+            Event::ReturnDecision { dispatch, approve, reason, next_unit } => {
+                let id = names.returns.get(dispatch).cloned().ok_or_else(|| {
+                    Refusal::from(format!(
+                        "unit: no return request of {} for matter {} of case '{}' is known",
+                        dispatch.unit, dispatch.matter, dispatch.case
+                    ))
+                })?;
+                let msg = pb::DecisionRequest {
+                    id,
+                    approve: *approve,
+                    reason: reason.clone(),
+                    unit: next_unit.clone().unwrap_or_default(),
+                    days: 0,
+                };
+                self.routing.decide_return(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::ExtensionRequest { dispatch, days, reason, progress } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::ExtensionRequest {
+                    dispatch_id: id,
+                    days: *days,
+                    reason: reason.clone(),
+                    progress: progress.clone(),
+                };
+                let r = self.routing.request_extension(request(msg, &unit_role(dispatch), at)?).await?.into_inner();
+                Ok(Ids { extension_id: Some(r.extension_id), ..Ids::default() })
+            }
+            Event::ExtensionDecision { dispatch, approve, reason, days } => {
+                let id = names.extensions.get(dispatch).cloned().ok_or_else(|| {
+                    Refusal::from(format!(
+                        "unit: no extension request of {} for matter {} of case '{}' is known",
+                        dispatch.unit, dispatch.matter, dispatch.case
+                    ))
+                })?;
+                let msg = pb::DecisionRequest {
+                    id,
+                    approve: *approve,
+                    reason: reason.clone(),
+                    unit: String::new(),
+                    days: days.unwrap_or(0),
+                };
+                self.routing.decide_extension(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Transfer { dispatch, to, reason, basis } => {
+                let id = self.dispatch(names, dispatch, line).await?;
+                let msg = pb::UnitChoiceRequest { id, unit: to.clone(), reason: reason.clone(), basis: basis.clone() };
+                self.routing.transfer(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Designate { case, matter, unit, reason, basis } => {
+                let id = names.matter(case, *matter)?;
+                let msg =
+                    pb::UnitChoiceRequest { id, unit: unit.clone(), reason: reason.clone(), basis: basis.clone() };
+                self.routing.designate(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Assign { case, matter, unit, reason } => {
+                let id = names.matter(case, *matter)?;
+                let msg =
+                    pb::UnitChoiceRequest { id, unit: unit.clone(), reason: reason.clone(), basis: String::new() };
+                self.routing.assign(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Rating { case, level, unit_levels } => {
+                let (case_id, _, petition) = names.case(case)?;
+                let role = if *petition { "evaluator" } else { "integrator" };
+                let msg = pb::RateRequest {
+                    case_id: case_id.clone(),
+                    level: level.clone(),
+                    unit_levels: unit_levels.clone().into_iter().collect(),
+                };
+                self.evaluation.rate(request(msg, role, at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::Expiry { case } => {
+                let (case_id, _, _) = names.case(case)?;
+                self.evaluation
+                    .expire(request(pb::ExpireRequest { case_id: case_id.clone() }, "evaluator", at)?)
+                    .await?;
+                Ok(Ids::default())
+            }
+            Event::FollowUp { case, outcome, note } => {
+                let (case_id, _, _) = names.case(case)?;
+                let msg =
+                    pb::FollowUpRequest { case_id: case_id.clone(), outcome: outcome.clone(), note: note.clone() };
+                self.evaluation.follow_up(request(msg, "evaluator", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::LeaderReception { reception_number, leader_name, leader_title, persons, matters } => {
+                let mut ms = Vec::new();
+                for m in matters {
+                    let case_id = match &m.case {
+                        Some(n) => names.case(n)?.0.clone(),
+                        None => String::new(),
+                    };
+                    ms.push(pb::ReceptionMatter { summary: m.summary.clone(), case_id, outcome: m.outcome.clone() });
+                }
+                let msg = pb::RecordLeaderReceptionRequest {
+                    reception_number: reception_number.clone(),
+                    leader_name: leader_name.clone(),
+                    leader_title: leader_title.clone(),
+                    received_at: ts(at),
+                    persons: *persons,
+                    matters: ms,
+                };
+                let r = self.intake.record_leader_reception(request(msg, "dispatcher", at)?).await?.into_inner();
+                Ok(Ids { reception_id: Some(r.reception_id), ..Ids::default() })
+            }
+            Event::ReceptionOutcome { reception_number, ordinal, outcome } => {
+                let id = names.receptions.get(reception_number).cloned().ok_or_else(|| {
+                    Refusal::from(format!(
+                        "reception_number: '{reception_number}' is not known (its leader_reception line comes first)"
+                    ))
+                })?;
+                let msg =
+                    pb::UpdateReceptionOutcomeRequest { reception_id: id, ordinal: *ordinal, outcome: outcome.clone() };
+                self.intake.update_reception_outcome(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+        }
+    }
+}
+
+fn journal_path(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// A line an earlier run recorded: its number, outcome, reason and ids.
+type Recorded = (usize, Outcome, Option<String>, Ids);
+
+/// Reads the journal of an earlier run of the same file: what was done, and the ids it made.
+fn read_journal(path: &Path, sha256: &str) -> anyhow::Result<Option<Vec<Recorded>>> {
+    let Ok(file) = std::fs::File::open(path) else { return Ok(None) };
+    let mut entries = Vec::new();
+    for (i, text) in std::io::BufReader::new(file).lines().enumerate() {
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        // A last line cut short by a crash is ignored: that line is simply done again.
+        let Ok(entry) = serde_json::from_str::<JournalEntry>(&text) else { continue };
+        match entry {
+            JournalEntry::File { sha256: s, .. } if i == 0 => {
+                if s != sha256 {
+                    anyhow::bail!(
+                        "{} records another file (its content changed since); remove it to import this one from the start",
+                        path.display()
+                    );
+                }
+            }
+            JournalEntry::File { .. } => {}
+            JournalEntry::Line { line, outcome, reason, ids } => entries.push((line, outcome, reason, ids)),
+        }
+    }
+    Ok(Some(entries))
+}
+
+fn append(journal: &mut std::fs::File, entry: &JournalEntry) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string(entry)?;
+    text.push('\n');
+    journal.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Imports `opts.file`. Ends with what it did; the journal makes it resumable.
+pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
+    let bytes = std::fs::read(&opts.file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", opts.file.display()))?;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8", opts.file.display()))?;
+
+    // Read every line first: the bad ones are reported, the good ones sorted by time.
+    let mut summary = Summary::default();
+    let mut lines: Vec<(usize, Line)> = Vec::new();
+    let mut unreadable: Vec<BadLine> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        summary.lines += 1;
+        match format::parse(raw) {
+            Ok(line) => lines.push((i + 1, line)),
+            Err(reason) => unreadable.push(BadLine { line: i + 1, reason }),
+        }
+    }
+    lines.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(&b.0)));
+
+    let journal_file = journal_path(&opts.file);
+    let earlier = read_journal(&journal_file, &sha256)?;
+    let resumed = earlier.is_some();
+    let mut names = Names::default();
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let by_number: BTreeMap<usize, &Line> = lines.iter().map(|(n, l)| (*n, l)).collect();
+    for (n, outcome, reason, ids) in earlier.unwrap_or_default() {
+        done.insert(n);
+        summary.already_done += 1;
+        if outcome == Outcome::Bad {
+            summary.already_done -= 1;
+            summary.bad.push(BadLine { line: n, reason: reason.unwrap_or_default() });
+        }
+        if let Some(line) = by_number.get(&n) {
+            names.learn(line, &ids);
+        }
+    }
+    let mut journal = std::fs::OpenOptions::new().create(true).append(true).open(&journal_file)?;
+    if !resumed {
+        append(&mut journal, &JournalEntry::File { sha256: sha256.clone(), lines: summary.lines })?;
+    }
+    for bad in unreadable {
+        if done.insert(bad.line) {
+            append(
+                &mut journal,
+                &JournalEntry::Line {
+                    line: bad.line,
+                    outcome: Outcome::Bad,
+                    reason: Some(bad.reason.clone()),
+                    ids: Ids::default(),
+                },
+            )?;
+            summary.bad.push(bad);
+        }
+    }
+
+    let channel = |url: &str| ServiceChannel::new(url, &opts.key).map(|c| c.intercepted());
+    let mut clients = Clients {
+        intake: pb::intake_client::IntakeClient::new(channel(&opts.intake)?),
+        routing: pb::routing_client::RoutingClient::new(channel(&opts.routing)?),
+        evaluation: pb::evaluation_client::EvaluationClient::new(channel(&opts.evaluation)?),
+    };
+
+    let todo: Vec<&(usize, Line)> = lines.iter().filter(|(n, _)| !done.contains(n)).collect();
+    let (total, started) = (todo.len(), Instant::now());
+    let mut last_report = Instant::now();
+    let mut first_after_resume = resumed;
+    for (k, (n, line)) in todo.into_iter().enumerate() {
+        // A line whose dispatch or evaluation another service is still making waits for it.
+        let waiting_since = Instant::now();
+        let outcome = loop {
+            match clients.apply(&names, line).await {
+                Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                other => break other,
+            }
+        };
+        let entry = match outcome {
+            Ok(ids) => {
+                names.learn(line, &ids);
+                summary.applied += 1;
+                *summary.by_type.entry(line.event.kind().to_owned()).or_default() += 1;
+                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids }
+            }
+            Err(refusal) if line.expect_refusal.is_some() && refusal.rule == line.expect_refusal => {
+                summary.applied += 1;
+                *summary.by_type.entry(format!("{} (refused as recorded)", line.event.kind())).or_default() += 1;
+                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
+            }
+            Err(refusal)
+                if first_after_resume
+                    && matches!(
+                        refusal.code,
+                        tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists | tonic::Code::Aborted
+                    ) =>
+            {
+                // Applied just before the interruption, never recorded: the state says so.
+                summary.already_done += 1;
+                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
+            }
+            Err(refusal)
+                if matches!(
+                    refusal.code,
+                    tonic::Code::Unavailable | tonic::Code::Unauthenticated | tonic::Code::DeadlineExceeded
+                ) =>
+            {
+                anyhow::bail!(
+                    "line {n}: {} — stopped; run the import again to resume after line {}",
+                    refusal.reason,
+                    done.iter().max().copied().unwrap_or(0)
+                );
+            }
+            Err(refusal) => {
+                let reason = format!("{}: {}", line.event.kind(), refusal.reason);
+                summary.bad.push(BadLine { line: *n, reason: reason.clone() });
+                JournalEntry::Line { line: *n, outcome: Outcome::Bad, reason: Some(reason), ids: Ids::default() }
+            }
+        };
+        first_after_resume = false;
+        append(&mut journal, &entry)?;
+        done.insert(*n);
+        if opts.progress && (last_report.elapsed() >= Duration::from_secs(1) || k + 1 == total) {
+            last_report = Instant::now();
+            let rate = (k + 1) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            let eta = (total - k - 1) as f64 / rate.max(1e-3);
+            eprintln!("  {} of {total} lines, {rate:.0} lines/s, about {eta:.0} s to go", k + 1);
+        }
+    }
+    journal.flush()?;
+    summary.bad.sort_by_key(|b| b.line);
+    Ok(summary)
+}
+
+impl Summary {
+    /// The closing report, for people.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{} lines: {} applied now, {} done before, {} not applied\n",
+            self.lines,
+            self.applied,
+            self.already_done,
+            self.bad.len()
+        );
+        for (kind, n) in &self.by_type {
+            out.push_str(&format!("  {kind:<40} {n}\n"));
+        }
+        for b in &self.bad {
+            out.push_str(&format!("  line {}: {}\n", b.line, b.reason));
+        }
+        out
+    }
+}
