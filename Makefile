@@ -7,13 +7,19 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty build test test-sqlite test-postgres bench lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres bench lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-run: ## Start all four services on SQLite (./data), as configured in deploy/caseflow.toml
+run: ## Start all four services on SQLite (./data); the first start loads a generated half-year
+	cargo run --bin caseflow -- run --config deploy/caseflow.toml --demo-data-key dev-importer-key
+
+run-empty: ## Start them with no demo data (remove ./data first to start from nothing)
 	cargo run --bin caseflow -- run --config deploy/caseflow.toml
+
+demo-data: ## Write a generated half-year in the import format to data/history.jsonl (SEED, SCALE)
+	mkdir -p data && cargo run --bin caseflow -- demo-data --seed $${SEED:-2020} --scale $${SCALE:-0.1} --out data/history.jsonl
 
 build: ## Build every binary
 	cargo build --workspace --bins

@@ -22,6 +22,10 @@ enum Command {
         /// The deployment file.
         #[arg(long, default_value = "deploy/caseflow.toml")]
         config: PathBuf,
+        /// On a first start (no intake database yet), load a small generated half-year
+        /// through the importer with this key, so the reports have something to show.
+        #[arg(long)]
+        demo_data_key: Option<String>,
     },
     /// Print the SHA-256 digest of an API key, as `auth.keys[].sha256` expects it.
     HashKey {
@@ -57,12 +61,12 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into() }) {
+    match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into(), demo_data_key: None }) {
         Command::HashKey { key } => {
             println!("{}", caseflow_runtime::auth::digest_key_hex(&key));
             Ok(())
         }
-        Command::Run { config } => tokio::runtime::Runtime::new()?.block_on(run(config)),
+        Command::Run { config, demo_data_key } => tokio::runtime::Runtime::new()?.block_on(run(config, demo_data_key)),
         Command::Import { file, config, key } => tokio::runtime::Runtime::new()?.block_on(import(file, config, key)),
         Command::DemoData { seed, scale, start, out } => {
             if !(scale > 0.0 && scale <= 10.0) {
@@ -100,14 +104,23 @@ async fn import(file: PathBuf, config: PathBuf, key: String) -> anyhow::Result<(
     Ok(())
 }
 
-async fn run(path: PathBuf) -> anyhow::Result<()> {
+/// Where the first start's demo half-year is written; its journal makes a restart resume it.
+const DEMO_FILE: &str = "data/demo/history.jsonl";
+
+async fn run(path: PathBuf, demo_data_key: Option<String>) -> anyhow::Result<()> {
     let deployment = Deployment::load(Some(&path))?;
     let configs = Configs::from_deployment(&deployment)?;
+    let first_start =
+        configs.intake.database.url.strip_prefix("sqlite://").is_some_and(|file| !std::path::Path::new(file).exists());
+    let demo = demo_data_key.filter(|_| first_start || std::path::Path::new(DEMO_FILE).exists());
     let keys = deployment.key_store()?;
     let telemetry = caseflow_runtime::telemetry::init(&deployment.telemetry)?;
     let ctx = ServiceContext { clock: Arc::new(SystemClock), keys, service_key: deployment.auth.service_key.clone() };
-    let mut system = System::start(ctx, configs).await?;
+    let mut system = System::start(ctx, configs.clone()).await?;
     print_banner(&system);
+    if let Some(key) = demo {
+        tokio::spawn(load_demo(configs, key));
+    }
 
     let outcome = tokio::select! {
         () = caseflow_runtime::server::termination_signal() => {
@@ -122,6 +135,43 @@ async fn run(path: PathBuf) -> anyhow::Result<()> {
     let stopped = system.shutdown().await;
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     outcome.and(stopped)
+}
+
+/// Generates the demo half-year once and imports it (resuming an interrupted import).
+async fn load_demo(configs: Configs, key: String) {
+    let file = PathBuf::from(DEMO_FILE);
+    if !file.exists() {
+        let lines =
+            caseflow::history::demo::generate(&caseflow::history::demo::Spec { scale: 0.05, ..Default::default() });
+        let written = file.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+            caseflow::history::demo::write(&lines, &mut out)?;
+            std::io::Write::flush(&mut out)
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, "demo data not written");
+            return;
+        }
+    }
+    println!("Loading a generated half-year (2020年上半年, and the year before) from {DEMO_FILE} ...");
+    let url = |addr: std::net::SocketAddr| format!("http://{addr}");
+    let opts = caseflow::history::import::Options {
+        file,
+        intake: url(configs.intake.listen),
+        routing: url(configs.routing.listen),
+        evaluation: url(configs.evaluation.listen),
+        key: caseflow_runtime::config::Secret::new(key),
+        progress: false,
+    };
+    match caseflow::history::import::run(&opts).await {
+        Ok(summary) => println!(
+            "Demo data loaded: {} lines ({} not applied). Try the bulletin:\n  curl -s 'http://{}/v1/reports/bulletin?from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00' -H 'Authorization: Bearer dev-office-key'",
+            summary.applied + summary.already_done,
+            summary.bad.len(),
+            configs.reporting.listen
+        ),
+        Err(e) => tracing::error!(error = %e, "demo data not loaded; `make run` again resumes it"),
+    }
 }
 
 fn print_banner(system: &System) {
