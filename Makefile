@@ -38,7 +38,7 @@ test-postgres: ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skippe
 	fi
 
 bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
-	cargo bench -p caseflow-reporting --bench halfyear
+	cargo bench -p caseflow --bench halfyear
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
