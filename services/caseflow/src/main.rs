@@ -90,18 +90,23 @@ fn main() -> anyhow::Result<()> {
 async fn import(file: PathBuf, config: PathBuf, key: String) -> anyhow::Result<()> {
     let deployment = Deployment::load(Some(&config))?;
     let configs = Configs::from_deployment(&deployment)?;
+    let opts = import_options(&configs, file, key, true);
+    let summary = caseflow::history::import::run(&opts).await?;
+    print!("{}", summary.render());
+    Ok(())
+}
+
+/// Importing into the services the deployment file describes.
+fn import_options(configs: &Configs, file: PathBuf, key: String, progress: bool) -> caseflow::history::import::Options {
     let url = |addr: std::net::SocketAddr| format!("http://{addr}");
-    let opts = caseflow::history::import::Options {
+    caseflow::history::import::Options {
         file,
         intake: url(configs.intake.listen),
         routing: url(configs.routing.listen),
         evaluation: url(configs.evaluation.listen),
         key: caseflow_runtime::config::Secret::new(key),
-        progress: true,
-    };
-    let summary = caseflow::history::import::run(&opts).await?;
-    print!("{}", summary.render());
-    Ok(())
+        progress,
+    }
 }
 
 /// Where the first start's demo half-year is written; its journal makes a restart resume it.
@@ -154,15 +159,7 @@ async fn load_demo(configs: Configs, key: String) {
         }
     }
     println!("Loading a generated half-year (2020年上半年, and the year before) from {DEMO_FILE} ...");
-    let url = |addr: std::net::SocketAddr| format!("http://{addr}");
-    let opts = caseflow::history::import::Options {
-        file,
-        intake: url(configs.intake.listen),
-        routing: url(configs.routing.listen),
-        evaluation: url(configs.evaluation.listen),
-        key: caseflow_runtime::config::Secret::new(key),
-        progress: false,
-    };
+    let opts = import_options(&configs, file, key, false);
     match caseflow::history::import::run(&opts).await {
         Ok(summary) => println!(
             "Demo data loaded: {} lines ({} not applied). Try the bulletin:\n  curl -s 'http://{}/v1/reports/bulletin?from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00' -H 'Authorization: Bearer dev-office-key'",

@@ -275,73 +275,73 @@ pub fn pct(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}%"))
 }
 
+impl HotlineRow {
+    /// The printed row after its number: 单位, 受理件数 ... 群众满意率.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.received.to_string(),
+            self.in_progress.to_string(),
+            self.completed.to_string(),
+            self.overdue_view.to_string(),
+            self.overdue_handling.to_string(),
+            pct(self.satisfaction, 2),
+        ]
+    }
+}
+
+impl PetitionRow {
+    /// The printed row after its number: 单位, 应评 ... 满意率.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.name.clone(),
+            self.due.to_string(),
+            self.expired.to_string(),
+            pct(self.participation, 1),
+            self.satisfied.to_string(),
+            self.basic.to_string(),
+            self.unsatisfied.to_string(),
+            pct(self.satisfaction, 1),
+        ]
+    }
+}
+
+impl RankRow {
+    /// The printed row: 排名, 单位, 群众满意率, 受理总件数, 不满意件数.
+    pub fn cells(&self) -> Vec<String> {
+        vec![
+            self.rank.to_string(),
+            self.name.clone(),
+            pct(self.satisfaction, 2),
+            self.received.to_string(),
+            self.unsatisfied.to_string(),
+        ]
+    }
+}
+
+/// Both sections as CSV rows, each led by its group (区直部门, 街道).
+fn sections<R>(departments: &[R], sub_districts: &[R], cells: impl Fn(&R) -> Vec<String>) -> Vec<Vec<String>> {
+    let group = |g: &str, r: &R| std::iter::once(g.to_owned()).chain(cells(r)).collect();
+    departments.iter().map(|r| group("区直部门", r)).chain(sub_districts.iter().map(|r| group("街道", r))).collect()
+}
+
 impl Attachment2 {
     pub fn to_csv(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .departments
-            .iter()
-            .map(|r| ("区直部门", r))
-            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
-            .map(|(g, r)| {
-                vec![
-                    g.to_owned(),
-                    r.name.clone(),
-                    r.received.to_string(),
-                    r.in_progress.to_string(),
-                    r.completed.to_string(),
-                    r.overdue_view.to_string(),
-                    r.overdue_handling.to_string(),
-                    pct(r.satisfaction, 2),
-                ]
-            })
-            .collect();
+        let rows = sections(&self.departments, &self.sub_districts, HotlineRow::cells);
         csv(&["分组", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"], &rows)
     }
 }
 
 impl Attachment1 {
     pub fn to_csv(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .departments
-            .iter()
-            .map(|r| ("区直部门", r))
-            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
-            .map(|(g, r)| {
-                vec![
-                    g.to_owned(),
-                    r.name.clone(),
-                    r.due.to_string(),
-                    r.expired.to_string(),
-                    pct(r.participation, 1),
-                    r.satisfied.to_string(),
-                    r.basic.to_string(),
-                    r.unsatisfied.to_string(),
-                    pct(r.satisfaction, 1),
-                ]
-            })
-            .collect();
+        let rows = sections(&self.departments, &self.sub_districts, PetitionRow::cells);
         csv(&["分组", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"], &rows)
     }
 }
 
 impl Attachment3 {
     pub fn to_csv(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .departments
-            .iter()
-            .map(|r| ("区直部门", r))
-            .chain(self.sub_districts.iter().map(|r| ("街道", r)))
-            .map(|(g, r)| {
-                vec![
-                    g.to_owned(),
-                    r.rank.to_string(),
-                    r.name.clone(),
-                    pct(r.satisfaction, 2),
-                    r.received.to_string(),
-                    r.unsatisfied.to_string(),
-                ]
-            })
-            .collect();
+        let rows = sections(&self.departments, &self.sub_districts, RankRow::cells);
         csv(&["分组", "排名", "单位", "群众满意率", "受理总件数", "不满意件数"], &rows)
     }
 }

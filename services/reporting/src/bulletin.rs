@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike as _, Utc};
 
-use crate::attachments::{Attachment1, Attachment2, Attachment3, pct};
+use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow, pct};
 use crate::bounce::BounceReport;
 use crate::summary::{Count, Summary};
 use crate::units::Units;
@@ -296,23 +296,7 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
             header: ["序号", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"]
                 .map(String::from)
                 .to_vec(),
-            rows: rows
-                .iter()
-                .enumerate()
-                .map(|(n, r)| {
-                    vec![
-                        (n + 1).to_string(),
-                        r.name.clone(),
-                        r.due.to_string(),
-                        r.expired.to_string(),
-                        pct(r.participation, 1),
-                        r.satisfied.to_string(),
-                        r.basic.to_string(),
-                        r.unsatisfied.to_string(),
-                        pct(r.satisfaction, 1),
-                    ]
-                })
-                .collect(),
+            rows: numbered(rows, PetitionRow::cells),
             note: format!("备注：{range_note}"),
         });
     }
@@ -322,22 +306,7 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
             header: ["序号", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"]
                 .map(String::from)
                 .to_vec(),
-            rows: rows
-                .iter()
-                .enumerate()
-                .map(|(n, r)| {
-                    vec![
-                        (n + 1).to_string(),
-                        r.name.clone(),
-                        r.received.to_string(),
-                        r.in_progress.to_string(),
-                        r.completed.to_string(),
-                        r.overdue_view.to_string(),
-                        r.overdue_handling.to_string(),
-                        pct(r.satisfaction, 2),
-                    ]
-                })
-                .collect(),
+            rows: numbered(rows, HotlineRow::cells),
             note: format!("备注：{dispatch_note}"),
         });
     }
@@ -345,22 +314,16 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
         b.push(Block::Table {
             caption: format!("附件3 12345平台{months}满意率排名统计表（{section}）"),
             header: ["排名", "单位", "群众满意率", "受理总件数", "不满意件数"].map(String::from).to_vec(),
-            rows: rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.rank.to_string(),
-                        r.name.clone(),
-                        pct(r.satisfaction, 2),
-                        r.received.to_string(),
-                        r.unsatisfied.to_string(),
-                    ]
-                })
-                .collect(),
+            rows: rows.iter().map(RankRow::cells).collect(),
             note: format!("备注：{dispatch_note}"),
         });
     }
     b
+}
+
+/// Rows as printed: their number (序号) from 1, then their cells.
+fn numbered<R>(rows: &[R], cells: impl Fn(&R) -> Vec<String>) -> Vec<Vec<String>> {
+    rows.iter().enumerate().map(|(n, r)| std::iter::once((n + 1).to_string()).chain(cells(r)).collect()).collect()
 }
 
 fn md_cell(s: &str) -> String {

@@ -263,6 +263,16 @@ fn case_ids(view: Option<pb::CaseView>, petition: bool) -> Ids {
     }
 }
 
+/// The id of the unit's last `what` request on the dispatch, which a decision line decides.
+fn requested(ids: &BTreeMap<DispatchKey, String>, key: &DispatchKey, what: &str) -> Result<String, Refusal> {
+    ids.get(key).cloned().ok_or_else(|| {
+        Refusal::from(format!(
+            "unit: no {what} request of {} for matter {} of case '{}' is known",
+            key.unit, key.matter, key.case
+        ))
+    })
+}
+
 impl Clients {
     /// The lead dispatch of `key`: the one the unit holds now, else its latest.
     async fn dispatch(&mut self, names: &Names, key: &DispatchKey, line: &Line) -> Result<String, Refusal> {
@@ -406,12 +416,7 @@ impl Clients {
                 Ok(Ids { return_id: Some(r.return_id), ..Ids::default() })
             }
             Event::ReturnDecision { dispatch, approve, reason, next_unit } => {
-                let id = names.returns.get(dispatch).cloned().ok_or_else(|| {
-                    Refusal::from(format!(
-                        "unit: no return request of {} for matter {} of case '{}' is known",
-                        dispatch.unit, dispatch.matter, dispatch.case
-                    ))
-                })?;
+                let id = requested(&names.returns, dispatch, "return")?;
                 let msg = pb::DecisionRequest {
                     id,
                     approve: *approve,
@@ -434,12 +439,7 @@ impl Clients {
                 Ok(Ids { extension_id: Some(r.extension_id), ..Ids::default() })
             }
             Event::ExtensionDecision { dispatch, approve, reason, days } => {
-                let id = names.extensions.get(dispatch).cloned().ok_or_else(|| {
-                    Refusal::from(format!(
-                        "unit: no extension request of {} for matter {} of case '{}' is known",
-                        dispatch.unit, dispatch.matter, dispatch.case
-                    ))
-                })?;
+                let id = requested(&names.extensions, dispatch, "extension")?;
                 let msg = pb::DecisionRequest {
                     id,
                     approve: *approve,
