@@ -240,22 +240,15 @@ fn attachment_3(
     units: &Units,
     events: Option<&Attachment3>,
 ) -> Result<Reconciliation, UploadError> {
-    let cols = Layout::Attachment3.columns();
-    let mut out = part(Layout::Attachment3, rows.len());
+    const LAYOUT: Layout = Layout::Attachment3;
+    let cols = LAYOUT.columns();
+    let mut out = part(LAYOUT, rows.len());
     let mut previous: Option<(f64, u64)> = None;
     for (i, r) in rows.iter().enumerate() {
         let n = i + 1;
         let unit = r[1].trim().to_owned();
         let (received, unsatisfied) = (count(&r[3], n, cols[3])?, count(&r[4], n, cols[4])?);
-        let finding = |col: usize, expected: String, rule: &str| CellFinding {
-            table: Layout::Attachment3.name().into(),
-            row: n,
-            unit: unit.clone(),
-            column: cols[col].into(),
-            printed: r[col].trim().into(),
-            expected,
-            rule: rule.into(),
-        };
+        let finding = |col: usize, expected: String, rule: &str| cell(LAYOUT, n, r, col, expected, rule);
         let rank = r[0].trim().parse::<usize>().ok();
         let rate = printed_rate(&r[2]).map(|p| p.0);
         // A new section (街道) starts again at rank 1.
@@ -362,6 +355,19 @@ pub fn reconcile(rows: &[Vec<Cell>], units: &Units, ours: Ours<'_>) -> Result<Re
     Ok(out)
 }
 
+/// A finding about the cell in column `col` of data row `n` (`r`) of a `layout` table.
+fn cell(layout: Layout, n: usize, r: &[String], col: usize, expected: String, rule: &str) -> CellFinding {
+    CellFinding {
+        table: layout.name().into(),
+        row: n,
+        unit: r[1].trim().to_owned(),
+        column: layout.columns()[col].into(),
+        printed: r[col].trim().into(),
+        expected,
+        rule: rule.into(),
+    }
+}
+
 fn part(layout: Layout, rows: usize) -> Reconciliation {
     Reconciliation {
         tables: vec![layout.name().to_owned()],
@@ -377,13 +383,12 @@ fn attachment_1(
     units: &Units,
     events: Option<&Attachment1>,
 ) -> Result<Reconciliation, UploadError> {
-    let cols = Layout::Attachment1.columns();
-    let mut out = part(Layout::Attachment1, rows.len());
+    const LAYOUT: Layout = Layout::Attachment1;
+    let cols = LAYOUT.columns();
+    let mut out = part(LAYOUT, rows.len());
     for (i, r) in rows.iter().enumerate() {
         let n = i + 1;
         let unit = r[1].trim().to_owned();
-        let out_table = out.tables[0].clone();
-        let out_table = out_table.as_str();
         let (due, expired, sat, basic, unsat) = (
             count(&r[2], n, cols[2])?,
             count(&r[3], n, cols[3])?,
@@ -391,15 +396,7 @@ fn attachment_1(
             count(&r[6], n, cols[6])?,
             count(&r[7], n, cols[7])?,
         );
-        let finding = |col: usize, expected: String, rule: &str| CellFinding {
-            table: out_table.into(),
-            row: n,
-            unit: unit.clone(),
-            column: cols[col].into(),
-            printed: r[col].trim().into(),
-            expected,
-            rule: rule.into(),
-        };
+        let finding = |col: usize, expected: String, rule: &str| cell(LAYOUT, n, r, col, expected, rule);
         let rated = sat + basic + unsat;
         if rated + expired != due {
             out.self_contradictions.push(finding(
@@ -451,24 +448,15 @@ fn attachment_2(
     events: Option<&Attachment2>,
     a3_unsatisfied: &std::collections::BTreeMap<String, u64>,
 ) -> Result<Reconciliation, UploadError> {
-    let cols = Layout::Attachment2.columns();
-    let mut out = part(Layout::Attachment2, rows.len());
+    const LAYOUT: Layout = Layout::Attachment2;
+    let cols = LAYOUT.columns();
+    let mut out = part(LAYOUT, rows.len());
     for (i, r) in rows.iter().enumerate() {
         let n = i + 1;
         let unit = r[1].trim().to_owned();
-        let out_table = out.tables[0].clone();
-        let out_table = out_table.as_str();
         let values: Vec<u64> = (2..7).map(|c| count(&r[c], n, cols[c])).collect::<Result<_, _>>()?;
         let (received, in_progress, completed, overdue_handling) = (values[0], values[1], values[2], values[4]);
-        let finding = |col: usize, expected: String, rule: &str| CellFinding {
-            table: out_table.into(),
-            row: n,
-            unit: unit.clone(),
-            column: cols[col].into(),
-            printed: r[col].trim().into(),
-            expected,
-            rule: rule.into(),
-        };
+        let finding = |col: usize, expected: String, rule: &str| cell(LAYOUT, n, r, col, expected, rule);
         if received != in_progress + overdue_handling + completed {
             out.self_contradictions.push(finding(
                 2,

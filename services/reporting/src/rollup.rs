@@ -168,6 +168,21 @@ pub fn lock_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<()> {
 
 // ---- maintenance ----
 
+/// Inserts a zero row unless it exists, on either backend (the two-backend connection has no
+/// `ON CONFLICT`), so that the increment after it always finds its row.
+macro_rules! insert_or_keep {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            AnyConnection::Postgresql(pg) => {
+                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(pg)
+            }
+            AnyConnection::Sqlite(lite) => {
+                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(lite)
+            }
+        }
+    };
+}
+
 fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
     let n: i64 = report_ratings::table
         .filter(report_ratings::dispatch_id.eq(dispatch_id))
@@ -230,14 +245,7 @@ pub fn add_dispatch(
         t::on_time.eq(0_i64),
         t::late.eq(0_i64),
     );
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::insert_into(t::table).values((zero, rest)).on_conflict_do_nothing().execute(pg)?
-        }
-        AnyConnection::Sqlite(lite) => {
-            diesel::insert_into(t::table).values((zero, rest)).on_conflict_do_nothing().execute(lite)?
-        }
-    };
+    insert_or_keep!(conn, t::table, (zero, rest))?;
     if !d.is_zero() {
         diesel::update(t::table.find((source, day, unit)))
             .set((
@@ -318,14 +326,7 @@ pub fn add_rating(conn: &mut AnyConnection, (source, subject, day): &RatingKey, 
         t::basic.eq(0_i64),
         t::unsatisfied.eq(0_i64),
     );
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::insert_into(t::table).values(zero).on_conflict_do_nothing().execute(pg)?
-        }
-        AnyConnection::Sqlite(lite) => {
-            diesel::insert_into(t::table).values(zero).on_conflict_do_nothing().execute(lite)?
-        }
-    };
+    insert_or_keep!(conn, t::table, zero)?;
     diesel::update(t::table.find((source, day, subject)))
         .set((
             t::due.eq(t::due + d.due),
@@ -343,14 +344,7 @@ fn add_count(conn: &mut AnyConnection, source: &str, day: NaiveDate, dimension: 
     use report_case_days as t;
     let row =
         (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(0_i64));
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
-        }
-        AnyConnection::Sqlite(lite) => {
-            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
-        }
-    };
+    insert_or_keep!(conn, t::table, row)?;
     diesel::update(t::table.find((source, day, dimension, value))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
     Ok(())
 }
@@ -358,14 +352,7 @@ fn add_count(conn: &mut AnyConnection, source: &str, day: NaiveDate, dimension: 
 fn add_term(conn: &mut AnyConnection, source: &str, day: NaiveDate, term: &str) -> QueryResult<()> {
     use report_term_days as t;
     let row = (t::source.eq(source), t::day.eq(day), t::term.eq(term), t::cases.eq(0_i64));
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(pg)?
-        }
-        AnyConnection::Sqlite(lite) => {
-            diesel::insert_into(t::table).values(row).on_conflict_do_nothing().execute(lite)?
-        }
-    };
+    insert_or_keep!(conn, t::table, row)?;
     diesel::update(t::table.find((source, day, term))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
     Ok(())
 }
