@@ -274,7 +274,12 @@ impl Reports {
                     .filter(report_dispatches::received_at.lt(t))
                     .select(DispatchFact::as_select())
                     .load(c)?;
-                let matters: Vec<String> = facts.iter().map(|d| d.matter_id.clone()).collect();
+                // The period's matters as a subquery: a list of ids would outgrow the backends'
+                // bind limits (32,766 on SQLite) in a busy half-year.
+                let matters = report_dispatches::table
+                    .filter(report_dispatches::received_at.ge(f))
+                    .filter(report_dispatches::received_at.lt(t))
+                    .select(report_dispatches::matter_id);
                 let returns: Vec<(String, String, bool, Option<f64>)> = crate::store::report_returns::table
                     .filter(crate::store::report_returns::matter_id.eq_any(matters))
                     .select((
