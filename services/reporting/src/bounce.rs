@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::DispatchFact;
+use crate::rollup::DispatchCells;
 use crate::units::Units;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -40,28 +40,26 @@ pub struct BounceReport {
     pub units: Vec<BounceRow>,
 }
 
-/// `returns`: (unit, status, wrongful, days cost) of returns of matters in the period.
+/// `cells`: each unit's dispatch cells (both sources, as of the end of time); `returns`: (unit,
+/// status, wrongful, days cost) of returns of matters in the period.
 pub fn bounce(
     units: &Units,
-    dispatches: &[DispatchFact],
+    cells: &BTreeMap<String, DispatchCells>,
     returns: &[(String, String, bool, Option<f64>)],
 ) -> BounceReport {
     let mut rows: BTreeMap<String, BounceRow> = BTreeMap::new();
-    let mut elsewhere: BTreeMap<String, f64> = BTreeMap::new();
-    for d in dispatches {
-        let Some(unit) = &d.unit else { continue };
+    let mut elsewhere: BTreeMap<String, i64> = BTreeMap::new();
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    for (unit, c) in cells.iter().filter(|(_, c)| c.received > 0) {
         let row = rows.entry(unit.clone()).or_insert_with(|| BounceRow {
             unit: unit.clone(),
             name: units.name(unit),
             ..BounceRow::default()
         });
-        row.rehandlings += u64::try_from(d.rehandled).unwrap_or(0);
-        if d.role == "lead" && d.status == "resolved" {
-            row.resolved += 1;
-            row.resolved_on_first_assignment += u64::from(d.assignment == 1);
-            let days = (d.dispatched_at - d.received_at).num_seconds().max(0) as f64 / 86_400.0;
-            *elsewhere.entry(unit.clone()).or_default() += days;
-        }
+        row.rehandlings += count(c.rehandled);
+        row.resolved += count(c.on_time + c.late);
+        row.resolved_on_first_assignment += count(c.first_resolved);
+        *elsewhere.entry(unit.clone()).or_default() += c.elsewhere_secs;
     }
     for (unit, status, wrongful, days) in returns {
         let row = rows.entry(unit.clone()).or_insert_with(|| BounceRow {
@@ -85,7 +83,8 @@ pub fn bounce(
         row.first_assignment_share =
             caseflow_evaluation::rates::Rate::of(row.resolved_on_first_assignment, row.resolved).map(|r| r.percent(1));
         row.mean_days_elsewhere = (row.resolved > 0).then(|| {
-            let mean = elsewhere.get(&row.unit).copied().unwrap_or(0.0) / row.resolved as f64;
+            let days = elsewhere.get(&row.unit).copied().unwrap_or(0) as f64 / 86_400.0;
+            let mean = days / row.resolved as f64;
             (mean * 10.0).round() / 10.0
         });
         row.wrongful_days = (row.wrongful_days * 10.0).round() / 10.0;

@@ -190,6 +190,7 @@ impl EventHandler for RoutingProjection {
                         report_returns::matter_id.eq(&d.matter_id),
                         report_returns::status.eq("pending"),
                         report_returns::wrongful.eq(false),
+                        report_returns::received_at.eq(Some(received_at)),
                     ))
                     .execute(conn)?;
             }

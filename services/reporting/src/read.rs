@@ -15,6 +15,23 @@ use crate::store::{
     report_rating_days, report_ratings, report_term_days,
 };
 
+/// A `report_dispatch_days` row, summed per unit.
+#[derive(Queryable)]
+struct DispatchDay {
+    unit: String,
+    received: i64,
+    in_progress: i64,
+    completed: i64,
+    overdue_view: i64,
+    overdue_handling: i64,
+    unsatisfied: i64,
+    on_time: i64,
+    late: i64,
+    first_resolved: i64,
+    elsewhere_secs: i64,
+    rehandled: i64,
+}
+
 /// Keeps `IN (...)` lists well under both backends' bind limits.
 const CHUNK: usize = 5_000;
 
@@ -56,8 +73,7 @@ pub fn dispatch_cells(
 ) -> QueryResult<BTreeMap<String, DispatchCells>> {
     use report_dispatch_days as r;
     let split = Split::of(from, to);
-    type Row = (String, i64, i64, i64, i64, i64, i64, i64, i64);
-    let rows: Vec<Row> = r::table
+    let rows: Vec<DispatchDay> = r::table
         .filter(r::source.eq(source))
         .filter(r::day.ge(split.first_day))
         .filter(r::day.lt(split.end_day))
@@ -71,20 +87,26 @@ pub fn dispatch_cells(
             r::unsatisfied,
             r::on_time,
             r::late,
+            r::first_resolved,
+            r::elsewhere_secs,
+            r::rehandled,
         ))
         .load(conn)?;
-    let mut cells = sum_by_unit(rows.into_iter().map(|(unit, a, b, c, d, e, f, g, h)| {
+    let mut cells = sum_by_unit(rows.into_iter().map(|d| {
         let cells = DispatchCells {
-            received: a,
-            in_progress: b,
-            completed: c,
-            overdue_view: d,
-            overdue_handling: e,
-            unsatisfied: f,
-            on_time: g,
-            late: h,
+            received: d.received,
+            in_progress: d.in_progress,
+            completed: d.completed,
+            overdue_view: d.overdue_view,
+            overdue_handling: d.overdue_handling,
+            unsatisfied: d.unsatisfied,
+            on_time: d.on_time,
+            late: d.late,
+            first_resolved: d.first_resolved,
+            elsewhere_secs: d.elsewhere_secs,
+            rehandled: d.rehandled,
         };
-        (unit, cells)
+        (d.unit, cells)
     }));
     // The edges, exactly as of `as_of`.
     for range in split.edges() {
@@ -337,4 +359,17 @@ pub fn single_visit(
         facts.repeated.extend(repeated.into_iter().flatten());
     }
     Ok(facts)
+}
+
+/// A return: (unit, status, wrongful, days it cost).
+pub type ReturnRow = (String, String, bool, Option<f64>);
+
+/// Returns of matters whose case was received in [from, to).
+pub fn returns(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<ReturnRow>> {
+    use crate::store::report_returns as r;
+    r::table
+        .filter(r::received_at.ge(from))
+        .filter(r::received_at.lt(to))
+        .select((r::unit, r::status, r::wrongful, r::days_cost))
+        .load(conn)
 }

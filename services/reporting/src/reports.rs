@@ -7,7 +7,7 @@ use serde::Serialize;
 use caseflow_runtime::{Db, DbError, Principal, Problem, Role};
 
 use crate::attachments::{self, Attachment1, Attachment2, Attachment3};
-use crate::store::{DispatchFact, report_cases, report_dispatches};
+use crate::store::{report_cases, report_dispatches};
 
 const READERS: &[Role] = &[Role::EfficiencyOffice, Role::Admin];
 
@@ -266,33 +266,19 @@ impl Reports {
     ) -> Result<crate::bounce::BounceReport, Problem> {
         Self::check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
-        let (facts, returns) = self
+        // The figures do not depend on the moment: read them at the end of time.
+        let end = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or(t);
+        let (cells, returns) = self
             .db
             .read(move |c| {
-                let facts: Vec<DispatchFact> = report_dispatches::table
-                    .filter(report_dispatches::received_at.ge(f))
-                    .filter(report_dispatches::received_at.lt(t))
-                    .select(DispatchFact::as_select())
-                    .load(c)?;
-                // The period's matters as a subquery: a list of ids would outgrow the backends'
-                // bind limits (32,766 on SQLite) in a busy half-year.
-                let matters = report_dispatches::table
-                    .filter(report_dispatches::received_at.ge(f))
-                    .filter(report_dispatches::received_at.lt(t))
-                    .select(report_dispatches::matter_id);
-                let returns: Vec<(String, String, bool, Option<f64>)> = crate::store::report_returns::table
-                    .filter(crate::store::report_returns::matter_id.eq_any(matters))
-                    .select((
-                        crate::store::report_returns::unit,
-                        crate::store::report_returns::status,
-                        crate::store::report_returns::wrongful,
-                        crate::store::report_returns::days_cost,
-                    ))
-                    .load(c)?;
-                Ok::<_, DbError>((facts, returns))
+                let mut cells = crate::read::dispatch_cells(c, "hotline", f, t, end)?;
+                for (unit, more) in crate::read::dispatch_cells(c, "petition", f, t, end)? {
+                    *cells.entry(unit).or_default() += more;
+                }
+                Ok::<_, DbError>((cells, crate::read::returns(c, f, t)?))
             })
             .await?;
-        Ok(crate::bounce::bounce(&self.units, &facts, &returns))
+        Ok(crate::bounce::bounce(&self.units, &cells, &returns))
     }
 }
 

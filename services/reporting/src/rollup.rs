@@ -61,7 +61,19 @@ macro_rules! cells {
     };
 }
 
-cells!(DispatchCells { received, in_progress, completed, overdue_view, overdue_handling, unsatisfied, on_time, late });
+cells!(DispatchCells {
+    received,
+    in_progress,
+    completed,
+    overdue_view,
+    overdue_handling,
+    unsatisfied,
+    on_time,
+    late,
+    first_resolved,
+    elsewhere_secs,
+    rehandled,
+});
 cells!(RatingCells { due, expired, satisfied, basic, unsatisfied });
 
 /// Which rating rollup row an evaluation counts in: (source, subject, day of the case's receipt).
@@ -99,8 +111,12 @@ pub fn dispatch_cells(
         _ => false,
     };
     c.overdue_view = i64::from(late_view);
-    // 按期办结: resolved by its deadline (as of the end of time, like the summary reads it).
+    c.rehandled = i64::from(d.rehandled);
+    // 按期办结: resolved by its deadline (as of the end of time, like the summary reads it); the
+    // bounce figures of the resolved ones.
     if d.status == "resolved" {
+        c.first_resolved = i64::from(d.assignment == 1);
+        c.elsewhere_secs = (d.dispatched_at - d.received_at).num_seconds().max(0);
         match (d.resolved_at, d.resolve_deadline) {
             (Some(at), Some(deadline)) if at > deadline => c.late = 1,
             _ => c.on_time = 1,
@@ -244,6 +260,9 @@ pub fn add_dispatch(
         t::unsatisfied.eq(0_i64),
         t::on_time.eq(0_i64),
         t::late.eq(0_i64),
+        t::first_resolved.eq(0_i64),
+        t::elsewhere_secs.eq(0_i64),
+        t::rehandled.eq(0_i64),
     );
     insert_or_keep!(conn, t::table, (zero, rest))?;
     if !d.is_zero() {
@@ -257,6 +276,9 @@ pub fn add_dispatch(
                 t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
                 t::on_time.eq(t::on_time + d.on_time),
                 t::late.eq(t::late + d.late),
+                t::first_resolved.eq(t::first_resolved + d.first_resolved),
+                t::elsewhere_secs.eq(t::elsewhere_secs + d.elsewhere_secs),
+                t::rehandled.eq(t::rehandled + d.rehandled),
             ))
             .execute(conn)?;
     }

@@ -58,6 +58,9 @@ diesel::table! {
         unsatisfied -> BigInt,
         on_time -> BigInt,
         late -> BigInt,
+        first_resolved -> BigInt,
+        elsewhere_secs -> BigInt,
+        rehandled -> BigInt,
         settles_by -> Nullable<Timestamp>,
     }
 }
@@ -113,6 +116,7 @@ diesel::table! {
         status -> Text,
         wrongful -> Bool,
         days_cost -> Nullable<Double>,
+        received_at -> Nullable<Timestamp>,
     }
 }
 

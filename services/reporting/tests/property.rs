@@ -132,6 +132,18 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                     .collect();
                 assert_eq!(got, recount_hotline(&world, from, to, as_of), "seed {seed}: [{from}, {to}) as of {as_of}");
             }
+            // Bounce figures: each unit's resolved matters (lead dispatches it resolved).
+            let bounce = reports.bounce(&office(), from, to).await.expect("bounce figures");
+            let got: BTreeMap<String, u64> =
+                bounce.units.iter().filter(|u| u.resolved > 0).map(|u| (u.unit.clone(), u.resolved)).collect();
+            let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+            for d in world.dispatches.iter().filter(|d| d.lead && d.status == "resolved") {
+                let c = &world.cases[d.case];
+                if c.received >= from && c.received < to {
+                    *expected.entry(d.unit.clone()).or_default() += 1;
+                }
+            }
+            assert_eq!(got, expected, "seed {seed}: resolved per unit in the bounce figures");
             let a1 = reports.attachment_1(&office(), from, to).await.expect("attachment 1 adds up");
             let got: BTreeMap<String, [u64; 5]> = a1
                 .departments

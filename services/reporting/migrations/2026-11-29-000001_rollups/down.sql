@@ -7,6 +7,8 @@ ALTER TABLE report_cases DROP COLUMN visit_persons;
 ALTER TABLE report_cases DROP COLUMN citizen_masked;
 ALTER TABLE report_cases DROP COLUMN person_key;
 DROP TABLE report_dispatch_days;
+DROP INDEX report_returns_received;
+ALTER TABLE report_returns DROP COLUMN received_at;
 DROP INDEX report_cases_single_visit;
 DROP INDEX report_cases_repeat_of;
 DROP INDEX report_dispatches_case;

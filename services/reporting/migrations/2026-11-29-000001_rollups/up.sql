@@ -9,6 +9,9 @@ CREATE INDEX report_dispatches_matter ON report_dispatches (matter_id);
 CREATE INDEX report_ratings_dispatch ON report_ratings (dispatch_id);
 CREATE INDEX report_dispatches_case ON report_dispatches (case_id);
 CREATE INDEX report_cases_repeat_of ON report_cases (repeat_of);
+-- Returns counted by the receipt of their case, like everything else in a period.
+ALTER TABLE report_returns ADD COLUMN received_at TIMESTAMP;
+CREATE INDEX report_returns_received ON report_returns (received_at);
 CREATE INDEX report_cases_single_visit ON report_cases (source, single_visit, received_at);
 
 -- Lead dispatches held by a unit (open or resolved), as they stand once every deadline passed.
@@ -24,6 +27,11 @@ CREATE TABLE report_dispatch_days (
     unsatisfied      BIGINT NOT NULL,
     on_time          BIGINT NOT NULL,
     late             BIGINT NOT NULL,
+    -- Bounce figures of the resolved ones: got on the first assignment, and the seconds the
+    -- matter spent elsewhere before reaching the unit; re-handlings of all of them.
+    first_resolved   BIGINT NOT NULL,
+    elsewhere_secs   BIGINT NOT NULL,
+    rehandled        BIGINT NOT NULL,
     -- Never earlier than the latest settles_at of the row's dispatches (it only grows): a report
     -- as of an earlier moment looks at this day's dispatches one by one.
     settles_by       TIMESTAMP,
