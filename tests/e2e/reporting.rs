@@ -222,19 +222,14 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
         (Some(1), Some(1), Some(100.0), Some(100.0))
     );
 
-    let csv = sandbox
-        .http
-        .get(sandbox.url(
+    let (_, _, csv) = sandbox
+        .get_raw(
             Service::Reporting,
             &format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00&format=csv"),
-        ))
-        .bearer_auth(keys::OFFICE)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+            keys::OFFICE,
+        )
+        .await;
+    let csv = String::from_utf8(csv).expect("utf-8");
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("分组,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率"));
     assert!(csv.contains("区直部门,区住建局,3,0,2,"), "{csv}");
@@ -260,20 +255,16 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
 
     // The office's own table, uploaded beside the events: one count differs, one row contradicts itself.
     let upload = "序号,单位,受理件数,正在办理,处理完毕,逾期查阅,逾期办理,群众满意率\n1,区住建局,4,0,2,1,1,50.00%\n2,开元街道办事处,1,0,1,0,0,100.00%\n";
-    let resp = sandbox
-        .http
-        .post(sandbox.url(
+    let (status, rec) = sandbox
+        .post_raw(
             Service::Reporting,
             &format!("/v1/reports/reconciliation?kind=attachment-2&{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
-        ))
-        .bearer_auth(keys::OFFICE)
-        .header("content-type", "text/csv")
-        .body(upload)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(resp.status(), 200);
-    let rec: Value = resp.json().await.expect("json");
+            keys::OFFICE,
+            "text/csv",
+            upload,
+        )
+        .await;
+    assert_eq!(status, 200, "{rec}");
     let self_flags: Vec<(&str, &str)> = rec["self_contradictions"]
         .as_array()
         .expect("list")
@@ -296,19 +287,13 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(diffs, [("受理件数", "4", "3")], "{rec}");
 
     // The workbook opens with a standard reader; its cells hold the figures, rates as numbers.
-    let bytes = sandbox
-        .http
-        .get(sandbox.url(
+    let (_, _, bytes) = sandbox
+        .get_raw(
             Service::Reporting,
             &format!("/v1/reports/attachments.xlsx?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
-        ))
-        .bearer_auth(keys::OFFICE)
-        .send()
-        .await
-        .expect("answers")
-        .bytes()
-        .await
-        .expect("bytes");
+            keys::OFFICE,
+        )
+        .await;
     use calamine::Reader as _;
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid workbook");
     assert_eq!(book.sheet_names(), ["附件1", "附件2", "附件3"]);
@@ -324,51 +309,39 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert_eq!(a1.get_value((2, 4)).cloned(), Some(calamine::Data::Float(1.0)));
 
     // The exported workbook, uploaded back for reconciliation, agrees with itself and the events.
-    let resp =
-        sandbox
-            .http
-            .post(sandbox.url(
-                Service::Reporting,
-                &format!("/v1/reports/reconciliation?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
-            ))
-            .bearer_auth(keys::OFFICE)
-            .header("content-type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-            .body(bytes.to_vec())
-            .send()
-            .await
-            .expect("answers");
-    assert_eq!(resp.status(), 200);
-    let rec: Value = resp.json().await.expect("json");
+    let (status, rec) = sandbox
+        .post_raw(
+            Service::Reporting,
+            &format!("/v1/reports/reconciliation?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+            keys::OFFICE,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(status, 200, "{rec}");
     assert_eq!(rec["tables"], json!(["attachment-1", "attachment-2", "attachment-3"]), "{rec}");
     assert_eq!(
         (rec["self_contradictions"].as_array().map(Vec::len), rec["differences_from_events"].as_array().map(Vec::len)),
         (Some(0), Some(0)),
         "our own export holds no contradiction: {rec}"
     );
-    let resp = sandbox
-        .http
-        .post(sandbox.url(Service::Reporting, &format!("/v1/reports/reconciliation?{PERIOD}&kind=attachment-9")))
-        .bearer_auth(keys::OFFICE)
-        .header("content-type", "text/csv")
-        .body(upload)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(resp.status(), 422, "an unknown kind is named");
+    let (status, refused) = sandbox
+        .post_raw(
+            Service::Reporting,
+            &format!("/v1/reports/reconciliation?{PERIOD}&kind=attachment-9"),
+            keys::OFFICE,
+            "text/csv",
+            upload,
+        )
+        .await;
+    assert_eq!((status.as_u16(), refused["errors"][0]["field"].as_str()), (422, Some("kind")), "{refused}");
 
     // The bulletin: every section of the source document, in its order, figures from the data.
     let text = |path: String| {
         let sandbox = &sandbox;
         async move {
-            let resp = sandbox
-                .http
-                .get(sandbox.url(Service::Reporting, &path))
-                .bearer_auth(keys::OFFICE)
-                .send()
-                .await
-                .expect("answers");
-            let kind = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-            (resp.status(), kind, resp.text().await.expect("text"))
+            let (status, kind, body) = sandbox.get_raw(Service::Reporting, &path, keys::OFFICE).await;
+            (status, kind, String::from_utf8(body).expect("utf-8"))
         }
     };
     let (status, kind, md) = text(format!("/v1/reports/bulletin?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00")).await;
@@ -394,12 +367,7 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
         "附件2 12345平台1-12月诉求件办理情况统计表（街道）",
         "附件3 12345平台1-12月满意率排名统计表（区直部门）",
     ];
-    let mut at = 0;
-    for section in sections {
-        let found =
-            md[at..].find(section).unwrap_or_else(|| panic!("section {section} missing or out of order:\n{md}"));
-        at += found + section.len();
-    }
+    caseflow_tests::assert_in_order(&md, &sections);
     assert!(md.contains("12345便民服务平台共受理群众诉求4件"), "hotline total from the data: {md}");
     let row_md = format!("| 1 | 区住建局 | 3 | 0 | 2 | {} | 1 | 50.00% |", zj["overdue_view"]);
     assert!(md.contains(&row_md), "attachment 2 row as in the JSON ({row_md}): {md}");

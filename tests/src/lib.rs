@@ -239,6 +239,37 @@ impl Sandbox {
         }
     }
 
+    /// A GET whose answer is not JSON (CSV, XLSX, Markdown, HTML): status, content type, body.
+    pub async fn get_raw(&self, service: Service, path: &str, key: &str) -> (reqwest::StatusCode, String, Vec<u8>) {
+        let resp = self.http.get(self.url(service, path)).bearer_auth(key).send().await.expect("answers");
+        let status = resp.status();
+        let kind = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        (status, kind, resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// A POST of a body that is not JSON (an uploaded table), with its content type; the answer
+    /// as JSON.
+    pub async fn post_raw(
+        &self,
+        service: Service,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (reqwest::StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url(service, path))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("answers");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     /// What `caseflow import` needs to replay `file` into this sandbox.
     pub fn import_options(&self, file: &std::path::Path) -> caseflow::history::import::Options {
         let url = |s: Service| format!("http://{}", self.system.addr(s));
@@ -370,4 +401,13 @@ pub fn order(n: usize, units: &[&str]) -> Value {
         "citizen": {"name": "陈建红", "phone": "13812341234", "anonymous": false, "hide_identity": false},
         "matters": matters,
     })
+}
+
+/// Panics unless every piece stands in `text`, in this order (a document's sections).
+pub fn assert_in_order(text: &str, pieces: &[&str]) {
+    let mut at = 0;
+    for piece in pieces {
+        let found = text[at..].find(piece).unwrap_or_else(|| panic!("{piece} missing or out of order:\n{text}"));
+        at += found + piece.len();
+    }
 }

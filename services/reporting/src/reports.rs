@@ -11,6 +11,13 @@ use crate::store::{report_cases, report_dispatches};
 
 const READERS: &[Role] = &[Role::EfficiencyOffice, Role::Admin];
 
+/// "As of the end of time", for figures that do not depend on the moment (on-time completion,
+/// bounce figures): later than every deadline, and still a date both backends store and compare
+/// (SQLite compares timestamps as text, so no five-digit years).
+fn end_of_time() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(chrono::NaiveDate::MAX).and_time(chrono::NaiveTime::MIN)
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UnitCount {
     pub unit: String,
@@ -267,7 +274,7 @@ impl Reports {
         Self::check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         // The figures do not depend on the moment: read them at the end of time.
-        let end = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or(t);
+        let end = end_of_time();
         let (cells, returns) = self
             .db
             .read(move |c| {
@@ -390,7 +397,7 @@ impl Reports {
         let (lf, lt) = (from.checked_sub_months(year).unwrap_or(from), to.checked_sub_months(year).unwrap_or(to));
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         // On-time and late completions do not depend on the moment; read them at the end of time.
-        let as_of = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or(t);
+        let as_of = end_of_time();
         let (now, last, dispatches, single_visit) = self
             .db
             .read(move |c| {

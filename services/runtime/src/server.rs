@@ -36,9 +36,10 @@ impl GrpcAuth {
 impl tonic::service::Interceptor for GrpcAuth {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         // `Authorization: Bearer`, `x-api-key`, and the importer's headers, as REST reads them.
-        let headers = request.metadata().clone().into_headers();
-        let principal = self.keys.authenticate_headers(&headers)?;
-        request.extensions_mut().insert(principal);
+        let headers = std::mem::take(request.metadata_mut()).into_headers();
+        let principal = self.keys.authenticate_headers(&headers);
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+        request.extensions_mut().insert(principal?);
         Ok(request)
     }
 }
