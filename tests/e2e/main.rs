@@ -3,6 +3,7 @@
 
 mod auth;
 mod evaluation;
+mod hardening;
 mod history;
 mod intake;
 mod operations;

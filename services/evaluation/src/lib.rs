@@ -163,31 +163,36 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     let surveys = Arc::new(service::Surveys { policy: policy::EvaluationPolicy::load(config.policy_file.as_deref())? });
-    let log = event_log::start(&db, &shutdown);
+    let readiness = Readiness::default();
+    let log = event_log::start(&db, &shutdown, readiness.loops());
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let consumers = [
-        tokio::spawn(consumer::run(
+        consumer::spawn(
+            readiness.loops(),
             db.clone(),
             ctx.clock.clone(),
             Subscription { service: "evaluation", checkpoint: "evaluation<-intake".into(), source: intake },
             Arc::new(projections::IntakeEvents),
             shutdown.clone(),
-        )),
-        tokio::spawn(consumer::run(
+        ),
+        consumer::spawn(
+            readiness.loops(),
             db.clone(),
             ctx.clock.clone(),
             Subscription { service: "evaluation", checkpoint: "evaluation<-routing".into(), source: routing },
             Arc::new(projections::RoutingEvents { surveys: surveys.clone(), clock: ctx.clock.clone() }),
             shutdown.clone(),
-        )),
+        ),
     ];
     let evaluation = service::Evaluation::new(db.clone(), ctx.clock.clone(), surveys);
-    let expiry = tokio::spawn(
-        evaluation
-            .clone()
-            .run_expiry(std::time::Duration::from_secs(config.expiry_interval_seconds.max(1)), shutdown.clone()),
-    );
+    let expiry = {
+        let (evaluation, stop) = (evaluation.clone(), shutdown.clone());
+        let interval = std::time::Duration::from_secs(config.expiry_interval_seconds.max(1));
+        readiness
+            .loops()
+            .spawn("expiry", shutdown.clone(), move || evaluation.clone().run_expiry(interval, stop.clone()))
+    };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
@@ -205,7 +210,7 @@ pub async fn run(
         grpc_names: vec!["caseflow.v1.Evaluation", "caseflow.v1.EventStream"],
         keys: ctx.keys.clone(),
     };
-    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    server::serve(listener, endpoints, db, readiness, shutdown).await?;
     for c in consumers {
         let _ = c.await;
     }

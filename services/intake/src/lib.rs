@@ -104,15 +104,17 @@ pub async fn run(
     let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days) };
     let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules);
 
-    let log = event_log::start(&db, &shutdown);
+    let readiness = Readiness::default();
+    let log = event_log::start(&db, &shutdown, readiness.loops());
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
-    let consumer = tokio::spawn(consumer::run(
+    let consumer = consumer::spawn(
+        readiness.loops(),
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "intake", checkpoint: "intake<-routing".into(), source: routing },
         Arc::new(routing_events::RoutingEvents),
         shutdown.clone(),
-    ));
+    );
 
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
@@ -128,7 +130,7 @@ pub async fn run(
         grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
         keys: ctx.keys.clone(),
     };
-    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;
     log.stopped().await;
     Ok(())

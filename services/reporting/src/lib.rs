@@ -17,6 +17,7 @@ pub mod store;
 pub mod summary;
 pub mod topics;
 pub mod units;
+pub mod upload;
 pub mod xlsx;
 
 use caseflow_proto::v1::reporting_server::ReportingServer;
@@ -101,11 +102,13 @@ pub async fn run(
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
     let units = std::sync::Arc::new(units::Units::load(config.units_file.as_deref()).map_err(anyhow::Error::msg)?);
+    let readiness = Readiness::default();
     let projector = projector::Projector::start(
         db.clone(),
         ctx.clock.clone(),
         projector::Sources { intake: intake.clone(), routing, evaluation },
         shutdown.clone(),
+        readiness.loops().clone(),
     );
     let reports = Reports::new(db.clone(), units, config.targets).with_intake(intake.clone());
     let auth = GrpcAuth::new(ctx.keys.clone());
@@ -125,7 +128,7 @@ pub async fn run(
         grpc_names: vec!["caseflow.v1.Reporting"],
         keys: ctx.keys.clone(),
     };
-    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    server::serve(listener, endpoints, db, readiness, shutdown).await?;
     projector.stopped().await;
     Ok(())
 }

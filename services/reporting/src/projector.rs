@@ -41,6 +41,7 @@ pub struct Projector {
     clock: SharedClock,
     sources: Sources,
     shutdown: CancellationToken,
+    loops: caseflow_runtime::supervise::Loops,
     running: Arc<Mutex<Running>>,
 }
 
@@ -59,10 +60,16 @@ pub struct ReadModelStatus {
 }
 
 impl Projector {
-    /// Starts the consumers; they stop on `shutdown`.
-    pub fn start(db: Db, clock: SharedClock, sources: Sources, shutdown: CancellationToken) -> Self {
-        let running = spawn(&db, &clock, &sources, &shutdown);
-        Self { db, clock, sources, shutdown, running: Arc::new(Mutex::new(running)) }
+    /// Starts the consumers under `loops`; they stop on `shutdown`.
+    pub fn start(
+        db: Db,
+        clock: SharedClock,
+        sources: Sources,
+        shutdown: CancellationToken,
+        loops: caseflow_runtime::supervise::Loops,
+    ) -> Self {
+        let running = spawn(&db, &clock, &sources, &shutdown, &loops);
+        Self { db, clock, sources, shutdown, loops, running: Arc::new(Mutex::new(running)) }
     }
 
     /// Waits for the consumers to stop after shutdown.
@@ -103,7 +110,7 @@ impl Projector {
         let cleared = self.db.write(move |c| clear(c, now)).await;
         // The consumers run again whether or not the reset went through: a failed reset leaves
         // the read model as it was, and it must go on following the streams.
-        *running = spawn(&self.db, &self.clock, &self.sources, &self.shutdown);
+        *running = spawn(&self.db, &self.clock, &self.sources, &self.shutdown, &self.loops);
         drop(running);
         cleared?;
         tracing::info!("read model emptied; replaying the streams from the start");
@@ -127,16 +134,23 @@ fn clear(c: &mut AnyConnection, now: chrono::DateTime<chrono::Utc>) -> Result<()
     Ok(())
 }
 
-fn spawn(db: &Db, clock: &SharedClock, sources: &Sources, shutdown: &CancellationToken) -> Running {
+fn spawn(
+    db: &Db,
+    clock: &SharedClock,
+    sources: &Sources,
+    shutdown: &CancellationToken,
+    loops: &caseflow_runtime::supervise::Loops,
+) -> Running {
     let stop = shutdown.child_token();
     let one = |checkpoint: &str, source: &ServiceChannel, handler: Arc<dyn EventHandler>| {
-        tokio::spawn(consumer::run(
+        consumer::spawn(
+            loops,
             db.clone(),
             clock.clone(),
             Subscription { service: "reporting", checkpoint: checkpoint.to_owned(), source: source.clone() },
             handler,
             stop.clone(),
-        ))
+        )
     };
     let tasks = vec![
         one(STREAMS[0], &sources.intake, Arc::new(IntakeProjection)),

@@ -64,34 +64,6 @@ pub enum Cell {
     Number(f64),
 }
 
-/// The rows of every sheet of an XLSX workbook, in order.
-pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<Cell>>, UploadError> {
-    use calamine::{Data, Reader as _};
-    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes))
-        .map_err(|e| UploadError::Layout(format!("not an XLSX workbook: {e}")))?;
-    let mut rows = Vec::new();
-    for (_, range) in book.worksheets() {
-        for row in range.rows() {
-            rows.push(
-                row.iter()
-                    .map(|c| match c {
-                        Data::Int(i) => Cell::Number(*i as f64),
-                        Data::Float(f) => Cell::Number(*f),
-                        Data::Empty => Cell::Text(String::new()),
-                        other => Cell::Text(other.to_string()),
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
-}
-
-/// RFC 4180 fields of each non-empty line, as cells.
-pub fn read_csv(text: &str) -> Vec<Vec<Cell>> {
-    parse_csv(text).into_iter().map(|r| r.into_iter().map(Cell::Text).collect()).collect()
-}
-
 /// The three layouts, by their header rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Layout {
@@ -192,37 +164,6 @@ pub fn tables(rows: &[Vec<Cell>]) -> Result<Vec<Table>, UploadError> {
         ));
     }
     Ok(out)
-}
-
-/// RFC 4180 fields of each non-empty line.
-pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                if row.iter().any(|f| !f.trim().is_empty()) {
-                    rows.push(std::mem::take(&mut row));
-                }
-                row.clear();
-            }
-            ('\r', false) => {}
-            (c, _) => field.push(c),
-        }
-    }
-    row.push(field);
-    if row.iter().any(|f| !f.trim().is_empty()) {
-        rows.push(row);
-    }
-    rows
 }
 
 /// A printed percentage: its value and its decimals ("92.3%" -> (92.3, 1); "0" -> (0, 0)).
@@ -506,6 +447,19 @@ fn attachment_2(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upload::Bounds;
+
+    fn read_csv(text: &str) -> Vec<Vec<Cell>> {
+        crate::upload::read_csv(text, &Bounds::DEFAULT).expect("within bounds")
+    }
+
+    fn parse_csv(text: &str) -> Vec<Vec<String>> {
+        crate::upload::parse_csv(text, &Bounds::DEFAULT).expect("within bounds")
+    }
+
+    fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<Cell>>, crate::upload::UploadRefused> {
+        crate::upload::read_xlsx(bytes, &Bounds::DEFAULT)
+    }
     use chrono::{TimeZone, Utc};
 
     /// 附件1 exactly as the bulletin prints it, as CSV.

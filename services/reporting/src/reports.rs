@@ -142,6 +142,11 @@ impl Reports {
 }
 
 impl Reports {
+    /// Refuses a caller who may not read reports: checked before an upload's body is read.
+    pub fn authorize_reader(principal: &Principal) -> Result<(), Problem> {
+        principal.require("read reports", READERS)
+    }
+
     fn check_period(principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
         principal.require("read reports", READERS)?;
         if from >= to {

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
 use caseflow_runtime::rest::Authenticated;
 use caseflow_runtime::rest::BearerAuth;
-use caseflow_runtime::{FieldViolation, Problem};
+use caseflow_runtime::{ErrorKind, FieldViolation, Problem};
 use chrono::{DateTime, Utc};
 use utoipa::OpenApi;
 
@@ -22,6 +22,7 @@ use crate::summary::{
     BelowTargets, CollectiveVisits, Count, Evaluated, EvaluationFigures, Growth, HotTopics, LateUnit, Receptions,
     RepeatPetitioner, Share, SingleVisit, Summary,
 };
+use crate::upload::{self, Bounds, UploadRefused};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -235,8 +236,10 @@ async fn reconcile(
     Authenticated(p): Authenticated,
     Query(params): Query<HashMap<String, String>>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Reconciliation>, Problem> {
+    // Who may upload is settled before a byte of the body is read.
+    Reports::authorize_reader(&p)?;
     let q = period(&params, state.clock.now())?;
     let kind = params.get("kind").map(String::as_str);
     if let Some(k) = kind
@@ -244,15 +247,22 @@ async fn reconcile(
     {
         return Err(Problem::field("kind", format!("'{k}' is not one of attachment-1, attachment-2, attachment-3")));
     }
+    let bounds = Bounds::DEFAULT;
+    let body = axum::body::to_bytes(body, bounds.body_bytes).await.map_err(|_| {
+        Problem::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the upload exceeds the bound body_bytes = {}", bounds.body_bytes),
+        )
+        .with_rule("upload.body_bytes")
+    })?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let xlsx = content_type.contains("spreadsheetml") || body.starts_with(b"PK\x03\x04");
-    let upload = |e: crate::reconcile::UploadError| Problem::field("body", e.to_string());
     let rows = if xlsx {
-        crate::reconcile::read_xlsx(&body).map_err(upload)?
+        upload::read_xlsx(&body, &bounds).map_err(refused)?
     } else {
         let text = std::str::from_utf8(&body)
             .map_err(|_| Problem::field("body", "CSV must be UTF-8 (an XLSX workbook is read as such)"))?;
-        crate::reconcile::read_csv(text)
+        upload::read_csv(text, &bounds).map_err(refused)?
     };
     let result = state.reports.reconcile(&p, &rows, q.from, q.to, q.as_of).await?;
     if let Some(k) = kind
@@ -264,6 +274,15 @@ async fn reconcile(
         ));
     }
     Ok(Json(result))
+}
+
+/// An upload past a bound is 422 naming the bound (`upload.rows`, `upload.member_bytes`, ...).
+fn refused(e: UploadRefused) -> Problem {
+    let rule = match &e {
+        UploadRefused::Exceeds { bound, .. } => format!("upload.{bound}"),
+        UploadRefused::Unreadable(_) => "upload.format".to_owned(),
+    };
+    Problem::field("body", e.to_string()).with_rule(rule)
 }
 
 /// The bulletin's narrative figures: total with year-on-year change, channels, categories and

@@ -122,30 +122,35 @@ pub async fn run(
         let rules = rules.clone();
         db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await?;
     }
-    let log = event_log::start(&db, &shutdown);
+    let readiness = Readiness::default();
+    let log = event_log::start(&db, &shutdown, readiness.loops());
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
-    let consumer = tokio::spawn(consumer::run(
+    let consumer = consumer::spawn(
+        readiness.loops(),
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "routing", checkpoint: "routing<-intake".into(), source: intake },
         Arc::new(intake_events::IntakeEvents { rules: rules.clone(), clock: ctx.clock.clone() }),
         shutdown.clone(),
-    ));
+    );
 
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
-    let rehandling = tokio::spawn(consumer::run(
+    let rehandling = consumer::spawn(
+        readiness.loops(),
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "routing", checkpoint: "routing<-evaluation".into(), source: evaluation },
         Arc::new(evaluation_events::EvaluationEvents { clock: ctx.clock.clone() }),
         shutdown.clone(),
-    ));
-    let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
-    let scanner = tokio::spawn(
-        routing
-            .clone()
-            .run_scanner(std::time::Duration::from_secs(config.scan_interval_seconds.max(1)), shutdown.clone()),
     );
+    let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
+    let scanner = {
+        let (routing, stop) = (routing.clone(), shutdown.clone());
+        let interval = std::time::Duration::from_secs(config.scan_interval_seconds.max(1));
+        readiness
+            .loops()
+            .spawn("scanner", shutdown.clone(), move || routing.clone().run_scanner(interval, stop.clone()))
+    };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
@@ -160,7 +165,7 @@ pub async fn run(
         grpc_names: vec!["caseflow.v1.Routing", "caseflow.v1.EventStream"],
         keys: ctx.keys.clone(),
     };
-    server::serve(listener, endpoints, db, Readiness::default(), shutdown).await?;
+    server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;
     let _ = scanner.await;
     let _ = rehandling.await;

@@ -48,6 +48,21 @@ pub struct Subscription {
     pub source: ServiceChannel,
 }
 
+/// Runs the consumer under `loops` (restarted if it panics), named by its checkpoint.
+pub fn spawn<H: EventHandler + ?Sized>(
+    loops: &crate::supervise::Loops,
+    db: Db,
+    clock: SharedClock,
+    subscription: Subscription,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let name = subscription.checkpoint.clone();
+    loops.spawn(name, shutdown.clone(), move || {
+        run(db.clone(), clock.clone(), subscription.clone(), handler.clone(), shutdown.clone())
+    })
+}
+
 /// Runs until `shutdown`, reconnecting with back-off whenever the stream or an apply fails.
 pub async fn run<H: EventHandler + ?Sized>(
     db: Db,

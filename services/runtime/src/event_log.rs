@@ -9,9 +9,21 @@
 //! writer anyway) gives every visible unpublished row the next positions and commits. A publisher
 //! run starts only after the previous one committed, so positions become visible in order and a
 //! consumer reading `position > P` can never pass over a row that appears later.
+//!
+//! ## Waking, and nothing to do costing nothing
+//! The publisher sleeps until a committed transaction appended a row: [`Db::write`] raises
+//! [`Db::outbox_appended`] for writers in this process, and on PostgreSQL every such transaction
+//! also sends `NOTIFY` on the schema's outbox channel, which a dedicated `LISTEN` session in each
+//! replica turns into the same wake-up (so a row written by another replica is published at
+//! once). After stamping, the publisher notifies the streams in its process through a watch and
+//! the other replicas' streams with a second `NOTIFY` that carries the new last position. A slow
+//! safety poll ([`SAFETY_POLL`]) covers a notification lost while the `LISTEN` session was
+//! reconnecting; it first asks a read connection whether anything waits, so an idle service
+//! commits nothing.
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use caseflow_proto::v1::event_stream_server::EventStream;
@@ -24,7 +36,7 @@ use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Principal, Role};
-use crate::db::{AnyConnection, Db, DbError, MigrationSet};
+use crate::db::{AnyConnection, Db, DbError, MigrationSet, OUTBOX_CHANNEL_SQL};
 use crate::error::Problem;
 use crate::telemetry;
 
@@ -99,7 +111,7 @@ pub fn append<M: prost::Message + prost::Name>(
             recorded_at: recorded_at.naive_utc(),
         })
         .execute(conn)?;
-    Ok(())
+    crate::db::mark_outbox_append(conn)
 }
 
 /// Largest number of rows one publisher run stamps.
@@ -124,7 +136,17 @@ pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
     if stamped == 0 {
         return Ok(None);
     }
-    last_position(conn).map(Some)
+    let last = last_position(conn)?;
+    if let AnyConnection::Postgresql(pg) = conn {
+        // Delivered at commit to the other replicas' streams (see the module's docs).
+        pg.batch_execute(&format!("SELECT pg_notify({OUTBOX_CHANNEL_SQL}, 'published:{last}')"))?;
+    }
+    Ok(Some(last))
+}
+
+/// True when some visible row has no position yet (a read: the idle check commits nothing).
+pub fn has_unpublished(conn: &mut AnyConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(outbox_events::table.filter(outbox_events::position.is_null()))).get_result(conn)
 }
 
 /// The last stamped position, 0 for an empty log.
@@ -135,16 +157,31 @@ pub fn last_position(conn: &mut AnyConnection) -> QueryResult<i64> {
         .map(Option::unwrap_or_default)
 }
 
-/// Publishes after every commit (and every `poll` for rows written by other replicas) until
-/// `shutdown`. Sends each new last position on `published`.
-pub async fn run_publisher(db: Db, published: watch::Sender<i64>, poll: Duration, shutdown: CancellationToken) {
-    let committed = db.committed().clone();
+/// How often the publisher and each stream look for work nobody announced: only a notification
+/// lost while a `LISTEN` session reconnected can leave any. Each look is one indexed read.
+pub const SAFETY_POLL: Duration = Duration::from_secs(30);
+
+/// Publishes whenever a transaction that appended to the outbox committed (in this process or,
+/// on PostgreSQL, in any replica), and every `poll` as a safety net, until `shutdown`. Sends
+/// each new last position on `published`.
+pub async fn run_publisher(db: Db, published: Arc<watch::Sender<i64>>, poll: Duration, shutdown: CancellationToken) {
+    let appended = db.outbox_appended().clone();
     loop {
-        // Drain: a batch may leave more rows behind.
+        // Drain: a batch may leave more rows behind. Each round asks a read connection first,
+        // so a wake-up whose row another replica already stamped, or an idle tick, commits
+        // nothing.
         loop {
+            match db.read(|c| has_unpublished(c).map_err(DbError::from)).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox publisher could not read; retrying");
+                    break;
+                }
+            }
             match db.write(|c| stamp_positions(c).map_err(DbError::from)).await {
                 Ok(Some(last)) => {
-                    published.send_replace(last);
+                    published.send_if_modified(|p| advance(p, last));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -155,8 +192,68 @@ pub async fn run_publisher(db: Db, published: watch::Sender<i64>, poll: Duration
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = committed.notified() => {}
+            _ = appended.notified() => {}
             _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// Moves a last-position watch forward, never back; true when it moved.
+fn advance(current: &mut i64, last: i64) -> bool {
+    if last > *current {
+        *current = last;
+        true
+    } else {
+        false
+    }
+}
+
+/// How often the `LISTEN` session reads what the server sent: a non-blocking read of the
+/// socket, no round trip and no transaction.
+const LISTEN_TICK: Duration = Duration::from_millis(50);
+
+/// On PostgreSQL, keeps a dedicated session listening on the schema's outbox channel until
+/// `shutdown`: `appended` wakes this replica's publisher, `published:P` this replica's streams.
+/// After each (re)connection both are woken once, for what was sent while nobody listened.
+fn listen_blocking(db: &Db, published: &watch::Sender<i64>, shutdown: &CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let session = db.dedicated_connection().and_then(|mut conn| {
+            let channel: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(OUTBOX_CHANNEL_SQL))
+                .get_result(&mut conn)
+                .map_err(DbError::from)?;
+            conn.batch_execute(&format!("LISTEN \"{channel}\""))?;
+            Ok(conn)
+        });
+        let mut conn = match session {
+            Ok(AnyConnection::Postgresql(pg)) => pg,
+            Ok(AnyConnection::Sqlite(_)) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox LISTEN session failed");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        db.outbox_appended().notify_one();
+        published.send_modify(|_| {});
+        'session: while !shutdown.is_cancelled() {
+            for notification in conn.notifications_iter() {
+                match notification {
+                    Ok(n) => match n.payload.strip_prefix("published:").map(str::parse::<i64>) {
+                        Some(Ok(last)) => {
+                            published.send_if_modified(|p| advance(p, last));
+                        }
+                        _ => db.outbox_appended().notify_one(),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox LISTEN session lost; reconnecting");
+                        break 'session;
+                    }
+                }
+            }
+            std::thread::sleep(LISTEN_TICK);
         }
     }
 }
@@ -200,7 +297,7 @@ pub struct EventStreamService {
 
 impl EventStreamService {
     pub fn new(db: Db, published: watch::Receiver<i64>, shutdown: CancellationToken) -> Self {
-        Self { db, published, poll: Duration::from_millis(250), shutdown }
+        Self { db, published, poll: SAFETY_POLL, shutdown }
     }
 }
 
@@ -319,23 +416,38 @@ pub fn decode<M: prost::Message + prost::Name + Default>(event: &EventEnvelope) 
     M::decode(event.payload.as_slice()).map_err(|e| e.to_string())
 }
 
-/// A service's running event log: the publisher task and the stream it feeds.
+/// A service's running event log: the publisher task, its `LISTEN` session on PostgreSQL, and
+/// the stream they feed.
 #[derive(Debug)]
 pub struct RunningLog {
     pub stream: EventStreamService,
     publisher: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts the publisher for `db` and returns the stream service to serve.
-pub fn start(db: &Db, shutdown: &CancellationToken) -> RunningLog {
+/// Starts the publisher for `db` (supervised by `loops`) and returns the stream service to serve.
+pub fn start(db: &Db, shutdown: &CancellationToken, loops: &crate::supervise::Loops) -> RunningLog {
     let (published_tx, published_rx) = watch::channel(0);
-    let publisher = tokio::spawn(run_publisher(db.clone(), published_tx, Duration::from_millis(200), shutdown.clone()));
-    RunningLog { stream: EventStreamService::new(db.clone(), published_rx, shutdown.clone()), publisher }
+    let published_tx = Arc::new(published_tx);
+    let listener = (db.backend() == crate::db::Backend::Postgres).then(|| {
+        let (db, published, shutdown) = (db.clone(), published_tx.clone(), shutdown.clone());
+        tokio::task::spawn_blocking(move || listen_blocking(&db, &published, &shutdown))
+    });
+    let publisher = {
+        let (db, stop) = (db.clone(), shutdown.clone());
+        loops.spawn("publisher", shutdown.clone(), move || {
+            run_publisher(db.clone(), published_tx.clone(), SAFETY_POLL, stop.clone())
+        })
+    };
+    RunningLog { stream: EventStreamService::new(db.clone(), published_rx, shutdown.clone()), publisher, listener }
 }
 
 impl RunningLog {
-    /// Waits for the publisher to finish after shutdown.
+    /// Waits for the publisher and the `LISTEN` session to finish after shutdown.
     pub async fn stopped(self) {
         let _ = self.publisher.await;
+        if let Some(listener) = self.listener {
+            let _ = listener.await;
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod grpc_client;
 pub mod rest;
 pub mod server;
 pub mod standalone;
+pub mod supervise;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -53,13 +53,19 @@ pub fn grpc_principal<T>(request: &tonic::Request<T>) -> Result<crate::auth::Pri
         .ok_or_else(|| tonic::Status::unauthenticated("missing API key"))
 }
 
-/// Whether the service should receive traffic.
+/// Whether the service should receive traffic, and how its background loops are doing.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
     ready: Arc<AtomicBool>,
+    loops: crate::supervise::Loops,
 }
 
 impl Readiness {
+    /// The service's supervised background loops, which `/health/readyz` reports.
+    pub fn loops(&self) -> &crate::supervise::Loops {
+        &self.loops
+    }
+
     pub fn set(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
@@ -79,19 +85,51 @@ async fn livez() -> &'static str {
     "ok"
 }
 
+/// `/health/readyz`: 503 while starting, stopping or without its database; otherwise 200 with
+/// `status` "ready", or "degraded" while a background loop waits to restart after a panic (the
+/// service still answers requests, so it stays in rotation, and the operator sees which loop).
 async fn readyz(State(state): State<HealthState>) -> impl IntoResponse {
+    let loops = state.readiness.loops.health();
+    let answer = |code: StatusCode, status: &str| {
+        (code, axum::Json(serde_json::json!({ "status": status, "loops": loops }))).into_response()
+    };
     if !state.readiness.is_ready() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response();
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "not ready");
     }
     let db = state.db.read(|c| {
         use diesel::connection::SimpleConnection as _;
         c.batch_execute("SELECT 1").map_err(DbError::from)
     });
     match db.await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Ok(()) if state.readiness.loops.degraded() => answer(StatusCode::OK, "degraded"),
+        Ok(()) => answer(StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            answer(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// A handler that panics fails its own request (500 problem+json, or gRPC `Internal`) and
+/// nothing else: the panic is logged with the route and the process goes on serving.
+async fn catch_panic(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    use futures::FutureExt as _;
+    let grpc = is_grpc(&req);
+    let route = format!("{} {}", req.method(), req.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(payload) => {
+            let panic = crate::supervise::panic_message(payload);
+            tracing::error!(%route, %panic, "request handler panicked");
+            let problem = Problem::internal(&"the request handler failed");
+            if grpc { tonic::Status::from(problem).into_http::<axum::body::Body>() } else { problem.into_response() }
         }
     }
 }
@@ -125,11 +163,7 @@ async fn event_time(
     let Some(raw) = req.headers().get(crate::auth::EVENT_TIME_HEADER) else {
         return next.run(req).await;
     };
-    let grpc = req
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"));
+    let grpc = is_grpc(&req);
     let checked = keys
         .authenticate_headers(req.headers())
         .and_then(|_| crate::auth::event_time_of(raw.to_str().unwrap_or_default()));
@@ -172,6 +206,7 @@ pub async fn serve(
         .merge(health)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(keys, event_time))
+        .layer(axum::middleware::from_fn(catch_panic))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
             let span = tracing::info_span!(
                 "request",

@@ -2,6 +2,7 @@
 //! transactions that commit out of order must not make a reader skip an event.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use caseflow_proto::v1::CaseReceived;
@@ -44,10 +45,12 @@ async fn read_until(db: &Db, expected: usize, deadline: Duration) -> (Vec<String
     (ids, positions)
 }
 
+/// A publisher whose safety poll never fires during a test: what it publishes, it was woken for.
 fn spawn_publisher(db: &Db) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
     let (tx, _rx) = watch::channel(0);
-    let task = tokio::spawn(event_log::run_publisher(db.clone(), tx, Duration::from_millis(5), stop.clone()));
+    let task =
+        tokio::spawn(event_log::run_publisher(db.clone(), Arc::new(tx), Duration::from_secs(3600), stop.clone()));
     (stop, task)
 }
 
@@ -137,4 +140,50 @@ async fn concurrent_writers_committing_out_of_order_lose_nothing() {
     assert_eq!(distinct.len(), WRITERS * EACH, "every committed event is read");
     assert_eq!(ids.len(), WRITERS * EACH, "no event is read twice");
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions strictly increase");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_publisher_commits_nothing() {
+    let (_guard, db) = open().await;
+    let (stop, publisher) = spawn_publisher(&db);
+    db.write(|c| event_log::append(c, Utc::now(), "case-1", &event(1)).map_err(DbError::from)).await.expect("append");
+    let (ids, _) = read_until(&db, 1, Duration::from_secs(5)).await;
+    assert_eq!(ids, ["case-1"], "the appended event is published without waiting for a poll");
+
+    // Published: from here on nothing is waiting, and the publisher must not keep itself busy.
+    let before = db.commits();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = db.commits() - before;
+    // A write without an event (a consumer's checkpoint) wakes nothing either.
+    db.write(|c| event_log::set_checkpoint(c, "someone", 1, Utc::now()).map_err(DbError::from))
+        .await
+        .expect("checkpoint");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after_checkpoint = db.commits() - before;
+    stop.cancel();
+    publisher.await.expect("publisher stops");
+    assert_eq!(during, 0, "an idle publisher committed {during} transactions in 0.5 s");
+    assert_eq!(after_checkpoint, 1, "a write with no event wakes no publisher run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_written_by_another_replica_is_published_at_once() {
+    let (test_db, db) = open().await;
+    if db.backend() != caseflow_runtime::db::Backend::Postgres {
+        return; // SQLite has one process writing a file; replicas need PostgreSQL.
+    }
+    // Replica A runs the whole event log (publisher and LISTEN session); replica B only writes.
+    let stop = CancellationToken::new();
+    let log = event_log::start(&db, &stop, &caseflow_runtime::supervise::Loops::default());
+    let other = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("second replica opens");
+    tokio::time::sleep(Duration::from_millis(300)).await; // the LISTEN session is up
+    other
+        .write(|c| event_log::append(c, Utc::now(), "case-b", &event(7)).map_err(DbError::from))
+        .await
+        .expect("append");
+    // Long before the 30 s safety poll: only the notification can have woken A's publisher.
+    let (ids, _) = read_until(&db, 1, Duration::from_secs(3)).await;
+    stop.cancel();
+    log.stopped().await;
+    assert_eq!(ids, ["case-7"], "replica A published replica B's row through NOTIFY");
 }

@@ -169,13 +169,43 @@ impl ManageConnection for Manager {
     }
 }
 
-/// A service's database: pools, migrations run, and a signal raised after every commit.
+/// A service's database: pools, migrations run, and a signal raised after every commit that
+/// appended to the outbox.
 #[derive(Clone)]
 pub struct Db {
     backend: Backend,
     write: Pool<Manager>,
     read: Pool<Manager>,
-    committed: Arc<Notify>,
+    appended: Arc<Notify>,
+    /// Write transactions committed through this handle (and its clones).
+    commits: Arc<std::sync::atomic::AtomicU64>,
+    /// PostgreSQL URL and schema, for the publisher's dedicated LISTEN session.
+    manager: Manager,
+}
+
+thread_local! {
+    /// Set by [`mark_outbox_append`] inside a write transaction on this (blocking) thread; read
+    /// and cleared by [`Db::write`] when the transaction ends. A transaction runs on one thread
+    /// from start to commit, so the flag belongs to exactly one transaction at a time.
+    static OUTBOX_APPENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The PostgreSQL notification channel of the current schema's outbox: `NOTIFY` reaches every
+/// replica's publisher and streams, whichever process wrote the row. Channel names are
+/// identifiers of at most 63 bytes, so the schema is hashed rather than appended.
+pub(crate) const OUTBOX_CHANNEL_SQL: &str = "'caseflow_outbox_' || md5(current_schema())";
+
+/// Notes that the current transaction appended to the outbox. The first append of a transaction
+/// on PostgreSQL also queues a `NOTIFY` (delivered by the server at commit, dropped on rollback)
+/// for publishers in other processes.
+pub(crate) fn mark_outbox_append(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
+    if OUTBOX_APPENDED.with(|f| f.replace(true)) {
+        return Ok(());
+    }
+    if let AnyConnection::Postgresql(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_notify({OUTBOX_CHANNEL_SQL}, 'appended')"))?;
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Db {
@@ -229,16 +259,35 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
-        Ok(Self { backend: manager.backend, write, read, committed: Arc::new(Notify::new()) })
+        Ok(Self {
+            backend: manager.backend,
+            write,
+            read,
+            appended: Arc::new(Notify::new()),
+            commits: Arc::default(),
+            manager,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Raised after every successful [`Db::write`]; the outbox publisher waits on it.
-    pub fn committed(&self) -> &Arc<Notify> {
-        &self.committed
+    /// Raised after a [`Db::write`] that appended to the outbox committed; the publisher waits on
+    /// it. A transaction with no event (the publisher's own stamping, a checkpoint) raises nothing,
+    /// so an idle service does no work.
+    pub fn outbox_appended(&self) -> &Arc<Notify> {
+        &self.appended
+    }
+
+    /// How many write transactions this handle has committed: an idle service's count stands still.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A new connection outside the pools, for a session that must stay open (LISTEN).
+    pub(crate) fn dedicated_connection(&self) -> Result<AnyConnection, DbError> {
+        self.manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
     /// Runs `f` on a read connection, off the async runtime.
@@ -270,17 +319,24 @@ impl Db {
     {
         let pool = self.write.clone();
         let span = tracing::Span::current();
-        let result = tokio::task::spawn_blocking(move || {
+        let (result, appended) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut pooled = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
-                let conn: &mut AnyConnection = &mut pooled;
-                conn.transaction(f)
+                OUTBOX_APPENDED.with(|f| f.set(false));
+                let result =
+                    pool.get().map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
+                        let conn: &mut AnyConnection = &mut pooled;
+                        conn.transaction(f)
+                    });
+                (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
             })
         })
         .await
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
         if result.is_ok() {
-            self.committed.notify_one();
+            self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if appended {
+                self.appended.notify_one();
+            }
         }
         result
     }
