@@ -8,7 +8,7 @@ use caseflow_tests::{Sandbox, keys, order};
 use chrono::Duration as Span;
 use serde_json::{Value, json};
 
-async fn dispatches(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn dispatches(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
     s.eventually("the case's dispatches", Duration::from_secs(10), || async {
         let (status, list) =
             s.get_json(Service::Routing, &format!("/v1/cases/{case_id}/dispatches"), keys::DISPATCHER).await;
@@ -19,7 +19,7 @@ async fn dispatches(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
 }
 
 /// Takes every dispatch of the case through to resolution.
-async fn resolve_all(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn resolve_all(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
     let list = dispatches(s, case_id, n).await;
     for d in &list {
         let (id, unit) = (d["dispatch_id"].as_str().expect("id"), d["unit"].as_str().expect("unit"));
@@ -39,7 +39,7 @@ async fn resolve_all(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
     list
 }
 
-async fn evaluation(s: &Sandbox, case_id: &str, status: &str) -> Value {
+pub(crate) async fn evaluation(s: &Sandbox, case_id: &str, status: &str) -> Value {
     s.eventually(&format!("the evaluation to be {status}"), Duration::from_secs(10), || async {
         let (code, e) = s.get_json(Service::Evaluation, &format!("/v1/evaluations/{case_id}"), keys::EVALUATOR).await;
         (code == 200 && e["status"] == status).then_some(e)
@@ -251,7 +251,7 @@ async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_fin
         .post_json(
             Service::Evaluation,
             &format!("/v1/evaluations/{case_id}/follow-ups"),
-            keys::EVALUATOR,
+            keys::INTEGRATOR,
             &json!({"outcome": "explanation", "note": "解释政策"}),
         )
         .await;
@@ -273,7 +273,7 @@ async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_fin
         .post_json(
             Service::Evaluation,
             &format!("/v1/evaluations/{case_id}/follow-ups"),
-            keys::EVALUATOR,
+            keys::INTEGRATOR,
             &json!({"outcome": "explanation", "note": "再解释"}),
         )
         .await;
@@ -284,7 +284,7 @@ async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_fin
         .post_json(
             Service::Evaluation,
             &format!("/v1/evaluations/{case_id}/follow-ups"),
-            keys::EVALUATOR,
+            keys::INTEGRATOR,
             &json!({"outcome": "rehandling", "note": "答复敷衍，重办"}),
         )
         .await;
@@ -330,7 +330,7 @@ async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_fin
         .post_json(
             Service::Evaluation,
             &format!("/v1/evaluations/{case_id}/follow-ups"),
-            keys::EVALUATOR,
+            keys::INTEGRATOR,
             &json!({"outcome": "rehandling", "note": "again"}),
         )
         .await;

@@ -54,3 +54,100 @@ async fn a_hostile_workbook_is_refused_by_its_bounds_and_the_services_go_on() {
     }
     sandbox.shutdown().await;
 }
+
+/// A petition as the desk registers it, to one unit.
+fn petition(number: &str) -> serde_json::Value {
+    serde_json::json!({
+        "petition_number": number, "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
+        "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
+        "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001111"},
+        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reaches_only_its_own_cases_and_calls() {
+    use crate::evaluation::{evaluation, resolve_all};
+    use serde_json::json;
+    let sandbox = Sandbox::start().await;
+    let (_, hotline) = sandbox.post_order(Some(keys::INTEGRATOR), &caseflow_tests::order(1, &["zhujian"])).await;
+    let hotline_id = hotline["case_id"].as_str().expect("id").to_owned();
+    let (status, p) =
+        sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition("XF2020LP0001")).await;
+    assert_eq!(status, 201, "{p}");
+    let petition_id = p["case_id"].as_str().expect("id").to_owned();
+
+    // The importer acting as a dispatcher may not reveal a citizen, nor read a case.
+    let importer = |path: &str| {
+        sandbox
+            .http
+            .post(sandbox.url(Service::Intake, path))
+            .bearer_auth(keys::IMPORTER)
+            .header("x-caseflow-act-as", "dispatcher")
+            .json(&json!({"reason": "import check"}))
+    };
+    let resp = importer(&format!("/v1/cases/{hotline_id}/reveal")).send().await.expect("answers");
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.expect("problem+json");
+    assert_eq!(body["rule"], "import.scope", "{body}");
+    assert!(!body.to_string().contains("13812341234"), "no citizen data: {body}");
+    let resp = sandbox
+        .http
+        .get(sandbox.url(Service::Intake, &format!("/v1/cases/{hotline_id}")))
+        .bearer_auth(keys::IMPORTER)
+        .header("x-caseflow-act-as", "dispatcher")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 403, "the importer reads no case");
+
+    // The integrator reads hotline cases, never a petition, one by one or listed.
+    let (status, body) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{petition_id}"), keys::INTEGRATOR).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("scope.source")), "{body}");
+    let (status, _) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{hotline_id}"), keys::INTEGRATOR).await;
+    assert_eq!(status, 200);
+    let (status, listed) = sandbox.get_json(Service::Intake, "/v1/cases", keys::INTEGRATOR).await;
+    assert_eq!(status, 200, "{listed}");
+    let sources: Vec<&str> =
+        listed["cases"].as_array().expect("cases").iter().filter_map(|c| c["source"].as_str()).collect();
+    assert_eq!(sources, ["hotline"], "the integrator's list holds no petition");
+    let (status, body) = sandbox.get_json(Service::Intake, "/v1/cases?source=petition", keys::INTEGRATOR).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("scope.source")), "{body}");
+    let (_, desk) = sandbox.get_json(Service::Intake, "/v1/cases", keys::DISPATCHER).await;
+    assert_eq!(desk["cases"].as_array().map(Vec::len), Some(2), "a dispatcher still sees both");
+
+    // Raters are tied to the source: the platform rates hotline cases, the desk petitions.
+    resolve_all(&sandbox, &hotline_id, 1).await;
+    resolve_all(&sandbox, &petition_id, 1).await;
+    evaluation(&sandbox, &hotline_id, "due").await;
+    evaluation(&sandbox, &petition_id, "due").await;
+    let rate = |case: &str, key: &'static str, body: serde_json::Value| {
+        let path = format!("/v1/evaluations/{case}/ratings");
+        let sandbox = &sandbox;
+        async move { sandbox.post_json(Service::Evaluation, &path, key, &body).await }
+    };
+    let (status, body) =
+        rate(&petition_id, keys::INTEGRATOR, json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}})).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("evaluation.source_role")), "{body}");
+    let (status, body) = rate(&hotline_id, keys::EVALUATOR, json!({"level": "poor"})).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("evaluation.source_role")), "{body}");
+    let (status, body) = sandbox
+        .post_json(Service::Evaluation, &format!("/v1/evaluations/{hotline_id}/link"), keys::EVALUATOR, &json!({}))
+        .await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("evaluation.source_role")), "{body}");
+    let (status, rated) = rate(&hotline_id, keys::INTEGRATOR, json!({"level": "poor"})).await;
+    assert_eq!(status, 200, "{rated}");
+    let (status, body) = sandbox
+        .post_json(
+            Service::Evaluation,
+            &format!("/v1/evaluations/{hotline_id}/follow-ups"),
+            keys::EVALUATOR,
+            &json!({"outcome": "rehandling", "note": "重新办理"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("evaluation.source_role")), "{body}");
+    let (status, rated) =
+        rate(&petition_id, keys::EVALUATOR, json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}})).await;
+    assert_eq!(status, 200, "{rated}");
+    sandbox.shutdown().await;
+}

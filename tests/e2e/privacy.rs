@@ -145,7 +145,7 @@ async fn repeat_petitioners_are_masked_in_reports_and_revealed_only_to_an_admini
         })
         .await;
     let repeat = &summary["repeat_petitioners"][0];
-    assert_eq!((repeat["name"].as_str(), repeat["petitions"].as_u64()), (Some("庄*滨"), Some(3)), "{summary}");
+    assert_eq!((repeat["name"].as_str(), repeat["petitions"].as_u64()), (Some("庄**"), Some(3)), "{summary}");
     assert!(repeat["clear_name"].is_null());
     assert!(!summary.to_string().contains("庄雅滨"), "no clear name in the office's report");
 

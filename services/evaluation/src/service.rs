@@ -250,6 +250,27 @@ const READERS: &[Role] =
     &[Role::Integrator, Role::Evaluator, Role::Admin, Role::Dispatcher, Role::EfficiencyOffice, Role::Service];
 const FOLLOWERS: &[Role] = &[Role::Integrator, Role::Evaluator, Role::Dispatcher, Role::Admin];
 
+/// Who rates and follows up which cases: the 12345 platform its hotline cases, the petition desk
+/// its petitions. Either one acting on the other's case is refused (`evaluation.source_role`);
+/// other roles that may act at all (dispatchers, administrators, the citizen's link) are not
+/// bound to a source.
+fn require_source_role(role: Role, source: &str, action: &str) -> Result<(), EvaluationError> {
+    let owner = match source {
+        "hotline" => Role::Integrator,
+        "petition" => Role::Evaluator,
+        _ => return Ok(()),
+    };
+    if matches!(role, Role::Integrator | Role::Evaluator) && role != owner {
+        return Err(Problem::new(
+            ErrorKind::PermissionDenied,
+            format!("{action} on a {source} case is for the {owner} role, not {role}"),
+        )
+        .with_rule("evaluation.source_role")
+        .into());
+    }
+    Ok(())
+}
+
 enum Outcome<T> {
     Done(T),
     Refused(EvaluationError),
@@ -279,7 +300,7 @@ impl Evaluation {
             Role::Evaluator => "evaluator",
             _ => "admin",
         };
-        self.rate_as(case_id.to_owned(), None, input, channel, p.name.clone()).await
+        self.rate_as(case_id.to_owned(), None, input, (channel, Some(p.role)), p.name.clone()).await
     }
 
     /// Rates with the citizen's one-time link: no account, the token is the credential.
@@ -305,7 +326,7 @@ impl Evaluation {
             .with_rule("evaluation.token")
             .into());
         };
-        self.rate_as(case_id, Some(token_digest(token.trim())), input, "citizen", "citizen".into()).await
+        self.rate_as(case_id, Some(token_digest(token.trim())), input, ("citizen", None), "citizen".into()).await
     }
 
     async fn rate_as(
@@ -313,7 +334,7 @@ impl Evaluation {
         case_id: String,
         token: Option<String>,
         input: RateInput,
-        channel: &'static str,
+        (channel, rater): (&'static str, Option<Role>),
         actor: String,
     ) -> Result<EvaluationView, EvaluationError> {
         let (surveys, now) = (self.surveys.clone(), self.clock.now());
@@ -326,6 +347,9 @@ impl Evaluation {
                     .first(c)
                     .optional()?
                     .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{case_id}' has no evaluation (it is not resolved yet)")))?;
+                if let Some(role) = rater {
+                    require_source_role(role, &e.source, "rating")?;
+                }
                 if token.is_some() && e.token_hash != token {
                     return Err(Problem::new(ErrorKind::NotFound, "this rating link is not valid (it may have been used already)").with_rule("evaluation.token").into());
                 }
@@ -450,7 +474,7 @@ impl Evaluation {
         let mut raw = [0u8; 32];
         OsRng.fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        let (id, digest, now) = (case_id.to_owned(), token_digest(&token), self.clock.now());
+        let (id, digest, now, role) = (case_id.to_owned(), token_digest(&token), self.clock.now(), p.role);
         let expires = self
             .db
             .write(move |c| {
@@ -460,6 +484,7 @@ impl Evaluation {
                     .first(c)
                     .optional()?
                     .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{id}' has no evaluation")))?;
+                require_source_role(role, &e.source, "a rating link")?;
                 if (e.status != "due" && e.status != "re_rating_invited") || now.naive_utc() > e.window_ends {
                     return Err(refuse(
                         "evaluation.state",
@@ -491,7 +516,7 @@ impl Evaluation {
         if note.is_empty() || note.chars().count() > 2000 {
             return Err(invalid("note", "is required, 1 to 2000 characters"));
         }
-        let (id, now, actor) = (case_id.to_owned(), self.clock.now(), p.name.clone());
+        let (id, now, actor, role) = (case_id.to_owned(), self.clock.now(), p.name.clone(), p.role);
         self.db
             .write(move |c| {
                 let mut e: EvaluationRow = evaluations::table
@@ -500,6 +525,7 @@ impl Evaluation {
                     .first(c)
                     .optional()?
                     .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{id}' has no evaluation")))?;
+                require_source_role(role, &e.source, "a follow-up")?;
                 let current: Vec<RatingRow> = evaluation_ratings::table
                     .filter(evaluation_ratings::case_id.eq(&id))
                     .filter(evaluation_ratings::superseded.eq(false))

@@ -149,27 +149,36 @@ pub fn check_id_number(raw: &str) -> Result<String, String> {
     Ok(id)
 }
 
-/// `陈*红`: first and last character kept, the middle starred; two characters keep the first.
+/// The stars that stand for what a mask hides: always the same number, so that a mask says
+/// nothing of how long the hidden part was.
+const HIDDEN: &str = "**";
+
+/// `陈**`: the surname's first character and a fixed `**`, whatever the name's length, so
+/// `陈红` and `欧阳建国` mask to the same shape as `陈建红`. This follows the rule the courts
+/// apply to natural persons in published judgments (《最高人民法院关于人民法院在互联网公布裁判文书
+/// 的规定》, 法释〔2016〕19号: 保留姓氏，名字以“某”替代), with `*` for 某. A one-character
+/// name keeps nothing, since its first character would be all of it.
 pub fn mask_name(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 => String::new(),
-        1 => "*".into(),
-        2 => format!("{}*", chars[0]),
-        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    let mut chars = name.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => String::new(),
+        (Some(_), None) => format!("*{HIDDEN}"),
+        (Some(first), Some(_)) => format!("{first}{HIDDEN}"),
     }
 }
 
-/// `138****1234`: first three and last four digits kept.
+/// `138****1234`: the first three and last four characters and a fixed `****`, so a landline
+/// (`059****5678`) is not told from a mobile by its length. Numbers shorter than eight
+/// characters keep nothing.
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.chars().collect();
     let n = chars.len();
     if n < 8 {
-        return "*".repeat(n);
+        return "****".into();
     }
     let head: String = chars[..3].iter().collect();
     let tail: String = chars[n - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(n - 7))
+    format!("{head}****{tail}")
 }
 
 #[cfg(test)]
@@ -223,9 +232,23 @@ mod tests {
 
     #[test]
     fn masks_follow_the_convention() {
-        assert_eq!(mask_name("陈建红"), "陈*红");
-        assert_eq!(mask_name("庄雅"), "庄*");
-        assert_eq!(mask_name("欧阳建国"), "欧**国");
+        assert_eq!(mask_name("陈建红"), "陈**");
+        assert_eq!(mask_name("庄雅"), "庄**");
+        assert_eq!(mask_name("欧阳建国"), "欧**");
+        assert_eq!(mask_name("陈"), "***");
         assert_eq!(mask_phone("13812341234"), "138****1234");
+        assert_eq!(mask_phone("0595-22345678"), "059****5678");
+    }
+
+    #[test]
+    fn a_mask_does_not_tell_the_length_of_what_it_hides() {
+        // The finding: a 26-character name masked to 26 asterisks.
+        let long = "阿".repeat(26);
+        for name in ["陈红", "陈建红", "欧阳建国", long.as_str()] {
+            assert_eq!(mask_name(name).chars().count(), 3, "{name}");
+        }
+        for phone in ["13812341234", "0595-22345678", "+86 138 1234 1234"] {
+            assert_eq!(mask_phone(phone).chars().count(), 11, "{phone}");
+        }
     }
 }

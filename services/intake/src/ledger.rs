@@ -66,7 +66,7 @@ pub struct ThreatFlag {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RepeatPetitioner {
-    /// Masked (`庄*滨`); the name of the person's latest case.
+    /// Masked (`庄**`); the name of the person's latest case.
     pub name: Option<String>,
     /// Cases of this person received in the period.
     pub cases: i64,

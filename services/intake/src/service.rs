@@ -113,6 +113,13 @@ pub struct RevealRecord {
 /// Roles that may audit who saw a citizen's data.
 const AUDITORS: &[Role] = &[Role::Admin, Role::EfficiencyOffice];
 
+/// The 12345 platform's integration reads the hotline's cases only: petitions (accusations among
+/// them) are the petition office's.
+fn integrator_scope(what: &str) -> Problem {
+    Problem::new(ErrorKind::PermissionDenied, format!("the integrator reads hotline cases only; {what}"))
+        .with_rule("scope.source")
+}
+
 pub const STATUSES: [&str; 3] = ["received", "dispatched", "in_triage"];
 
 impl Intake {
@@ -219,7 +226,11 @@ impl Intake {
     pub async fn get_case(&self, principal: &Principal, case_id: &str) -> Result<CaseView, IntakeError> {
         principal.require("read cases", READERS)?;
         let visibility = self.unit_scope(principal, case_id).await?;
-        self.load(case_id, visibility).await
+        let view = self.load(case_id, visibility).await?;
+        if principal.role == Role::Integrator && view.source != "hotline" {
+            return Err(integrator_scope(&format!("case '{case_id}' is a {}", view.source)).into());
+        }
+        Ok(view)
     }
 
     /// For a unit handler: refuses cases never dispatched to the unit, and hides an accuser.
@@ -275,7 +286,13 @@ impl Intake {
     #[tracing::instrument(skip_all, fields(caseflow.service = "intake"))]
     pub async fn list_cases(&self, principal: &Principal, filter: CaseFilter) -> Result<CasePage, IntakeError> {
         principal.require("list cases", READERS)?;
-        let query = ListQuery::parse(&filter, &self.policy)?;
+        let mut query = ListQuery::parse(&filter, &self.policy)?;
+        if principal.role == Role::Integrator {
+            match query.source.as_deref() {
+                None | Some("hotline") => query.source = Some("hotline".into()),
+                Some(other) => return Err(integrator_scope(&format!("source={other} was asked")).into()),
+            }
+        }
         let unit = principal.unit.clone().filter(|_| principal.role == Role::UnitHandler);
         let limit = query.limit;
         let is_unit = unit.is_some();

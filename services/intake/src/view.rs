@@ -1,4 +1,4 @@
-//! A case as a caller may see it. Citizen data is masked (`138****1234`, `陈*红`); a hidden
+//! A case as a caller may see it. Citizen data is masked (`138****1234`, `陈**`); a hidden
 //! identity, and an accuser's identity shown to a unit, show nothing at all.
 
 use serde::Serialize;
@@ -8,7 +8,7 @@ use crate::store::{CaseRow, MatterRow};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CitizenView {
-    /// Masked (`陈*红`); absent when anonymous or hidden from this caller.
+    /// Masked (`陈**`); absent when anonymous or hidden from this caller.
     pub name: Option<String>,
     /// Masked (`138****1234`); absent when anonymous or hidden from this caller.
     pub phone: Option<String>,

@@ -147,7 +147,7 @@ pub struct CaseFact {
     pub repeat_of: Option<String>,
     /// Keyed hash of the person (never the phone or ID number); empty when anonymous.
     pub person_key: String,
-    /// 陈*红; empty when anonymous or withheld.
+    /// 陈**; empty when anonymous or withheld.
     pub citizen_masked: String,
     pub visit_persons: i32,
     pub collective: bool,

@@ -180,7 +180,7 @@ pub struct HotTopics {
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RepeatPetitioner {
-    /// Masked (陈*红).
+    /// Masked (陈**).
     pub name: String,
     pub petitions: u64,
     /// Their latest petition of the period: where intake reveals and logs the clear name.

@@ -153,24 +153,40 @@ pub struct Endpoints {
     pub keys: crate::auth::KeyStore,
 }
 
-/// An importer's request runs with its event time as every clock's now. Anyone else sending the
-/// header is refused before the request reaches a handler (including unauthenticated ones).
-async fn event_time(
+/// The importer's key reaches only the calls the import format lists
+/// ([`crate::auth::IMPORT_CALLS`]), and an importer's request runs with its event time as every
+/// clock's now. Anyone else sending the event-time header is refused before the request reaches
+/// a handler (including unauthenticated ones).
+async fn importer_gate(
     axum::extract::State(keys): axum::extract::State<crate::auth::KeyStore>,
     req: Request<axum::body::Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let grpc = is_grpc(&req);
+    let refuse = |problem: Problem| {
+        if grpc { tonic::Status::from(problem).into_http::<axum::body::Body>() } else { problem.into_response() }
+    };
+    let importer = keys
+        .authenticate(crate::auth::presented_key(req.headers()))
+        .is_ok_and(|p| p.role == crate::auth::Role::Importer);
+    if importer && !crate::auth::IMPORT_CALLS.contains(&req.uri().path()) {
+        return refuse(
+            Problem::new(
+                ErrorKind::PermissionDenied,
+                format!("the importer may make only the calls the import format lists, not {}", req.uri().path()),
+            )
+            .with_rule("import.scope"),
+        );
+    }
     let Some(raw) = req.headers().get(crate::auth::EVENT_TIME_HEADER) else {
         return next.run(req).await;
     };
-    let grpc = is_grpc(&req);
     let checked = keys
         .authenticate_headers(req.headers())
         .and_then(|_| crate::auth::event_time_of(raw.to_str().unwrap_or_default()));
     match checked {
         Ok(at) => crate::clock::EVENT_TIME.scope(at, next.run(req)).await,
-        Err(problem) if grpc => tonic::Status::from(problem).into_http::<axum::body::Body>(),
-        Err(problem) => problem.into_response(),
+        Err(problem) => refuse(problem),
     }
 }
 
@@ -205,7 +221,7 @@ pub async fn serve(
         .merge(grpc.prepare().into_axum_router())
         .merge(health)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(keys, event_time))
+        .layer(axum::middleware::from_fn_with_state(keys, importer_gate))
         .layer(axum::middleware::from_fn(catch_panic))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
             let span = tracing::info_span!(

@@ -489,10 +489,11 @@ impl Clients {
                 Ok(Ids::default())
             }
             Event::FollowUp { case, outcome, note } => {
-                let (case_id, _, _) = names.case(case)?;
+                let (case_id, _, petition) = names.case(case)?;
+                let role = if *petition { "evaluator" } else { "integrator" };
                 let msg =
                     pb::FollowUpRequest { case_id: case_id.clone(), outcome: outcome.clone(), note: note.clone() };
-                self.evaluation.follow_up(request(msg, "evaluator", at)?).await?;
+                self.evaluation.follow_up(request(msg, role, at)?).await?;
                 Ok(Ids::default())
             }
             Event::LeaderReception { reception_number, leader_name, leader_title, persons, matters } => {
