@@ -151,3 +151,98 @@ async fn each_role_reaches_only_its_own_cases_and_calls() {
     assert_eq!(status, 200, "{rated}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_and_places_outside_the_districts_records_are_refused_by_name() {
+    use caseflow_proto::v1 as pb;
+    use serde_json::json;
+    let sandbox = Sandbox::start().await;
+    let with = |n: usize, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut o = caseflow_tests::order(n, &["zhujian"]);
+        f(&mut o);
+        o
+    };
+    // Dated before the district's first records, or in 2099.
+    for (n, at, says) in [(1, "1900-01-01T09:00:00+08:00", "first records"), (2, "2099-01-01T09:00:00+08:00", "future")]
+    {
+        let (status, body) =
+            sandbox.post_order(Some(keys::INTEGRATOR), &with(n, &|o| o["received_at"] = json!(at))).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["field"], "received_at", "{body}");
+        assert!(body["errors"][0]["description"].as_str().is_some_and(|d| d.contains(says)), "{body}");
+    }
+    // Coordinates outside the district's box, though valid WGS 84 (Beijing).
+    let (status, body) = sandbox
+        .post_order(
+            Some(keys::INTEGRATOR),
+            &with(3, &|o| o["location"]["coordinates"] = json!({"lat": 39.9, "lon": 116.4})),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("location.coordinates")), "{body}");
+    let (status, body) = sandbox
+        .post_order(
+            Some(keys::INTEGRATOR),
+            &with(4, &|o| o["location"]["coordinates"] = json!({"lat": 24.91, "lon": 118.59})),
+        )
+        .await;
+    assert_eq!(status, 201, "a place inside the district is taken: {body}");
+
+    // Over gRPC, a latitude of 999 with no longitude used to be stored as no coordinates at all.
+    let mut intake = pb::intake_client::IntakeClient::new(sandbox.channel(Service::Intake).await);
+    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest {
+        order: Some(pb::HotlineOrder {
+            order_number: "GD-GRPC-LAT".into(),
+            received_at: Some(prost_types::Timestamp { seconds: 1_583_112_600, nanos: 0 }),
+            channel: pb::HotlineChannel::Web as i32,
+            kind: pb::CaseKind::Complaint as i32,
+            category: "ecology.construction_noise".into(),
+            content: "夜间工地施工噪音".into(),
+            location: Some(pb::Location {
+                sub_district: "lizhong".into(),
+                address: "新华路".into(),
+                lat: Some(999.0),
+                lon: None,
+            }),
+            citizen: Some(pb::Citizen { name: "林碧英".into(), phone: "13900001111".into(), ..Default::default() }),
+            matters: vec![pb::MatterInput {
+                category: "ecology.construction_noise".into(),
+                summary: "夜间施工".into(),
+                target_unit: "shengtaihuanjing".into(),
+            }],
+            related_case_id: String::new(),
+        }),
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
+    let refused = intake.submit_hotline_order(request).await.expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let message = refused.message();
+    assert!(message.contains("location.coordinates.lat") && message.contains("location.coordinates.lon"), "{message}");
+
+    // The importer may not say an event happened in the future, nor before the first records.
+    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest::default());
+    request.metadata_mut().insert("authorization", format!("Bearer {}", keys::IMPORTER).parse().expect("header"));
+    request.metadata_mut().insert("x-caseflow-act-as", "integrator".parse().expect("header"));
+    request.metadata_mut().insert("x-caseflow-event-time", "2099-03-02T09:30:00+08:00".parse().expect("header"));
+    let refused = intake.submit_hotline_order(request).await.expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("x-caseflow-event-time"), "{refused:?}");
+
+    // Report periods are bounded too: `to=9999-12-31` is refused instead of answering zeros.
+    let (status, body) = sandbox
+        .get_json(
+            Service::Reporting,
+            "/v1/reports/attachment-2?from=2020-01-01T00:00:00%2B08:00&to=9999-12-31T00:00:00%2B08:00",
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("to")), "{body}");
+    let (status, body) = sandbox
+        .get_json(
+            Service::Reporting,
+            "/v1/reports/summary?source=hotline&from=1900-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00",
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("from")), "{body}");
+    sandbox.shutdown().await;
+}

@@ -117,7 +117,12 @@ impl Sandbox {
             },
         };
         let clock = ManualClock::new(default_now());
-        let ctx = ServiceContext { clock: Arc::new(clock.clone()), keys, service_key: Secret::new(keys::SERVICE) };
+        let ctx = ServiceContext {
+            clock: Arc::new(clock.clone()),
+            keys,
+            service_key: Secret::new(keys::SERVICE),
+            records: Default::default(),
+        };
         let system = System::start(ctx, configs).await.expect("system starts");
         let sandbox = Self { system, clock, http: reqwest::Client::new(), databases };
         for service in Service::ALL {

@@ -120,7 +120,12 @@ async fn run(path: PathBuf, demo_data_key: Option<String>) -> anyhow::Result<()>
     let demo = demo_data_key.filter(|_| first_start || std::path::Path::new(DEMO_FILE).exists());
     let keys = deployment.key_store()?;
     let telemetry = caseflow_runtime::telemetry::init(&deployment.telemetry)?;
-    let ctx = ServiceContext { clock: Arc::new(SystemClock), keys, service_key: deployment.auth.service_key.clone() };
+    let ctx = ServiceContext {
+        clock: Arc::new(SystemClock),
+        keys,
+        service_key: deployment.auth.service_key.clone(),
+        records: deployment.records,
+    };
     let mut system = System::start(ctx, configs.clone()).await?;
     print_banner(&system);
     if let Some(key) = demo {

@@ -43,7 +43,9 @@ fn location_input(location: Option<pb::Location>) -> LocationInput {
     LocationInput {
         sub_district: location.sub_district,
         address: location.address,
-        coordinates: location.lat.zip(location.lon).map(|(lat, lon)| Coordinates { lat, lon }),
+        // Half a pair is kept (as NaN) so that validation names the missing half.
+        coordinates: (location.lat.is_some() || location.lon.is_some())
+            .then(|| Coordinates { lat: location.lat.unwrap_or(f64::NAN), lon: location.lon.unwrap_or(f64::NAN) }),
     }
 }
 

@@ -101,7 +101,7 @@ pub async fn run(
     let policy = taxonomy::Policy::load(config.taxonomy_file.as_deref(), config.district_file.as_deref())?;
     let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
-    let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days) };
+    let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days), records: ctx.records };
     let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules);
 
     let readiness = Readiness::default();
@@ -129,6 +129,8 @@ pub async fn run(
         grpc,
         grpc_names: vec!["caseflow.v1.Intake", "caseflow.v1.EventStream"],
         keys: ctx.keys.clone(),
+        clock: ctx.clock.clone(),
+        records: ctx.records,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;

@@ -4,14 +4,14 @@
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::{FieldViolation, Principal, Role, event_log, time};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IntakeError;
 use crate::service::Intake;
 use crate::store::{ReceptionMatterRow, ReceptionRow, leader_reception_matters, leader_receptions};
-use crate::validate::FUTURE_TOLERANCE_SECONDS;
+use caseflow_runtime::time::RecordBounds;
 
 const RECORDERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::Admin];
 const READERS: &[Role] = &[Role::Dispatcher, Role::Evaluator, Role::EfficiencyOffice, Role::Admin];
@@ -81,7 +81,7 @@ pub struct ReceptionSummary {
     pub receptions: Vec<ReceptionView>,
 }
 
-fn check(input: &ReceptionInput, now: DateTime<Utc>) -> Result<DateTime<Utc>, IntakeError> {
+fn check(input: &ReceptionInput, records: &RecordBounds, now: DateTime<Utc>) -> Result<DateTime<Utc>, IntakeError> {
     let mut errors = Vec::new();
     let mut text = |field: &str, v: &str, max: usize| {
         let n = v.trim().chars().count();
@@ -110,11 +110,13 @@ fn check(input: &ReceptionInput, now: DateTime<Utc>) -> Result<DateTime<Utc>, In
         }
     }
     let received_at = match DateTime::parse_from_rfc3339(input.received_at.trim()) {
-        Ok(t) if t.with_timezone(&Utc) > now + Duration::seconds(FUTURE_TOLERANCE_SECONDS) => {
-            errors.push(FieldViolation::new("received_at", "must not be in the future"));
-            now
+        Ok(t) => {
+            let t = t.with_timezone(&Utc);
+            if let Err(v) = records.check("received_at", t, now) {
+                errors.push(v);
+            }
+            t
         }
-        Ok(t) => t.with_timezone(&Utc),
         Err(_) => {
             errors.push(FieldViolation::new(
                 "received_at",
@@ -156,7 +158,7 @@ impl Intake {
     ) -> Result<(ReceptionView, bool), IntakeError> {
         principal.require("record leader receptions", RECORDERS)?;
         let now = self.clock.now();
-        let received_at = check(&input, now)?;
+        let received_at = check(&input, &self.rules.records, now)?;
         let fingerprint = serde_json::to_string(&(
             &input.leader_name,
             &input.leader_title,

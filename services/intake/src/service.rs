@@ -45,6 +45,8 @@ const REVEALERS: &[Role] = &[Role::Admin, Role::Dispatcher, Role::UnitHandler];
 pub struct IntakeRules {
     /// A case from the same person about the same matter within this many days is a repeat.
     pub repeat_window_days: i64,
+    /// The span of time `received_at` must fall in.
+    pub records: caseflow_runtime::time::RecordBounds,
 }
 
 #[derive(Clone, Debug)]
@@ -140,7 +142,7 @@ impl Intake {
         input: OrderInput,
     ) -> Result<(CaseView, bool), IntakeError> {
         principal.require("submit hotline work orders", ORDER_SUBMITTERS)?;
-        let case = input.validate(&self.policy, self.clock.now()).map_err(IntakeError::Invalid)?;
+        let case = input.validate(&self.policy, &self.rules.records, self.clock.now()).map_err(IntakeError::Invalid)?;
         self.take_in(principal, case).await
     }
 
@@ -152,7 +154,7 @@ impl Intake {
         input: PetitionInput,
     ) -> Result<(CaseView, bool), IntakeError> {
         principal.require("register petitions", PETITION_SUBMITTERS)?;
-        let case = input.validate(&self.policy, self.clock.now()).map_err(IntakeError::Invalid)?;
+        let case = input.validate(&self.policy, &self.rules.records, self.clock.now()).map_err(IntakeError::Invalid)?;
         self.take_in(principal, case).await
     }
 

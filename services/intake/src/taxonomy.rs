@@ -44,6 +44,25 @@ pub struct DistrictFile {
     pub code: String,
     pub name: String,
     pub sub_districts: Vec<SubDistrict>,
+    /// Where the district's coordinates may fall (WGS 84); absent, any valid coordinates pass.
+    #[serde(default)]
+    pub bounds: Option<BoundingBox>,
+}
+
+/// A WGS 84 box, in degrees.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BoundingBox {
+    pub south: f64,
+    pub west: f64,
+    pub north: f64,
+    pub east: f64,
+}
+
+impl BoundingBox {
+    pub fn contains(&self, lat: f64, lon: f64) -> bool {
+        (self.south..=self.north).contains(&lat) && (self.west..=self.east).contains(&lon)
+    }
 }
 
 /// Lookup tables built from the policy files.

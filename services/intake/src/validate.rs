@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use caseflow_runtime::FieldViolation;
-use chrono::{DateTime, Duration, Utc};
+use caseflow_runtime::time::RecordBounds;
+use chrono::{DateTime, Utc};
 
 use crate::citizen::{CitizenVault, check_id_number, check_phone};
 use crate::input::{CitizenInput, LocationInput, MatterInput, OrderInput, PetitionInput};
@@ -16,8 +17,6 @@ pub const MAX_MATTERS: usize = 10;
 pub const MAX_SUMMARY_CHARS: usize = 500;
 pub const MAX_ADDRESS_CHARS: usize = 200;
 pub const MAX_NAME_CHARS: usize = 50;
-/// Clock skew tolerated on `received_at` before it counts as in the future.
-pub const FUTURE_TOLERANCE_SECONDS: i64 = 60;
 /// Persons from which a visit is a collective visit (集体访): five or more, as the Fujian
 /// petition statistics count them (source bulletin: "集体访0批0人次"; 信访工作 practice: 5人以上).
 pub const COLLECTIVE_VISIT_PERSONS: i32 = 5;
@@ -147,7 +146,7 @@ impl Check {
         value.to_owned()
     }
 
-    fn received_at(&mut self, raw: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+    fn received_at(&mut self, raw: &str, records: &RecordBounds, now: DateTime<Utc>) -> DateTime<Utc> {
         let raw = raw.trim();
         if raw.is_empty() {
             self.fail("received_at", "is required (RFC 3339, e.g. 2020-03-02T09:30:00+08:00)");
@@ -156,8 +155,8 @@ impl Check {
         match DateTime::parse_from_rfc3339(raw) {
             Ok(t) => {
                 let t = t.with_timezone(&Utc);
-                if t > now + Duration::seconds(FUTURE_TOLERANCE_SECONDS) {
-                    self.fail("received_at", format!("must not be in the future (now is {})", now.to_rfc3339()));
+                if let Err(v) = records.check("received_at", t, now) {
+                    self.violations.push(v);
                 }
                 t
             }
@@ -199,12 +198,31 @@ impl Check {
             self.fail("location.sub_district", rule);
         }
         let address = self.text("location.address", &input.address, false, MAX_ADDRESS_CHARS);
+        // WGS 84 degrees. NaN stands for a half of the pair that was not sent (gRPC's optional
+        // fields; JSON has no NaN).
         let coordinates = input.coordinates.as_ref().map(|co| {
-            if !(-90.0..=90.0).contains(&co.lat) {
-                self.fail("location.coordinates.lat", "must be between -90 and 90");
+            let mut valid = true;
+            for (field, value, limit, other) in [("lat", co.lat, 90.0, "lon"), ("lon", co.lon, 180.0, "lat")] {
+                let field = format!("location.coordinates.{field}");
+                if value.is_nan() {
+                    self.fail(
+                        field,
+                        format!("is required with location.coordinates.{other}: coordinates come in pairs"),
+                    );
+                    valid = false;
+                } else if !(-limit..=limit).contains(&value) {
+                    self.fail(field, format!("must be between -{limit} and {limit} (WGS 84 degrees)"));
+                    valid = false;
+                }
             }
-            if !(-180.0..=180.0).contains(&co.lon) {
-                self.fail("location.coordinates.lon", "must be between -180 and 180");
+            if let Some(b) = policy.district.bounds.filter(|b| valid && !b.contains(co.lat, co.lon)) {
+                self.fail(
+                    "location.coordinates",
+                    format!(
+                        "must lie inside {} (latitude {} to {}, longitude {} to {})",
+                        policy.district.name, b.south, b.north, b.west, b.east
+                    ),
+                );
             }
             (co.lat, co.lon)
         });
@@ -268,10 +286,15 @@ impl Check {
 
 impl OrderInput {
     /// Checks every field of a work order against its rule, as of `now`.
-    pub fn validate(&self, policy: &Policy, now: DateTime<Utc>) -> Result<NewCase, Vec<FieldViolation>> {
+    pub fn validate(
+        &self,
+        policy: &Policy,
+        records: &RecordBounds,
+        now: DateTime<Utc>,
+    ) -> Result<NewCase, Vec<FieldViolation>> {
         let mut c = Check::new();
         let external_ref = c.reference("order_number", &self.order_number, "GD202003020001");
-        let received_at = c.received_at(&self.received_at, now);
+        let received_at = c.received_at(&self.received_at, records, now);
         let channel = c.one_of("channel", &self.channel, &HOTLINE_CHANNELS);
         let kind = c.one_of("kind", &self.kind, &KINDS);
         let category = c.category("category", &self.category, policy);
@@ -306,10 +329,15 @@ impl OrderInput {
 
 impl PetitionInput {
     /// Checks every field of a petition against its rule, as of `now`.
-    pub fn validate(&self, policy: &Policy, now: DateTime<Utc>) -> Result<NewCase, Vec<FieldViolation>> {
+    pub fn validate(
+        &self,
+        policy: &Policy,
+        records: &RecordBounds,
+        now: DateTime<Utc>,
+    ) -> Result<NewCase, Vec<FieldViolation>> {
         let mut c = Check::new();
         let external_ref = c.reference("petition_number", &self.petition_number, "XF2020000123");
-        let received_at = c.received_at(&self.received_at, now);
+        let received_at = c.received_at(&self.received_at, records, now);
         let channel = c.one_of("channel", &self.channel, &PETITION_CHANNELS);
         let purpose = c.one_of("purpose", &self.purpose, &PURPOSES);
         let accused_unit = c.unit("accused_unit", self.accused_unit.as_deref());

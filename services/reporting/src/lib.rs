@@ -110,7 +110,9 @@ pub async fn run(
         shutdown.clone(),
         readiness.loops().clone(),
     );
-    let reports = Reports::new(db.clone(), units, config.targets).with_intake(intake.clone());
+    let reports = Reports::new(db.clone(), units, config.targets)
+        .with_intake(intake.clone())
+        .with_records(ctx.records, ctx.clock.clone());
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new()).add_service(InterceptedService::new(
         ReportingServer::new(grpc::ReportingGrpc { reports: reports.clone(), clock: ctx.clock.clone() }),
@@ -127,6 +129,8 @@ pub async fn run(
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],
         keys: ctx.keys.clone(),
+        clock: ctx.clock.clone(),
+        records: ctx.records,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     projector.stopped().await;

@@ -47,6 +47,9 @@ pub struct Reports {
     pub(crate) targets: caseflow_evaluation::rates::Targets,
     /// Intake, for revealing names to a role that may see them.
     pub(crate) intake: Option<caseflow_runtime::grpc_client::ServiceChannel>,
+    /// The span report periods must fall in, judged on this clock; unset, periods are checked
+    /// only for their order (the tests of the figures themselves).
+    pub(crate) records: Option<(caseflow_runtime::time::RecordBounds, caseflow_runtime::SharedClock)>,
 }
 
 impl Reports {
@@ -55,7 +58,17 @@ impl Reports {
         units: std::sync::Arc<crate::units::Units>,
         targets: caseflow_evaluation::rates::Targets,
     ) -> Self {
-        Self { db, units, targets, intake: None }
+        Self { db, units, targets, intake: None, records: None }
+    }
+
+    /// Bounds every report period: from the district's first records to the horizon after now.
+    pub fn with_records(
+        mut self,
+        records: caseflow_runtime::time::RecordBounds,
+        clock: caseflow_runtime::SharedClock,
+    ) -> Self {
+        self.records = Some((records, clock));
+        self
     }
 
     pub fn with_intake(mut self, intake: caseflow_runtime::grpc_client::ServiceChannel) -> Self {
@@ -101,10 +114,7 @@ impl Reports {
         to: DateTime<Utc>,
         source: String,
     ) -> Result<UnitCounts, Problem> {
-        principal.require("read reports", READERS)?;
-        if from >= to {
-            return Err(Problem::field("to", "must be after from (the period is [from, to))"));
-        }
+        self.check_period(principal, from, to)?;
         if source != "hotline" && source != "petition" {
             return Err(Problem::field("source", format!("'{source}' is not one of hotline, petition")));
         }
@@ -147,8 +157,11 @@ impl Reports {
         principal.require("read reports", READERS)
     }
 
-    fn check_period(principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
+    fn check_period(&self, principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
         principal.require("read reports", READERS)?;
+        if let Some((records, clock)) = &self.records {
+            records.check_period(from, to, clock.now()).map_err(|v| Problem::invalid(v).with_rule("records.bounds"))?;
+        }
         if from >= to {
             return Err(Problem::field("to", "must be after from (the period is [from, to))"));
         }
@@ -163,7 +176,7 @@ impl Reports {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<Attachment2, Problem> {
-        Self::check_period(p, from, to)?;
+        self.check_period(p, from, to)?;
         let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
         let cells =
             self.db.read(move |c| crate::read::dispatch_cells(c, "hotline", f, t, at).map_err(DbError::from)).await?;
@@ -189,7 +202,7 @@ impl Reports {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Attachment1, Problem> {
-        Self::check_period(p, from, to)?;
+        self.check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         let cells =
             self.db.read(move |c| crate::read::rating_cells(c, "petition", f, t).map_err(DbError::from)).await?;
@@ -223,7 +236,7 @@ impl Reports {
         as_of: DateTime<Utc>,
     ) -> Result<crate::reconcile::Reconciliation, Problem> {
         use crate::reconcile::Layout;
-        Self::check_period(p, from, to)?;
+        self.check_period(p, from, to)?;
         let found: Vec<Layout> = crate::reconcile::tables(rows)
             .map_err(|e| Problem::field("body", e.to_string()))?
             .into_iter()
@@ -276,7 +289,7 @@ impl Reports {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<crate::bounce::BounceReport, Problem> {
-        Self::check_period(p, from, to)?;
+        self.check_period(p, from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         // The figures do not depend on the moment: read them at the end of time.
         let end = end_of_time();
@@ -394,7 +407,7 @@ impl Reports {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<crate::summary::Summary, Problem> {
-        Self::check_period(p, from, to)?;
+        self.check_period(p, from, to)?;
         if source != "hotline" && source != "petition" {
             return Err(Problem::field("source", format!("'{source}' is not one of hotline, petition")));
         }

@@ -164,6 +164,8 @@ pub async fn run(
         grpc,
         grpc_names: vec!["caseflow.v1.Routing", "caseflow.v1.EventStream"],
         keys: ctx.keys.clone(),
+        clock: ctx.clock.clone(),
+        records: ctx.records,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;

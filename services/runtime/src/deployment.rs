@@ -30,6 +30,10 @@ pub struct Deployment {
     #[serde(default)]
     pub telemetry: TelemetryConfig,
     pub auth: AuthConfig,
+    /// What times a record may carry (`[records]`: `earliest`, `future_skew_seconds`,
+    /// `report_horizon_days`); every service checks stated times against it.
+    #[serde(default)]
+    pub records: crate::time::RecordBounds,
     #[serde(default)]
     pub intake: toml::Table,
     #[serde(default)]
@@ -85,4 +89,6 @@ pub struct ServiceContext {
     pub keys: KeyStore,
     /// The key this service presents to its peers.
     pub service_key: Secret,
+    /// The span of time a stated time or a report period must fall in.
+    pub records: crate::time::RecordBounds,
 }

@@ -151,6 +151,16 @@ pub struct Endpoints {
     pub grpc_names: Vec<&'static str>,
     /// The keys, to check who may say when an event happened.
     pub keys: crate::auth::KeyStore,
+    /// The clock and the bounds an importer's event time is checked against.
+    pub clock: crate::clock::SharedClock,
+    pub records: crate::time::RecordBounds,
+}
+
+#[derive(Clone)]
+struct ImporterGate {
+    keys: crate::auth::KeyStore,
+    clock: crate::clock::SharedClock,
+    records: crate::time::RecordBounds,
 }
 
 /// The importer's key reaches only the calls the import format lists
@@ -158,7 +168,7 @@ pub struct Endpoints {
 /// clock's now. Anyone else sending the event-time header is refused before the request reaches
 /// a handler (including unauthenticated ones).
 async fn importer_gate(
-    axum::extract::State(keys): axum::extract::State<crate::auth::KeyStore>,
+    axum::extract::State(ImporterGate { keys, clock, records }): axum::extract::State<ImporterGate>,
     req: Request<axum::body::Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -181,9 +191,14 @@ async fn importer_gate(
     let Some(raw) = req.headers().get(crate::auth::EVENT_TIME_HEADER) else {
         return next.run(req).await;
     };
-    let checked = keys
-        .authenticate_headers(req.headers())
-        .and_then(|_| crate::auth::event_time_of(raw.to_str().unwrap_or_default()));
+    // A replayed event happened between the district's first records and now.
+    let checked = keys.authenticate_headers(req.headers()).and_then(|_| {
+        let at = crate::auth::event_time_of(raw.to_str().unwrap_or_default())?;
+        records
+            .check(crate::auth::EVENT_TIME_HEADER, at, clock.now())
+            .map_err(|v| Problem::invalid(vec![v]).with_rule("records.bounds"))?;
+        Ok(at)
+    });
     match checked {
         Ok(at) => crate::clock::EVENT_TIME.scope(at, next.run(req)).await,
         Err(problem) => refuse(problem),
@@ -199,7 +214,7 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let Endpoints { service, rest, grpc, grpc_names, keys } = endpoints;
+    let Endpoints { service, rest, grpc, grpc_names, keys, clock, records } = endpoints;
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
         reporter.set_service_status(*name, ServingStatus::Serving).await;
@@ -221,7 +236,7 @@ pub async fn serve(
         .merge(grpc.prepare().into_axum_router())
         .merge(health)
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(keys, importer_gate))
+        .layer(axum::middleware::from_fn_with_state(ImporterGate { keys, clock, records }, importer_gate))
         .layer(axum::middleware::from_fn(catch_panic))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
             let span = tracing::info_span!(

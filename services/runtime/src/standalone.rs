@@ -29,7 +29,12 @@ where
     let config: C = deployment.section(section)?;
     let keys = deployment.key_store()?;
     let telemetry = crate::telemetry::init(&deployment.telemetry)?;
-    let ctx = ServiceContext { clock: Arc::new(SystemClock), keys, service_key: deployment.auth.service_key.clone() };
+    let ctx = ServiceContext {
+        clock: Arc::new(SystemClock),
+        keys,
+        service_key: deployment.auth.service_key.clone(),
+        records: deployment.records,
+    };
     let listener = TcpListener::bind(config.listen()).await?;
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -32,6 +32,8 @@ async fn a_panicking_handler_answers_500_problem_json_and_the_server_goes_on() {
         grpc: tonic::service::Routes::from(Router::new()),
         grpc_names: vec![],
         keys,
+        clock: std::sync::Arc::new(caseflow_runtime::clock::SystemClock),
+        records: Default::default(),
     };
     let server = tokio::spawn(server::serve(listener, endpoints, db, Readiness::default(), shutdown.clone()));
     let http = reqwest_like::Client::new(addr);
