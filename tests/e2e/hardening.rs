@@ -246,3 +246,36 @@ async fn times_and_places_outside_the_districts_records_are_refused_by_name() {
     assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("from")), "{body}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_framework_refuses_is_problem_json_too() {
+    let sandbox = Sandbox::start().await;
+    let send = |method: reqwest::Method, service: Service, path: &str| {
+        sandbox.http.request(method, sandbox.url(service, path)).bearer_auth(keys::ADMIN)
+    };
+    let cases = [
+        // A path segment that is not UTF-8.
+        (send(reqwest::Method::GET, Service::Intake, "/v1/cases/%FF%FE"), 400),
+        // An integer path segment too large for its type.
+        (
+            send(reqwest::Method::PATCH, Service::Intake, "/v1/leader-receptions/r1/matters/99999999999999999999")
+                .json(&serde_json::json!({"outcome": "resolved"})),
+            400,
+        ),
+        // A method the route does not have.
+        (send(reqwest::Method::DELETE, Service::Intake, "/v1/cases"), 405),
+        // No such route.
+        (send(reqwest::Method::GET, Service::Routing, "/v1/nothing-here"), 404),
+    ];
+    for (request, status) in cases {
+        let resp = request.send().await.expect("answers");
+        let url = resp.url().to_string();
+        assert_eq!(resp.status().as_u16(), status, "{url}");
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(content_type, "application/problem+json", "{url}");
+        let body: serde_json::Value = resp.json().await.expect("JSON");
+        assert_eq!(body["status"], status, "{url}: {body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{url}: {body}");
+    }
+    sandbox.shutdown().await;
+}

@@ -51,6 +51,30 @@ async fn every_service_reports_health_and_lists_its_grpc_services() {
             other => panic!("unexpected reflection answer {other:?}"),
         };
         assert!(listed.iter().any(|s| s == grpc_name), "{grpc_name} not in {listed:?}");
+        for (_, other) in expected.iter().filter(|(_, n)| *n != grpc_name) {
+            assert!(!listed.iter().any(|s| s == other), "{grpc_name}'s port lists {other}: {listed:?}");
+        }
+
+        // The older v1alpha protocol (the stock Python client's) answers the same.
+        use tonic_reflection::pb::v1alpha as alpha;
+        let mut reflection =
+            alpha::server_reflection_client::ServerReflectionClient::new(sandbox.channel(service).await);
+        let request = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("v1alpha reflection answers")
+            .into_inner();
+        let listed_alpha = match responses.message().await.expect("a response").and_then(|r| r.message_response) {
+            Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
+                list.service.into_iter().map(|s| s.name).collect::<Vec<_>>()
+            }
+            other => panic!("unexpected v1alpha reflection answer {other:?}"),
+        };
+        assert_eq!(listed_alpha, listed, "both versions list the same services");
     }
 
     for service in Service::ALL {

@@ -28,6 +28,10 @@ pub enum ErrorKind {
     /// The request was read, and fields break rules.
     InvalidArgument,
     PayloadTooLarge,
+    /// The route exists, not with this method.
+    MethodNotAllowed,
+    /// The body's content type is not one the route reads.
+    UnsupportedMediaType,
     Unauthenticated,
     PermissionDenied,
     NotFound,
@@ -46,6 +50,8 @@ impl ErrorKind {
         match self {
             Self::Malformed | Self::InvalidArgument => Code::InvalidArgument,
             Self::PayloadTooLarge => Code::ResourceExhausted,
+            Self::MethodNotAllowed => Code::Unimplemented,
+            Self::UnsupportedMediaType => Code::InvalidArgument,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::PermissionDenied => Code::PermissionDenied,
             Self::NotFound => Code::NotFound,
@@ -62,6 +68,8 @@ impl ErrorKind {
             Self::Malformed => StatusCode::BAD_REQUEST,
             Self::InvalidArgument => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -76,6 +84,8 @@ impl ErrorKind {
             Self::Malformed => "malformed request",
             Self::InvalidArgument => "invalid request",
             Self::PayloadTooLarge => "request too large",
+            Self::MethodNotAllowed => "method not allowed",
+            Self::UnsupportedMediaType => "unsupported media type",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission denied",
             Self::NotFound => "not found",

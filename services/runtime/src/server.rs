@@ -117,6 +117,38 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
+/// Every refusal is problem+json, including the ones the framework makes before a handler runs
+/// (a path segment that is not UTF-8 or does not fit its type, a query that does not parse, a
+/// body over the limit, a wrong method): such an answer is rewritten with its status kept and
+/// the framework's text as the detail. gRPC answers and problem+json pass through untouched.
+async fn problem_shape(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let content_type =
+        response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/problem+json")
+        || content_type.starts_with("application/grpc")
+        || content_type.starts_with("application/json")
+    {
+        return response;
+    }
+    let (kind, rule) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorKind::PayloadTooLarge, "body.size"),
+        StatusCode::NOT_FOUND => (ErrorKind::NotFound, "request.route"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorKind::MethodNotAllowed, "request.method"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorKind::UnsupportedMediaType, "body.content_type"),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorKind::Unavailable, "service.unavailable"),
+        s if s.is_server_error() => (ErrorKind::Internal, "service.internal"),
+        _ => (ErrorKind::Malformed, "request.malformed"),
+    };
+    // The framework's own texts are short; anything longer is cut, never echoed whole.
+    let text = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().chars().take(300).collect::<String>();
+    let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("refused").to_owned() } else { detail };
+    Problem::new(kind, detail).with_rule(rule).into_response()
+}
+
 /// A handler that panics fails its own request (500 problem+json, or gRPC `Internal`) and
 /// nothing else: the panic is logged with the route and the process goes on serving.
 async fn catch_panic(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
@@ -220,12 +252,21 @@ pub async fn serve(
         reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
     reporter.set_service_status("", ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(caseflow_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(std::io::Error::other)?;
-    let grpc = grpc.add_service(health_service).add_service(reflection);
+    // Reflection in both versions (grpcurl asks v1, the stock Python client v1alpha), listing
+    // the services of this port only.
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(caseflow_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in &grpc_names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(std::io::Error::other)?;
+    let grpc = grpc.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
 
     let health = Router::new()
         .route("/health/livez", get(livez))
@@ -237,6 +278,7 @@ pub async fn serve(
         .merge(health)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ImporterGate { keys, clock, records }, importer_gate))
+        .layer(axum::middleware::from_fn(problem_shape))
         .layer(axum::middleware::from_fn(catch_panic))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
             let span = tracing::info_span!(
