@@ -22,6 +22,10 @@ fn refused(position: i64) -> impl Fn(String) -> ApplyError {
 pub struct IntakeProjection;
 
 impl EventHandler for IntakeProjection {
+    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn).map_err(ApplyError::from)
+    }
+
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent = event_log::decode(event).map_err(refused(event.position))?;
         let case = match decoded.kind {
@@ -73,7 +77,6 @@ impl EventHandler for IntakeProjection {
             collective: case.collective,
             terms,
         };
-        rollup::lock_case(conn, &fact.case_id)?;
         diesel::insert_into(report_cases::table).values(&fact).execute(conn)?;
         rollup::case_arrived(conn, &fact)?;
         Ok(())
@@ -84,6 +87,10 @@ impl EventHandler for IntakeProjection {
 pub struct RoutingProjection;
 
 impl EventHandler for RoutingProjection {
+    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn).map_err(ApplyError::from)
+    }
+
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::RoutingEvent = event_log::decode(event).map_err(refused(event.position))?;
         let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
@@ -92,7 +99,6 @@ impl EventHandler for RoutingProjection {
         let at = ts(d.at.as_ref()).ok_or_else(|| refused(event.position)("at missing".into()))?;
         let received_at = ts(d.case_received_at.as_ref())
             .ok_or_else(|| refused(event.position)("case_received_at missing".into()))?;
-        rollup::lock_case(conn, &d.case_id)?;
         let created =
             d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
         if d.action == "triage" {
@@ -234,7 +240,6 @@ fn put_rating(
     status: &str,
     mapped: Option<&str>,
 ) -> QueryResult<()> {
-    rollup::lock_case(conn, case_id)?;
     let change = |c: &mut AnyConnection| {
         diesel::delete(report_ratings::table.find((case_id, subject))).execute(c)?;
         diesel::insert_into(report_ratings::table)
@@ -259,6 +264,10 @@ fn put_rating(
 }
 
 impl EventHandler for EvaluationProjection {
+    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn).map_err(ApplyError::from)
+    }
+
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::EvaluationEvent = event_log::decode(event).map_err(refused(event.position))?;
         match decoded.kind {

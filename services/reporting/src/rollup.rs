@@ -171,12 +171,12 @@ pub fn case_dimensions(case: &crate::store::CaseFact) -> Vec<(&'static str, Stri
     v
 }
 
-/// Serializes the projections' work on one case across the three consumers (PostgreSQL; SQLite
-/// has one writer): a rating and the dispatch or case it joins must not pass each other unseen.
-pub fn lock_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<()> {
+/// Serializes the three projections' batches (PostgreSQL; SQLite has one writer): a rating and
+/// the dispatch or case it joins must not pass each other unseen, and two batches must not lock
+/// the same rollup rows in opposite orders. Taken once per batch, before any event is applied.
+pub fn lock_projections(conn: &mut AnyConnection) -> QueryResult<()> {
     if let AnyConnection::Postgresql(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('reporting-case:' || $1))")
-            .bind::<diesel::sql_types::Text, _>(case_id)
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.reporting-projections'))")
             .execute(pg)?;
     }
     Ok(())

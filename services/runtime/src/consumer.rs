@@ -1,15 +1,22 @@
 //! Consuming another service's event stream, exactly once in effect.
 //!
-//! For each event the consumer opens one transaction on its own database, checks its stored
-//! position, applies the effect (which may append its own outbox events) and records the new
-//! position, then commits. A crash before the commit leaves neither effect nor position; a
-//! resend of an applied event finds the position already past it and does nothing.
+//! Events are applied in batches: the consumer takes the next event, then every further event
+//! the stream has already delivered, up to [`MAX_BATCH`], without waiting for more (so a quiet
+//! stream adds no latency and a busy one fills its batches by itself). One transaction on the
+//! consumer's own database checks the stored position, applies each event past it (effects may
+//! append the service's own outbox events) and records the last position, then commits. A crash
+//! before the commit leaves neither effects nor position; a resend of an applied event finds the
+//! position already past it and does nothing.
 //!
-//! An event the handler refuses is retried with back-off and logged each time, never skipped:
-//! reports must follow from every event, so a gap is worse than a stall an operator can see.
+//! A batch that fails is applied again one event per transaction, so the events before a bad
+//! one still land. An event the handler refuses is retried with back-off and logged each time,
+//! never skipped: reports must follow from every event, so a gap is worse than a stall an
+//! operator can see.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt as _;
 
 use caseflow_proto::v1::event_stream_client::EventStreamClient;
 use caseflow_proto::v1::{EventEnvelope, SubscribeRequest};
@@ -33,10 +40,20 @@ pub enum ApplyError {
     Refused { position: i64, reason: String },
 }
 
-/// Applies one event inside the consumer's transaction.
+/// Applies events inside the consumer's transaction.
 pub trait EventHandler: Send + Sync + 'static {
     fn apply(&self, conn: &mut AnyConnection, event: &EventEnvelope) -> Result<(), ApplyError>;
+
+    /// Runs first in each batch's transaction. Consumers whose effects share rows with other
+    /// consumers of the same database (reporting's three projections) serialize here, so two
+    /// batches never lock the same rows in opposite orders.
+    fn begin_batch(&self, _conn: &mut AnyConnection) -> Result<(), ApplyError> {
+        Ok(())
+    }
 }
+
+/// Most events applied in one transaction.
+pub const MAX_BATCH: usize = 256;
 
 /// Where to read from and under which checkpoint name.
 #[derive(Clone, Debug)]
@@ -111,46 +128,107 @@ async fn consume_once<H: EventHandler + ?Sized>(
         db.read(move |c| event_log::checkpoint(c, &name).map_err(DbError::from)).await.map_err(ApplyError::from)?;
     let mut client: EventStreamClient<AuthedChannel> = subscription.source.event_stream();
     let mut stream = client.subscribe(SubscribeRequest { after_position: after, limit: 0 }).await?.into_inner();
+    let ended = || ConsumeError::from(tonic::Status::unavailable("event stream ended"));
     loop {
-        let event = tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             event = stream.message() => event?,
         };
-        let Some(event) = event else {
-            return Err(tonic::Status::unavailable("event stream ended").into());
-        };
-        apply_one(db, clock, subscription, handler, event).await?;
+        let mut batch = vec![first.ok_or_else(ended)?];
+        // What the stream has already delivered joins the batch; nothing waits for more.
+        // (`Streaming::message` keeps its state in the stream, so a poll dropped here loses
+        // nothing.)
+        let mut after = None;
+        while batch.len() < MAX_BATCH {
+            match stream.message().now_or_never() {
+                None => break,
+                Some(Ok(Some(event))) => batch.push(event),
+                Some(Ok(None)) => after = Some(ended()),
+                Some(Err(status)) => after = Some(status.into()),
+            }
+            if after.is_some() {
+                break;
+            }
+        }
+        apply_batch(db, clock, subscription, handler, batch).await?;
+        if let Some(e) = after {
+            return Err(e);
+        }
     }
 }
 
-async fn apply_one<H: EventHandler + ?Sized>(
+/// Applies `batch` in one transaction. When an event is refused, the events before it are
+/// applied in one transaction and the refused one is tried alone (its error is the answer);
+/// any other failure (a deadlock, a lost connection) is retried one event per transaction.
+async fn apply_batch<H: EventHandler + ?Sized>(
     db: &Db,
     clock: &SharedClock,
     subscription: &Subscription,
     handler: &Arc<H>,
-    event: EventEnvelope,
+    batch: Vec<EventEnvelope>,
 ) -> Result<(), ApplyError> {
-    let span = tracing::info_span!(
-        "apply_event",
-        caseflow.service = subscription.service,
-        consumer = %subscription.checkpoint,
-        position = event.position,
-        event_type = %event.event_type,
-        aggregate_id = %event.aggregate_id,
-    );
-    telemetry::set_parent_from_map(&span, &event.trace_context);
+    if batch.len() == 1 {
+        return apply_in_one_transaction(db, clock, subscription, handler, batch).await;
+    }
+    match apply_in_one_transaction(db, clock, subscription, handler, batch.clone()).await {
+        Ok(()) => Ok(()),
+        Err(ApplyError::Refused { position, .. }) => {
+            let (before, rest): (Vec<_>, Vec<_>) = batch.into_iter().partition(|e| e.position < position);
+            if !before.is_empty() {
+                apply_in_one_transaction(db, clock, subscription, handler, before).await?;
+            }
+            let bad: Vec<EventEnvelope> = rest.into_iter().take(1).collect();
+            apply_in_one_transaction(db, clock, subscription, handler, bad).await
+        }
+        Err(e) => {
+            tracing::warn!(consumer = %subscription.checkpoint, events = batch.len(), error = %e, "batch failed; applying its events one by one");
+            for event in batch {
+                apply_in_one_transaction(db, clock, subscription, handler, vec![event]).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
+    db: &Db,
+    clock: &SharedClock,
+    subscription: &Subscription,
+    handler: &Arc<H>,
+    events: Vec<EventEnvelope>,
+) -> Result<(), ApplyError> {
+    // One span per event, each continuing the trace its producer started.
+    let spanned: Vec<(tracing::Span, EventEnvelope)> = events
+        .into_iter()
+        .map(|event| {
+            let span = tracing::info_span!(
+                "apply_event",
+                caseflow.service = subscription.service,
+                consumer = %subscription.checkpoint,
+                position = event.position,
+                event_type = %event.event_type,
+                aggregate_id = %event.aggregate_id,
+            );
+            telemetry::set_parent_from_map(&span, &event.trace_context);
+            (span, event)
+        })
+        .collect();
+    let batch_span = tracing::debug_span!("apply_batch", consumer = %subscription.checkpoint, events = spanned.len());
     let name = subscription.checkpoint.clone();
     let handler = handler.clone();
     let now = clock.now();
     db.write(move |c| {
         let done = event_log::checkpoint(c, &name)?;
-        if event.position <= done {
+        let Some(last) = spanned.iter().map(|(_, e)| e.position).max().filter(|last| *last > done) else {
             return Ok(());
+        };
+        handler.begin_batch(c)?;
+        for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
+            span.in_scope(|| handler.apply(c, event))?;
         }
-        handler.apply(c, &event)?;
-        event_log::set_checkpoint(c, &name, event.position, now)?;
+        event_log::set_checkpoint(c, &name, last, now)?;
         Ok(())
     })
-    .instrument(span)
+    .instrument(batch_span)
     .await
 }
