@@ -316,3 +316,60 @@ async fn an_import_killed_halfway_resumes_and_ends_where_an_uninterrupted_one_wo
     reports_equal(&sandbox, &recount(&lines)).await;
     sandbox.shutdown().await;
 }
+
+/// Waits until the journal of `path` holds more than `lines` lines.
+async fn journal_passes(path: &Path, lines: usize) {
+    let journal = PathBuf::from(format!("{}.journal", path.display()));
+    for _ in 0..1500 {
+        if std::fs::read_to_string(&journal).map(|t| t.lines().count()).unwrap_or(0) > lines {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the import did not pass line {lines}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_restarted_during_an_import_costs_no_line() {
+    let mut sandbox = sandbox_after_the_file().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let lines = small(17);
+    let path = write(dir.path(), &lines);
+    let opts = sandbox.import_options(&path);
+    let task = tokio::spawn(async move { import::run(&opts).await });
+    journal_passes(&path, lines.len() / 3).await;
+    // Routing goes away mid-import, connections cut, and comes back a moment later.
+    sandbox.system.stop(Service::Routing).await.expect("routing stops");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    sandbox.system.restart(Service::Routing).await.expect("routing restarts");
+    let summary = task.await.expect("join").expect("the import rides out the restart");
+    assert!(summary.bad.is_empty(), "no line is bad for an outage: {}", summary.render());
+    assert_eq!(summary.applied + summary.already_done, lines.len(), "{}", summary.render());
+    reports_equal(&sandbox, &recount(&lines)).await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_stops_when_a_service_stays_away_and_resumes_where_it_stopped() {
+    let mut sandbox = sandbox_after_the_file().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let lines = small(19);
+    let path = write(dir.path(), &lines);
+    let mut opts = sandbox.import_options(&path);
+    opts.outage_patience = Duration::from_secs(1);
+    let task = tokio::spawn(async move { import::run(&opts).await });
+    journal_passes(&path, lines.len() / 3).await;
+    sandbox.system.stop(Service::Routing).await.expect("routing stops");
+    let stopped = task.await.expect("join").expect_err("the import stops while routing is away");
+    let message = stopped.to_string();
+    assert!(message.contains("run the import again to resume after line"), "{message}");
+    let journal = std::fs::read_to_string(format!("{}.journal", path.display())).expect("journal");
+    assert!(!journal.contains("\"outcome\":\"bad\""), "nothing journaled as bad for an outage");
+
+    sandbox.system.restart(Service::Routing).await.expect("routing restarts");
+    let resumed = import::run(&sandbox.import_options(&path)).await.expect("resumes");
+    assert!(resumed.bad.is_empty(), "{}", resumed.render());
+    assert_eq!(resumed.applied + resumed.already_done, lines.len(), "{}", resumed.render());
+    reports_equal(&sandbox, &recount(&lines)).await;
+    sandbox.shutdown().await;
+}

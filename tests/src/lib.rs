@@ -285,6 +285,7 @@ impl Sandbox {
             evaluation: url(Service::Evaluation),
             key: caseflow_runtime::config::Secret::new(keys::IMPORTER),
             progress: false,
+            outage_patience: std::time::Duration::from_secs(30),
         }
     }
 

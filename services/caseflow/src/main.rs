@@ -106,6 +106,7 @@ fn import_options(configs: &Configs, file: PathBuf, key: String, progress: bool)
         evaluation: url(configs.evaluation.listen),
         key: caseflow_runtime::config::Secret::new(key),
         progress,
+        outage_patience: caseflow::history::import::DEFAULT_OUTAGE_PATIENCE,
     }
 }
 

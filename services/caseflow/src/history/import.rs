@@ -9,6 +9,11 @@
 //!   changes nothing; a run that was interrupted resumes after the last recorded line. The one
 //!   line that may have been applied without being recorded (the process died between the two)
 //!   is recognised by its refusal as "already applied".
+//! - A service that cannot be reached (stopped, restarting, the connection cut mid-call) is
+//!   never a bad line: the line is sent again with back-off for up to `outage_patience`; a
+//!   second answer that says it is already done counts as applied (the first call went through
+//!   before the connection broke). If the service stays away, the import stops, records
+//!   nothing for that line, and says where a new run resumes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, Write as _};
@@ -37,7 +42,12 @@ pub struct Options {
     pub key: Secret,
     /// Print progress to stderr about once a second.
     pub progress: bool,
+    /// How long a line is retried while a service cannot be reached before the import stops.
+    pub outage_patience: Duration,
 }
+
+/// The outage a command-line import rides out before it stops: a service restart takes seconds.
+pub const DEFAULT_OUTAGE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A line that was not applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -176,6 +186,22 @@ impl From<tonic::Status> for Refusal {
             rule: caseflow_runtime::error::status_rule(&s),
             code: s.code(),
             pending: s.code() == tonic::Code::NotFound && s.message().contains("not resolved yet"),
+        }
+    }
+}
+
+impl Refusal {
+    /// The call did not reach a service, or its answer did not come back: nothing says whether
+    /// it was applied, and sending it again is the way to find out. (tonic reports a connection
+    /// cut mid-call as `Unknown` "transport error".)
+    fn is_transport(&self) -> bool {
+        match self.code {
+            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => true,
+            tonic::Code::Unknown => {
+                let r = self.reason.to_ascii_lowercase();
+                ["transport", "connection", "broken pipe", "h2 protocol", "stream closed"].iter().any(|w| r.contains(w))
+            }
+            _ => false,
         }
     }
 }
@@ -644,16 +670,30 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let mut last_report = Instant::now();
     let mut first_after_resume = resumed;
     for (k, (n, line)) in todo.into_iter().enumerate() {
-        // A line whose dispatch or evaluation another service is still making waits for it.
+        // A line whose dispatch or evaluation another service is still making waits for it; a
+        // line whose service cannot be reached is sent again until it can.
         let waiting_since = Instant::now();
+        let mut outage: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(100);
         let outcome = loop {
             match clients.apply(&names, line).await {
                 Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
+                Err(r)
+                    if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < opts.outage_patience =>
+                {
+                    if opts.progress {
+                        eprintln!("  line {n}: {}; sending it again in {} ms", r.reason, backoff.as_millis());
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
                 other => break other,
             }
         };
+        // After a lost answer, as after an interruption, the line may already have been applied.
+        let ambiguous = first_after_resume || outage.is_some();
         let entry = match outcome {
             Ok(ids) => {
                 names.learn(line, &ids);
@@ -667,7 +707,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
             Err(refusal)
-                if first_after_resume
+                if ambiguous
                     && matches!(
                         refusal.code,
                         tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists | tonic::Code::Aborted
@@ -677,12 +717,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 summary.already_done += 1;
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
-            Err(refusal)
-                if matches!(
-                    refusal.code,
-                    tonic::Code::Unavailable | tonic::Code::Unauthenticated | tonic::Code::DeadlineExceeded
-                ) =>
-            {
+            Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
                 anyhow::bail!(
                     "line {n}: {} — stopped; run the import again to resume after line {}",
                     refusal.reason,
