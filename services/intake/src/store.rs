@@ -225,26 +225,34 @@ pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow])
 }
 
 /// The earliest case of the same person about the same matter (same source, category and
-/// sub-district) received in `[since, until]`.
+/// sub-district) received in `[since, until]`: one seek per person key on its repeat index
+/// (`cases_repeat_by_phone`, `cases_repeat_by_id`), so the cost does not grow with the number of
+/// cases the person has filed.
 pub fn earlier_same_matter(
     conn: &mut AnyConnection,
     case: &CaseRow,
     since: NaiveDateTime,
 ) -> QueryResult<Option<CaseRow>> {
-    let mut query = cases::table
-        .filter(cases::source.eq(&case.source))
-        .filter(cases::category.eq(&case.category))
-        .filter(cases::sub_district.eq(&case.sub_district))
-        .filter(cases::received_at.ge(since))
-        .filter(cases::received_at.le(case.received_at))
-        .into_boxed();
-    query = match (&case.phone_key, &case.id_key) {
-        (Some(p), Some(i)) => query.filter(cases::phone_key.eq(p).or(cases::id_key.eq(i))),
-        (Some(p), None) => query.filter(cases::phone_key.eq(p)),
-        (None, Some(i)) => query.filter(cases::id_key.eq(i)),
-        (None, None) => return Ok(None),
+    let base = || {
+        cases::table
+            .filter(cases::source.eq(&case.source))
+            .filter(cases::category.eq(&case.category))
+            .filter(cases::sub_district.eq(&case.sub_district))
+            .filter(cases::received_at.ge(since))
+            .filter(cases::received_at.le(case.received_at))
+            .order((cases::received_at.asc(), cases::id.asc()))
+            .select(CaseRow::as_select())
+            .into_boxed()
     };
-    query.order((cases::received_at.asc(), cases::id.asc())).select(CaseRow::as_select()).first(conn).optional()
+    let by_phone = match &case.phone_key {
+        Some(p) => base().filter(cases::phone_key.eq(p)).first(conn).optional()?,
+        None => None,
+    };
+    let by_id = match &case.id_key {
+        Some(i) => base().filter(cases::id_key.eq(i)).first(conn).optional()?,
+        None => None,
+    };
+    Ok([by_phone, by_id].into_iter().flatten().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
 }
 
 pub fn open_watch_item(
