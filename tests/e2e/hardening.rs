@@ -279,3 +279,53 @@ async fn what_the_framework_refuses_is_problem_json_too() {
     }
     sandbox.shutdown().await;
 }
+
+/// Attachment 1's row of `unit`: due and expired.
+async fn a1_row(sandbox: &Sandbox, unit: &str) -> (u64, u64) {
+    let path = "/v1/reports/attachment-1?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00";
+    let (status, a1) = sandbox.get_json(Service::Reporting, path, keys::OFFICE).await;
+    assert_eq!(status, 200, "{a1}");
+    let row = a1["departments"]
+        .as_array()
+        .into_iter()
+        .chain(a1["sub_districts"].as_array())
+        .flatten()
+        .find(|r| r["unit"] == unit)
+        .cloned()
+        .unwrap_or_default();
+    (row["due"].as_u64().unwrap_or(0), row["expired"].as_u64().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_as_of_a_moment_is_the_same_before_and_after_the_expiry_job_runs() {
+    use crate::evaluation::{evaluation, resolve_all};
+    let sandbox = Sandbox::start().await;
+    let (status, p) =
+        sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition("XF2020EX0001")).await;
+    assert_eq!(status, 201, "{p}");
+    let id = p["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &id, 1).await;
+    evaluation(&sandbox, &id, "due").await;
+    sandbox
+        .eventually("reporting to hold the due evaluation", std::time::Duration::from_secs(10), || async {
+            (a1_row(&sandbox, "zhujian").await == (1, 0)).then_some(())
+        })
+        .await;
+
+    // The 30-day window closes; the expiry job (hourly in the sandbox) has not run.
+    sandbox.clock.advance(chrono::Duration::days(31));
+    assert_eq!(a1_row(&sandbox, "zhujian").await, (1, 1), "expired as of now, recorded or not");
+    let rates = "/v1/rates?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00&source=petition";
+    let (_, before) = sandbox.get_json(Service::Evaluation, rates, keys::OFFICE).await;
+
+    // The job records what the derivation already said: nothing moves.
+    let (status, ran) =
+        sandbox.post_json(Service::Evaluation, "/v1/evaluations/expiry/run", keys::ADMIN, &serde_json::json!({})).await;
+    assert_eq!(status, 200, "{ran}");
+    evaluation(&sandbox, &id, "expired").await;
+    sandbox.settled().await;
+    assert_eq!(a1_row(&sandbox, "zhujian").await, (1, 1), "the same figures after the job");
+    let (_, after) = sandbox.get_json(Service::Evaluation, rates, keys::OFFICE).await;
+    assert_eq!(before, after, "evaluation's own rates agree before and after the job");
+    sandbox.shutdown().await;
+}

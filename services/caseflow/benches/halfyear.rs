@@ -394,7 +394,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary_time = time(runs, || {
         let (r, o) = (reports.clone(), office.clone());
         async move {
-            let _ = r.summary(&o, "hotline".into(), from, to).await;
+            let _ = r.summary(&o, "hotline".into(), from, to, to).await;
         }
     })
     .await;
@@ -402,7 +402,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each measured report must succeed: an error would be timed as fast.
     reports.bounce(&office, from, to).await?;
     reports.bulletin(&office, from, to, as_of).await?;
-    reports.summary(&office, "hotline".into(), from, to).await?;
+    reports.summary(&office, "hotline".into(), from, to, to).await?;
     reports.attachment_2(&office, from, to, mid_year).await?;
     let bounce_time = time(3, || {
         let (r, o) = (reports.clone(), office.clone());

@@ -67,6 +67,7 @@ impl Evaluation {
         }
         let targets = self.surveys.policy.targets;
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
+        let now = self.clock.now().naive_utc();
         let (cases, matters, evals, ratings) = self
             .db
             .read(move |c| {
@@ -80,10 +81,19 @@ impl Evaluation {
                     .filter(eval_matters::case_id.eq_any(&cases))
                     .select((eval_matters::case_id, eval_matters::lead_unit, eval_matters::resolved))
                     .load(c)?;
+                // Expiry follows from the window, as overdue does from the deadline: a due
+                // evaluation whose window has closed is expired whether or not the expiry job
+                // has recorded it yet.
                 let evals: Vec<(String, String)> = evaluations::table
                     .filter(evaluations::case_id.eq_any(&cases))
-                    .select((evaluations::case_id, evaluations::status))
-                    .load(c)?;
+                    .select((evaluations::case_id, evaluations::status, evaluations::window_ends))
+                    .load::<(String, String, chrono::NaiveDateTime)>(c)?
+                    .into_iter()
+                    .map(|(case, status, ends)| {
+                        let status = if status == "due" && ends < now { "expired".to_owned() } else { status };
+                        (case, status)
+                    })
+                    .collect();
                 let ratings: Vec<(String, String, String)> = evaluation_ratings::table
                     .filter(evaluation_ratings::case_id.eq_any(&cases))
                     .filter(evaluation_ratings::superseded.eq(false))

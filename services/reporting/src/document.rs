@@ -204,7 +204,7 @@ impl Reports {
         let name = q.kind.name();
         match (q.kind, q.format) {
             (Kind::Attachment1, f) => {
-                let a = self.attachment_1(p, q.from, q.to).await?.only(q.group);
+                let a = self.attachment_1(p, q.from, q.to, q.as_of).await?.only(q.group);
                 if f == Format::Csv { Ok(csv(name, a.to_csv())) } else { json(name, &a) }
             }
             (Kind::Attachment2, f) => {
@@ -216,7 +216,7 @@ impl Reports {
                 if f == Format::Csv { Ok(csv(name, a.to_csv())) } else { json(name, &a) }
             }
             (Kind::Summary, _) => {
-                let mut s = self.summary(p, q.source.clone(), q.from, q.to).await?;
+                let mut s = self.summary(p, q.source.clone(), q.from, q.to, q.as_of).await?;
                 if let Some(reason) = q.reveal_reason.as_deref().filter(|r| !r.trim().is_empty()) {
                     self.reveal_repeat_petitioners(p, &mut s, reason).await?;
                 }

@@ -231,14 +231,34 @@ impl EventHandler for RoutingProjection {
 /// Evaluation's stream: what is due, rated (the final rating replaces earlier ones) or expired.
 pub struct EvaluationProjection;
 
+/// Where one subject's rating stands: due (until `window_ends`), rated (`mapped`), or expired.
+struct Standing<'a> {
+    status: &'a str,
+    mapped: Option<&'a str>,
+    window_ends: Option<NaiveDateTime>,
+}
+
+impl<'a> Standing<'a> {
+    fn due(window_ends: Option<NaiveDateTime>) -> Self {
+        Self { status: "due", mapped: None, window_ends }
+    }
+
+    fn rated(mapped: &'a str) -> Self {
+        Self { status: "rated", mapped: Some(mapped), window_ends: None }
+    }
+
+    fn expired() -> Self {
+        Self { status: "expired", mapped: None, window_ends: None }
+    }
+}
+
 fn put_rating(
     conn: &mut AnyConnection,
     case_id: &str,
     subject: &str,
     dispatch_id: &str,
     source: i32,
-    status: &str,
-    mapped: Option<&str>,
+    Standing { status, mapped, window_ends }: Standing<'_>,
 ) -> QueryResult<()> {
     let change = |c: &mut AnyConnection| {
         diesel::delete(report_ratings::table.find((case_id, subject))).execute(c)?;
@@ -250,6 +270,7 @@ fn put_rating(
                 report_ratings::source.eq(pb::CaseSource::code_of(source)),
                 report_ratings::status.eq(status),
                 report_ratings::mapped.eq(mapped),
+                report_ratings::window_ends.eq(window_ends),
             ))
             .execute(c)
     };
@@ -272,27 +293,29 @@ impl EventHandler for EvaluationProjection {
         let decoded: pb::EvaluationEvent = event_log::decode(event).map_err(refused(event.position))?;
         match decoded.kind {
             Some(pb::evaluation_event::Kind::Due(e)) => {
+                let window_ends = e.window_ends.as_ref().and_then(|t| time::from_proto(Some(t), "window_ends").ok());
+                let window_ends = window_ends.map(|t| t.naive_utc());
                 for s in &e.subjects {
-                    put_rating(conn, &e.case_id, &s.subject, &s.dispatch_id, e.source, "due", None)?;
+                    put_rating(conn, &e.case_id, &s.subject, &s.dispatch_id, e.source, Standing::due(window_ends))?;
                 }
                 if e.source == pb::CaseSource::Hotline as i32 {
-                    put_rating(conn, &e.case_id, "case", "", e.source, "due", None)?;
+                    put_rating(conn, &e.case_id, "case", "", e.source, Standing::due(window_ends))?;
                 }
             }
             Some(pb::evaluation_event::Kind::Rated(r)) => {
                 for s in &r.subjects {
-                    put_rating(conn, &r.case_id, &s.subject, &s.dispatch_id, r.source, "rated", Some(&s.mapped))?;
+                    put_rating(conn, &r.case_id, &s.subject, &s.dispatch_id, r.source, Standing::rated(&s.mapped))?;
                 }
                 if r.source == pb::CaseSource::Hotline as i32 {
-                    put_rating(conn, &r.case_id, "case", "", r.source, "rated", Some(&r.case_mapped))?;
+                    put_rating(conn, &r.case_id, "case", "", r.source, Standing::rated(&r.case_mapped))?;
                 }
             }
             Some(pb::evaluation_event::Kind::Expired(x)) => {
                 for s in &x.subjects {
-                    put_rating(conn, &x.case_id, &s.subject, &s.dispatch_id, x.source, "expired", None)?;
+                    put_rating(conn, &x.case_id, &s.subject, &s.dispatch_id, x.source, Standing::expired())?;
                 }
                 if x.source == pb::CaseSource::Hotline as i32 {
-                    put_rating(conn, &x.case_id, "case", "", x.source, "expired", None)?;
+                    put_rating(conn, &x.case_id, "case", "", x.source, Standing::expired())?;
                 }
             }
             _ => {}

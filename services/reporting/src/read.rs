@@ -188,6 +188,7 @@ pub fn rating_cells(
     source: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    at: NaiveDateTime,
 ) -> QueryResult<BTreeMap<String, RatingCells>> {
     use report_rating_days as r;
     let split = Split::of(from, to);
@@ -214,6 +215,23 @@ pub fn rating_cells(
         for (subject, status, mapped) in ratings {
             *cells.entry(subject).or_default() += rollup::rating_cells(&status, mapped.as_deref());
         }
+    }
+    // Expiry as of `at` follows from the window, as overdue does from the deadline: a due
+    // evaluation whose window closed by then is expired (超期未评), recorded by the expiry job
+    // or not yet. Only windows not yet recorded as expired are read here, through their index.
+    let period_cases = report_cases::table
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .select(report_cases::case_id);
+    let lapsed: Vec<String> = report_ratings::table
+        .filter(report_ratings::status.eq("due"))
+        .filter(report_ratings::window_ends.lt(at))
+        .filter(report_ratings::source.eq(source))
+        .filter(report_ratings::case_id.eq_any(period_cases))
+        .select(report_ratings::subject)
+        .load(conn)?;
+    for subject in lapsed {
+        cells.entry(subject).or_default().expired += 1;
     }
     Ok(cells)
 }

@@ -201,11 +201,12 @@ impl Reports {
         p: &Principal,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
     ) -> Result<Attachment1, Problem> {
         self.check_period(p, from, to)?;
-        let (f, t) = (from.naive_utc(), to.naive_utc());
+        let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
         let cells =
-            self.db.read(move |c| crate::read::rating_cells(c, "petition", f, t).map_err(DbError::from)).await?;
+            self.db.read(move |c| crate::read::rating_cells(c, "petition", f, t, at).map_err(DbError::from)).await?;
         attachments::attachment_1(&self.units, &cells, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }
@@ -219,7 +220,7 @@ impl Reports {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<Vec<u8>, Problem> {
-        let a1 = self.attachment_1(p, from, to).await?;
+        let a1 = self.attachment_1(p, from, to, as_of).await?;
         let a2 = self.attachment_2(p, from, to, as_of).await?;
         let a3 = attachments::attachment_3(&a2, &self.targets);
         let (_, period) = crate::bulletin::months(from, to);
@@ -242,7 +243,11 @@ impl Reports {
             .into_iter()
             .map(|(l, _)| l)
             .collect();
-        let a1 = if found.contains(&Layout::Attachment1) { Some(self.attachment_1(p, from, to).await?) } else { None };
+        let a1 = if found.contains(&Layout::Attachment1) {
+            Some(self.attachment_1(p, from, to, as_of).await?)
+        } else {
+            None
+        };
         let a2 = if found.iter().any(|l| *l != Layout::Attachment1) {
             Some(self.attachment_2(p, from, to, as_of).await?)
         } else {
@@ -261,9 +266,9 @@ impl Reports {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<Vec<crate::bulletin::Block>, Problem> {
-        let petition = self.summary(p, "petition".into(), from, to).await?;
-        let hotline = self.summary(p, "hotline".into(), from, to).await?;
-        let a1 = self.attachment_1(p, from, to).await?;
+        let petition = self.summary(p, "petition".into(), from, to, as_of).await?;
+        let hotline = self.summary(p, "hotline".into(), from, to, as_of).await?;
+        let a1 = self.attachment_1(p, from, to, as_of).await?;
         let a2 = self.attachment_2(p, from, to, as_of).await?;
         let a3 = attachments::attachment_3(&a2, &self.targets);
         let bounce = self.bounce(p, from, to).await?;
@@ -315,10 +320,11 @@ impl Reports {
         summary: &mut crate::summary::Summary,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
     ) -> Result<(), Problem> {
         use crate::summary::{CollectiveVisits, Evaluated, RepeatPetitioner, growth};
         let (pf, pt) = (from - (to - from), from);
-        let (f, t, s) = (from.naive_utc(), to.naive_utc(), summary.source.clone());
+        let (f, t, s, at) = (from.naive_utc(), to.naive_utc(), summary.source.clone(), as_of.naive_utc());
         let (cases_now, cases_before, terms_now, terms_before, ratings, repeats, collective) = self
             .db
             .read(move |c| {
@@ -326,7 +332,7 @@ impl Reports {
                 let before = crate::read::case_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let terms_now = crate::read::term_counts(c, &s, f, t)?;
                 let terms_before = crate::read::term_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
-                let ratings = crate::read::rating_cells(c, &s, f, t)?;
+                let ratings = crate::read::rating_cells(c, &s, f, t, at)?;
                 let petition = s == "petition";
                 let repeats = if petition { crate::read::repeat_petitioners(c, f, t)? } else { Vec::new() };
                 let collective = if petition { Some(crate::read::collective_visits(c, f, t)?) } else { None };
@@ -399,13 +405,16 @@ impl Reports {
 }
 
 impl Reports {
-    /// The narrative figures for one source over [from, to), with the same period a year earlier.
+    /// The narrative figures for one source over [from, to), with the same period a year earlier;
+    /// the evaluation figures as of `as_of` (an evaluation whose window closed by then is
+    /// expired).
     pub async fn summary(
         &self,
         p: &Principal,
         source: String,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
     ) -> Result<crate::summary::Summary, Problem> {
         self.check_period(p, from, to)?;
         if source != "hotline" && source != "petition" {
@@ -415,20 +424,20 @@ impl Reports {
         let (lf, lt) = (from.checked_sub_months(year).unwrap_or(from), to.checked_sub_months(year).unwrap_or(to));
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         // On-time and late completions do not depend on the moment; read them at the end of time.
-        let as_of = end_of_time();
+        let settled = end_of_time();
         let (now, last, dispatches, single_visit) = self
             .db
             .read(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
                 let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
-                let dispatches = crate::read::dispatch_cells(c, &s, f, t, as_of)?;
+                let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
                 let single_visit = crate::read::single_visit(c, &s, f, t)?;
                 Ok::<_, DbError>((now, last, dispatches, single_visit))
             })
             .await?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
-        self.add_topics_and_evaluations(&mut summary, from, to).await?;
+        self.add_topics_and_evaluations(&mut summary, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches
                 .iter()

@@ -105,6 +105,7 @@ diesel::table! {
         source -> Text,
         status -> Text,
         mapped -> Nullable<Text>,
+        window_ends -> Nullable<Timestamp>,
     }
 }
 

@@ -65,7 +65,20 @@ fn recount_hotline(
 }
 
 /// Per unit: (due, expired, satisfied, basic, unsatisfied).
-fn recount_petition(w: &World, from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<String, [u64; 5]> {
+/// A rating's status as of `at`: still due past its window is expired (超期未评), recorded or not.
+fn standing(w: &World, case: usize, status: &'static str, at: DateTime<Utc>) -> &'static str {
+    match w.windows.get(&case) {
+        Some(ends) if status == "due" && *ends < at => "expired",
+        _ => status,
+    }
+}
+
+fn recount_petition(
+    w: &World,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> BTreeMap<String, [u64; 5]> {
     let mut out: BTreeMap<String, [u64; 5]> = BTreeMap::new();
     for ((case, subject), (status, mapped, _)) in &w.ratings {
         let c = &w.cases[*case];
@@ -74,7 +87,7 @@ fn recount_petition(w: &World, from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeM
         }
         let row = out.entry(subject.clone()).or_default();
         row[0] += 1;
-        match (*status, *mapped) {
+        match (standing(w, *case, status, at), *mapped) {
             ("expired", _) => row[1] += 1,
             ("rated", Some("satisfied")) => row[2] += 1,
             ("rated", Some("basic")) => row[3] += 1,
@@ -144,17 +157,19 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                 }
             }
             assert_eq!(got, expected, "seed {seed}: resolved per unit in the bounce figures");
-            let a1 = reports.attachment_1(&office(), from, to).await.expect("attachment 1 adds up");
+            // Judged at the period's end: the earlier cases' windows have closed by then.
+            let judged = to;
+            let a1 = reports.attachment_1(&office(), from, to, judged).await.expect("attachment 1 adds up");
             let got: BTreeMap<String, [u64; 5]> = a1
                 .departments
                 .iter()
                 .chain(&a1.sub_districts)
                 .map(|r| (r.unit.clone(), [r.due, r.expired, r.satisfied, r.basic, r.unsatisfied]))
                 .collect();
-            assert_eq!(got, recount_petition(&world, from, to), "seed {seed}: attachment 1 [{from}, {to})");
+            assert_eq!(got, recount_petition(&world, from, to, judged), "seed {seed}: attachment 1 [{from}, {to})");
 
             for (source, petition) in [("hotline", false), ("petition", true)] {
-                let s = reports.summary(&office(), source.into(), from, to).await.expect("summary adds up");
+                let s = reports.summary(&office(), source.into(), from, to, judged).await.expect("summary adds up");
                 let cases: Vec<&Case> = world
                     .cases
                     .iter()
@@ -238,7 +253,7 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                         let c = &world.cases[*case];
                         if subject == "agency" && c.received >= from && c.received < to {
                             agency[0] += 1;
-                            match (*status, *mapped) {
+                            match (standing(&world, *case, status, judged), *mapped) {
                                 ("expired", _) => agency[1] += 1,
                                 ("rated", Some("satisfied")) => agency[2] += 1,
                                 ("rated", Some("basic")) => agency[3] += 1,
@@ -253,7 +268,7 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                         agency,
                         "seed {seed}"
                     );
-                    let units = recount_petition(&world, from, to).values().fold([0_u64; 5], |mut acc, r| {
+                    let units = recount_petition(&world, from, to, judged).values().fold([0_u64; 5], |mut acc, r| {
                         for i in 0..5 {
                             acc[i] += r[i];
                         }

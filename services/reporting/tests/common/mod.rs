@@ -90,6 +90,8 @@ pub struct World {
     pub cases: Vec<Case>,
     pub dispatches: Vec<Dispatch>,
     pub ratings: Ratings,
+    /// When each evaluated case's window closes: due past it counts as expired.
+    pub windows: BTreeMap<usize, DateTime<Utc>>,
     pub intake: Vec<pb::IntakeEvent>,
     pub routing: Vec<pb::RoutingEvent>,
     pub evaluation: Vec<pb::EvaluationEvent>,
@@ -236,10 +238,12 @@ impl World {
                 case_id: c.id.clone(),
                 source,
                 due_at: ts(at),
+                window_ends: ts(at + chrono::Duration::days(15)),
                 subjects: subjects.clone(),
                 ..Default::default()
             })),
         });
+        self.windows.insert(case, at + chrono::Duration::days(15));
         for s in &subjects {
             self.ratings.insert((case, s.subject.clone()), ("due", None, s.dispatch_id.clone()));
         }
