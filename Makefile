@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres bench lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts bench lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo-data: ## Write a generated half-year in the import format to data/history.j
 build: ## Build every binary
 	cargo build --workspace --bins
 
-test: test-sqlite test-postgres ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set
+test: test-sqlite test-postgres contracts ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts
 
 test-sqlite: ## The whole suite on SQLite
 	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
@@ -36,6 +36,14 @@ test-postgres: ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skippe
 	else \
 		echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; \
 	fi
+
+# The OpenAPI documents, checked by the validator client generators rely on (from PyPI, pinned,
+# in a venv under target/ so nothing is installed on the machine itself).
+OPENAPI_VALIDATOR := openapi-spec-validator==0.7.2
+contracts: ## Write the four OpenAPI documents and check them with openapi-spec-validator
+	cargo run -q --bin caseflow -- openapi --out target/openapi
+	@test -x target/tools/bin/openapi-spec-validator || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(OPENAPI_VALIDATOR)'; }
+	target/tools/bin/openapi-spec-validator --schema 3.1 target/openapi/*.json
 
 bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
 	cargo bench -p caseflow --bench halfyear

@@ -43,6 +43,12 @@ enum Command {
         #[arg(long, env = "CASEFLOW_IMPORTER_KEY", hide_env_values = true)]
         key: String,
     },
+    /// Write the four services' OpenAPI documents (the ones each serves at /openapi.json) into
+    /// a folder, for client generators and the contract check (`make contracts`).
+    Openapi {
+        #[arg(long, default_value = "target/openapi")]
+        out: PathBuf,
+    },
     /// Write a seeded, realistic half-year (and the one a year before) in the import format.
     DemoData {
         #[arg(long, default_value_t = 2020)]
@@ -68,6 +74,21 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run { config, demo_data_key } => tokio::runtime::Runtime::new()?.block_on(run(config, demo_data_key)),
         Command::Import { file, config, key } => tokio::runtime::Runtime::new()?.block_on(import(file, config, key)),
+        Command::Openapi { out } => {
+            use utoipa::OpenApi as _;
+            std::fs::create_dir_all(&out)?;
+            for (name, doc) in [
+                ("intake", caseflow_intake::rest::ApiDoc::openapi()),
+                ("routing", caseflow_routing::rest::ApiDoc::openapi()),
+                ("evaluation", caseflow_evaluation::rest::ApiDoc::openapi()),
+                ("reporting", caseflow_reporting::rest::ApiDoc::openapi()),
+            ] {
+                let path = out.join(format!("{name}.json"));
+                std::fs::write(&path, doc.to_pretty_json()?)?;
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Command::DemoData { seed, scale, start, out } => {
             if !(scale > 0.0 && scale <= 10.0) {
                 anyhow::bail!("--scale must be above 0 and at most 10 (1.0 is the bulletin's volume)");

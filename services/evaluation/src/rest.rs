@@ -5,7 +5,7 @@ use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
-use caseflow_runtime::rest::BearerAuth;
+use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -116,6 +116,7 @@ async fn rate_with_token(State(s): S, ApiJson(b): ApiJson<TokenRating>) -> Res<E
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RatesQuery {
     /// Cases received at or after, RFC 3339.
@@ -163,6 +164,6 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         TokenRating
     ))
 ,
-    modifiers(&BearerAuth)
+    modifiers(&ApiContract)
 )]
 pub struct ApiDoc;

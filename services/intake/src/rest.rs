@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
-use caseflow_runtime::rest::BearerAuth;
+use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
 use caseflow_runtime::{FieldViolation, Problem};
 use chrono::{DateTime, Utc};
@@ -196,6 +196,7 @@ async fn flag_threat(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct WatchQuery {
     /// open | in_progress | resolved
@@ -235,6 +236,7 @@ async fn update_watch(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PeriodQuery {
     /// Period start, RFC 3339, inclusive.
@@ -358,6 +360,6 @@ async fn openapi() -> impl IntoResponse {
         ReceptionInput, ReceptionMatterInput, OutcomeUpdate, ReceptionView, ReceptionMatterView, ReceptionSummary,
         TaxonomyView, TaxonomyFile, Category, Subcategory, DistrictFile, SubDistrict
     )),
-    modifiers(&BearerAuth)
+    modifiers(&ApiContract)
 )]
 pub struct ApiDoc;

@@ -65,6 +65,7 @@ enum Outcome {
 
 /// Filters of the case list; every one optional.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFilter {
     /// Received at or after, RFC 3339.

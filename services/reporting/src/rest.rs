@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
+use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::Authenticated;
-use caseflow_runtime::rest::BearerAuth;
 use caseflow_runtime::{ErrorKind, FieldViolation, Problem};
 use chrono::{DateTime, Utc};
 use utoipa::OpenApi;
@@ -368,6 +368,6 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         RankRow
     ))
 ,
-    modifiers(&BearerAuth)
+    modifiers(&ApiContract)
 )]
 pub struct ApiDoc;

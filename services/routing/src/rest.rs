@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use caseflow_runtime::auth::KeyStore;
-use caseflow_runtime::rest::BearerAuth;
+use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::{ApiJson, Authenticated};
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -352,6 +352,6 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
         LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
     )),
-    modifiers(&BearerAuth)
+    modifiers(&ApiContract)
 )]
 pub struct ApiDoc;

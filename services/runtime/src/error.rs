@@ -231,6 +231,44 @@ struct ProblemBody<'a> {
     allowed: &'a [String],
 }
 
+/// The problem+json body as the OpenAPI documents describe it (`Problem`): the same fields as
+/// `ProblemBody`, owned, for the schema.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used; the body itself is `ProblemBody`.
+pub(crate) struct ProblemJson {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// The kind of failure in words ("invalid request", "permission denied" ...).
+    title: String,
+    /// The HTTP status.
+    status: u16,
+    /// What failed, for the person reading it; never citizen data.
+    detail: String,
+    /// malformed | invalid_argument | payload_too_large | method_not_allowed |
+    /// unsupported_media_type | unauthenticated | permission_denied | not_found | already_exists
+    /// | failed_precondition | conflict | unavailable | internal
+    code: String,
+    /// One entry per field that broke a rule.
+    errors: Option<Vec<FieldViolationJson>>,
+    /// Machine-readable name of the rule that refused (`return.window`, `upload.rows` ...).
+    rule: Option<String>,
+    /// The state the target was in when the rule refused.
+    state: Option<String>,
+    /// What the caller may do instead.
+    allowed: Option<Vec<String>>,
+}
+
+/// One field that broke one rule, as problem+json carries it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FieldViolationJson {
+    /// Path of the field in the request (`matters[1].category`, `location.coordinates.lat`).
+    field: String,
+    /// The rule it broke, in words.
+    description: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.kind.http_status();

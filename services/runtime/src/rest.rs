@@ -94,18 +94,102 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Declares the `api_key` bearer scheme every authenticated path names, for the OpenAPI
-/// documents: `#[openapi(modifiers(&BearerAuth))]`.
-pub struct BearerAuth;
+/// Completes a service's OpenAPI document with what every route shares, so that generated
+/// clients see the API as the server runs it: `#[openapi(modifiers(&ApiContract))]`.
+/// - the `api_key` bearer scheme every authenticated path names;
+/// - the problem+json body (`Problem`) of every refusal, and every status the server shell or
+///   the framework may answer with on any route (400 malformed, 401, 403, 404, 405, 413 for a
+///   body, 422, 409 for a change, 500, 503), each with its description;
+/// - a description on every response, which the OpenAPI schema requires.
+pub struct ApiContract;
 
-impl utoipa::Modify for BearerAuth {
+/// The statuses any route may answer with besides its own, and what each means here.
+const SHARED_REFUSALS: &[(&str, &str)] = &[
+    ("400", "The request cannot be read: a path segment, a query or a body that does not parse (problem+json)."),
+    ("401", "No API key, or an unknown one (problem+json, rule `auth.key`)."),
+    ("403", "The caller's role or scope may not do this (problem+json naming the rule)."),
+    ("404", "No such record, or no such route (problem+json)."),
+    ("405", "The route does not take this method (problem+json)."),
+    ("422", "Fields break rules: each one named in `errors[]` with the rule (problem+json)."),
+    ("500", "An unexpected failure, logged with a reference; nothing is half-done (problem+json)."),
+    ("503", "Storage or a peer service is unavailable; retry later (problem+json)."),
+];
+
+fn status_meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK.",
+        "201" => "Created.",
+        "202" => "Accepted: the work goes on in the background.",
+        "204" => "Done; no body.",
+        "409" => {
+            "The change conflicts with the current state or a concurrent change (problem+json with the rule, the state and what is allowed)."
+        }
+        "413" => "The body exceeds the size bound (problem+json naming the bound).",
+        "415" => "The body's content type is not one this route reads (problem+json).",
+        other => {
+            SHARED_REFUSALS.iter().find(|(s, _)| *s == other).map(|(_, m)| *m).unwrap_or("See the problem+json body.")
+        }
+    }
+}
+
+impl utoipa::Modify for ApiContract {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.schemas.insert("Problem".to_owned(), <crate::error::ProblemJson as utoipa::PartialSchema>::schema());
+        let mut nested = Vec::new();
+        <crate::error::ProblemJson as utoipa::ToSchema>::schemas(&mut nested);
+        components.schemas.extend(nested);
+        let problem = |status: &str| {
+            ResponseBuilder::new()
+                .description(status_meaning(status))
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::<utoipa::openapi::Schema>::Ref(Ref::from_schema_name("Problem"))))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+                (&mut item.patch, true),
+            ];
+            for (operation, changes) in operations {
+                let Some(op) = operation.as_mut() else { continue };
+                let responses = &mut op.responses.responses;
+                for (status, response) in responses.iter_mut() {
+                    if let RefOr::T(r) = response {
+                        if r.description.is_empty() {
+                            r.description = status_meaning(status).to_owned();
+                        }
+                        let refusal = status.starts_with('4') || status.starts_with('5');
+                        if refusal && r.content.is_empty() {
+                            *r = problem(status);
+                        }
+                    }
+                }
+                let mut shared: Vec<&str> = SHARED_REFUSALS.iter().map(|(s, _)| *s).collect();
+                if changes {
+                    shared.push("409");
+                }
+                if op.request_body.is_some() {
+                    shared.extend(["413", "415"]);
+                }
+                for status in shared {
+                    responses.entry(status.to_owned()).or_insert_with(|| RefOr::T(problem(status)));
+                }
+            }
+        }
     }
 }
 
