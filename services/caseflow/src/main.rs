@@ -72,7 +72,9 @@ fn main() -> anyhow::Result<()> {
             println!("{}", caseflow_runtime::auth::digest_key_hex(&key));
             Ok(())
         }
-        Command::Run { config, demo_data_key } => tokio::runtime::Runtime::new()?.block_on(run(config, demo_data_key)),
+        Command::Run { config, demo_data_key } => {
+            caseflow_runtime::server::runtime(4)?.block_on(run(config, demo_data_key))
+        }
         Command::Import { file, config, key } => tokio::runtime::Runtime::new()?.block_on(import(file, config, key)),
         Command::Openapi { out } => {
             use utoipa::OpenApi as _;

@@ -209,6 +209,15 @@ pub fn find_case(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CaseR
 }
 
 pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<Vec<MatterRow>> {
+    // One case (every write, every read of a case) by equality: a planner without statistics
+    // takes the index for `=`, while `= ANY($1)` of unknown length may read the table whole.
+    if let [one] = case_ids {
+        return matters::table
+            .filter(matters::case_id.eq(one))
+            .order((matters::case_id.asc(), matters::ordinal.asc()))
+            .select(MatterRow::as_select())
+            .load(conn);
+    }
     matters::table
         .filter(matters::case_id.eq_any(case_ids))
         .order((matters::case_id.asc(), matters::ordinal.asc()))

@@ -1,7 +1,6 @@
 //! `caseflow-routing`: the routing service on its own. Reads the `[routing]` section of the
 //! deployment file given as first argument (default `deploy/caseflow.toml`).
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    caseflow_runtime::standalone::main("routing", caseflow_routing::run).await
+fn main() -> anyhow::Result<()> {
+    caseflow_runtime::server::runtime(1)?.block_on(caseflow_runtime::standalone::main("routing", caseflow_routing::run))
 }

@@ -58,3 +58,63 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// One line of a PostgreSQL plan.
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// One step of an SQLite query plan.
+#[derive(diesel::QueryableByName)]
+struct PlanStep {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// The tables `sql` reads whole, as the backend plans it without statistics (a freshly
+/// migrated database that was never analyzed, as after a bulk load with autovacuum off).
+///
+/// `sql` names its parameters `$1`, `$2` ... as the code binds them. On PostgreSQL it is
+/// prepared and explained under `plan_cache_mode = force_generic_plan`: the plan a bound query
+/// gets once cached, which cannot look at the values. On SQLite the values are written into the
+/// query and `EXPLAIN QUERY PLAN` read; a `SCAN` (of the table or of a whole index) is a full
+/// scan, a `SEARCH` is not.
+pub fn full_scans(conn: &mut crate::db::AnyConnection, sql: &str, args: &[&str]) -> diesel::QueryResult<Vec<String>> {
+    use diesel::RunQueryDsl as _;
+    let literal = |a: &str| format!("'{}'", a.replace('\'', "''"));
+    match conn {
+        crate::db::AnyConnection::Postgresql(pg) => {
+            pg.batch_execute(&format!("SET plan_cache_mode = force_generic_plan; PREPARE caseflow_plan AS {sql}"))?;
+            let values: Vec<String> = args.iter().map(|a| literal(a)).collect();
+            let execute = if values.is_empty() {
+                "EXPLAIN EXECUTE caseflow_plan".to_owned()
+            } else {
+                format!("EXPLAIN EXECUTE caseflow_plan({})", values.join(", "))
+            };
+            let plan: Vec<PlanLine> = diesel::sql_query(execute).load(pg)?;
+            pg.batch_execute("DEALLOCATE caseflow_plan; RESET plan_cache_mode")?;
+            Ok(plan
+                .into_iter()
+                .filter_map(|l| {
+                    l.line.split("Seq Scan on ").nth(1).map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
+                })
+                .collect())
+        }
+        crate::db::AnyConnection::Sqlite(lite) => {
+            let mut bound = sql.to_owned();
+            for (i, a) in args.iter().enumerate().rev() {
+                bound = bound.replace(&format!("${}", i + 1), &literal(a));
+            }
+            let plan: Vec<PlanStep> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {bound}")).load(lite)?;
+            Ok(plan
+                .into_iter()
+                .filter_map(|s| {
+                    s.detail.strip_prefix("SCAN ").map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
+                })
+                .filter(|t| t != "CONSTANT")
+                .collect())
+        }
+    }
+}
