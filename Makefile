@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts bench lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts bench fuzz lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ contracts: ## Write the four OpenAPI documents and check them with openapi-spec-
 
 bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
 	cargo bench -p caseflow --bench halfyear
+
+fuzz: ## Fuzz the upload readers and the work-order JSON for FUZZ_SECONDS each (needs `cargo install cargo-fuzz`)
+	cd fuzz && for t in upload order_json; do \
+		mkdir -p ../target/fuzz-corpus/$$t && cp corpus/$$t/* ../target/fuzz-corpus/$$t/ && \
+		cargo fuzz run -s none -O $$t ../target/fuzz-corpus/$$t -- -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=512 -malloc_limit_mb=256 || exit 1; \
+	done
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
