@@ -193,11 +193,12 @@ impl From<tonic::Status> for Refusal {
 impl Refusal {
     /// The call did not reach a service, or its answer did not come back: nothing says whether
     /// it was applied, and sending it again is the way to find out. (tonic reports a connection
-    /// cut mid-call as `Unknown` "transport error".)
+    /// cut mid-call as `Unknown` "transport error", or as `Internal` "h2 protocol error" when
+    /// the HTTP/2 stream is reset; the services' own `Internal` answers say neither.)
     fn is_transport(&self) -> bool {
         match self.code {
             tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => true,
-            tonic::Code::Unknown => {
+            tonic::Code::Unknown | tonic::Code::Internal => {
                 let r = self.reason.to_ascii_lowercase();
                 ["transport", "connection", "broken pipe", "h2 protocol", "stream closed"].iter().any(|w| r.contains(w))
             }
