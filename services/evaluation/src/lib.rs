@@ -3,7 +3,8 @@
 
 pub mod policy;
 pub mod projections;
-pub mod rates;
+/// The rates, shared with reporting through their own crate.
+pub use caseflow_rates as rates;
 pub mod rest;
 pub mod service;
 pub mod store;

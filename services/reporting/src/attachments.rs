@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use caseflow_evaluation::rates::{
+use caseflow_rates::{
     HOTLINE_DECIMALS, PETITION_DECIMALS, Targets, hotline_unit_satisfaction, participation, petition_satisfaction,
 };
 use chrono::{DateTime, Utc};
@@ -159,8 +159,8 @@ fn rank(rows: &[HotlineRow]) -> Vec<RankRow> {
     let mut sorted: Vec<&HotlineRow> = rows.iter().collect();
     // Rate descending (no rate last); ties go to the unit with more received (FIGURES.md).
     sorted.sort_by(|a, b| {
-        let ra = caseflow_evaluation::rates::hotline_unit_satisfaction(a.completed, a.unsatisfied);
-        let rb = caseflow_evaluation::rates::hotline_unit_satisfaction(b.completed, b.unsatisfied);
+        let ra = caseflow_rates::hotline_unit_satisfaction(a.completed, a.unsatisfied);
+        let rb = caseflow_rates::hotline_unit_satisfaction(b.completed, b.unsatisfied);
         rb.cmp(&ra).then_with(|| b.received.cmp(&a.received)).then_with(|| a.unit.cmp(&b.unit))
     });
     sorted

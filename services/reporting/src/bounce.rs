@@ -81,7 +81,7 @@ pub fn bounce(
     let mut out: Vec<BounceRow> = rows.into_values().collect();
     for row in &mut out {
         row.first_assignment_share =
-            caseflow_evaluation::rates::Rate::of(row.resolved_on_first_assignment, row.resolved).map(|r| r.percent(1));
+            caseflow_rates::Rate::of(row.resolved_on_first_assignment, row.resolved).map(|r| r.percent(1));
         row.mean_days_elsewhere = (row.resolved > 0).then(|| {
             let days = elsewhere.get(&row.unit).copied().unwrap_or(0) as f64 / 86_400.0;
             let mean = days / row.resolved as f64;

@@ -61,7 +61,7 @@ pub struct ReportingConfig {
     pub units_file: Option<std::path::PathBuf>,
     /// The targets (强基促稳指标): 70 % participation, 85 % petition, 98 % hotline satisfaction.
     #[serde(default)]
-    pub targets: caseflow_evaluation::rates::Targets,
+    pub targets: caseflow_rates::Targets,
 }
 
 fn default_evaluation_url() -> String {

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use caseflow_evaluation::rates::{hotline_unit_satisfaction, participation, petition_satisfaction};
+use caseflow_rates::{hotline_unit_satisfaction, participation, petition_satisfaction};
 
 use crate::attachments::{Attachment1, Attachment2, Attachment3};
 use crate::units::Units;
@@ -229,7 +229,7 @@ fn count(s: &str, row: usize, column: &str) -> Result<u64, UploadError> {
 }
 
 /// Whether a printed rate agrees with an exact one at the printed precision.
-fn agrees(printed: (f64, usize), exact: Option<caseflow_evaluation::rates::Rate>) -> bool {
+fn agrees(printed: (f64, usize), exact: Option<caseflow_rates::Rate>) -> bool {
     match exact {
         Some(r) => (r.percent(u32::try_from(printed.1).unwrap_or(0)) - printed.0).abs() < 1e-9,
         // Nothing to rate: the printed tables write 0.
@@ -237,7 +237,7 @@ fn agrees(printed: (f64, usize), exact: Option<caseflow_evaluation::rates::Rate>
     }
 }
 
-fn show(r: Option<caseflow_evaluation::rates::Rate>, decimals: u32) -> String {
+fn show(r: Option<caseflow_rates::Rate>, decimals: u32) -> String {
     r.map_or_else(|| "-".into(), |r| r.display(decimals))
 }
 

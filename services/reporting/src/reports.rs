@@ -44,7 +44,7 @@ pub struct UnitCounts {
 pub struct Reports {
     pub(crate) db: Db,
     pub(crate) units: std::sync::Arc<crate::units::Units>,
-    pub(crate) targets: caseflow_evaluation::rates::Targets,
+    pub(crate) targets: caseflow_rates::Targets,
     /// Intake, for revealing names to a role that may see them.
     pub(crate) intake: Option<caseflow_runtime::grpc_client::ServiceChannel>,
     /// The span report periods must fall in, judged on this clock; unset, periods are checked
@@ -53,11 +53,7 @@ pub struct Reports {
 }
 
 impl Reports {
-    pub fn new(
-        db: Db,
-        units: std::sync::Arc<crate::units::Units>,
-        targets: caseflow_evaluation::rates::Targets,
-    ) -> Self {
+    pub fn new(db: Db, units: std::sync::Arc<crate::units::Units>, targets: caseflow_rates::Targets) -> Self {
         Self { db, units, targets, intake: None, records: None }
     }
 
@@ -373,12 +369,10 @@ impl Reports {
                 let e = Evaluated::from_cells(cells).map_err(internal)?;
                 let (t, rated) = (&self.targets, e.satisfied + e.basic + e.unsatisfied);
                 // The exact rates against the targets, as the attachments judge them.
-                if caseflow_evaluation::rates::participation(e.due, e.due - rated)
-                    .is_some_and(|r| r.below(t.participation))
-                {
+                if caseflow_rates::participation(e.due, e.due - rated).is_some_and(|r| r.below(t.participation)) {
                     summary.below_targets.participation.push(subject.clone());
                 }
-                if caseflow_evaluation::rates::petition_satisfaction(e.satisfied, e.basic, e.unsatisfied)
+                if caseflow_rates::petition_satisfaction(e.satisfied, e.basic, e.unsatisfied)
                     .is_some_and(|r| r.below(t.petition_satisfaction))
                 {
                     summary.below_targets.petition_satisfaction.push(subject.clone());
@@ -393,8 +387,8 @@ impl Reports {
                 .map_err(|_| Problem::internal(&crate::attachments::Broken("unsatisfied cases are negative".into())))?;
             summary.evaluation.unsatisfied_cases = Some(unsatisfied);
             summary.evaluation.overall_satisfaction =
-                caseflow_evaluation::rates::hotline_district_satisfaction(summary.total.count, unsatisfied)
-                    .map(|r| r.percent(caseflow_evaluation::rates::HOTLINE_DECIMALS));
+                caseflow_rates::hotline_district_satisfaction(summary.total.count, unsatisfied)
+                    .map(|r| r.percent(caseflow_rates::HOTLINE_DECIMALS));
         }
         Ok(())
     }
@@ -444,7 +438,7 @@ impl Reports {
                 .filter(|(_, c)| {
                     let (completed, unsatisfied) =
                         (u64::try_from(c.completed).unwrap_or(0), u64::try_from(c.unsatisfied).unwrap_or(0));
-                    caseflow_evaluation::rates::hotline_unit_satisfaction(completed, unsatisfied)
+                    caseflow_rates::hotline_unit_satisfaction(completed, unsatisfied)
                         .is_some_and(|r| r.below(self.targets.hotline_satisfaction))
                 })
                 .map(|(u, _)| u.clone())

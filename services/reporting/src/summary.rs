@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use caseflow_evaluation::rates::Rate;
+use caseflow_rates::Rate;
 use serde::{Deserialize, Serialize};
 
 use crate::attachments::Broken;
@@ -237,9 +237,8 @@ impl Evaluated {
             satisfied,
             basic,
             unsatisfied,
-            participation: caseflow_evaluation::rates::participation(due, due - rated).map(|r| r.percent(1)),
-            satisfaction: caseflow_evaluation::rates::petition_satisfaction(satisfied, basic, unsatisfied)
-                .map(|r| r.percent(1)),
+            participation: caseflow_rates::participation(due, due - rated).map(|r| r.percent(1)),
+            satisfaction: caseflow_rates::petition_satisfaction(satisfied, basic, unsatisfied).map(|r| r.percent(1)),
         })
     }
 }
