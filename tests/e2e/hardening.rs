@@ -189,29 +189,10 @@ async fn times_and_places_outside_the_districts_records_are_refused_by_name() {
 
     // Over gRPC, a latitude of 999 with no longitude used to be stored as no coordinates at all.
     let mut intake = pb::intake_client::IntakeClient::new(sandbox.channel(Service::Intake).await);
-    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest {
-        order: Some(pb::HotlineOrder {
-            order_number: "GD-GRPC-LAT".into(),
-            received_at: Some(prost_types::Timestamp { seconds: 1_583_112_600, nanos: 0 }),
-            channel: pb::HotlineChannel::Web as i32,
-            kind: pb::CaseKind::Complaint as i32,
-            category: "ecology.construction_noise".into(),
-            content: "夜间工地施工噪音".into(),
-            location: Some(pb::Location {
-                sub_district: "lizhong".into(),
-                address: "新华路".into(),
-                lat: Some(999.0),
-                lon: None,
-            }),
-            citizen: Some(pb::Citizen { name: "林碧英".into(), phone: "13900001111".into(), ..Default::default() }),
-            matters: vec![pb::MatterInput {
-                category: "ecology.construction_noise".into(),
-                summary: "夜间施工".into(),
-                target_unit: "shengtaihuanjing".into(),
-            }],
-            related_case_id: String::new(),
-        }),
-    });
+    let mut order = caseflow_tests::grpc_order("GD-GRPC-LAT");
+    order.location =
+        Some(pb::Location { sub_district: "lizhong".into(), address: "新华路".into(), lat: Some(999.0), lon: None });
+    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest { order: Some(order) });
     request.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
     let refused = intake.submit_hotline_order(request).await.expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use caseflow::Service;
 use caseflow_proto::v1 as pb;
-use caseflow_tests::{Sandbox, keys, order};
+use caseflow_tests::{Sandbox, grpc_order, keys, order};
 use serde_json::Value;
 
 fn received(counts: &Value, unit: &str) -> i64 {
@@ -58,29 +58,7 @@ async fn a_work_order_submitted_over_grpc_takes_the_same_path() {
     let sandbox = Sandbox::start().await;
     let channel = sandbox.channel(Service::Intake).await;
     let mut intake = pb::intake_client::IntakeClient::new(channel);
-    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest {
-        order: Some(pb::HotlineOrder {
-            order_number: "GD-GRPC-1".into(),
-            received_at: Some(prost_types::Timestamp { seconds: 1_583_112_600, nanos: 0 }),
-            channel: pb::HotlineChannel::Web as i32,
-            kind: pb::CaseKind::Complaint as i32,
-            category: "ecology.construction_noise".into(),
-            content: "夜间工地施工噪音".into(),
-            location: Some(pb::Location {
-                sub_district: "lizhong".into(),
-                address: "新华路".into(),
-                lat: None,
-                lon: None,
-            }),
-            citizen: Some(pb::Citizen { name: "林碧英".into(), phone: "13900001111".into(), ..Default::default() }),
-            matters: vec![pb::MatterInput {
-                category: "ecology.construction_noise".into(),
-                summary: "夜间施工".into(),
-                target_unit: "shengtaihuanjing".into(),
-            }],
-            related_case_id: String::new(),
-        }),
-    });
+    let mut request = tonic::Request::new(pb::SubmitHotlineOrderRequest { order: Some(grpc_order("GD-GRPC-1")) });
     request.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
     let response = intake.submit_hotline_order(request).await.expect("accepted").into_inner();
     assert!(response.created);

@@ -410,6 +410,30 @@ pub fn order(n: usize, units: &[&str]) -> Value {
 }
 
 /// Panics unless every piece stands in `text`, in this order (a document's sections).
+/// A work order as the platform sends it over gRPC: a construction-noise complaint in 鲤中街道
+/// for 鲤城生态环境局, received 2020-03-02 09:30 in the district.
+pub fn grpc_order(number: &str) -> caseflow_proto::v1::HotlineOrder {
+    use caseflow_proto::v1 as pb;
+    pb::HotlineOrder {
+        order_number: number.into(),
+        received_at: Some(prost_types::Timestamp { seconds: 1_583_112_600, nanos: 0 }),
+        channel: pb::HotlineChannel::Web as i32,
+        kind: pb::CaseKind::Complaint as i32,
+        category: "ecology.construction_noise".into(),
+        content: "夜间工地施工噪音".into(),
+        location: Some(pb::Location {
+            sub_district: "lizhong".into(), address: "新华路".into(), lat: None, lon: None
+        }),
+        citizen: Some(pb::Citizen { name: "林碧英".into(), phone: "13900001111".into(), ..Default::default() }),
+        matters: vec![pb::MatterInput {
+            category: "ecology.construction_noise".into(),
+            summary: "夜间施工".into(),
+            target_unit: "shengtaihuanjing".into(),
+        }],
+        related_case_id: String::new(),
+    }
+}
+
 pub fn assert_in_order(text: &str, pieces: &[&str]) {
     let mut at = 0;
     for piece in pieces {
