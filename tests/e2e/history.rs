@@ -317,6 +317,65 @@ async fn an_import_killed_halfway_resumes_and_ends_where_an_uninterrupted_one_wo
     sandbox.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_applied_but_not_journaled_is_answered_again_under_its_key_and_applied_once() {
+    let sandbox = sandbox_after_the_file().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let lines = small(23);
+    let path = write(dir.path(), &lines);
+    let journal = PathBuf::from(format!("{}.journal", path.display()));
+    // Three times: the importer dies mid-run, and the last line it applied never reached its
+    // journal (the process died between the answer and the append).
+    let mut lost = Vec::new();
+    for quarter in 1..=3 {
+        let opts = sandbox.import_options(&path);
+        let task = tokio::spawn(async move { import::run(&opts).await });
+        journal_passes(&path, lines.len() * quarter / 4).await;
+        task.abort();
+        let _ = task.await;
+        let text = std::fs::read_to_string(&journal).expect("journal");
+        let mut entries: Vec<&str> = text.lines().collect();
+        lost.push(entries.pop().map(str::to_owned).expect("an entry"));
+        std::fs::write(&journal, entries.join("\n") + "\n").expect("journal cut");
+    }
+    assert!(lost.iter().all(|e| e.contains("\"applied\"")), "the lost entries were applied lines: {lost:?}");
+
+    let last = import::run(&sandbox.import_options(&path)).await.expect("the last run");
+    assert!(last.bad.is_empty(), "every unrecorded line is answered as before: {}", last.render());
+    assert_eq!(last.applied + last.already_done, lines.len(), "{}", last.render());
+    reports_equal(&sandbox, &recount(&lines)).await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_lost_wholesale_costs_no_double_application() {
+    let sandbox = sandbox_after_the_file().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let lines = small(29);
+    let path = write(dir.path(), &lines);
+    let journal = PathBuf::from(format!("{}.journal", path.display()));
+    let first = import::run(&sandbox.import_options(&path)).await.expect("import runs");
+    assert!(first.bad.is_empty(), "{}", first.render());
+    sandbox.settled().await;
+    let clean = reports(&sandbox).await;
+
+    // Every entry lost: each line is sent again under its key. What the keys recognise is
+    // answered; a line that now resolves to another dispatch than the first time is recognised
+    // as this file's own line and counted done. Nothing is applied twice.
+    std::fs::remove_file(&journal).expect("journal removed");
+    let again = import::run(&sandbox.import_options(&path)).await.expect("the second run");
+    assert_eq!(again.applied + again.already_done + again.bad.len(), lines.len(), "{}", again.render());
+    assert!(
+        again.bad.iter().all(|b| b.reason.contains("is known")),
+        "only a decision whose request's id could not be recovered is bad: {}",
+        again.render()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sandbox.settled().await;
+    assert_eq!(reports(&sandbox).await, clean, "nothing was applied twice");
+    sandbox.shutdown().await;
+}
+
 /// Waits until the journal of `path` holds more than `lines` lines.
 async fn journal_passes(path: &Path, lines: usize) {
     let journal = PathBuf::from(format!("{}.journal", path.display()));

@@ -5,6 +5,7 @@ mod auth;
 mod evaluation;
 mod hardening;
 mod history;
+mod idempotency;
 mod intake;
 mod operations;
 mod privacy;

@@ -22,6 +22,7 @@ use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
 use caseflow_runtime::deployment::ServiceContext;
 use caseflow_runtime::event_log;
 use caseflow_runtime::grpc_client::ServiceChannel;
+use caseflow_runtime::idempotency::idempotent;
 use caseflow_runtime::server::{self, Endpoints, GrpcAuth, Readiness, grpc_principal};
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -108,30 +109,42 @@ impl Evaluation for EvaluationGrpc {
         &self,
         request: tonic::Request<pb::RateRequest>,
     ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
-        let v = self.evaluation.rate(&principal, &r.case_id, input).await?;
-        Ok(tonic::Response::new(view_pb(v)))
+        let this = self.clone();
+        idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/Rate", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
+            let v = this.evaluation.rate(&principal, &r.case_id, input).await?;
+            Ok(tonic::Response::new(view_pb(v)))
+        })
+        .await
     }
 
     async fn follow_up(
         &self,
         request: tonic::Request<pb::FollowUpRequest>,
     ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = service::FollowUpInput { outcome: r.outcome, note: r.note };
-        Ok(tonic::Response::new(view_pb(self.evaluation.follow_up(&principal, &r.case_id, input).await?)))
+        let this = self.clone();
+        idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/FollowUp", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = service::FollowUpInput { outcome: r.outcome, note: r.note };
+            Ok(tonic::Response::new(view_pb(this.evaluation.follow_up(&principal, &r.case_id, input).await?)))
+        })
+        .await
     }
 
     async fn expire(
         &self,
         request: tonic::Request<pb::ExpireRequest>,
     ) -> Result<tonic::Response<pb::EvaluationView>, tonic::Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        Ok(tonic::Response::new(view_pb(self.evaluation.expire(&principal, &r.case_id).await?)))
+        let this = self.clone();
+        idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/Expire", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            Ok(tonic::Response::new(view_pb(this.evaluation.expire(&principal, &r.case_id).await?)))
+        })
+        .await
     }
 }
 
@@ -163,6 +176,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    caseflow_runtime::idempotency::forget_old(&db).await?;
     let surveys = Arc::new(service::Surveys { policy: policy::EvaluationPolicy::load(config.policy_file.as_deref())? });
     let readiness = Readiness::default();
     let log = event_log::start(&db, &shutdown, readiness.loops());

@@ -2,6 +2,7 @@
 
 use caseflow_proto::v1 as pb;
 use caseflow_proto::v1::intake_server::Intake as IntakeApi;
+use caseflow_runtime::idempotency::idempotent;
 use caseflow_runtime::server::grpc_principal;
 use caseflow_runtime::time;
 use tonic::{Request, Response, Status};
@@ -152,26 +153,34 @@ impl IntakeApi for IntakeGrpc {
         &self,
         request: Request<pb::SubmitHotlineOrderRequest>,
     ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
-        let principal = grpc_principal(&request)?;
-        let order = request
-            .into_inner()
-            .order
-            .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("order", "is required")))?;
-        let (case, created) = self.intake.submit_hotline_order(&principal, order_input(order)).await?;
-        Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/SubmitHotlineOrder", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let order = request
+                .into_inner()
+                .order
+                .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("order", "is required")))?;
+            let (case, created) = this.intake.submit_hotline_order(&principal, order_input(order)).await?;
+            Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
+        })
+        .await
     }
 
     async fn submit_petition(
         &self,
         request: Request<pb::SubmitPetitionRequest>,
     ) -> Result<Response<pb::SubmitHotlineOrderResponse>, Status> {
-        let principal = grpc_principal(&request)?;
-        let petition = request
-            .into_inner()
-            .petition
-            .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("petition", "is required")))?;
-        let (case, created) = self.intake.submit_petition(&principal, petition_input(petition)).await?;
-        Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/SubmitPetition", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let petition = request
+                .into_inner()
+                .petition
+                .ok_or_else(|| Status::from(caseflow_runtime::Problem::field("petition", "is required")))?;
+            let (case, created) = this.intake.submit_petition(&principal, petition_input(petition)).await?;
+            Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
+        })
+        .await
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
@@ -184,38 +193,46 @@ impl IntakeApi for IntakeGrpc {
         &self,
         request: Request<pb::RecordLeaderReceptionRequest>,
     ) -> Result<Response<pb::RecordLeaderReceptionResponse>, Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let received_at = caseflow_runtime::time::from_proto(r.received_at.as_ref(), "received_at")?;
-        let input = crate::receptions::ReceptionInput {
-            reception_number: r.reception_number,
-            leader_name: r.leader_name,
-            leader_title: r.leader_title,
-            received_at: received_at.with_timezone(&caseflow_runtime::clock::district_offset()).to_rfc3339(),
-            persons: r.persons,
-            matters: r
-                .matters
-                .into_iter()
-                .map(|m| crate::receptions::ReceptionMatterInput {
-                    summary: m.summary,
-                    case_id: Some(m.case_id).filter(|c| !c.is_empty()),
-                    outcome: m.outcome,
-                })
-                .collect(),
-        };
-        let (view, created) = self.intake.record_reception(&principal, input).await?;
-        Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created }))
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/RecordLeaderReception", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let received_at = caseflow_runtime::time::from_proto(r.received_at.as_ref(), "received_at")?;
+            let input = crate::receptions::ReceptionInput {
+                reception_number: r.reception_number,
+                leader_name: r.leader_name,
+                leader_title: r.leader_title,
+                received_at: received_at.with_timezone(&caseflow_runtime::clock::district_offset()).to_rfc3339(),
+                persons: r.persons,
+                matters: r
+                    .matters
+                    .into_iter()
+                    .map(|m| crate::receptions::ReceptionMatterInput {
+                        summary: m.summary,
+                        case_id: Some(m.case_id).filter(|c| !c.is_empty()),
+                        outcome: m.outcome,
+                    })
+                    .collect(),
+            };
+            let (view, created) = this.intake.record_reception(&principal, input).await?;
+            Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created }))
+        })
+        .await
     }
 
     async fn update_reception_outcome(
         &self,
         request: Request<pb::UpdateReceptionOutcomeRequest>,
     ) -> Result<Response<pb::RecordLeaderReceptionResponse>, Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let update = crate::receptions::OutcomeUpdate { outcome: r.outcome };
-        let view = self.intake.update_reception_outcome(&principal, &r.reception_id, r.ordinal, update).await?;
-        Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created: false }))
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/UpdateReceptionOutcome", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let update = crate::receptions::OutcomeUpdate { outcome: r.outcome };
+            let view = this.intake.update_reception_outcome(&principal, &r.reception_id, r.ordinal, update).await?;
+            Ok(Response::new(pb::RecordLeaderReceptionResponse { reception_id: view.reception_id, created: false }))
+        })
+        .await
     }
 
     async fn reveal_citizen(

@@ -101,6 +101,7 @@ pub async fn run(
     let policy = taxonomy::Policy::load(config.taxonomy_file.as_deref(), config.district_file.as_deref())?;
     let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    caseflow_runtime::idempotency::forget_old(&db).await?;
     let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days), records: ctx.records };
     let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules);
 

@@ -2,6 +2,7 @@
 
 use caseflow_proto::v1 as pb;
 use caseflow_proto::v1::routing_server::Routing as RoutingApi;
+use caseflow_runtime::idempotency::idempotent;
 use caseflow_runtime::server::grpc_principal;
 use caseflow_runtime::time;
 use tonic::{Request, Response, Status};
@@ -140,127 +141,196 @@ impl RoutingApi for RoutingGrpc {
     }
 
     async fn acknowledge(&self, request: Request<pb::DispatchRef>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        Ok(Response::new(dispatch(self.routing.acknowledge(&p, &request.into_inner().dispatch_id).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Acknowledge", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            Ok(Response::new(dispatch(this.routing.acknowledge(&p, &request.into_inner().dispatch_id).await?)))
+        })
+        .await
     }
 
     async fn land(&self, request: Request<pb::LandRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = LandInput { at: rfc3339(r.at.as_ref()), method: r.method, note: r.note };
-        Ok(Response::new(dispatch(self.routing.land(&p, &r.dispatch_id, input).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Land", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = LandInput { at: rfc3339(r.at.as_ref()), method: r.method, note: r.note };
+            Ok(Response::new(dispatch(this.routing.land(&p, &r.dispatch_id, input).await?)))
+        })
+        .await
     }
 
     async fn reply(&self, request: Request<pb::TextRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(dispatch(self.routing.reply(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Reply", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            Ok(Response::new(dispatch(this.routing.reply(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        })
+        .await
     }
 
     async fn file_case_analysis(&self, request: Request<pb::TextRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(dispatch(
-            self.routing.file_case_analysis(&p, &r.dispatch_id, TextInput { text: r.text }).await?,
-        )))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/FileCaseAnalysis", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            Ok(Response::new(dispatch(
+                this.routing.file_case_analysis(&p, &r.dispatch_id, TextInput { text: r.text }).await?,
+            )))
+        })
+        .await
     }
 
     async fn request_return(&self, request: Request<pb::ReturnRequest>) -> R<pb::ReturnView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = ReturnInput {
-            reason_code: r.reason_code,
-            reason: r.reason,
-            proposed_unit: r.proposed_unit,
-            catalog_entry: opt(r.catalog_entry),
-            legal_basis: opt(r.legal_basis),
-            contact: r.contact.map(|c| ContactRecord {
-                at: rfc3339(c.at.as_ref()),
-                method: c.method,
-                learned: c.learned,
-            }),
-        };
-        Ok(Response::new(return_view(self.routing.request_return(&p, &r.dispatch_id, input).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/RequestReturn", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = ReturnInput {
+                reason_code: r.reason_code,
+                reason: r.reason,
+                proposed_unit: r.proposed_unit,
+                catalog_entry: opt(r.catalog_entry),
+                legal_basis: opt(r.legal_basis),
+                contact: r.contact.map(|c| ContactRecord {
+                    at: rfc3339(c.at.as_ref()),
+                    method: c.method,
+                    learned: c.learned,
+                }),
+            };
+            Ok(Response::new(return_view(this.routing.request_return(&p, &r.dispatch_id, input).await?)))
+        })
+        .await
     }
 
     async fn request_extension(&self, request: Request<pb::ExtensionRequest>) -> R<pb::ExtensionView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = ExtensionInput { days: r.days, reason: r.reason, progress: r.progress };
-        Ok(Response::new(extension_view(self.routing.request_extension(&p, &r.dispatch_id, input).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/RequestExtension", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = ExtensionInput { days: r.days, reason: r.reason, progress: r.progress };
+            Ok(Response::new(extension_view(this.routing.request_extension(&p, &r.dispatch_id, input).await?)))
+        })
+        .await
     }
 
     async fn review(&self, request: Request<pb::ReviewRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = ReviewInput { accept: r.accept, reason: r.reason };
-        Ok(Response::new(dispatch(self.routing.review(&p, &r.dispatch_id, input).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Review", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = ReviewInput { accept: r.accept, reason: r.reason };
+            Ok(Response::new(dispatch(this.routing.review(&p, &r.dispatch_id, input).await?)))
+        })
+        .await
     }
 
     async fn resolve(&self, request: Request<pb::DispatchRef>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        Ok(Response::new(dispatch(self.routing.resolve(&p, &request.into_inner().dispatch_id).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Resolve", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            Ok(Response::new(dispatch(this.routing.resolve(&p, &request.into_inner().dispatch_id).await?)))
+        })
+        .await
     }
 
     async fn decide_return(&self, request: Request<pb::DecisionRequest>) -> R<pb::ReturnView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let d = Decision { approve: r.approve, reason: r.reason, unit: opt(r.unit), days: None };
-        Ok(Response::new(return_view(self.routing.decide_return(&p, &r.id, d).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/DecideReturn", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let d = Decision { approve: r.approve, reason: r.reason, unit: opt(r.unit), days: None };
+            Ok(Response::new(return_view(this.routing.decide_return(&p, &r.id, d).await?)))
+        })
+        .await
     }
 
     async fn decide_extension(&self, request: Request<pb::DecisionRequest>) -> R<pb::ExtensionView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let d = Decision { approve: r.approve, reason: r.reason, unit: None, days: Some(r.days).filter(|d| *d > 0) };
-        Ok(Response::new(extension_view(self.routing.decide_extension(&p, &r.id, d).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/DecideExtension", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let d =
+                Decision { approve: r.approve, reason: r.reason, unit: None, days: Some(r.days).filter(|d| *d > 0) };
+            Ok(Response::new(extension_view(this.routing.decide_extension(&p, &r.id, d).await?)))
+        })
+        .await
     }
 
     async fn designate(&self, request: Request<pb::UnitChoiceRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
-        Ok(Response::new(dispatch(self.routing.designate(&p, &r.id, c).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Designate", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
+            Ok(Response::new(dispatch(this.routing.designate(&p, &r.id, c).await?)))
+        })
+        .await
     }
 
     async fn transfer(&self, request: Request<pb::UnitChoiceRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
-        Ok(Response::new(dispatch(self.routing.transfer(&p, &r.id, c).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Transfer", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
+            Ok(Response::new(dispatch(this.routing.transfer(&p, &r.id, c).await?)))
+        })
+        .await
     }
 
     async fn assign(&self, request: Request<pb::UnitChoiceRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
-        Ok(Response::new(dispatch(self.routing.assign(&p, &r.id, c).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Assign", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
+            Ok(Response::new(dispatch(this.routing.assign(&p, &r.id, c).await?)))
+        })
+        .await
     }
 
     async fn add_assist(&self, request: Request<pb::UnitChoiceRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
-        Ok(Response::new(dispatch(self.routing.add_assist(&p, &r.id, c).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/AddAssist", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let c = UnitChoice { unit: r.unit, reason: r.reason, basis: r.basis };
+            Ok(Response::new(dispatch(this.routing.add_assist(&p, &r.id, c).await?)))
+        })
+        .await
     }
 
     async fn supervise(&self, request: Request<pb::TextRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(dispatch(self.routing.supervise(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Supervise", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            Ok(Response::new(dispatch(this.routing.supervise(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        })
+        .await
     }
 
     async fn rehandle(&self, request: Request<pb::TextRequest>) -> R<pb::DispatchView> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        Ok(Response::new(dispatch(self.routing.rehandle(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/Rehandle", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            Ok(Response::new(dispatch(this.routing.rehandle(&p, &r.dispatch_id, TextInput { text: r.text }).await?)))
+        })
+        .await
     }
 
     async fn succeed_unit(&self, request: Request<pb::UnitSuccessionRequest>) -> R<pb::UnitSuccessionResponse> {
-        let p = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let input = UnitSuccession { status: r.status, successor: r.successor, reason: r.reason };
-        let moved = self.routing.succeed_unit(&p, &r.unit, input).await?;
-        Ok(Response::new(pb::UnitSuccessionResponse { dispatches_moved: i32::try_from(moved).unwrap_or(i32::MAX) }))
+        let this = self.clone();
+        idempotent(self.routing.db(), "/caseflow.v1.Routing/SucceedUnit", request, |request| async move {
+            let p = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = UnitSuccession { status: r.status, successor: r.successor, reason: r.reason };
+            let moved = this.routing.succeed_unit(&p, &r.unit, input).await?;
+            Ok(Response::new(pb::UnitSuccessionResponse { dispatches_moved: i32::try_from(moved).unwrap_or(i32::MAX) }))
+        })
+        .await
     }
 }

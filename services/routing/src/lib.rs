@@ -118,6 +118,7 @@ pub async fn run(
         policy: policy::RoutingPolicy::load(config.policy_file.as_deref())?,
     });
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    caseflow_runtime::idempotency::forget_old(&db).await?;
     {
         let rules = rules.clone();
         db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await?;

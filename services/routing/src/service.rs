@@ -196,6 +196,11 @@ impl Routing {
         &self.rules
     }
 
+    /// The service's database (the gRPC edge keeps idempotency keys in it).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// The service's database, for tests that check invariants over the stored rows.
     pub fn db_for_tests(&self) -> &Db {
         &self.db

@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod error;
 pub mod event_log;
 pub mod grpc_client;
+pub mod idempotency;
 pub mod rest;
 pub mod server;
 pub mod standalone;

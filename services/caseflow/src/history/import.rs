@@ -6,14 +6,16 @@
 //!   a rule refuses, is reported with its number and the reason; the others are still applied.
 //! - A journal beside the file (`FILE.journal`) records each line's outcome and the ids it
 //!   produced, appended as it goes: a second run of the same file finds every line done and
-//!   changes nothing; a run that was interrupted resumes after the last recorded line. The one
-//!   line that may have been applied without being recorded (the process died between the two)
-//!   is recognised by its refusal as "already applied".
+//!   changes nothing; a run that was interrupted resumes after the last recorded line.
+//! - Each line's write carries an idempotency key made of the file's hash and the line number
+//!   (`runtime::idempotency`). The service keeps the key in the write's own transaction with the
+//!   answer beside it, so a line applied but not recorded (the importer died, or the answer was
+//!   lost on the wire) is answered again as the first time, with its ids (a return's or an
+//!   extension's id included), and never applied twice.
 //! - A service that cannot be reached (stopped, restarting, the connection cut mid-call) is
-//!   never a bad line: the line is sent again with back-off for up to `outage_patience`; a
-//!   second answer that says it is already done counts as applied (the first call went through
-//!   before the connection broke). If the service stays away, the import stops, records
-//!   nothing for that line, and says where a new run resumes.
+//!   never a bad line: the line is sent again, under the same key, with back-off for up to
+//!   `outage_patience`. If the service stays away, the import stops, records nothing for that
+//!   line, and says where a new run resumes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, Write as _};
@@ -214,22 +216,30 @@ impl From<String> for Refusal {
 }
 
 struct Clients {
+    /// The first 16 hex digits of the file's SHA-256, in every line's idempotency key.
+    file_key: String,
     intake: pb::intake_client::IntakeClient<AuthedChannel>,
     routing: pb::routing_client::RoutingClient<AuthedChannel>,
     evaluation: pb::evaluation_client::EvaluationClient<AuthedChannel>,
 }
 
-/// A request acting as `role` at `at`.
-fn request<T>(
-    message: T,
-    role: &str,
-    at: &chrono::DateTime<chrono::FixedOffset>,
-) -> Result<tonic::Request<T>, Refusal> {
+/// The line a call is made for: its time, and the idempotency key its write carries.
+struct Moment<'a> {
+    at: &'a chrono::DateTime<chrono::FixedOffset>,
+    /// `import:<first 16 hex digits of the file's SHA-256>:<line number>`: the same on every
+    /// run of the same file, so a line applied but not journaled is answered, not applied again.
+    key: String,
+}
+
+/// A request acting as `role` at the line's moment, under the line's idempotency key (a
+/// read ignores the key; each line makes one write).
+fn request<T>(message: T, role: &str, at: &Moment<'_>) -> Result<tonic::Request<T>, Refusal> {
     let mut r = tonic::Request::new(message);
     let meta = r.metadata_mut();
     let bad = |what: &str| Refusal::from(format!("{what} cannot be sent as a header"));
     meta.insert(caseflow_runtime::auth::ACT_AS_HEADER, role.parse().map_err(|_| bad("the role"))?);
-    meta.insert(caseflow_runtime::auth::EVENT_TIME_HEADER, at.to_rfc3339().parse().map_err(|_| bad("at"))?);
+    meta.insert(caseflow_runtime::auth::EVENT_TIME_HEADER, at.at.to_rfc3339().parse().map_err(|_| bad("at"))?);
+    meta.insert(caseflow_runtime::idempotency::HEADER, at.key.parse().map_err(|_| bad("the line's key"))?);
     r.set_timeout(Duration::from_secs(30));
     Ok(r)
 }
@@ -302,7 +312,7 @@ fn requested(ids: &BTreeMap<DispatchKey, String>, key: &DispatchKey, what: &str)
 
 impl Clients {
     /// The lead dispatch of `key`: the one the unit holds now, else its latest.
-    async fn dispatch(&mut self, names: &Names, key: &DispatchKey, line: &Line) -> Result<String, Refusal> {
+    async fn dispatch(&mut self, names: &Names, key: &DispatchKey, at: &Moment<'_>) -> Result<String, Refusal> {
         let (case_id, _, _) = names.case(&key.case)?;
         let matter_id = names.matter(&key.case, key.matter)?;
         let list = self
@@ -310,7 +320,7 @@ impl Clients {
             .list_case_dispatches(request(
                 pb::ListCaseDispatchesRequest { case_id: case_id.clone() },
                 "dispatcher",
-                &line.at,
+                at,
             )?)
             .await?
             .into_inner();
@@ -327,8 +337,8 @@ impl Clients {
         )
     }
 
-    async fn apply(&mut self, names: &Names, line: &Line) -> Result<Ids, Refusal> {
-        let at = &line.at;
+    async fn apply(&mut self, names: &Names, line: &Line, number: usize) -> Result<Ids, Refusal> {
+        let at = &Moment { at: &line.at, key: format!("import:{}:{number}", self.file_key) };
         let unit_role = |k: &DispatchKey| format!("unit_handler:{}", k.unit);
         match &line.event {
             Event::HotlineOrder { order } => {
@@ -381,38 +391,39 @@ impl Clients {
                 Ok(case_ids(r.case, true))
             }
             Event::Acknowledge { dispatch } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 self.routing
                     .acknowledge(request(pb::DispatchRef { dispatch_id: id }, &unit_role(dispatch), at)?)
                     .await?;
                 Ok(Ids::default())
             }
             Event::Land { dispatch, method, note } => {
-                let id = self.dispatch(names, dispatch, line).await?;
-                let msg = pb::LandRequest { dispatch_id: id, at: ts(at), method: method.clone(), note: note.clone() };
+                let id = self.dispatch(names, dispatch, at).await?;
+                let msg =
+                    pb::LandRequest { dispatch_id: id, at: ts(at.at), method: method.clone(), note: note.clone() };
                 self.routing.land(request(msg, &unit_role(dispatch), at)?).await?;
                 Ok(Ids::default())
             }
             Event::Reply { dispatch, text } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::TextRequest { dispatch_id: id, text: text.clone() };
                 self.routing.reply(request(msg, &unit_role(dispatch), at)?).await?;
                 Ok(Ids::default())
             }
             Event::CaseAnalysis { dispatch, text } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::TextRequest { dispatch_id: id, text: text.clone() };
                 self.routing.file_case_analysis(request(msg, &unit_role(dispatch), at)?).await?;
                 Ok(Ids::default())
             }
             Event::Review { dispatch, accept, reason } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::ReviewRequest { dispatch_id: id, accept: *accept, reason: reason.clone() };
                 self.routing.review(request(msg, "dispatcher", at)?).await?;
                 Ok(Ids::default())
             }
             Event::Resolve { dispatch } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 self.routing.resolve(request(pb::DispatchRef { dispatch_id: id }, "dispatcher", at)?).await?;
                 Ok(Ids::default())
             }
@@ -425,7 +436,7 @@ impl Clients {
                 legal_basis,
                 contact,
             } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::ReturnRequest {
                     dispatch_id: id,
                     reason_code: reason_code.clone(),
@@ -455,7 +466,7 @@ impl Clients {
                 Ok(Ids::default())
             }
             Event::ExtensionRequest { dispatch, days, reason, progress } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::ExtensionRequest {
                     dispatch_id: id,
                     days: *days,
@@ -478,7 +489,7 @@ impl Clients {
                 Ok(Ids::default())
             }
             Event::Transfer { dispatch, to, reason, basis } => {
-                let id = self.dispatch(names, dispatch, line).await?;
+                let id = self.dispatch(names, dispatch, at).await?;
                 let msg = pb::UnitChoiceRequest { id, unit: to.clone(), reason: reason.clone(), basis: basis.clone() };
                 self.routing.transfer(request(msg, "dispatcher", at)?).await?;
                 Ok(Ids::default())
@@ -536,7 +547,7 @@ impl Clients {
                     reception_number: reception_number.clone(),
                     leader_name: leader_name.clone(),
                     leader_title: leader_title.clone(),
-                    received_at: ts(at),
+                    received_at: ts(at.at),
                     persons: *persons,
                     matters: ms,
                 };
@@ -661,6 +672,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
 
     let channel = |url: &str| ServiceChannel::new(url, &opts.key).map(|c| c.intercepted());
     let mut clients = Clients {
+        file_key: sha256[..16].to_owned(),
         intake: pb::intake_client::IntakeClient::new(channel(&opts.intake)?),
         routing: pb::routing_client::RoutingClient::new(channel(&opts.routing)?),
         evaluation: pb::evaluation_client::EvaluationClient::new(channel(&opts.evaluation)?),
@@ -669,7 +681,6 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let todo: Vec<&(usize, Line)> = lines.iter().filter(|(n, _)| !done.contains(n)).collect();
     let (total, started) = (todo.len(), Instant::now());
     let mut last_report = Instant::now();
-    let mut first_after_resume = resumed;
     for (k, (n, line)) in todo.into_iter().enumerate() {
         // A line whose dispatch or evaluation another service is still making waits for it; a
         // line whose service cannot be reached is sent again until it can.
@@ -677,7 +688,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         let mut outage: Option<Instant> = None;
         let mut backoff = Duration::from_millis(100);
         let outcome = loop {
-            match clients.apply(&names, line).await {
+            match clients.apply(&names, line, *n).await {
                 Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -693,8 +704,6 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 other => break other,
             }
         };
-        // After a lost answer, as after an interruption, the line may already have been applied.
-        let ambiguous = first_after_resume || outage.is_some();
         let entry = match outcome {
             Ok(ids) => {
                 names.learn(line, &ids);
@@ -708,13 +717,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
             Err(refusal)
-                if ambiguous
-                    && matches!(
-                        refusal.code,
-                        tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists | tonic::Code::Aborted
-                    ) =>
+                if matches!(refusal.rule.as_deref(), Some("idempotency.answer_lost" | "idempotency.key_reused")) =>
             {
-                // Applied just before the interruption, never recorded: the state says so.
+                // This line's key is recorded: the line was applied. Either the service died
+                // before it kept the answer (a moment between two commits), or the line now
+                // resolves to another dispatch than when it was applied (its journal entry lost
+                // while later lines went in; the key holds this file's hash and line number, so
+                // it is this line's and no one else's). Applied, without the ids it answered.
                 summary.already_done += 1;
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
@@ -731,7 +740,6 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 JournalEntry::Line { line: *n, outcome: Outcome::Bad, reason: Some(reason), ids: Ids::default() }
             }
         };
-        first_after_resume = false;
         append(&mut journal, &entry)?;
         done.insert(*n);
         if opts.progress && (last_report.elapsed() >= Duration::from_secs(1) || k + 1 == total) {

@@ -319,13 +319,22 @@ impl Db {
     {
         let pool = self.write.clone();
         let span = tracing::Span::current();
+        // A call under an idempotency key claims it in its first write's transaction.
+        let claim = crate::idempotency::pending_claim();
+        let claiming = claim.clone();
         let (result, appended) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 OUTBOX_APPENDED.with(|f| f.set(false));
                 let result =
                     pool.get().map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
                         let conn: &mut AnyConnection = &mut pooled;
-                        conn.transaction(f)
+                        conn.transaction(|conn| {
+                            let r = f(conn)?;
+                            if let Some(claim) = &claiming {
+                                claim.record(conn)?;
+                            }
+                            Ok(r)
+                        })
                     });
                 (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
             })
@@ -333,6 +342,9 @@ impl Db {
         .await
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
         if result.is_ok() {
+            if let Some(claim) = claim {
+                claim.committed();
+            }
             self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if appended {
                 self.appended.notify_one();
