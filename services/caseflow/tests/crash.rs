@@ -1,0 +1,385 @@
+//! The crash test: `caseflow run` as a child process takes 1,000 work orders from 16 clients
+//! while an import runs, is killed with SIGKILL twice at random moments and restarted on the
+//! same data each time. Afterwards every order that got a 2xx exists exactly once and is
+//! dispatched exactly once, reporting's figures equal a recount of the orders, and the import
+//! ends equal to a clean import of the same file into a system nobody killed.
+//!
+//! Runs on SQLite, and on PostgreSQL (a schema per service) when `TEST_DATABASE_URL` is set.
+//! The moments are drawn from a seed printed at the start (`CRASH_SEED` replays one).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use caseflow::history::{demo, import};
+use caseflow_runtime::testing::TestDatabase;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+const ORDERS: usize = 1000;
+const CLIENTS: usize = 16;
+const SERVICES: [&str; 4] = ["intake", "routing", "evaluation", "reporting"];
+const INTEGRATOR: &str = "dev-integrator-key";
+const DISPATCHER: &str = "dev-dispatcher-key";
+const OFFICE: &str = "dev-office-key";
+const ADMIN: &str = "dev-admin-key";
+const IMPORTER: &str = "dev-importer-key";
+
+/// A small xorshift: the kill moments, reproducible from the printed seed.
+struct Draw(u64);
+
+impl Draw {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One deployment of the all-in-one process: its folder, ports and databases.
+struct Deployment {
+    dir: tempfile::TempDir,
+    ports: BTreeMap<&'static str, u16>,
+    /// Kept so that the PostgreSQL schemas are dropped at the end.
+    _databases: Vec<TestDatabase>,
+    child: Option<Child>,
+    starts: usize,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl Deployment {
+    /// The repository's `deploy/caseflow.toml` with this deployment's ports and databases.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let template =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/caseflow.toml"))
+                .expect("deploy/caseflow.toml");
+        let mut config = template.replace("log_format = \"pretty\"", "log_format = \"json\"");
+        let mut ports = BTreeMap::new();
+        let mut databases = Vec::new();
+        for (i, service) in SERVICES.iter().enumerate() {
+            let port = free_port();
+            ports.insert(*service, port);
+            config = config.replace(&format!("127.0.0.1:808{}", i + 1), &format!("127.0.0.1:{port}"));
+            let db = TestDatabase::new(service);
+            if let Some(schema) = &db.config.schema {
+                config = config.replace(
+                    &format!("{{ url = \"sqlite://data/{service}.db\" }}"),
+                    &format!("{{ url = \"{}\", schema = \"{schema}\" }}", db.config.url),
+                );
+            }
+            databases.push(db);
+        }
+        std::fs::write(dir.path().join("caseflow.toml"), config).expect("config");
+        Self { dir, ports, _databases: databases, child: None, starts: 0 }
+    }
+
+    fn url(&self, service: &str, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports[service])
+    }
+
+    /// Starts `caseflow run` on this deployment's data and waits until every service is ready.
+    async fn start(&mut self, http: &reqwest::Client) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.dir.path().join(format!("run-{}.log", self.starts))).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_caseflow"))
+            .args(["run", "--config", "caseflow.toml"])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("caseflow starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for service in SERVICES {
+            loop {
+                let ok =
+                    http.get(self.url(service, "/health/readyz")).send().await.is_ok_and(|r| r.status().is_success());
+                if ok {
+                    break;
+                }
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    panic!("caseflow exited ({status}) while starting; see {}", self.log_tail());
+                }
+                assert!(Instant::now() < deadline, "{service} not ready in 60 s; {}", self.log_tail());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, no goodbye.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join(format!("run-{}.log", self.starts))).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn import_options(&self, file: PathBuf) -> import::Options {
+        import::Options {
+            file,
+            intake: self.url("intake", ""),
+            routing: self.url("routing", ""),
+            evaluation: self.url("evaluation", ""),
+            key: caseflow_runtime::config::Secret::new(IMPORTER),
+            progress: false,
+            outage_patience: Duration::from_secs(120),
+        }
+    }
+
+    async fn get(&self, http: &reqwest::Client, service: &str, path: &str, key: &str) -> Value {
+        let r = http.get(self.url(service, path)).bearer_auth(key).send().await.expect("answers");
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    /// Waits until reporting's read model stands still.
+    async fn settled(&self, http: &reqwest::Client) {
+        let (mut last, mut still) = (Value::Null, 0);
+        for _ in 0..600 {
+            let now = self.get(http, "reporting", "/v1/read-model", ADMIN).await;
+            still = if now == last { still + 1 } else { 0 };
+            if still >= 5 {
+                return;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("reporting never settled: {last}");
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A live work order received a minute ago, from caller `n`, for 区城管局.
+fn order(n: usize) -> Value {
+    let received =
+        chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()) - chrono::Duration::minutes(1);
+    json!({
+        "order_number": format!("GDCRASH{n:06}"),
+        "received_at": received.to_rfc3339(),
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "urban_management.cooking_fume",
+        "content": format!("中山路餐饮店油烟直排，影响住户休息（{n}）。"),
+        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
+        "citizen": {"name": "陈建红", "phone": format!("138{n:08}"), "anonymous": false, "hide_identity": false},
+        "matters": [{"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": "chengguan"}],
+    })
+}
+
+/// Sends order `n` until it gets a 2xx (the platform retries what got no answer), and returns
+/// the case id it was answered with. A 4xx is a failure of the test.
+async fn submit(http: &reqwest::Client, url: &str, n: usize) -> String {
+    let body = order(n);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        match http.post(url).bearer_auth(INTEGRATOR).json(&body).timeout(Duration::from_secs(20)).send().await {
+            Ok(r) if r.status().is_success() => {
+                let v: Value = r.json().await.expect("a case");
+                return v["case_id"].as_str().expect("case id").to_owned();
+            }
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                panic!("order {n} refused: {status} {}", r.text().await.unwrap_or_default());
+            }
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "order {n} got no 2xx in 180 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const PERIOD: &str =
+    "from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00&as_of=2020-07-23T00:00:00%2B08:00";
+
+/// `v` without the ids each system makes up (a case's id), which two systems cannot share.
+fn without_ids(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            Value::Object(m.iter().filter(|(k, _)| *k != "case_id").map(|(k, v)| (k.clone(), without_ids(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(without_ids).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Where two reports differ, as paths, for a readable failure.
+fn differences(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                differences(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differences(p, q, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} against {b}")),
+        _ => {}
+    }
+}
+
+/// The imported half-year's reports, without the ids each system makes up.
+async fn history_reports(d: &Deployment, http: &reqwest::Client) -> Vec<Value> {
+    let mut out = Vec::new();
+    for path in [
+        format!("/v1/reports/attachment-1?{PERIOD}"),
+        format!("/v1/reports/attachment-2?{PERIOD}"),
+        format!("/v1/reports/summary?source=hotline&{PERIOD}"),
+        format!("/v1/reports/summary?source=petition&{PERIOD}"),
+        format!("/v1/reports/bounce?{PERIOD}"),
+    ] {
+        out.push(without_ids(&d.get(http, "reporting", &path, OFFICE).await));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_twice_under_load_and_import_it_loses_nothing_and_doubles_nothing() {
+    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+    });
+    eprintln!("crash test seed {seed} (CRASH_SEED={seed} replays these moments)");
+    let mut draw = Draw(seed);
+    let http = reqwest::Client::new();
+    let mut crashed = Deployment::new();
+    crashed.start(&http).await;
+
+    let lines = demo::generate(&demo::Spec { seed: 31, scale: 0.02, ..demo::Spec::default() });
+    let file = crashed.dir.path().join("history.jsonl");
+    let mut text = Vec::new();
+    demo::write(&lines, &mut text).expect("written");
+    std::fs::write(&file, &text).expect("file");
+
+    // The load: 16 clients, 1,000 orders, each retried until it gets a 2xx.
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(Mutex::new(BTreeMap::<usize, String>::new()));
+    let order_url = crashed.url("intake", "/v1/hotline/orders");
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (http, next, acked, url) = (http.clone(), next.clone(), acked.clone(), order_url.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    if n >= ORDERS {
+                        return;
+                    }
+                    let case_id = submit(&http, &url, n).await;
+                    acked.lock().await.insert(n, case_id);
+                }
+            })
+        })
+        .collect();
+    let importing = tokio::spawn({
+        let opts = crashed.import_options(file.clone());
+        async move { import::run(&opts).await }
+    });
+
+    // Two kills: the first once a random share of the orders is in, the second once the import
+    // has gone a random way further (the orders may be done by then, the import not).
+    let journal = crashed.dir.path().join("history.jsonl.journal");
+    let journaled =
+        |journal: &Path| std::fs::read_to_string(journal).map_or(0, |t| t.lines().count().saturating_sub(1));
+    for kill in 0..2 {
+        if kill == 0 {
+            let at = 100 + draw.below(300) as usize;
+            while acked.lock().await.len() < at && !clients.iter().all(|c| c.is_finished()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } else {
+            let at = lines.len() / 5 + draw.below(lines.len() as u64 / 2) as usize;
+            while journaled(&journal) < at && !importing.is_finished() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let pause = draw.below(300);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        eprintln!(
+            "SIGKILL with {} orders acknowledged and {} of {} import lines journaled (+{pause} ms)",
+            acked.lock().await.len(),
+            journaled(&journal),
+            lines.len()
+        );
+        assert!(!importing.is_finished(), "the import is still running when the process is killed");
+        crashed.kill();
+        crashed.start(&http).await;
+    }
+    for c in clients {
+        c.await.expect("client");
+    }
+    let summary = importing.await.expect("join").expect("the import rides out both crashes");
+    assert!(summary.bad.is_empty(), "no line is bad for a crash: {}", summary.render());
+    assert_eq!(summary.applied + summary.already_done, lines.len(), "{}", summary.render());
+    crashed.settled(&http).await;
+
+    // Every order that got a 2xx exists once, under the id it was answered with, and is
+    // dispatched once.
+    let acked = acked.lock().await.clone();
+    assert_eq!(acked.len(), ORDERS);
+    for (n, case_id) in &acked {
+        let case = crashed.get(&http, "intake", &format!("/v1/cases/{case_id}"), DISPATCHER).await;
+        assert_eq!(case["external_ref"], format!("GDCRASH{n:06}"), "{case}");
+        let dispatches = crashed.get(&http, "routing", &format!("/v1/cases/{case_id}/dispatches"), DISPATCHER).await;
+        assert_eq!(dispatches.as_array().map(Vec::len), Some(1), "order {n} dispatched once: {dispatches}");
+    }
+    // Resent orders were answered with their case, not made again: reporting counts 1,000.
+    let today = chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()).date_naive();
+    let counts = crashed
+        .get(
+            &http,
+            "reporting",
+            &format!(
+                "/v1/reports/unit-counts?from={}T00:00:00%2B08:00&to={}T00:00:00%2B08:00",
+                today - chrono::Days::new(1),
+                today + chrono::Days::new(1)
+            ),
+            OFFICE,
+        )
+        .await;
+    let received: u64 = counts["units"].as_array().map_or(0, |u| u.iter().filter_map(|x| x["received"].as_u64()).sum());
+    let in_triage = counts["in_triage"].as_u64().unwrap_or(0);
+    assert_eq!((received, in_triage), (ORDERS as u64, 0), "reporting recounts the orders: {counts}");
+
+    // The import ends where a clean import of the same file into a system nobody killed does.
+    let mut clean = Deployment::new();
+    clean.start(&http).await;
+    let clean_file = clean.dir.path().join("history.jsonl");
+    std::fs::write(&clean_file, &text).expect("file");
+    let clean_summary = import::run(&clean.import_options(clean_file)).await.expect("clean import");
+    assert!(clean_summary.bad.is_empty(), "{}", clean_summary.render());
+    clean.settled(&http).await;
+    let (after_crashes, after_clean) =
+        (Value::Array(history_reports(&crashed, &http).await), Value::Array(history_reports(&clean, &http).await));
+    let mut differ = Vec::new();
+    differences(&after_crashes, &after_clean, "reports", &mut differ);
+    assert!(differ.is_empty(), "the crashed system's half-year reports equal the clean one's:\n{}", differ.join("\n"));
+}
