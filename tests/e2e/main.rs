@@ -1,6 +1,7 @@
 //! End-to-end tests: the whole system in one process, driven only through public APIs.
 //! Each runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
 
+mod access;
 mod auth;
 mod evaluation;
 mod hardening;

@@ -49,6 +49,13 @@ enum Command {
         #[arg(long, default_value = "target/openapi")]
         out: PathBuf,
     },
+    /// Write the authorization table (every route and method × role) as Markdown, the
+    /// documentation `docs/access.md` is.
+    AccessTable {
+        /// Where to write; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a seeded, realistic half-year (and the one a year before) in the import format.
     DemoData {
         #[arg(long, default_value_t = 2020)]
@@ -88,6 +95,14 @@ fn main() -> anyhow::Result<()> {
                 let path = out.join(format!("{name}.json"));
                 std::fs::write(&path, doc.to_pretty_json()?)?;
                 eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Command::AccessTable { out } => {
+            let table = caseflow_runtime::access::markdown();
+            match out {
+                Some(path) => std::fs::write(&path, table)?,
+                None => print!("{table}"),
             }
             Ok(())
         }

@@ -47,34 +47,6 @@ pub const ACT_AS_HEADER: &str = "x-caseflow-act-as";
 /// When the imported event happened, RFC 3339 with offset.
 pub const EVENT_TIME_HEADER: &str = "x-caseflow-event-time";
 
-/// The only calls the importer's key may make: those the import format lists
-/// (`docs/import-format.md`), and the one read it needs to find a dispatch by its old system's
-/// keys. Nothing that reads or reveals citizen data is here; every other route and method
-/// answers 403 `import.scope` to the importer, whatever role it acts as.
-pub const IMPORT_CALLS: &[&str] = &[
-    "/caseflow.v1.Intake/SubmitHotlineOrder",
-    "/caseflow.v1.Intake/SubmitPetition",
-    "/caseflow.v1.Intake/RecordLeaderReception",
-    "/caseflow.v1.Intake/UpdateReceptionOutcome",
-    "/caseflow.v1.Routing/ListCaseDispatches",
-    "/caseflow.v1.Routing/Acknowledge",
-    "/caseflow.v1.Routing/Land",
-    "/caseflow.v1.Routing/Reply",
-    "/caseflow.v1.Routing/FileCaseAnalysis",
-    "/caseflow.v1.Routing/RequestReturn",
-    "/caseflow.v1.Routing/RequestExtension",
-    "/caseflow.v1.Routing/Review",
-    "/caseflow.v1.Routing/Resolve",
-    "/caseflow.v1.Routing/DecideReturn",
-    "/caseflow.v1.Routing/DecideExtension",
-    "/caseflow.v1.Routing/Designate",
-    "/caseflow.v1.Routing/Transfer",
-    "/caseflow.v1.Routing/Assign",
-    "/caseflow.v1.Evaluation/Rate",
-    "/caseflow.v1.Evaluation/FollowUp",
-    "/caseflow.v1.Evaluation/Expire",
-];
-
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,6 +2,7 @@
 //! (outbox, publisher, stream, consumer), identity, the error shape, telemetry, typed config, the
 //! injected clock and the server shell. Domain rules live in the services, not here.
 
+pub mod access;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -195,8 +195,8 @@ struct ImporterGate {
     records: crate::time::RecordBounds,
 }
 
-/// The importer's key reaches only the calls the import format lists
-/// ([`crate::auth::IMPORT_CALLS`]), and an importer's request runs with its event time as every
+/// The importer's key reaches only the calls the import format lists (those of the access
+/// table with an `import_as`), and an importer's request runs with its event time as every
 /// clock's now. Anyone else sending the event-time header is refused before the request reaches
 /// a handler (including unauthenticated ones).
 async fn importer_gate(
@@ -211,7 +211,7 @@ async fn importer_gate(
     let importer = keys
         .authenticate(crate::auth::presented_key(req.headers()))
         .is_ok_and(|p| p.role == crate::auth::Role::Importer);
-    if importer && !crate::auth::IMPORT_CALLS.contains(&req.uri().path()) {
+    if importer && !crate::access::importable(req.uri().path()) {
         return refuse(
             Problem::new(
                 ErrorKind::PermissionDenied,
@@ -235,6 +235,63 @@ async fn importer_gate(
         Ok(at) => crate::clock::EVENT_TIME.scope(at, next.run(req)).await,
         Err(problem) => refuse(problem),
     }
+}
+
+#[derive(Clone)]
+struct AccessGate {
+    service: &'static str,
+    keys: KeyStore,
+}
+
+/// Enforces the authorization table ([`crate::access`]) before any handler runs: a role the
+/// call is not for is refused with 403 `auth.role`, whatever the record and the body; the
+/// importer only as a role the call lists for it. Calls not in the table (health, OpenAPI,
+/// reflection, an unknown route) pass to their own handling.
+async fn access_gate(
+    axum::extract::State(AccessGate { service, keys }): axum::extract::State<AccessGate>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let grpc = is_grpc(&req);
+    let (method, path) = if grpc {
+        ("gRPC".to_owned(), req.uri().path().to_owned())
+    } else {
+        match req.extensions().get::<axum::extract::MatchedPath>() {
+            Some(matched) => (req.method().as_str().to_owned(), matched.as_str().to_owned()),
+            None => return next.run(req).await,
+        }
+    };
+    let Some(call) = crate::access::find(service, &method, &path).filter(|c| !c.public) else {
+        return next.run(req).await;
+    };
+    let refuse = |problem: Problem| {
+        if grpc { tonic::Status::from(problem).into_http::<axum::body::Body>() } else { problem.into_response() }
+    };
+    let principal = match keys.authenticate_headers(req.headers()) {
+        Ok(p) => p,
+        Err(problem) => return refuse(problem),
+    };
+    let importer = keys
+        .authenticate(crate::auth::presented_key(req.headers()))
+        .is_ok_and(|p| p.role == crate::auth::Role::Importer);
+    let allowed: Vec<crate::auth::Role> =
+        if importer { call.import_as.to_vec() } else { call.grants.iter().map(|(r, _)| *r).collect() };
+    if allowed.contains(&principal.role) {
+        return next.run(req).await;
+    }
+    let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+    refuse(
+        Problem::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "role '{}' may not {} ({method} {path}); allowed roles: {}",
+                principal.role,
+                call.action,
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            ),
+        )
+        .with_rule("auth.role"),
+    )
 }
 
 /// Serves `endpoints` on `listener` until `shutdown`, then reports not-serving, stops accepting
@@ -277,6 +334,7 @@ pub async fn serve(
         .merge(grpc.prepare().into_axum_router())
         .merge(health)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(AccessGate { service, keys: keys.clone() }, access_gate))
         .layer(axum::middleware::from_fn_with_state(ImporterGate { keys, clock, records }, importer_gate))
         .layer(axum::middleware::from_fn(problem_shape))
         .layer(axum::middleware::from_fn(catch_panic))
