@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts bench fuzz lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz bench fuzz lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo-data: ## Write a generated half-year in the import format to data/history.j
 build: ## Build every binary
 	cargo build --workspace --bins
 
-test: test-sqlite test-postgres contracts ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts
+test: test-sqlite test-postgres contracts api-fuzz ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts and the API fuzzer
 
 test-sqlite: ## The whole suite on SQLite
 	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
@@ -44,6 +44,14 @@ contracts: ## Write the four OpenAPI documents and check them with openapi-spec-
 	cargo run -q --bin caseflow -- openapi --out target/openapi
 	@test -x target/tools/bin/openapi-spec-validator || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(OPENAPI_VALIDATOR)'; }
 	target/tools/bin/openapi-spec-validator --schema 3.1 target/openapi/*.json
+
+# Property-based fuzzing of the REST edges from their OpenAPI documents (schemathesis, pinned,
+# in the same venv): no 5xx, no undocumented status, responses as documented.
+SCHEMATHESIS := schemathesis==4.32.5
+api-fuzz: ## Fuzz the four REST APIs from their OpenAPI documents (API_FUZZ_EXAMPLES per operation, API_FUZZ_SEED)
+	cargo build -q --bin caseflow
+	@test -x target/tools/bin/schemathesis || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(SCHEMATHESIS)'; }
+	tests/api-fuzz.sh target/tools/bin/schemathesis target/debug/caseflow
 
 bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
 	cargo bench -p caseflow --bench halfyear

@@ -347,35 +347,6 @@ async fn a_line_applied_but_not_journaled_is_answered_again_under_its_key_and_ap
     sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_journal_lost_wholesale_costs_no_double_application() {
-    let sandbox = sandbox_after_the_file().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let lines = small(29);
-    let path = write(dir.path(), &lines);
-    let journal = PathBuf::from(format!("{}.journal", path.display()));
-    let first = import::run(&sandbox.import_options(&path)).await.expect("import runs");
-    assert!(first.bad.is_empty(), "{}", first.render());
-    sandbox.settled().await;
-    let clean = reports(&sandbox).await;
-
-    // Every entry lost: each line is sent again under its key. What the keys recognise is
-    // answered; a line that now resolves to another dispatch than the first time is recognised
-    // as this file's own line and counted done. Nothing is applied twice.
-    std::fs::remove_file(&journal).expect("journal removed");
-    let again = import::run(&sandbox.import_options(&path)).await.expect("the second run");
-    assert_eq!(again.applied + again.already_done + again.bad.len(), lines.len(), "{}", again.render());
-    assert!(
-        again.bad.iter().all(|b| b.reason.contains("is known")),
-        "only a decision whose request's id could not be recovered is bad: {}",
-        again.render()
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sandbox.settled().await;
-    assert_eq!(reports(&sandbox).await, clean, "nothing was applied twice");
-    sandbox.shutdown().await;
-}
-
 /// Waits until the journal of `path` holds more than `lines` lines.
 async fn journal_passes(path: &Path, lines: usize) {
     let journal = PathBuf::from(format!("{}.journal", path.display()));

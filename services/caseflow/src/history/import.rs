@@ -716,14 +716,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 *summary.by_type.entry(format!("{} (refused as recorded)", line.event.kind())).or_default() += 1;
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
-            Err(refusal)
-                if matches!(refusal.rule.as_deref(), Some("idempotency.answer_lost" | "idempotency.key_reused")) =>
-            {
-                // This line's key is recorded: the line was applied. Either the service died
-                // before it kept the answer (a moment between two commits), or the line now
-                // resolves to another dispatch than when it was applied (its journal entry lost
-                // while later lines went in; the key holds this file's hash and line number, so
-                // it is this line's and no one else's). Applied, without the ids it answered.
+            Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
+                // Applied under this line's key, and the service died before it kept the answer
+                // (a moment between two commits): applied, without the ids it answered.
                 summary.already_done += 1;
                 JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
             }
