@@ -1,0 +1,99 @@
+//! Idempotency keys on the configured backend, call by call: a keyed write answers a resend from
+//! its stored answer (a response or a refusal) without running again; a call that wrote nothing
+//! claims nothing; a key whose answer was lost says so; a key reused for another call is refused.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use caseflow_proto::v1::DispatchRef;
+use caseflow_runtime::auth::{Principal, Role};
+use caseflow_runtime::db::{Db, DbError};
+use caseflow_runtime::event_log::MIGRATIONS;
+use caseflow_runtime::idempotency::{HEADER, idempotent};
+use caseflow_runtime::testing::TestDatabase;
+use diesel::connection::SimpleConnection as _;
+
+const METHOD: &str = "/caseflow.v1.Routing/Acknowledge";
+
+fn request(id: &str, key: &str) -> tonic::Request<DispatchRef> {
+    let mut r = tonic::Request::new(DispatchRef { dispatch_id: id.to_owned() });
+    r.metadata_mut().insert(HEADER, key.parse().expect("header"));
+    r.extensions_mut().insert(Principal {
+        name: "clerk".into(),
+        role: Role::UnitHandler,
+        unit: Some("chengguan".into()),
+    });
+    r
+}
+
+/// A handler that counts its runs, writes when told to, and answers `outcome`.
+async fn call(
+    db: &Db,
+    runs: &Arc<AtomicUsize>,
+    id: &str,
+    key: &str,
+    write: bool,
+    refuse: bool,
+) -> Result<tonic::Response<DispatchRef>, tonic::Status> {
+    let (db2, runs) = (db.clone(), runs.clone());
+    idempotent(db, METHOD, request(id, key), move |r| async move {
+        runs.fetch_add(1, Ordering::SeqCst);
+        if write {
+            db2.write(|c| c.batch_execute("SELECT 1").map_err(DbError::from))
+                .await
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        }
+        if refuse {
+            return Err(tonic::Status::failed_precondition("the dispatch is acknowledged"));
+        }
+        Ok(tonic::Response::new(DispatchRef { dispatch_id: format!("answered {}", r.get_ref().dispatch_id) }))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_write_runs_once_and_its_answer_or_refusal_is_replayed() {
+    let test_db = TestDatabase::new("idempotency");
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database");
+    let runs = Arc::new(AtomicUsize::new(0));
+
+    // A write that answers: once, then from its stored answer.
+    let first = call(&db, &runs, "d1", "k1", true, false).await.expect("applies").into_inner();
+    let again = call(&db, &runs, "d1", "k1", true, false).await.expect("replayed").into_inner();
+    assert_eq!((first.dispatch_id.as_str(), again), ("answered d1", first.clone()));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran once");
+
+    // A write that then refuses: the refusal is the answer, replayed with its code.
+    let refused = call(&db, &runs, "d2", "k2", true, true).await.expect_err("refused");
+    let replayed = call(&db, &runs, "d2", "k2", true, true).await.expect_err("refused again");
+    assert_eq!((replayed.code(), replayed.message()), (refused.code(), refused.message()));
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "the refusing handler ran once");
+
+    // A call that wrote nothing claimed nothing: sent again, it runs again.
+    call(&db, &runs, "d3", "k3", false, true).await.expect_err("refused without writing");
+    call(&db, &runs, "d3", "k3", false, true).await.expect_err("refused again");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+
+    // The same key for another message: refused by name, nothing run.
+    let reused = call(&db, &runs, "other", "k1", true, false).await.expect_err("another message");
+    assert_eq!(reused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(caseflow_runtime::error::status_rule(&reused).as_deref(), Some("idempotency.key_reused"));
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+
+    // A key whose call committed and whose answer was never stored (the process died between).
+    call(&db, &runs, "d4", "k4", true, false).await.expect("applies");
+    db.write(|c| {
+        c.batch_execute("UPDATE idempotency_keys SET response = NULL WHERE key LIKE '%k4'").map_err(DbError::from)
+    })
+    .await
+    .expect("answer removed");
+    let lost = call(&db, &runs, "d4", "k4", true, false).await.expect_err("answer lost");
+    assert_eq!(lost.code(), tonic::Code::AlreadyExists);
+    assert_eq!(caseflow_runtime::error::status_rule(&lost).as_deref(), Some("idempotency.answer_lost"));
+    assert_eq!(runs.load(Ordering::SeqCst), 5, "not run again");
+
+    // A malformed key is refused before anything runs.
+    let bad = call(&db, &runs, "d5", "two words", true, false).await.expect_err("bad key");
+    assert_eq!(caseflow_runtime::error::status_rule(&bad).as_deref(), Some("idempotency.key_format"));
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+}
