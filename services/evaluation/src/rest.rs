@@ -120,10 +120,13 @@ async fn rate_with_token(State(s): S, ApiJson(b): ApiJson<TokenRating>) -> Res<E
 #[serde(deny_unknown_fields)]
 struct RatesQuery {
     /// Cases received at or after, RFC 3339.
+    #[param(format = DateTime)]
     from: String,
     /// Cases received before, RFC 3339.
+    #[param(format = DateTime)]
     to: String,
     /// hotline | petition
+    #[param(pattern = "^(hotline|petition)$")]
     source: String,
 }
 

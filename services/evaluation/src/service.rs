@@ -122,7 +122,10 @@ pub struct RateInput {
 #[serde(deny_unknown_fields)]
 pub struct FollowUpInput {
     /// explanation (政策解释, with an invitation to rate again) | rehandling (重办)
+    #[schema(pattern = "^(explanation|rehandling)$")]
     pub outcome: String,
+    /// What was explained or why it is handled again.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub note: String,
 }
 
