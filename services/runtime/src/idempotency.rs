@@ -60,6 +60,8 @@ pub(crate) struct Claim {
     key: String,
     fingerprint: String,
     claimed: Arc<AtomicBool>,
+    /// Another call with the same key committed first: this call's claim broke the key.
+    lost_race: Arc<AtomicBool>,
 }
 
 tokio::task_local! {
@@ -84,6 +86,11 @@ impl Claim {
             ))
             .execute(conn)
             .map(|_| ())
+            .inspect_err(|e| {
+                if crate::db::is_unique_violation(e) {
+                    self.lost_race.store(true, Ordering::SeqCst);
+                }
+            })
     }
 
     /// Marks the key claimed once the transaction that recorded it committed.
@@ -234,7 +241,13 @@ where
         Seen::New => {}
         seen => return answer(seen, &sent),
     }
-    let claim = Claim { key: key.clone(), fingerprint: fingerprint.clone(), claimed: Arc::default() };
+    let claim = Claim {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+        claimed: Arc::default(),
+        lost_race: Arc::default(),
+    };
+    let lost_race = claim.lost_race.clone();
     let (store_db, store_key) = (db.clone(), key.clone());
     let call = CLAIM.scope(claim.clone(), async move {
         let outcome = handle(request).await;
@@ -261,19 +274,18 @@ where
     let outcome =
         task.await.map_err(|e| tonic::Status::from(Problem::internal(&format!("idempotent call failed: {e}"))))?;
     match outcome {
-        Ok(response) => Ok(response),
-        Err(status) => {
-            // A call with the same key that committed first makes this one's claim fail: answer
-            // as that one did, once its answer is stored.
+        Err(_) if lost_race.load(Ordering::SeqCst) => {
+            // A call with the same key committed first and this one's claim broke the key:
+            // answer as that one did, once its answer is stored.
             for _ in 0..50 {
                 match look_up(db, &key, &fingerprint).await? {
-                    Seen::New => return Err(status),
-                    Seen::AnswerLost => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Seen::AnswerLost | Seen::New => tokio::time::sleep(Duration::from_millis(20)).await,
                     seen => return answer(seen, &sent),
                 }
             }
             answer(Seen::AnswerLost, &sent)
         }
+        other => other,
     }
 }
 

@@ -97,3 +97,45 @@ async fn a_keyed_write_runs_once_and_its_answer_or_refusal_is_replayed() {
     assert_eq!(caseflow_runtime::error::status_rule(&bad).as_deref(), Some("idempotency.key_format"));
     assert_eq!(runs.load(Ordering::SeqCst), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_calls_racing_with_one_key_apply_once_and_get_one_answer() {
+    let test_db = TestDatabase::new("idempotency_race");
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database");
+    // Both calls are past the key's look-up before either writes.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let racer = |n: usize| {
+        let (db, barrier) = (db.clone(), barrier.clone());
+        async move {
+            let db2 = db.clone();
+            idempotent(&db, METHOD, request("d1", "same"), move |_| async move {
+                barrier.wait().await;
+                db2.write(|c| c.batch_execute("SELECT 1").map_err(DbError::from))
+                    .await
+                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+                Ok(tonic::Response::new(DispatchRef { dispatch_id: format!("answered by call {n}") }))
+            })
+            .await
+        }
+    };
+    let (a, b) = tokio::join!(racer(1), racer(2));
+    let (a, b) = (a.expect("first answered").into_inner(), b.expect("second answered").into_inner());
+    assert_eq!(a, b, "the call that lost the race answers as the one that won");
+    let rows: i64 = db
+        .read(|c| {
+            use diesel::prelude::*;
+            diesel::sql_query("SELECT COUNT(*) AS n FROM idempotency_keys")
+                .get_result::<Count>(c)
+                .map(|r| r.n)
+                .map_err(DbError::from)
+        })
+        .await
+        .expect("count");
+    assert_eq!(rows, 1);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
