@@ -149,6 +149,32 @@ async fn each_role_reaches_only_its_own_cases_and_calls() {
     let (status, rated) =
         rate(&petition_id, keys::EVALUATOR, json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}})).await;
     assert_eq!(status, 200, "{rated}");
+
+    // Nor does the integrator read a petition's evaluation, by REST or by gRPC, nor expire it;
+    // its own hotline case it reads.
+    let (status, body) =
+        sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{petition_id}"), keys::INTEGRATOR).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (403, Some("scope.source")), "{body}");
+    assert!(!body.to_string().contains("zhujian"), "nothing of the petition: {body}");
+    let (status, _) =
+        sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{hotline_id}"), keys::INTEGRATOR).await;
+    assert_eq!(status, 200);
+    let mut evaluation_client =
+        caseflow_proto::v1::evaluation_client::EvaluationClient::new(sandbox.channel(Service::Evaluation).await);
+    let as_integrator = |case_id: &str| {
+        let mut r = tonic::Request::new(caseflow_proto::v1::GetCaseSubjectsRequest { case_id: case_id.to_owned() });
+        r.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
+        r
+    };
+    let refused = evaluation_client.get_case_subjects(as_integrator(&petition_id)).await.expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    assert_eq!(caseflow_runtime::error::status_rule(&refused).as_deref(), Some("scope.source"));
+    let subjects = evaluation_client.get_case_subjects(as_integrator(&hotline_id)).await.expect("its own case");
+    assert_eq!(subjects.into_inner().units, ["zhujian"]);
+    let mut expire = tonic::Request::new(caseflow_proto::v1::ExpireRequest { case_id: petition_id.clone() });
+    expire.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
+    let refused = evaluation_client.expire(expire).await.expect_err("refused");
+    assert_eq!(caseflow_runtime::error::status_rule(&refused).as_deref(), Some("evaluation.source_role"));
     sandbox.shutdown().await;
 }
 
@@ -308,5 +334,105 @@ async fn a_report_as_of_a_moment_is_the_same_before_and_after_the_expiry_job_run
     assert_eq!(a1_row(&sandbox, "zhujian").await, (1, 1), "the same figures after the job");
     let (_, after) = sandbox.get_json(Service::Evaluation, rates, keys::OFFICE).await;
     assert_eq!(before, after, "evaluation's own rates agree before and after the job");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documents_state_what_the_servers_take() {
+    use serde_json::json;
+    let sandbox = Sandbox::start().await;
+    let (_, doc) = sandbox.get_json(Service::Intake, "/openapi.json", keys::ADMIN).await;
+    let (_, taxonomy) = sandbox.get_json(Service::Intake, "/v1/taxonomy", keys::ADMIN).await;
+    let schemas = &doc["components"]["schemas"];
+
+    // The deployment's codes are the fields' enums: the taxonomy's level-2 codes, the district's
+    // sub-districts, its coordinate box.
+    let mut leaves: Vec<String> = taxonomy["taxonomy"]["categories"]
+        .as_array()
+        .expect("categories")
+        .iter()
+        .flat_map(|c| {
+            let code = c["code"].as_str().unwrap_or_default().to_owned();
+            c["subcategories"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |s| format!("{code}.{}", s["code"].as_str().unwrap_or_default()))
+        })
+        .collect();
+    leaves.sort();
+    let listed = |v: &serde_json::Value| -> Vec<String> {
+        let mut l: Vec<String> =
+            v.as_array().expect("an enum").iter().filter_map(|x| x.as_str().map(str::to_owned)).collect();
+        l.sort();
+        l
+    };
+    for schema in ["OrderInput", "PetitionInput", "MatterInput"] {
+        assert_eq!(listed(&schemas[schema]["properties"]["category"]["enum"]), leaves, "{schema}.category");
+    }
+    let mut sub_districts: Vec<String> = taxonomy["district"]["sub_districts"]
+        .as_array()
+        .expect("sub-districts")
+        .iter()
+        .filter_map(|s| s["code"].as_str().map(str::to_owned))
+        .collect();
+    sub_districts.sort();
+    assert_eq!(listed(&schemas["LocationInput"]["properties"]["sub_district"]["enum"]), sub_districts);
+    assert!(schemas["LocationInput"]["required"].as_array().is_some_and(|r| r.contains(&json!("sub_district"))));
+    assert_eq!(schemas["Coordinates"]["properties"]["lat"]["minimum"], taxonomy["district"]["bounds"]["south"]);
+    assert_eq!(schemas["Coordinates"]["properties"]["lon"]["maximum"], taxonomy["district"]["bounds"]["east"]);
+    // A closed list is an enum, lengths and formats are stated.
+    assert_eq!(
+        listed(&schemas["PetitionInput"]["properties"]["channel"]["enum"]),
+        ["leader_mailbox", "letter", "online_complaint", "visit"]
+    );
+    assert_eq!(schemas["OrderInput"]["properties"]["content"]["maxLength"], 4000);
+    assert_eq!(schemas["OrderInput"]["properties"]["received_at"]["format"], "date-time");
+    let watch = doc["paths"]["/v1/watch"]["get"]["parameters"].as_array().expect("parameters");
+    let status = watch.iter().find(|p| p["name"] == "status").expect("status");
+    assert_eq!((status["in"].as_str(), status["required"].as_bool()), (Some("query"), Some(false)));
+    assert_eq!(listed(&status["schema"]["enum"]), ["in_progress", "open", "resolved"]);
+
+    // A whole number written as JSON Schema's integer allows (5.0) is taken as one: the visit
+    // counts as a collective one; a fraction is refused by name.
+    let mut visit = petition("XF2020LP0002");
+    visit["channel"] = json!("visit");
+    visit["visit"] = json!({"batches": 1.0, "persons": 5.0});
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit).await;
+    assert_eq!(status, 201, "{case}");
+    let (_, watched) = sandbox.get_json(Service::Intake, "/v1/watch?reason=collective_visit", keys::DISPATCHER).await;
+    assert_eq!(watched.as_array().map(Vec::len), Some(1), "a collective visit of five: {watched}");
+    visit["petition_number"] = json!("XF2020LP0003");
+    visit["visit"] = json!({"batches": 1, "persons": 5.5});
+    let (status, refused) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &visit).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("visit.persons") && refused.to_string().contains("whole number"), "{refused}");
+
+    // Routing: each text states its own bound; a unit in the path that does not exist is not
+    // found, a successor that does not exist is a refused field.
+    let (_, routing) = sandbox.get_json(Service::Routing, "/openapi.json", keys::ADMIN).await;
+    let body_of = |path: &str| {
+        let r = &routing["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+        let name = r.as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
+        routing["components"]["schemas"][name].clone()
+    };
+    assert_eq!(body_of("/v1/dispatches/{id}/reply")["properties"]["text"]["maxLength"], 4000);
+    assert_eq!(body_of("/v1/dispatches/{id}/supervision")["properties"]["text"]["maxLength"], 1000);
+    assert!(
+        body_of("/v1/matters/{id}/designation")["required"].as_array().is_some_and(|r| r.contains(&json!("basis")))
+    );
+    let succession = json!({"status": "merged", "successor": "kaiyuan", "reason": "机构改革"});
+    let (status, body) =
+        sandbox.post_json(Service::Routing, "/v1/units/no_such_unit/succession", keys::ADMIN, &succession).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = sandbox
+        .post_json(
+            Service::Routing,
+            "/v1/units/chengguan/succession",
+            keys::ADMIN,
+            &json!({"status": "merged", "successor": "no_such_unit", "reason": "机构改革"}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("successor")), "{body}");
     sandbox.shutdown().await;
 }

@@ -86,14 +86,16 @@ fn main() -> anyhow::Result<()> {
         Command::Openapi { out } => {
             use utoipa::OpenApi as _;
             std::fs::create_dir_all(&out)?;
+            // Intake's as the built-in district's policy completes it, as a server serves it.
+            let policy = caseflow_intake::taxonomy::Policy::load(None, None)?;
             for (name, doc) in [
-                ("intake", caseflow_intake::rest::ApiDoc::openapi()),
-                ("routing", caseflow_routing::rest::ApiDoc::openapi()),
-                ("evaluation", caseflow_evaluation::rest::ApiDoc::openapi()),
-                ("reporting", caseflow_reporting::rest::ApiDoc::openapi()),
+                ("intake", caseflow_intake::rest::document(&policy)),
+                ("routing", serde_json::to_value(caseflow_routing::rest::ApiDoc::openapi())?),
+                ("evaluation", serde_json::to_value(caseflow_evaluation::rest::ApiDoc::openapi())?),
+                ("reporting", serde_json::to_value(caseflow_reporting::rest::ApiDoc::openapi())?),
             ] {
                 let path = out.join(format!("{name}.json"));
-                std::fs::write(&path, doc.to_pretty_json()?)?;
+                std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
                 eprintln!("wrote {}", path.display());
             }
             Ok(())

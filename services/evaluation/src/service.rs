@@ -274,6 +274,19 @@ fn require_source_role(role: Role, source: &str, action: &str) -> Result<(), Eva
     Ok(())
 }
 
+/// The 12345 platform's integration reads the hotline's cases only: a petition's evaluation
+/// (accusations among them) is the petition office's (`scope.source`, as intake's reads).
+pub(crate) fn require_read_scope(role: Role, source: Option<&str>) -> Result<(), Problem> {
+    if role == Role::Integrator && source == Some("petition") {
+        return Err(Problem::new(
+            ErrorKind::PermissionDenied,
+            "the integrator reads hotline cases only; this case is a petition",
+        )
+        .with_rule("scope.source"));
+    }
+    Ok(())
+}
+
 enum Outcome<T> {
     Done(T),
     Refused(EvaluationError),
@@ -287,7 +300,9 @@ impl Evaluation {
     pub async fn get(&self, p: &Principal, case_id: &str) -> Result<EvaluationView, EvaluationError> {
         p.require("read evaluations", READERS)?;
         let id = case_id.to_owned();
-        self.db.read(move |c| view(c, &id)).await
+        let v = self.db.read(move |c| view(c, &id)).await?;
+        require_read_scope(p.role, Some(&v.source))?;
+        Ok(v)
     }
 
     /// Rates as the platform (hotline) or the petition desk (petition).
@@ -605,8 +620,8 @@ impl Evaluation {
     /// Expires one case's evaluation if its window has closed by now, as the background job
     /// would; an expired one stays as it is.
     pub async fn expire(&self, p: &Principal, case_id: &str) -> Result<EvaluationView, EvaluationError> {
-        p.require("expire evaluations", &[Role::Evaluator, Role::Admin])?;
-        let (id, now) = (case_id.to_owned(), self.clock.now());
+        p.require("expire evaluations", &[Role::Integrator, Role::Evaluator, Role::Admin])?;
+        let (id, now, role) = (case_id.to_owned(), self.clock.now(), p.role);
         self.db
             .write(move |c| {
                 let e: EvaluationRow =
@@ -618,6 +633,7 @@ impl Evaluation {
                             )
                         },
                     )?;
+                require_source_role(role, &e.source, "expiry")?;
                 match e.status.as_str() {
                     "expired" => {}
                     "due" | "re_rating_invited" if now.naive_utc() > e.window_ends => expire_row(c, e, now)?,

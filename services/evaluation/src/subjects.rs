@@ -37,6 +37,7 @@ impl Subjects {
                     .map_err(DbError::from)
             })
             .await?;
+        crate::service::require_read_scope(principal.role, rows.first().map(|r| r.1.as_str()))?;
         Ok(CaseSubjects {
             case_id: case_id.to_owned(),
             source: rows.first().map(|r| r.1.clone()),

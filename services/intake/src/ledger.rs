@@ -52,8 +52,10 @@ impl From<WatchRow> for WatchItem {
 #[serde(deny_unknown_fields)]
 pub struct WatchUpdate {
     /// open | in_progress | resolved
+    #[schema(pattern = "^(open|in_progress|resolved)$")]
     pub status: String,
     /// What was done (三见面、四认真、五弄清 ...), 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub note: String,
 }
 
@@ -61,6 +63,7 @@ pub struct WatchUpdate {
 #[serde(deny_unknown_fields)]
 pub struct ThreatFlag {
     /// What the citizen threatened, as recorded by staff, 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub note: String,
 }
 

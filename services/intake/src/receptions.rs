@@ -20,26 +20,38 @@ pub const OUTCOMES: [&str; 3] = ["solved_on_spot", "resolved", "in_progress"];
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceptionMatterInput {
+    /// 1 to 500 characters.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub summary: String,
     /// The case the matter was registered as, when there is one.
     #[serde(default)]
     pub case_id: Option<String>,
     /// solved_on_spot | resolved | in_progress
+    #[schema(pattern = "^(solved_on_spot|resolved|in_progress)$")]
     pub outcome: String,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceptionInput {
-    /// The petition bureau's number for this reception; the idempotency key.
+    /// The petition bureau's number for this reception; the idempotency key. 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     pub reception_number: String,
-    /// The receiving leader (a public official, not a petitioner).
+    /// The receiving leader (a public official, not a petitioner), 1 to 50 characters.
+    #[schema(min_length = 1, max_length = 50, pattern = "\\S")]
     pub leader_name: String,
-    /// e.g. 区委书记, 区长.
+    /// e.g. 区委书记, 区长; 1 to 50 characters.
+    #[schema(min_length = 1, max_length = 50, pattern = "\\S")]
     pub leader_title: String,
+    /// RFC 3339 with offset; not before the district's first records, not after now.
+    #[schema(format = DateTime)]
     pub received_at: String,
     /// Persons (人次) received in this batch.
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "caseflow_runtime::whole::i32")]
     pub persons: i32,
+    /// 1 to 50 matters.
+    #[schema(min_items = 1, max_items = 50)]
     pub matters: Vec<ReceptionMatterInput>,
 }
 
@@ -47,6 +59,7 @@ pub struct ReceptionInput {
 #[serde(deny_unknown_fields)]
 pub struct OutcomeUpdate {
     /// solved_on_spot | resolved | in_progress
+    #[schema(pattern = "^(solved_on_spot|resolved|in_progress)$")]
     pub outcome: String,
 }
 

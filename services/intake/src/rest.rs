@@ -23,7 +23,7 @@ use crate::receptions::{
     OutcomeUpdate, ReceptionInput, ReceptionMatterInput, ReceptionMatterView, ReceptionSummary, ReceptionView,
 };
 use crate::service::{CaseFilter, CasePage, Intake, RevealRecord, RevealedCitizen};
-use crate::taxonomy::{Category, DistrictFile, SubDistrict, Subcategory, TaxonomyFile};
+use crate::taxonomy::{Category, DistrictFile, Policy, SubDistrict, Subcategory, TaxonomyFile};
 use crate::view::{CaseView, CitizenView, LocationView, MatterView, PetitionView};
 
 /// Largest accepted body. A case holds at most 4,000 characters of content and ten matters of
@@ -144,6 +144,7 @@ async fn get_case(
 #[serde(deny_unknown_fields)]
 struct RevealRequest {
     /// Why the clear data is needed (logged), 4 to 500 characters.
+    #[schema(min_length = 4, max_length = 500, pattern = "^\\s*\\S[\\s\\S]{2,}\\S\\s*$")]
     reason: String,
 }
 
@@ -200,8 +201,10 @@ async fn flag_threat(
 #[serde(deny_unknown_fields)]
 struct WatchQuery {
     /// open | in_progress | resolved
+    #[param(pattern = "^(open|in_progress|resolved)$")]
     status: Option<String>,
     /// collective_visit | joint_letter | repeat_visit | threat
+    #[param(pattern = "^(collective_visit|joint_letter|repeat_visit|threat)$")]
     reason: Option<String>,
 }
 
@@ -240,10 +243,13 @@ async fn update_watch(
 #[serde(deny_unknown_fields)]
 struct PeriodQuery {
     /// Period start, RFC 3339, inclusive.
+    #[param(required = true, format = DateTime)]
     from: Option<String>,
-    /// Period end, RFC 3339, exclusive.
+    /// Period end, RFC 3339, exclusive; after `from`.
+    #[param(required = true, format = DateTime)]
     to: Option<String>,
     /// hotline | petition (petition when absent)
+    #[param(pattern = "^(hotline|petition)$")]
     source: Option<String>,
 }
 
@@ -342,8 +348,44 @@ async fn taxonomy(State(state): State<RestState>, _caller: Authenticated) -> Jso
     Json(TaxonomyView { taxonomy: policy.taxonomy.clone(), district: policy.district.clone() })
 }
 
-async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+async fn openapi(State(state): State<RestState>) -> Json<serde_json::Value> {
+    Json(document(state.intake.policy()))
+}
+
+/// The OpenAPI document as this deployment runs it: the codes the district's policy allows
+/// (level-2 categories, sub-districts) are the fields' enums, and its coordinate box their
+/// bounds, so a client generated from it sends only what the server takes.
+pub fn document(policy: &Policy) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+    let leaves: Vec<&str> = policy.leaf_codes().collect();
+    let sub_districts: Vec<&str> = policy.sub_district_codes().collect();
+    let schemas = &mut doc["components"]["schemas"];
+    for schema in ["OrderInput", "PetitionInput", "MatterInput"] {
+        schemas[schema]["properties"]["category"]["enum"] = json!(leaves);
+    }
+    schemas["LocationInput"]["properties"]["sub_district"]["enum"] = json!(sub_districts);
+    if let Some(b) = policy.district.bounds {
+        let coordinates = &mut schemas["Coordinates"]["properties"];
+        coordinates["lat"]["minimum"] = json!(b.south);
+        coordinates["lat"]["maximum"] = json!(b.north);
+        coordinates["lon"]["minimum"] = json!(b.west);
+        coordinates["lon"]["maximum"] = json!(b.east);
+    }
+    let mut categories: Vec<&str> = leaves.clone();
+    categories.extend(policy.level1_codes());
+    categories.sort_unstable();
+    if let Some(parameters) = doc["paths"]["/v1/cases"]["get"]["parameters"].as_array_mut() {
+        for parameter in parameters {
+            let values = match parameter["name"].as_str() {
+                Some("category") => json!(categories),
+                Some("sub_district") => json!(sub_districts),
+                _ => continue,
+            };
+            parameter["schema"]["enum"] = values;
+        }
+    }
+    doc
 }
 
 #[derive(OpenApi)]

@@ -69,22 +69,32 @@ enum Outcome {
 #[serde(deny_unknown_fields)]
 pub struct CaseFilter {
     /// Received at or after, RFC 3339.
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// Received before, RFC 3339.
+    /// Received before, RFC 3339; after `from` when both are given.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// hotline | petition
+    #[param(pattern = "^(hotline|petition)$")]
     pub source: Option<String>,
+    /// A hotline or petition channel.
+    #[param(pattern = "^(phone|web|app|mini_program|merged_hotline|letter|visit|online_complaint|leader_mailbox)$")]
     pub channel: Option<String>,
     /// A level-2 code, or a level-1 code for all its subcategories.
     pub category: Option<String>,
     /// Hotline kind.
+    #[param(pattern = "^(complaint|suggestion|inquiry|help_request)$")]
     pub kind: Option<String>,
     /// received | dispatched | in_triage
+    #[param(pattern = "^(received|dispatched|in_triage)$")]
     pub status: Option<String>,
+    /// Sub-district code, see GET /v1/taxonomy.
     pub sub_district: Option<String>,
     /// From the previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,16}_[0-9a-f-]{1,64}$")]
     pub cursor: Option<String>,
     /// 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -138,6 +138,21 @@ impl Policy {
         Err(format!("category '{code}' is not in the taxonomy; see GET /v1/taxonomy"))
     }
 
+    /// Every level-2 code, in order.
+    pub fn leaf_codes(&self) -> impl Iterator<Item = &str> {
+        self.leaves.keys().map(String::as_str)
+    }
+
+    /// Every level-1 code, in order.
+    pub fn level1_codes(&self) -> impl Iterator<Item = &str> {
+        self.level1.keys().map(String::as_str)
+    }
+
+    /// Every sub-district code, in order.
+    pub fn sub_district_codes(&self) -> impl Iterator<Item = &str> {
+        self.sub_districts.keys().map(String::as_str)
+    }
+
     pub fn check_sub_district(&self, code: &str) -> Result<(), String> {
         if self.sub_districts.contains_key(code) {
             return Ok(());

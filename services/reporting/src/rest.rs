@@ -75,9 +75,9 @@ fn timestamp(params: &HashMap<String, String>, name: &str, errors: &mut Vec<Fiel
 #[utoipa::path(
     get, path = "/v1/reports/unit-counts",
     params(
-        ("from" = String, Query, description = "period start, RFC 3339, inclusive"),
-        ("to" = String, Query, description = "period end, RFC 3339, exclusive"),
-        ("source" = Option<String>, Query, description = "hotline (default) or petition"),
+        ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"),
+        ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"),
+        ("source" = Option<String>, Query, pattern = "^(hotline|petition)$", description = "hotline (default) or petition"),
     ),
     responses((status = 200, body = UnitCounts), (status = 401), (status = 403), (status = 422)),
     security(("api_key" = []))
@@ -162,8 +162,8 @@ async fn rendered(
 /// 附件1: petitions per unit (departments, then sub-districts): due, expired, participation,
 /// satisfied, basic, unsatisfied, satisfaction. `format=csv` for CSV.
 #[utoipa::path(get, path = "/v1/reports/attachment-1",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
-    responses((status = 200, body = Attachment1), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "json (default) | csv"), ("group" = Option<String>, Query, pattern = "^(department|sub_district)$", description = "department | sub_district: one section")),
+    responses((status = 200, description = "the attachment: JSON, or CSV with `format=csv`", content((Attachment1 = "application/json"), (String = "text/csv"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_1(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
@@ -174,8 +174,8 @@ async fn attachment_1(
 
 /// 附件2: hotline dispatches per unit, as of `as_of` (default now). `format=csv` for CSV.
 #[utoipa::path(get, path = "/v1/reports/attachment-2",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
-    responses((status = 200, body = Attachment2), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "json (default) | csv"), ("group" = Option<String>, Query, pattern = "^(department|sub_district)$", description = "department | sub_district: one section")),
+    responses((status = 200, description = "the attachment: JSON, or CSV with `format=csv`", content((Attachment2 = "application/json"), (String = "text/csv"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_2(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
@@ -186,8 +186,8 @@ async fn attachment_2(
 
 /// 附件3: the ranking by hotline satisfaction; ties go to the unit with more received.
 #[utoipa::path(get, path = "/v1/reports/attachment-3",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "json | csv"), ("group" = Option<String>, Query, description = "department | sub_district: one section")),
-    responses((status = 200, body = Attachment3), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "json (default) | csv"), ("group" = Option<String>, Query, pattern = "^(department|sub_district)$", description = "department | sub_district: one section")),
+    responses((status = 200, description = "the attachment: JSON, or CSV with `format=csv`", content((Attachment3 = "application/json"), (String = "text/csv"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn attachment_3(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,
@@ -199,7 +199,7 @@ async fn attachment_3(
 /// The three attachments as one XLSX workbook laid out like the bulletin's (one sheet each,
 /// Chinese headers, department and sub-district sections, percentages formatted as such).
 #[utoipa::path(get, path = "/v1/reports/attachments.xlsx",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent")),
     responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"), (status = 401), (status = 403), (status = 422)),
     security(("api_key" = [])))]
 async fn workbook(
@@ -213,7 +213,7 @@ async fn workbook(
 /// Bounce figures per unit: first-assignment share, returns asked/approved/rejected, wrongful
 /// returns and the days they cost, re-handlings, days matters spent elsewhere.
 #[utoipa::path(get, path = "/v1/reports/bounce",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end")),
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now")),
     responses((status = 200, body = BounceReport), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn bounce(
     State(state): State<RestState>,
@@ -229,7 +229,7 @@ async fn bounce(
 /// from the event data for the same period. `kind`, when given, must be one of the tables found.
 #[utoipa::path(post, path = "/v1/reports/reconciliation",
     request_body(content = String, content_type = "text/csv", description = "CSV, or an XLSX workbook (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"),
-    params(("kind" = Option<String>, Query, description = "attachment-1 | attachment-2 | attachment-3"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of")),
+    params(("kind" = Option<String>, Query, pattern = "^(attachment-1|attachment-2|attachment-3)$", description = "attachment-1 | attachment-2 | attachment-3"), ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent")),
     responses((status = 200, body = Reconciliation), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn reconcile(
     State(state): State<RestState>,
@@ -288,7 +288,7 @@ fn refused(e: UploadRefused) -> Problem {
 /// The bulletin's narrative figures: total with year-on-year change, channels, categories and
 /// kinds with shares, on-time completion and late completions by unit, single-visit figures.
 #[utoipa::path(get, path = "/v1/reports/summary",
-    params(("source" = String, Query, description = "hotline | petition"), ("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("reveal_reason" = Option<String>, Query, description = "administrators: reveal repeat petitioners' names (logged by intake with this reason)")),
+    params(("source" = String, Query, pattern = "^(hotline|petition)$", description = "hotline | petition"), ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("reveal_reason" = Option<String>, Query, min_length = 4, max_length = 500, pattern = "^\\s*\\S[\\s\\S]{2,}\\S\\s*$", description = "administrators: reveal repeat petitioners' names (logged by intake with this reason, 4 to 500 characters)")),
     responses((status = 200, body = Summary), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn summary(
     State(state): State<RestState>,
@@ -320,8 +320,8 @@ async fn rebuild(State(state): State<RestState>, Authenticated(p): Authenticated
 /// The half-year bulletin (信访动态) in the source document's structure, every figure filled
 /// from the data: `format=markdown` (default) or `format=html`.
 #[utoipa::path(get, path = "/v1/reports/bulletin",
-    params(("from" = String, Query, description = "period start"), ("to" = String, Query, description = "period end"), ("as_of" = Option<String>, Query, description = "moment the figures are as of"), ("format" = Option<String>, Query, description = "markdown | html")),
-    responses((status = 200, content_type = "text/markdown", description = "the bulletin"), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("format" = Option<String>, Query, pattern = "^(markdown|md|html)$", description = "markdown (default, also md) | html")),
+    responses((status = 200, description = "the bulletin: Markdown, or HTML with `format=html`", content((String = "text/markdown"), (String = "text/html"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn bulletin(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,

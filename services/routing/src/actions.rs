@@ -821,8 +821,14 @@ impl Routing {
         let (now, actor, code) = (self.clock.now(), p.name.clone(), code.to_owned());
         self.db
             .write(move |c| {
+                // The unit in the path is the record acted on: unknown, it is not found. The
+                // successor is a field of the request.
+                let known = units::table.find(&code).count().get_result::<i64>(c)? > 0;
+                if !known {
+                    return Err(RoutingError::NotFound(format!("unit '{code}'")));
+                }
                 active_unit(c, &code)?;
-                let successor = active_unit(c, &input.successor)?;
+                let successor = active_unit(c, &input.successor).map_err(|e| e.for_field("successor"))?;
                 if successor == code {
                     return Err(RoutingError::field("successor", "must be another unit"));
                 }

@@ -22,6 +22,17 @@ impl RoutingError {
         Self::Invalid(vec![FieldViolation::new(field, rule)])
     }
 
+    /// The same refusal of a field, naming `field` instead (a unit check made for another
+    /// field than `unit`).
+    pub fn for_field(self, field: &str) -> Self {
+        match self {
+            Self::Invalid(v) => {
+                Self::Invalid(v.into_iter().map(|f| FieldViolation { field: field.to_owned(), ..f }).collect())
+            }
+            other => other,
+        }
+    }
+
     pub fn rule(rule: &str, detail: impl Into<String>) -> Self {
         Self::Refused(Problem::new(ErrorKind::FailedPrecondition, detail).with_rule(rule))
     }

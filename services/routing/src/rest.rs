@@ -15,7 +15,8 @@ use crate::actions::{ExtensionView, ReturnView};
 use crate::catalog::{CatalogEntry, Overlap};
 use crate::error::RoutingError;
 use crate::inputs::{
-    Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice, UnitSuccession,
+    Decision, Designation, ExtensionInput, LandInput, LongText, ReturnInput, ReviewInput, ShortText, TextInput,
+    UnitChoice, UnitSuccession,
 };
 use crate::lifecycle::ContactRecord;
 use crate::registry::{UnitEntry, UnitKind};
@@ -153,7 +154,7 @@ async fn land(
 }
 
 /// The unit's reply (答复); for an assisting unit, its input to the lead.
-#[utoipa::path(post, path = "/v1/dispatches/{id}/reply", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+#[utoipa::path(post, path = "/v1/dispatches/{id}/reply", request_body = LongText, params(("id" = String, Path, description = "dispatch id")),
     responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
 async fn reply(
     State(s): S,
@@ -165,7 +166,7 @@ async fn reply(
 }
 
 /// The case analysis (一事一分析) a single-visit matter needs before resolution.
-#[utoipa::path(post, path = "/v1/dispatches/{id}/case-analysis", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+#[utoipa::path(post, path = "/v1/dispatches/{id}/case-analysis", request_body = LongText, params(("id" = String, Path, description = "dispatch id")),
     responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
 async fn case_analysis(
     State(s): S,
@@ -233,7 +234,7 @@ async fn transfer(
 }
 
 /// Open a supervision item (督办).
-#[utoipa::path(post, path = "/v1/dispatches/{id}/supervision", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+#[utoipa::path(post, path = "/v1/dispatches/{id}/supervision", request_body = ShortText, params(("id" = String, Path, description = "dispatch id")),
     responses((status = 200, body = DispatchView), (status = 401), (status = 403)), security(("api_key" = [])))]
 async fn supervise(
     State(s): S,
@@ -245,7 +246,7 @@ async fn supervise(
 }
 
 /// Re-open a resolved dispatch for re-handling after an unsatisfied rating.
-#[utoipa::path(post, path = "/v1/dispatches/{id}/rehandle", request_body = TextInput, params(("id" = String, Path, description = "dispatch id")),
+#[utoipa::path(post, path = "/v1/dispatches/{id}/rehandle", request_body = ShortText, params(("id" = String, Path, description = "dispatch id")),
     responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409)), security(("api_key" = [])))]
 async fn rehandle(
     State(s): S,
@@ -281,7 +282,7 @@ async fn decide_extension(
 }
 
 /// Arbitration: designate the unit (指定), with reason and basis.
-#[utoipa::path(post, path = "/v1/matters/{id}/designation", request_body = UnitChoice, params(("id" = String, Path, description = "matter id")),
+#[utoipa::path(post, path = "/v1/matters/{id}/designation", request_body = Designation, params(("id" = String, Path, description = "matter id")),
     responses((status = 200, body = DispatchView), (status = 401), (status = 403), (status = 409), (status = 422)), security(("api_key" = [])))]
 async fn designate(
     State(s): S,
@@ -350,7 +351,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     ),
     components(schemas(
         UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
-        LandInput, TextInput, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
+        LandInput, LongText, ShortText, Designation, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
     )),
     modifiers(&ApiContract)
 )]

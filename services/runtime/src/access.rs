@@ -872,7 +872,7 @@ pub static TABLE: &[Call] = &[
         action: "read evaluations",
         public: false,
         grants: &[
-            (Integrator, Allowed),
+            (Integrator, Scoped("hotline cases only")),
             (Dispatcher, Allowed),
             (Evaluator, Allowed),
             (EfficiencyOffice, Allowed),
@@ -937,7 +937,12 @@ pub static TABLE: &[Call] = &[
         path: "/caseflow.v1.Evaluation/GetCaseSubjects",
         action: "read evaluation subjects",
         public: false,
-        grants: &[(Integrator, Allowed), (Evaluator, Allowed), (Admin, Allowed), (Service, Allowed)],
+        grants: &[
+            (Integrator, Scoped("hotline cases only")),
+            (Evaluator, Allowed),
+            (Admin, Allowed),
+            (Service, Allowed),
+        ],
         import_as: &[],
     },
     Call {
@@ -969,8 +974,8 @@ pub static TABLE: &[Call] = &[
         path: "/caseflow.v1.Evaluation/Expire",
         action: "expire evaluations",
         public: false,
-        grants: &[(Evaluator, Allowed), (Admin, Allowed)],
-        import_as: &[Evaluator],
+        grants: &[(Integrator, Scoped("hotline cases only")), (Evaluator, Scoped("petitions only")), (Admin, Allowed)],
+        import_as: &[Integrator, Evaluator],
     },
     Call {
         service: "evaluation",

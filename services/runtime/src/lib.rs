@@ -21,6 +21,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod whole;
 
 pub use auth::{Principal, Role};
 pub use clock::{Clock, SharedClock};

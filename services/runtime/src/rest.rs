@@ -100,8 +100,50 @@ fn strip_position(message: &str) -> String {
 /// - the problem+json body (`Problem`) of every refusal, and every status the server shell or
 ///   the framework may answer with on any route (400 malformed, 401, 403, 404, 405, 413 for a
 ///   body, 422, 409 for a change, 500, 503), each with its description;
-/// - a description on every response, which the OpenAPI schema requires.
+/// - a description on every response, which the OpenAPI schema requires;
+/// - a closed list of values, written on a field as the pattern `^(a|b|c)$`, stated as an
+///   `enum` (what generated clients turn into a type).
 pub struct ApiContract;
+
+/// The values of a pattern that lists them, `^(a|b|c)$` of identifiers.
+fn listed_values(pattern: &str) -> Option<Vec<&str>> {
+    let inner = pattern.strip_prefix("^(")?.strip_suffix(")$")?;
+    let values: Vec<&str> = inner.split('|').collect();
+    values
+        .iter()
+        .all(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .then_some(values)
+}
+
+/// Turns every listing pattern under `schema` into an `enum` (with `null` where the field may
+/// be null).
+fn enums_from_patterns(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::Schema>) {
+    use utoipa::openapi::schema::{ArrayItems, SchemaType, Type};
+    use utoipa::openapi::{RefOr, Schema};
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(o) => {
+            if let Some(values) = o.pattern.as_deref().and_then(listed_values) {
+                let mut list: Vec<serde_json::Value> = values.into_iter().map(serde_json::Value::from).collect();
+                if matches!(&o.schema_type, SchemaType::Array(types) if types.contains(&Type::Null)) {
+                    list.push(serde_json::Value::Null);
+                }
+                o.enum_values = Some(list);
+                o.pattern = None;
+            }
+            o.properties.values_mut().for_each(enums_from_patterns);
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                enums_from_patterns(items);
+            }
+        }
+        Schema::OneOf(x) => x.items.iter_mut().for_each(enums_from_patterns),
+        Schema::AllOf(x) => x.items.iter_mut().for_each(enums_from_patterns),
+        Schema::AnyOf(x) => x.items.iter_mut().for_each(enums_from_patterns),
+        _ => {}
+    }
+}
 
 /// The statuses any route may answer with besides its own, and what each means here.
 const SHARED_REFUSALS: &[(&str, &str)] = &[
@@ -156,6 +198,7 @@ impl utoipa::Modify for ApiContract {
                 )
                 .build()
         };
+        components.schemas.values_mut().for_each(enums_from_patterns);
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 (&mut item.get, false),
@@ -166,6 +209,13 @@ impl utoipa::Modify for ApiContract {
             ];
             for (operation, changes) in operations {
                 let Some(op) = operation.as_mut() else { continue };
+                for parameter in op.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && let Some(schema) = parameter.schema.as_mut()
+                    {
+                        enums_from_patterns(schema);
+                    }
+                }
                 let responses = &mut op.responses.responses;
                 for (status, response) in responses.iter_mut() {
                     if let RefOr::T(r) = response {

@@ -520,10 +520,9 @@ impl Clients {
                 Ok(Ids::default())
             }
             Event::Expiry { case } => {
-                let (case_id, _, _) = names.case(case)?;
-                self.evaluation
-                    .expire(request(pb::ExpireRequest { case_id: case_id.clone() }, "evaluator", at)?)
-                    .await?;
+                let (case_id, _, petition) = names.case(case)?;
+                let role = if *petition { "evaluator" } else { "integrator" };
+                self.evaluation.expire(request(pb::ExpireRequest { case_id: case_id.clone() }, role, at)?).await?;
                 Ok(Ids::default())
             }
             Event::FollowUp { case, outcome, note } => {
