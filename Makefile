@@ -53,7 +53,8 @@ api-fuzz: ## Fuzz the four REST APIs from their OpenAPI documents (API_FUZZ_EXAM
 	@test -x target/tools/bin/schemathesis || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(SCHEMATHESIS)'; }
 	tests/api-fuzz.sh target/tools/bin/schemathesis target/debug/caseflow
 
-bench: ## Benchmarks against a reference measured in the same run (BENCH_DISPATCHES, BENCH_DATABASE_URL)
+bench: ## Benchmarks against a reference measured in the same run (BENCH_ORDERS, BENCH_IMPORT_SCALE, BENCH_DISPATCHES, BENCH_DATABASE_URL)
+	TEST_DATABASE_URL="$(BENCH_DATABASE_URL)" cargo bench -p caseflow --bench writepath
 	cargo bench -p caseflow --bench halfyear
 
 fuzz: ## Fuzz the upload readers and the work-order JSON for FUZZ_SECONDS each (needs `cargo install cargo-fuzz`)

@@ -1,0 +1,297 @@
+//! The write path end to end, against a reference measured in the same run on the same machine
+//! (`../shared/bench/README.md`): the intake3 transaction (a case, a dispatch, an event) by
+//! pgbench on the same PostgreSQL when `TEST_DATABASE_URL` is set (`make bench` sets it from
+//! `BENCH_DATABASE_URL`), else by one SQLite writer
+//! with the pragmas the services use. Both sides share the machine, as the issue asks.
+//!
+//! The product side is the release `caseflow run` as a child process (all four services), and
+//! a load generator here: `BENCH_ORDERS` work orders (default 5,000) from 16 clients, each with
+//! a unique order number and phone, timed from the first POST until reporting has counted every
+//! one with its dispatch; then the same count from one frequent caller (every order the same
+//! phone). It prints, with the ratio to the reference where there is one:
+//! - cases counted by reporting per second, and the order POST's p50 and p99;
+//! - the frequent caller's rate against the unique-phone rate;
+//! - idle: the process's CPU over 10 s with no traffic, and the database's commits (PostgreSQL)
+//!   or bytes written to the data files (SQLite) in that time;
+//! - peak RSS of the process;
+//! - import lines per second of a generated half-year (`BENCH_IMPORT_SCALE`, default 0.2).
+//!
+//! Targets (issue 15): end to end at least 0.5 of pgbench on PostgreSQL at 16 clients, at
+//! least 2,500 cases/s on SQLite; a frequent caller at least 0.8 of unique phones; idle under
+//! 1 % of a core and no commits; import at least 5,000 lines/s; peak RSS at most 150 MB.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use caseflow::history::{demo, import};
+use serde_json::{Value, json};
+use support::{Deployment, INTEGRATOR, OFFICE};
+
+const CLIENTS: usize = 16;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?.block_on(bench())
+}
+
+/// What the reference transaction did in the same run.
+struct Reference {
+    what: String,
+    tx_per_s: f64,
+}
+
+async fn bench() -> anyhow::Result<()> {
+    let orders: usize = std::env::var("BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    // The deployment makes a schema per service there (`make bench` passes BENCH_DATABASE_URL).
+    let postgres = caseflow_runtime::testing::postgres_url();
+    println!("write path: {orders} orders from {CLIENTS} clients, {}", postgres.as_deref().unwrap_or("SQLite"));
+
+    let reference = match &postgres {
+        Some(url) => pgbench(url)?,
+        None => sqlite_reference()?,
+    };
+    println!("reference: {} {:.0} tx/s", reference.what, reference.tx_per_s);
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
+    let mut d = Deployment::new();
+    d.start(&http).await;
+    let pid = d.child.as_ref().map(std::process::Child::id).unwrap_or_default();
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+
+    // Warm-up: connections, prepared statements, caches.
+    load(&d, &http, 0, 200, Phone::Unique, since).await?;
+
+    let unique = load(&d, &http, 1_000_000, orders, Phone::Unique, since).await?;
+    println!(
+        "end to end, unique phones: {:.0} cases/s counted by reporting ({:.2} of the reference), POST p50 {:.1} ms p99 {:.1} ms, reporting {:.2} s behind when the load stopped",
+        unique.rate,
+        unique.rate / reference.tx_per_s,
+        unique.p50_ms,
+        unique.p99_ms,
+        unique.behind_s
+    );
+    let frequent = load(&d, &http, 2_000_000, orders / 2, Phone::Same, since).await?;
+    println!(
+        "end to end, one frequent caller: {:.0} cases/s ({:.2} of unique phones), POST p99 {:.1} ms",
+        frequent.rate,
+        frequent.rate / unique.rate,
+        frequent.p99_ms
+    );
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (cpu, writes) = idle(pid, &d, postgres.as_deref()).await?;
+    println!("idle for 10 s: {:.2} % of a core, {writes}", cpu * 100.0);
+    println!("peak RSS under load: {:.0} MB", peak_rss_mb(pid));
+
+    let scale: f64 = std::env::var("BENCH_IMPORT_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.2);
+    let lines = demo::generate(&demo::Spec { seed: 7, scale, ..demo::Spec::default() });
+    let file = d.dir.path().join("history.jsonl");
+    let mut text = Vec::new();
+    demo::write(&lines, &mut text)?;
+    std::fs::write(&file, &text)?;
+    let started = Instant::now();
+    let summary = import::run(&d.import_options(file)).await?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(summary.bad.is_empty(), "the import refused {} lines", summary.bad.len());
+    println!("import: {} lines in {secs:.1} s, {:.0} lines/s", summary.lines, summary.lines as f64 / secs);
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Phone {
+    Unique,
+    Same,
+}
+
+struct Load {
+    /// Cases counted by reporting per second, from the first POST.
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// How long after the last POST's answer reporting had counted them all.
+    behind_s: f64,
+}
+
+/// A live work order received a minute ago, for 区城管局.
+fn order(n: usize, phone: Phone) -> Value {
+    let received =
+        chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()) - chrono::Duration::minutes(1);
+    let phone = match phone {
+        Phone::Unique => format!("139{:08}", n % 100_000_000),
+        Phone::Same => "13912345678".to_owned(),
+    };
+    json!({
+        "order_number": format!("GDBENCH{n:08}"),
+        "received_at": received.to_rfc3339(),
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "urban_management.cooking_fume",
+        "content": format!("中山路餐饮店油烟直排，影响住户休息，请尽快处理（{n}）。"),
+        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
+        "citizen": {"name": "陈建红", "phone": phone, "anonymous": false, "hide_identity": false},
+        "matters": [{"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": "chengguan"}],
+    })
+}
+
+/// Cases reporting has counted since `since`, with their dispatches.
+async fn counted(d: &Deployment, http: &reqwest::Client, since: chrono::DateTime<chrono::Utc>) -> anyhow::Result<i64> {
+    let to = chrono::Utc::now() + chrono::Duration::days(1);
+    let path = format!(
+        "/v1/reports/unit-counts?from={}&to={}",
+        since.format("%Y-%m-%dT%H:%M:%SZ"),
+        to.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let v = d.get(http, "reporting", &path, OFFICE).await;
+    let dispatches: i64 = v["units"].as_array().into_iter().flatten().filter_map(|u| u["received"].as_i64()).sum();
+    Ok(dispatches.min(v["cases"].as_i64().unwrap_or(0)))
+}
+
+/// Sends `count` orders numbered from `first` from 16 clients and waits until reporting has
+/// counted them all.
+async fn load(
+    d: &Deployment,
+    http: &reqwest::Client,
+    first: usize,
+    count: usize,
+    phone: Phone,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Load> {
+    let before = counted(d, http, since).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = d.url("intake", "/v1/hotline/orders");
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (http, url, next) = (http.clone(), url.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return Ok::<_, anyhow::Error>(latencies);
+                    }
+                    let body = order(first + i, phone);
+                    let t = Instant::now();
+                    let r = http.post(&url).bearer_auth(INTEGRATOR).json(&body).send().await?;
+                    anyhow::ensure!(r.status().is_success(), "order {} refused: {}", first + i, r.status());
+                    latencies.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    for c in clients {
+        latencies.extend(c.await??);
+    }
+    let posted = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counted(d, http, since).await? < before + count as i64 {
+        anyhow::ensure!(Instant::now() < deadline, "reporting did not count {count} orders in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let done = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    Ok(Load {
+        rate: count as f64 / done.as_secs_f64(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        behind_s: (done - posted).as_secs_f64(),
+    })
+}
+
+/// The process's CPU share of one core over 10 s at rest, and what the database wrote then.
+async fn idle(pid: u32, d: &Deployment, postgres: Option<&str>) -> anyhow::Result<(f64, String)> {
+    let ticks = || -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+    };
+    let commits = |url: &str| -> u64 {
+        let out = Command::new("psql")
+            .args([url, "-Atc", "select xact_commit from pg_stat_database where datname = current_database()"])
+            .output();
+        out.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(0)
+    };
+    let written = |dir: &Path| -> u64 { data_bytes(&dir.join("data")) };
+    let (t0, c0, w0) = (ticks()?, postgres.map(commits), written(d.dir.path()));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (t1, c1, w1) = (ticks()?, postgres.map(commits), written(d.dir.path()));
+    // Clock ticks are 1/100 s on Linux.
+    let cpu = (t1 - t0) as f64 / 100.0 / 10.0;
+    // Reading pg_stat_database is itself a transaction of this database: one per reading.
+    let writes = match (c0, c1) {
+        (Some(a), Some(b)) => {
+            format!("{:.1} commits/s on PostgreSQL", b.saturating_sub(a).saturating_sub(1) as f64 / 10.0)
+        }
+        _ => format!("{} bytes written to the SQLite files", w1.abs_diff(w0)),
+    };
+    Ok((cpu, writes))
+}
+
+/// The size of every file under `dir` (the SQLite databases and their write-ahead logs).
+fn data_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn reference_dir() -> PathBuf {
+    std::env::var("BENCH_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench"))
+}
+
+/// pgbench's intake3 at 16 clients for 10 s, in a schema of its own.
+fn pgbench(url: &str) -> anyhow::Result<Reference> {
+    let dir = reference_dir();
+    let env = [("PGOPTIONS", "-c search_path=bench_reference")];
+    let psql = |args: &[&str]| Command::new("psql").envs(env).arg(url).args(args).output();
+    psql(&["-qc", "create schema if not exists bench_reference"])?;
+    let schema = dir.join("pg_ceiling_schema.sql");
+    psql(&["-q", "-f", &schema.to_string_lossy()])?;
+    let run = format!("run={}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
+    let out = Command::new("pgbench")
+        .envs(env)
+        .args(["-n", "-d", url, "-M", "prepared", "-f"])
+        .arg(dir.join("pg_ceiling_intake3.sql"))
+        .args(["-D", "n=0", "-D", &run, "-c", "16", "-j", "2", "-T", "10"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("pgbench printed no tps: {text} {}", String::from_utf8_lossy(&out.stderr)))?;
+    psql(&["-qc", "drop schema bench_reference cascade"])?;
+    Ok(Reference { what: "pgbench intake3, 16 clients".into(), tx_per_s: tps })
+}
+
+/// The same transaction by one SQLite writer, WAL, synchronous=NORMAL.
+fn sqlite_reference() -> anyhow::Result<Reference> {
+    let out = Command::new("python3").arg(reference_dir().join("sqlite_ceiling_intake3.py")).arg("20000").output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tx_per_s="))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("the SQLite reference printed no rate: {text}"))?;
+    Ok(Reference { what: "SQLite intake3, one writer".into(), tx_per_s: tps })
+}
