@@ -204,6 +204,7 @@ pub fn rating_cells(
     }));
     for (a, b) in split.edges() {
         let cases = report_cases::table
+            .filter(report_cases::source.eq(source))
             .filter(report_cases::received_at.ge(a))
             .filter(report_cases::received_at.lt(b))
             .select(report_cases::case_id);
@@ -220,6 +221,7 @@ pub fn rating_cells(
     // evaluation whose window closed by then is expired (超期未评), recorded by the expiry job
     // or not yet. Only windows not yet recorded as expired are read here, through their index.
     let period_cases = report_cases::table
+        .filter(report_cases::source.eq(source))
         .filter(report_cases::received_at.ge(from))
         .filter(report_cases::received_at.lt(to))
         .select(report_cases::case_id);

@@ -67,9 +67,13 @@ impl Routing {
                     return Ok(report);
                 }
                 report.ran = true;
+                // By the open states (index `dispatches_open`): the live dispatches only,
+                // however many were resolved or closed before.
+                let open_states: Vec<&str> =
+                    State::ALL.into_iter().filter(|s| s.is_open()).map(State::as_str).collect();
                 let open: Vec<DispatchRow> = dispatches::table
+                    .filter(dispatches::state.eq_any(open_states))
                     .filter(dispatches::closed_at.is_null())
-                    .filter(dispatches::state.ne(State::Resolved.as_str()))
                     .select(DispatchRow::as_select())
                     .load(c)?;
                 for d in open {

@@ -118,3 +118,25 @@ pub fn full_scans(conn: &mut crate::db::AnyConnection, sql: &str, args: &[&str])
         }
     }
 }
+
+/// Loads `rows` (SQL statements, run as one batch) into `db`, then checks that none of the
+/// `hot` queries (what, SQL with `$n` binds, the values) reads a table whole, and fails naming
+/// each one that does. For the services' plans tests.
+pub async fn assert_no_full_scans(db: &crate::db::Db, rows: String, hot: &'static [(&str, &str, &[&str])]) {
+    use diesel::connection::SimpleConnection as _;
+    db.write(move |c| c.batch_execute(&rows).map_err(crate::db::DbError::from)).await.expect("rows loaded");
+    let found = db
+        .read(move |c| {
+            let mut found = Vec::new();
+            for (what, sql, args) in hot {
+                let scans = full_scans(c, sql, args)?;
+                if !scans.is_empty() {
+                    found.push(format!("{what}: reads {} whole", scans.join(", ")));
+                }
+            }
+            Ok::<_, crate::db::DbError>(found)
+        })
+        .await
+        .expect("plans");
+    assert!(found.is_empty(), "full scans of growing tables:\n{}", found.join("\n"));
+}

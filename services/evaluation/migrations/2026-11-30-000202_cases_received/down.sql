@@ -1,0 +1,1 @@
+DROP INDEX eval_cases_received;

@@ -1,0 +1,108 @@
+//! Reporting's hot queries (the projections of the three streams into the read model and its
+//! rollups) read through an index on a database that was never analyzed, on both backends:
+//! none of them reads a growing table whole.
+
+use caseflow_runtime::db::Db;
+use caseflow_runtime::event_log;
+use caseflow_runtime::testing::{TestDatabase, assert_no_full_scans};
+
+const CASES: usize = 3_000;
+const UNITS: [&str; 4] = ["chengguan", "zhujian", "shichang", "kaiyuan"];
+
+/// (what, SQL with `$n` binds, the values).
+const HOT: &[(&str, &str, &[&str])] = &[
+    (
+        "a reception matter",
+        "SELECT outcome FROM report_reception_matters WHERE reception_id = $1 AND ordinal = $2",
+        &["lr-1500", "1"],
+    ),
+    ("a case by id", "SELECT received_at FROM report_cases WHERE case_id = $1", &["case-1500"]),
+    (
+        "a case-day count",
+        "SELECT cases FROM report_case_days WHERE source = $1 AND day = $2 AND dimension = $3 AND value = $4",
+        &["hotline", "2020-03-01", "channel", "phone"],
+    ),
+    (
+        "a term-day count",
+        "SELECT cases FROM report_term_days WHERE source = $1 AND day = $2 AND term = $3",
+        &["hotline", "2020-03-01", "油烟"],
+    ),
+    ("a case's ratings that arrived first", "SELECT subject FROM report_ratings WHERE case_id = $1", &["case-1500"]),
+    ("a dispatch by id", "SELECT status FROM report_dispatches WHERE dispatch_id = $1", &["m-1500-d1"]),
+    (
+        "a dispatch rated unsatisfied",
+        "SELECT COUNT(*) FROM report_ratings WHERE dispatch_id = $1 AND status = $2 AND mapped = $3",
+        &["m-1500-d1", "rated", "unsatisfied"],
+    ),
+    (
+        "a dispatch-day row",
+        "SELECT received FROM report_dispatch_days WHERE source = $1 AND day = $2 AND unit = $3",
+        &["hotline", "2020-03-01", "chengguan"],
+    ),
+    (
+        "a subject's rating",
+        "SELECT status FROM report_ratings WHERE case_id = $1 AND subject = $2",
+        &["case-1500", "chengguan"],
+    ),
+    (
+        "a rating-day row",
+        "SELECT due FROM report_rating_days WHERE source = $1 AND day = $2 AND subject = $3",
+        &["hotline", "2020-03-01", "chengguan"],
+    ),
+    ("a return by id", "SELECT status FROM report_returns WHERE return_id = $1", &["rr-1500"]),
+    (
+        "a matter's pending returns by a unit",
+        "SELECT return_id FROM report_returns WHERE matter_id = $1 AND unit = $2 AND status = $3",
+        &["m-1500", "chengguan", "pending"],
+    ),
+    (
+        "a period edge's ratings",
+        "SELECT subject FROM report_ratings WHERE source = $1 AND case_id IN (SELECT case_id FROM report_cases \
+         WHERE source = $1 AND received_at >= $2 AND received_at < $3)",
+        &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
+    ),
+    (
+        "a consumer's checkpoint",
+        "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
+        &["reporting<-routing"],
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reportings_hot_queries_read_through_an_index_without_statistics() {
+    let test_db = TestDatabase::new("reporting_plans");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &caseflow_reporting::MIGRATIONS])
+        .await
+        .expect("database");
+    let mut sql = String::new();
+    for i in 0..CASES {
+        let unit = UNITS[i % UNITS.len()];
+        let day = format!("2020-03-{:02}", 1 + i % 28);
+        sql.push_str(&format!(
+            "INSERT INTO report_cases (case_id, source, channel, kind, category, sub_district, received_at, is_first, \
+             single_visit, person_key, citizen_masked, visit_persons, collective, terms) VALUES ('case-{i}', \
+             'hotline', 'phone', 'complaint', 'urban_management.cooking_fume', 'kaiyuan', '{day} 09:00:00', TRUE, \
+             FALSE, 'p-{p}', '陈**', 1, FALSE, '油烟');\n\
+             INSERT INTO report_dispatches (dispatch_id, case_id, matter_id, unit, role, assignment, source, \
+             received_at, dispatched_at, acknowledge_deadline, resolve_deadline, status, rehandled, settles_at) VALUES \
+             ('m-{i}-d1', 'case-{i}', 'm-{i}', '{unit}', 'lead', 1, 'hotline', '{day} 09:00:00', '{day} 09:05:00', \
+             '{day} 11:00:00', '2020-04-15 09:00:00', 'resolved', 0, '2020-04-15 09:00:00');\n\
+             INSERT INTO report_ratings (case_id, subject, dispatch_id, source, status, mapped) VALUES ('case-{i}', \
+             '{unit}', 'm-{i}-d1', 'hotline', 'rated', 'satisfied');\n\
+             INSERT INTO report_returns (return_id, unit, matter_id, status, wrongful, received_at) VALUES ('rr-{i}', \
+             '{unit}', 'm-{i}', 'rejected', FALSE, '{day} 09:00:00');\n\
+             INSERT INTO report_reception_matters (reception_id, ordinal, received_at, persons, outcome) VALUES \
+             ('lr-{i}', 1, '{day} 09:00:00', 2, 'in_progress');\n\
+             INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \
+             overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, settles_by) \
+             VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, '2020-04-15 09:00:00');\n\
+             INSERT INTO report_rating_days (source, subject, day, due, expired, satisfied, basic, unsatisfied) VALUES \
+             ('hotline', 's{i}', '{day}', 1, 0, 1, 0, 0);\n\
+             INSERT INTO report_case_days (source, day, dimension, value, cases) VALUES ('hotline', '{day}', \
+             'subcategory', 'c{i}', 1);\n\
+             INSERT INTO report_term_days (source, day, term, cases) VALUES ('hotline', '{day}', 't{i}', 1);\n",
+            p = i % 500,
+        ));
+    }
+    assert_no_full_scans(&db, sql, HOT).await;
+}

@@ -1,0 +1,2 @@
+DROP INDEX dispatches_open;
+DROP INDEX return_requests_dispatch;
