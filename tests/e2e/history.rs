@@ -392,7 +392,7 @@ async fn an_import_stops_when_a_service_stays_away_and_resumes_where_it_stopped(
     sandbox.system.stop(Service::Routing).await.expect("routing stops");
     let stopped = task.await.expect("join").expect_err("the import stops while routing is away");
     let message = stopped.to_string();
-    assert!(message.contains("run the import again to resume after line"), "{message}");
+    assert!(message.contains("run the import again to resume from line"), "{message}");
     let journal = std::fs::read_to_string(format!("{}.journal", path.display())).expect("journal");
     assert!(!journal.contains("\"outcome\":\"bad\""), "nothing journaled as bad for an outage");
 

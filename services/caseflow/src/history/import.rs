@@ -2,11 +2,13 @@
 //!
 //! - It runs as the importer: each call acts as the role that did the thing (the platform, a
 //!   dispatcher, a unit, the petition desk) under that role's rules, at the line's `at`.
-//! - Lines are applied in time order (ties in file order). A line that cannot be read, or that
-//!   a rule refuses, is reported with its number and the reason; the others are still applied.
+//! - Lines are applied in time order (ties in file order) within each group of lines that must
+//!   keep their order (a case's lines, a person's cases, related cases, a reception and its
+//!   cases: `lanes`); up to 16 groups go at once. A line that cannot be read, or that a rule
+//!   refuses, is reported with its number and the reason; the others are still applied.
 //! - A journal beside the file (`FILE.journal`) records each line's outcome and the ids it
 //!   produced, appended as it goes: a second run of the same file finds every line done and
-//!   changes nothing; a run that was interrupted resumes after the last recorded line.
+//!   changes nothing; a run that was interrupted resumes with the lines not recorded.
 //! - Each line's write carries an idempotency key made of the file's hash and the line number
 //!   (`runtime::idempotency`). The service keeps the key in the write's own transaction with the
 //!   answer beside it, so a line applied but not recorded (the importer died, or the answer was
@@ -17,10 +19,12 @@
 //!   `outage_patience`. If the service stays away, the import stops, records nothing for that
 //!   line, and says where a new run resumes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use futures::TryStreamExt as _;
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::config::Secret;
@@ -215,6 +219,7 @@ impl From<String> for Refusal {
     }
 }
 
+#[derive(Clone)]
 struct Clients {
     /// The first 16 hex digits of the file's SHA-256, in every line's idempotency key.
     file_key: String,
@@ -636,26 +641,24 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let journal_file = journal_path(&opts.file);
     let earlier = read_journal(&journal_file, &sha256)?;
     let resumed = earlier.is_some();
-    let mut names = Names::default();
-    let mut done: BTreeSet<usize> = BTreeSet::new();
-    let by_number: BTreeMap<usize, &Line> = lines.iter().map(|(n, l)| (*n, l)).collect();
+    // What an earlier run recorded: its lines are done, and their ids name things for the
+    // lines still to go.
+    let mut done: BTreeMap<usize, Ids> = BTreeMap::new();
     for (n, outcome, reason, ids) in earlier.unwrap_or_default() {
-        done.insert(n);
         summary.already_done += 1;
         if outcome == Outcome::Bad {
             summary.already_done -= 1;
             summary.bad.push(BadLine { line: n, reason: reason.unwrap_or_default() });
         }
-        if let Some(line) = by_number.get(&n) {
-            names.learn(line, &ids);
-        }
+        done.insert(n, ids);
     }
     let mut journal = std::fs::OpenOptions::new().create(true).append(true).open(&journal_file)?;
     if !resumed {
         append(&mut journal, &JournalEntry::File { sha256: sha256.clone(), lines: summary.lines })?;
     }
     for bad in unreadable {
-        if done.insert(bad.line) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = done.entry(bad.line) {
+            slot.insert(Ids::default());
             append(
                 &mut journal,
                 &JournalEntry::Line {
@@ -670,82 +673,194 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     }
 
     let channel = |url: &str| ServiceChannel::new(url, &opts.key).map(|c| c.intercepted());
-    let mut clients = Clients {
+    let clients = Clients {
         file_key: sha256[..16].to_owned(),
         intake: pb::intake_client::IntakeClient::new(channel(&opts.intake)?),
         routing: pb::routing_client::RoutingClient::new(channel(&opts.routing)?),
         evaluation: pb::evaluation_client::EvaluationClient::new(channel(&opts.evaluation)?),
     };
 
-    let todo: Vec<&(usize, Line)> = lines.iter().filter(|(n, _)| !done.contains(n)).collect();
-    let (total, started) = (todo.len(), Instant::now());
-    let mut last_report = Instant::now();
-    for (k, (n, line)) in todo.into_iter().enumerate() {
-        // A line whose dispatch or evaluation another service is still making waits for it; a
-        // line whose service cannot be reached is sent again until it can.
-        let waiting_since = Instant::now();
-        let mut outage: Option<Instant> = None;
-        let mut backoff = Duration::from_millis(100);
-        let outcome = loop {
-            match clients.apply(&names, line, *n).await {
-                Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Err(r)
-                    if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < opts.outage_patience =>
-                {
-                    if opts.progress {
-                        eprintln!("  line {n}: {}; sending it again in {} ms", r.reason, backoff.as_millis());
+    // The groups of lines that keep their order (`lanes`) go at once, up to LANES at a time.
+    let total = lines.iter().filter(|(n, _)| !done.contains_key(n)).count();
+    let run = Progress {
+        journal: std::sync::Mutex::new(journal),
+        summary: std::sync::Mutex::new(summary),
+        applied: std::sync::atomic::AtomicUsize::new(0),
+        started: Instant::now(),
+        last_report: std::sync::Mutex::new(Instant::now()),
+        recorded: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+        total,
+        print: opts.progress,
+    };
+    let groups = super::lanes::groups(&lines);
+    let (lines, done, run_ref) = (&lines, &done, &run);
+    let outcome = futures::stream::iter(groups.into_iter().map(Ok::<_, anyhow::Error>))
+        .try_for_each_concurrent(LANES, |group| {
+            let mut clients = clients.clone();
+            async move {
+                let mut names = Names::default();
+                for i in group {
+                    let (n, line) = &lines[i];
+                    if let Some(ids) = done.get(n) {
+                        names.learn(line, ids);
+                        continue;
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    let entry = apply_line(&mut clients, &names, line, *n, opts.outage_patience, opts.progress).await?;
+                    if let JournalEntry::Line { ids, .. } = &entry {
+                        names.learn(line, ids);
+                    }
+                    run_ref.record(line, entry)?;
                 }
-                other => break other,
+                Ok(())
             }
-        };
-        let entry = match outcome {
-            Ok(ids) => {
-                names.learn(line, &ids);
-                summary.applied += 1;
-                *summary.by_type.entry(line.event.kind().to_owned()).or_default() += 1;
-                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids }
-            }
-            Err(refusal) if line.expect_refusal.is_some() && refusal.rule == line.expect_refusal => {
-                summary.applied += 1;
-                *summary.by_type.entry(format!("{} (refused as recorded)", line.event.kind())).or_default() += 1;
-                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
-            }
-            Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
-                // Applied under this line's key, and the service died before it kept the answer
-                // (a moment between two commits): applied, without the ids it answered.
-                summary.already_done += 1;
-                JournalEntry::Line { line: *n, outcome: Outcome::Applied, reason: None, ids: Ids::default() }
-            }
-            Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
-                anyhow::bail!(
-                    "line {n}: {} — stopped; run the import again to resume after line {}",
-                    refusal.reason,
-                    done.iter().max().copied().unwrap_or(0)
-                );
-            }
-            Err(refusal) => {
-                let reason = format!("{}: {}", line.event.kind(), refusal.reason);
-                summary.bad.push(BadLine { line: *n, reason: reason.clone() });
-                JournalEntry::Line { line: *n, outcome: Outcome::Bad, reason: Some(reason), ids: Ids::default() }
-            }
-        };
-        append(&mut journal, &entry)?;
-        done.insert(*n);
-        if opts.progress && (last_report.elapsed() >= Duration::from_secs(1) || k + 1 == total) {
-            last_report = Instant::now();
-            let rate = (k + 1) as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            let eta = (total - k - 1) as f64 / rate.max(1e-3);
-            eprintln!("  {} of {total} lines, {rate:.0} lines/s, about {eta:.0} s to go", k + 1);
-        }
+        })
+        .await;
+    if let Err(stopped) = outcome {
+        // Say where a new run resumes: the first line neither an earlier run nor this one did.
+        let recorded = run.recorded.lock().map(|r| r.clone()).unwrap_or_default();
+        let first = lines.iter().map(|(n, _)| *n).filter(|n| !done.contains_key(n) && !recorded.contains(n)).min();
+        let (k, total) = (recorded.len(), run.total);
+        anyhow::bail!(
+            "{stopped} — stopped with {k} of {total} lines done; run the import again to resume from line {}",
+            first.unwrap_or_default()
+        );
     }
+    let mut journal = run.journal.into_inner().map_err(|_| anyhow::anyhow!("the journal's lock was poisoned"))?;
     journal.flush()?;
+    let mut summary = run.summary.into_inner().map_err(|_| anyhow::anyhow!("the summary's lock was poisoned"))?;
     summary.bad.sort_by_key(|b| b.line);
     Ok(summary)
+}
+
+/// Groups of lines imported at once (each group in its own order): enough to keep the four
+/// services busy while one group waits for a dispatch being made.
+const LANES: usize = 16;
+
+/// A run's shared record: the journal, the summary, and progress for people.
+struct Progress {
+    journal: std::sync::Mutex<std::fs::File>,
+    summary: std::sync::Mutex<Summary>,
+    applied: std::sync::atomic::AtomicUsize,
+    started: Instant,
+    last_report: std::sync::Mutex<Instant>,
+    /// The lines this run recorded.
+    recorded: std::sync::Mutex<std::collections::BTreeSet<usize>>,
+    total: usize,
+    print: bool,
+}
+
+impl Progress {
+    /// Counts a line's outcome and appends it to the journal.
+    fn record(&self, line: &Line, entry: JournalEntry) -> anyhow::Result<()> {
+        {
+            let mut summary = self.summary.lock().map_err(|_| anyhow::anyhow!("the summary's lock was poisoned"))?;
+            if let JournalEntry::Line { line: n, outcome, reason, .. } = &entry {
+                match (outcome, reason) {
+                    (Outcome::Bad, reason) => {
+                        summary.bad.push(BadLine { line: *n, reason: reason.clone().unwrap_or_default() });
+                    }
+                    (Outcome::Applied, Some(kind)) if kind == ANSWER_LOST => summary.already_done += 1,
+                    (Outcome::Applied, Some(kind)) => {
+                        summary.applied += 1;
+                        *summary.by_type.entry(kind.clone()).or_default() += 1;
+                    }
+                    (Outcome::Applied, None) => {
+                        summary.applied += 1;
+                        *summary.by_type.entry(line.event.kind().to_owned()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let entry = match entry {
+            // The journal keeps a reason for bad lines only.
+            JournalEntry::Line { line, outcome: Outcome::Applied, ids, .. } => {
+                JournalEntry::Line { line, outcome: Outcome::Applied, reason: None, ids }
+            }
+            other => other,
+        };
+        let n = match &entry {
+            JournalEntry::Line { line, .. } => Some(*line),
+            JournalEntry::File { .. } => None,
+        };
+        let mut journal = self.journal.lock().map_err(|_| anyhow::anyhow!("the journal's lock was poisoned"))?;
+        append(&mut journal, &entry)?;
+        drop(journal);
+        if let (Some(n), Ok(mut recorded)) = (n, self.recorded.lock()) {
+            recorded.insert(n);
+        }
+        let k = self.applied.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if self.print
+            && let Ok(mut last) = self.last_report.lock()
+            && (last.elapsed() >= Duration::from_secs(1) || k == self.total)
+        {
+            *last = Instant::now();
+            let rate = k as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            let eta = (self.total - k) as f64 / rate.max(1e-3);
+            eprintln!("  {k} of {} lines, {rate:.0} lines/s, about {eta:.0} s to go", self.total);
+        }
+        Ok(())
+    }
+}
+
+/// What `record` counts a line applied under a key whose answer was lost as.
+const ANSWER_LOST: &str = "(answer lost)";
+
+/// Applies one line: a line whose dispatch or evaluation another service is still making waits
+/// for it; a line whose service cannot be reached is sent again until it can, for up to
+/// `outage_patience`, and then stops the import. Its journal entry (an applied line's reason
+/// says how it is counted).
+async fn apply_line(
+    clients: &mut Clients,
+    names: &Names,
+    line: &Line,
+    n: usize,
+    outage_patience: Duration,
+    progress: bool,
+) -> anyhow::Result<JournalEntry> {
+    let waiting_since = Instant::now();
+    let mut outage: Option<Instant> = None;
+    let mut backoff = Duration::from_millis(100);
+    let outcome = loop {
+        match clients.apply(names, line, n).await {
+            Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(r) if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < outage_patience => {
+                if progress {
+                    eprintln!("  line {n}: {}; sending it again in {} ms", r.reason, backoff.as_millis());
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            other => break other,
+        }
+    };
+    Ok(match outcome {
+        Ok(ids) => JournalEntry::Line { line: n, outcome: Outcome::Applied, reason: None, ids },
+        Err(refusal) if line.expect_refusal.is_some() && refusal.rule == line.expect_refusal => JournalEntry::Line {
+            line: n,
+            outcome: Outcome::Applied,
+            reason: Some(format!("{} (refused as recorded)", line.event.kind())),
+            ids: Ids::default(),
+        },
+        Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
+            // Applied under this line's key, and the service died before it kept the answer
+            // (a moment between two commits): applied, without the ids it answered.
+            JournalEntry::Line {
+                line: n,
+                outcome: Outcome::Applied,
+                reason: Some(ANSWER_LOST.into()),
+                ids: Ids::default(),
+            }
+        }
+        Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
+            anyhow::bail!("line {n}: {}", refusal.reason);
+        }
+        Err(refusal) => {
+            let reason = format!("{}: {}", line.event.kind(), refusal.reason);
+            JournalEntry::Line { line: n, outcome: Outcome::Bad, reason: Some(reason), ids: Ids::default() }
+        }
+    })
 }
 
 impl Summary {

@@ -3,3 +3,4 @@
 pub mod demo;
 pub mod format;
 pub mod import;
+pub mod lanes;
