@@ -56,7 +56,11 @@ async fn a_write_sent_again_under_its_key_is_answered_as_the_first_time_and_appl
             let case_id = case_id.clone();
             async move {
                 let list = routing
-                    .list_case_dispatches(call(pb::ListCaseDispatchesRequest { case_id }, keys::DISPATCHER, None))
+                    .list_case_dispatches(call(
+                        pb::ListCaseDispatchesRequest { case_id, ..Default::default() },
+                        keys::DISPATCHER,
+                        None,
+                    ))
                     .await
                     .ok()?
                     .into_inner();
@@ -91,7 +95,11 @@ async fn a_write_sent_again_under_its_key_is_answered_as_the_first_time_and_appl
     assert_ne!(unkeyed.code(), tonic::Code::Ok);
 
     let log = routing
-        .case_log(call(pb::ListCaseDispatchesRequest { case_id: case_id.clone() }, keys::DISPATCHER, None))
+        .case_log(call(
+            pb::ListCaseDispatchesRequest { case_id: case_id.clone(), ..Default::default() },
+            keys::DISPATCHER,
+            None,
+        ))
         .await
         .expect("log")
         .into_inner();

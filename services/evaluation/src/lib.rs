@@ -17,6 +17,7 @@ use std::sync::Arc;
 use caseflow_proto::v1 as pb;
 use caseflow_proto::v1::evaluation_server::{Evaluation, EvaluationServer};
 use caseflow_proto::v1::event_stream_server::EventStreamServer;
+use caseflow_runtime::awaiting;
 use caseflow_runtime::consumer::{self, Subscription};
 use caseflow_runtime::db::{DatabaseConfig, Db, MigrationSet};
 use caseflow_runtime::deployment::ServiceContext;
@@ -112,9 +113,12 @@ impl Evaluation for EvaluationGrpc {
         let this = self.clone();
         idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/Rate", request, |request| async move {
             let principal = grpc_principal(&request)?;
+            let wait = awaiting::requested(&request);
             let r = request.into_inner();
             let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
-            let v = this.evaluation.rate(&principal, &r.case_id, input).await?;
+            let e = &this.evaluation;
+            let v = awaiting::until_made(&e.db, wait, not_open_yet, || e.rate(&principal, &r.case_id, input.clone()))
+                .await?;
             Ok(tonic::Response::new(view_pb(v)))
         })
         .await
@@ -127,9 +131,14 @@ impl Evaluation for EvaluationGrpc {
         let this = self.clone();
         idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/FollowUp", request, |request| async move {
             let principal = grpc_principal(&request)?;
+            let wait = awaiting::requested(&request);
             let r = request.into_inner();
             let input = service::FollowUpInput { outcome: r.outcome, note: r.note };
-            Ok(tonic::Response::new(view_pb(this.evaluation.follow_up(&principal, &r.case_id, input).await?)))
+            let e = &this.evaluation;
+            let v =
+                awaiting::until_made(&e.db, wait, not_open_yet, || e.follow_up(&principal, &r.case_id, input.clone()))
+                    .await?;
+            Ok(tonic::Response::new(view_pb(v)))
         })
         .await
     }
@@ -141,11 +150,21 @@ impl Evaluation for EvaluationGrpc {
         let this = self.clone();
         idempotent(&self.evaluation.db, "/caseflow.v1.Evaluation/Expire", request, |request| async move {
             let principal = grpc_principal(&request)?;
+            let wait = awaiting::requested(&request);
             let r = request.into_inner();
-            Ok(tonic::Response::new(view_pb(this.evaluation.expire(&principal, &r.case_id).await?)))
+            let e = &this.evaluation;
+            let v = awaiting::until_made(&e.db, wait, not_open_yet, || e.expire(&principal, &r.case_id)).await?;
+            Ok(tonic::Response::new(view_pb(v)))
         })
         .await
     }
+}
+
+/// The case has no evaluation yet: it is resolved, and evaluation is still opening it from
+/// routing's event (what a caller's `x-caseflow-wait-ms` waits for).
+fn not_open_yet<T>(answer: &Result<T, service::EvaluationError>) -> bool {
+    matches!(answer, Err(service::EvaluationError::Refused(p))
+        if p.kind == caseflow_runtime::ErrorKind::NotFound && p.detail.contains("not resolved yet"))
 }
 
 fn view_pb(v: service::EvaluationView) -> pb::EvaluationView {

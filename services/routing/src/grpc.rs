@@ -8,6 +8,7 @@ use caseflow_runtime::time;
 use tonic::{Request, Response, Status};
 
 use crate::actions::{ExtensionView, ReturnView};
+use crate::error::RoutingError;
 use crate::inputs::{
     Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice, UnitSuccession,
 };
@@ -119,7 +120,18 @@ impl RoutingApi for RoutingGrpc {
         request: Request<pb::ListCaseDispatchesRequest>,
     ) -> R<pb::ListCaseDispatchesResponse> {
         let p = grpc_principal(&request)?;
-        let rows = self.routing.case_dispatches(&p, &request.into_inner().case_id).await?;
+        let wait = caseflow_runtime::awaiting::requested(&request);
+        let r = request.into_inner();
+        let awaited = |rows: &Result<Vec<crate::service::DispatchView>, RoutingError>| match rows {
+            _ if r.wait_for_unit.is_empty() => false,
+            Ok(rows) => !rows.iter().any(|d| d.matter_id == r.wait_for_matter_id && d.unit == r.wait_for_unit),
+            Err(RoutingError::NotFound(_)) => true,
+            Err(_) => false,
+        };
+        let rows = caseflow_runtime::awaiting::until_made(&self.routing.db, wait, awaited, || {
+            self.routing.case_dispatches(&p, &r.case_id)
+        })
+        .await?;
         Ok(Response::new(pb::ListCaseDispatchesResponse { dispatches: rows.into_iter().map(dispatch).collect() }))
     }
 

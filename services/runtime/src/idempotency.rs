@@ -237,9 +237,17 @@ where
     let caller = crate::server::grpc_principal(&request)?.name;
     let key = format!("{caller}\u{1f}{sent}");
     let fingerprint = fingerprint(method, &request);
-    match look_up(db, &key, &fingerprint).await? {
-        Seen::New => {}
-        seen => return answer(seen, &sent),
+    // One call per key at a time through this service: a retry that arrives while the first call
+    // still runs (waiting for a record, say) waits for its answer instead of racing it.
+    let gates = db.gates();
+    let turn = in_flight(&gates, &key).lock_owned().await;
+    match look_up(db, &key, &fingerprint).await {
+        Ok(Seen::New) => {}
+        seen => {
+            drop(turn);
+            forget_gate(&gates, &key);
+            return answer(seen?, &sent);
+        }
     }
     let claim = Claim {
         key: key.clone(),
@@ -267,6 +275,14 @@ where
     });
     // The task carries what the request's own task holds: its span, and an imported event's time.
     let call = tracing::Instrument::in_current_span(call);
+    // The turn ends with the task, not with this caller, who may hang up.
+    let (gate_key, task_gates) = (key.clone(), gates.clone());
+    let call = async move {
+        let outcome = call.await;
+        drop(turn);
+        forget_gate(&task_gates, &gate_key);
+        outcome
+    };
     let task = match crate::clock::EVENT_TIME.try_with(|at| *at) {
         Ok(at) => tokio::spawn(crate::clock::EVENT_TIME.scope(at, call)),
         Err(_) => tokio::spawn(call),
@@ -286,6 +302,23 @@ where
             answer(Seen::AnswerLost, &sent)
         }
         other => other,
+    }
+}
+
+/// The keyed calls running through one [`Db`] handle (one service in one process), one gate
+/// per key. Replicas have their own: between them, the key's uniqueness decides.
+pub(crate) type Gates = std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+fn in_flight(gates: &Gates, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut gates = gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    gates.entry(key.to_owned()).or_default().clone()
+}
+
+/// Drops a key's gate once nobody holds or waits for it.
+fn forget_gate(gates: &Gates, key: &str) {
+    let mut gates = gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if gates.get(key).is_some_and(|g| Arc::strong_count(g) == 1) {
+        gates.remove(key);
     }
 }
 

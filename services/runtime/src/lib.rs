@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod awaiting;
 pub mod clock;
 pub mod config;
 pub mod consumer;

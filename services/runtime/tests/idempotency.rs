@@ -102,10 +102,12 @@ async fn a_keyed_write_runs_once_and_its_answer_or_refusal_is_replayed() {
 async fn two_calls_racing_with_one_key_apply_once_and_get_one_answer() {
     let test_db = TestDatabase::new("idempotency_race");
     let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database");
-    // Both calls are past the key's look-up before either writes.
+    // Two replicas of a service on one database (two handles): both calls are past the key's
+    // look-up before either writes. (Through one handle the second would wait its turn.)
+    let replica = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("a second handle");
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let racer = |n: usize| {
-        let (db, barrier) = (db.clone(), barrier.clone());
+        let (db, barrier) = (if n == 1 { db.clone() } else { replica.clone() }, barrier.clone());
         async move {
             let db2 = db.clone();
             idempotent(&db, METHOD, request("d1", "same"), move |_| async move {
@@ -138,4 +140,34 @@ async fn two_calls_racing_with_one_key_apply_once_and_get_one_answer() {
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_that_arrives_while_the_first_call_still_runs_gets_its_answer() {
+    let test_db = TestDatabase::new("idempotency_inflight");
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database");
+    let runs = Arc::new(AtomicUsize::new(0));
+    // The first call waits before it writes (as a rating waits for its evaluation to open), the
+    // second arrives meanwhile: it waits its turn and is answered as the first was; the handler
+    // ran once. Without the turn, the second would run the handler again.
+    let slow = {
+        let (db, runs) = (db.clone(), runs.clone());
+        tokio::spawn(async move {
+            let db2 = db.clone();
+            idempotent(&db, METHOD, request("d9", "k9"), move |r| async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                db2.write(|c| c.batch_execute("SELECT 1").map_err(DbError::from))
+                    .await
+                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+                Ok(tonic::Response::new(DispatchRef { dispatch_id: format!("answered {}", r.get_ref().dispatch_id) }))
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let resent = call(&db, &runs, "d9", "k9", true, false).await.expect("answered").into_inner();
+    let first = slow.await.expect("joined").expect("applies").into_inner();
+    assert_eq!((resent.clone(), resent.dispatch_id.as_str()), (first, "answered d9"));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran once");
 }

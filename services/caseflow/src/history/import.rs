@@ -233,7 +233,8 @@ struct Moment<'a> {
     at: &'a chrono::DateTime<chrono::FixedOffset>,
     /// `import:<first 16 hex digits of the file's SHA-256>:<line number>`: the same on every
     /// run of the same file, so a line applied but not journaled is answered, not applied again.
-    key: String,
+    /// None: the call goes without (`answer_again`).
+    key: Option<String>,
 }
 
 /// A request acting as `role` at the line's moment, under the line's idempotency key (a
@@ -244,7 +245,15 @@ fn request<T>(message: T, role: &str, at: &Moment<'_>) -> Result<tonic::Request<
     let bad = |what: &str| Refusal::from(format!("{what} cannot be sent as a header"));
     meta.insert(caseflow_runtime::auth::ACT_AS_HEADER, role.parse().map_err(|_| bad("the role"))?);
     meta.insert(caseflow_runtime::auth::EVENT_TIME_HEADER, at.at.to_rfc3339().parse().map_err(|_| bad("at"))?);
-    meta.insert(caseflow_runtime::idempotency::HEADER, at.key.parse().map_err(|_| bad("the line's key"))?);
+    if let Some(key) = &at.key {
+        meta.insert(caseflow_runtime::idempotency::HEADER, key.parse().map_err(|_| bad("the line's key"))?);
+    }
+    // What the line needs may still be on its way (a new case's dispatch, a resolved case's
+    // evaluation): the service answers as soon as it is made (`runtime::awaiting`).
+    meta.insert(
+        caseflow_runtime::awaiting::HEADER,
+        PATIENCE.as_millis().to_string().parse().map_err(|_| bad("the wait"))?,
+    );
     r.set_timeout(Duration::from_secs(30));
     Ok(r)
 }
@@ -323,7 +332,11 @@ impl Clients {
         let list = self
             .routing
             .list_case_dispatches(request(
-                pb::ListCaseDispatchesRequest { case_id: case_id.clone() },
+                pb::ListCaseDispatchesRequest {
+                    case_id: case_id.clone(),
+                    wait_for_matter_id: matter_id.clone(),
+                    wait_for_unit: key.unit.clone(),
+                },
                 "dispatcher",
                 at,
             )?)
@@ -343,7 +356,24 @@ impl Clients {
     }
 
     async fn apply(&mut self, names: &Names, line: &Line, number: usize) -> Result<Ids, Refusal> {
-        let at = &Moment { at: &line.at, key: format!("import:{}:{number}", self.file_key) };
+        self.apply_as(names, line, Some(format!("import:{}:{number}", self.file_key))).await
+    }
+
+    /// A line applied under its key whose answer was lost (the service died between its commit
+    /// and keeping the answer), sent again without the key where the line has a natural key of
+    /// its own that answers with the record it made: a case's order or petition number, a
+    /// reception's number. Other lines have no such answer: applied, without their ids.
+    async fn answer_again(&mut self, names: &Names, line: &Line) -> Result<Ids, Refusal> {
+        match &line.event {
+            Event::HotlineOrder { .. } | Event::Petition { .. } | Event::LeaderReception { .. } => {
+                self.apply_as(names, line, None).await
+            }
+            _ => Ok(Ids::default()),
+        }
+    }
+
+    async fn apply_as(&mut self, names: &Names, line: &Line, key: Option<String>) -> Result<Ids, Refusal> {
+        let at = &Moment { at: &line.at, key };
         let unit_role = |k: &DispatchKey| format!("unit_handler:{}", k.unit);
         match &line.event {
             Event::HotlineOrder { order } => {
@@ -845,13 +875,9 @@ async fn apply_line(
         },
         Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
             // Applied under this line's key, and the service died before it kept the answer
-            // (a moment between two commits): applied, without the ids it answered.
-            JournalEntry::Line {
-                line: n,
-                outcome: Outcome::Applied,
-                reason: Some(ANSWER_LOST.into()),
-                ids: Ids::default(),
-            }
+            // (a moment between two commits): applied, with the ids its natural key answers.
+            let ids = clients.answer_again(names, line).await.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?;
+            JournalEntry::Line { line: n, outcome: Outcome::Applied, reason: Some(ANSWER_LOST.into()), ids }
         }
         Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
             anyhow::bail!("line {n}: {}", refusal.reason);

@@ -177,10 +177,13 @@ pub struct Db {
     write: Pool<Manager>,
     read: Pool<Manager>,
     appended: Arc<Notify>,
-    /// Write transactions committed through this handle (and its clones).
-    commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Write transactions committed through this handle (and its clones), as a channel that
+    /// wakes whoever waits for the next commit ([`Db::changes`]).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// PostgreSQL URL and schema, for the publisher's dedicated LISTEN session.
     manager: Manager,
+    /// The keyed calls running through this handle (`idempotency`).
+    gates: Arc<crate::idempotency::Gates>,
 }
 
 thread_local! {
@@ -264,8 +267,9 @@ impl Db {
             write,
             read,
             appended: Arc::new(Notify::new()),
-            commits: Arc::default(),
+            commits: Arc::new(tokio::sync::watch::Sender::new(0)),
             manager,
+            gates: Arc::default(),
         })
     }
 
@@ -282,7 +286,18 @@ impl Db {
 
     /// How many write transactions this handle has committed: an idle service's count stands still.
     pub fn commits(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+        *self.commits.borrow()
+    }
+
+    /// Wakes after each write this process commits to the database (a record another service's
+    /// event made, say): for a caller that waits for one instead of asking again and again.
+    /// Take it before looking, so that a commit between the look and the wait is not missed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    pub(crate) fn gates(&self) -> Arc<crate::idempotency::Gates> {
+        self.gates.clone()
     }
 
     /// A new connection outside the pools, for a session that must stay open (LISTEN).
@@ -345,7 +360,7 @@ impl Db {
             if let Some(claim) = claim {
                 claim.committed();
             }
-            self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.commits.send_modify(|n| *n += 1);
             if appended {
                 self.appended.notify_one();
             }
