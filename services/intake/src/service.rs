@@ -59,7 +59,8 @@ pub struct Intake {
 }
 
 enum Outcome {
-    Created(String),
+    /// The new case as stored, read back in its own transaction.
+    Created(Box<(CaseRow, Vec<MatterRow>)>),
     Existing(Box<CaseRow>),
 }
 
@@ -205,7 +206,11 @@ impl Intake {
                     store::insert_case(c, &row, &matters)?;
                     open_watch_items(c, &row, &actor, now)?;
                     event_log::append(c, now, &row.id, &case_received(&row, &matters, &masked_name))?;
-                    Ok::<_, IntakeError>(Outcome::Created(row.id))
+                    // Read back as stored (the backend's precision), before the commit: the answer
+                    // needs no second transaction.
+                    let stored = store::find_case(c, &row.id)?.ok_or_else(|| IntakeError::NotFound(row.id.clone()))?;
+                    let matters = store::matters_of(c, std::slice::from_ref(&row.id))?;
+                    Ok::<_, IntakeError>(Outcome::Created(Box::new((stored, matters))))
                 })
                 .await;
             match result {
@@ -217,10 +222,12 @@ impl Intake {
         };
 
         match outcome {
-            Outcome::Created(id) => {
+            Outcome::Created(created) => {
+                let (case_row, matters) = *created;
+                let id = case_row.id.clone();
                 tracing::Span::current().record("case_id", id.as_str());
                 tracing::info!(case_id = %id, source = case.source.as_str(), matters = case.matters.len(), "case taken in");
-                Ok((self.load(&id, Visibility::Masked).await?, true))
+                Ok((CaseView::build(case_row, matters, &self.vault, Visibility::Masked)?, true))
             }
             Outcome::Existing(existing) => {
                 let stored: BTreeMap<String, String> = serde_json::from_str(&existing.fingerprint).unwrap_or_default();
