@@ -38,6 +38,11 @@ use super::format::{self, DispatchKey, Event, Line};
 /// How long a line waits for what another service is still making before it counts as bad.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// How long one call asks the service to wait for what it needs (`runtime::awaiting`): short,
+/// so that a service stopping is not held up by waiting calls; the line asks again until
+/// `PATIENCE` has passed.
+const WAIT_PER_CALL: Duration = Duration::from_secs(2);
+
 /// Where the services are, and the importer's key.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -124,6 +129,31 @@ struct Names {
     returns: BTreeMap<DispatchKey, String>,
     extensions: BTreeMap<DispatchKey, String>,
     receptions: BTreeMap<String, String>,
+    /// The dispatch a key named last, until a line that may move the case's dispatches
+    /// (`forget_dispatches`): a dispatch's unit actions then need one look-up, not one each.
+    dispatches: std::sync::Mutex<BTreeMap<DispatchKey, String>>,
+}
+
+impl Names {
+    /// Before a line that may make, close or move dispatches (anything but a unit's action on
+    /// its dispatch, or the decision on its extension), the looked-up dispatches are forgotten.
+    fn forget_dispatches(&self, line: &Line) {
+        let keeps = matches!(
+            line.event,
+            Event::Acknowledge { .. }
+                | Event::Land { .. }
+                | Event::Reply { .. }
+                | Event::CaseAnalysis { .. }
+                | Event::Review { .. }
+                | Event::Resolve { .. }
+                | Event::ReturnRequest { .. }
+                | Event::ExtensionRequest { .. }
+                | Event::ExtensionDecision { .. }
+        );
+        if !keeps && let Ok(mut known) = self.dispatches.lock() {
+            known.clear();
+        }
+    }
 }
 
 impl Names {
@@ -252,7 +282,7 @@ fn request<T>(message: T, role: &str, at: &Moment<'_>) -> Result<tonic::Request<
     // evaluation): the service answers as soon as it is made (`runtime::awaiting`).
     meta.insert(
         caseflow_runtime::awaiting::HEADER,
-        PATIENCE.as_millis().to_string().parse().map_err(|_| bad("the wait"))?,
+        WAIT_PER_CALL.as_millis().to_string().parse().map_err(|_| bad("the wait"))?,
     );
     r.set_timeout(Duration::from_secs(30));
     Ok(r)
@@ -327,6 +357,9 @@ fn requested(ids: &BTreeMap<DispatchKey, String>, key: &DispatchKey, what: &str)
 impl Clients {
     /// The lead dispatch of `key`: the one the unit holds now, else its latest.
     async fn dispatch(&mut self, names: &Names, key: &DispatchKey, at: &Moment<'_>) -> Result<String, Refusal> {
+        if let Some(id) = names.dispatches.lock().ok().and_then(|known| known.get(key).cloned()) {
+            return Ok(id);
+        }
         let (case_id, _, _) = names.case(&key.case)?;
         let matter_id = names.matter(&key.case, key.matter)?;
         let list = self
@@ -346,13 +379,15 @@ impl Clients {
             list.dispatches.into_iter().filter(|d| d.matter_id == matter_id && d.unit == key.unit).collect();
         candidates.sort_by_key(|d| std::cmp::Reverse(d.assignment));
         let closed = |d: &pb::DispatchView| matches!(d.state.as_str(), "returned" | "transferred" | "superseded");
-        candidates.iter().find(|d| !closed(d)).or_else(|| candidates.first()).map(|d| d.dispatch_id.clone()).ok_or_else(
-            || {
-                let why =
-                    format!("unit: {} holds no dispatch of matter {} of case '{}'", key.unit, key.matter, key.case);
-                Refusal { pending: true, ..Refusal::from(why) }
-            },
-        )
+        let found =
+            candidates.iter().find(|d| !closed(d)).or_else(|| candidates.first()).map(|d| d.dispatch_id.clone());
+        if let (Some(id), Ok(mut known)) = (&found, names.dispatches.lock()) {
+            known.insert(key.clone(), id.clone());
+        }
+        found.ok_or_else(|| {
+            let why = format!("unit: {} holds no dispatch of matter {} of case '{}'", key.unit, key.matter, key.case);
+            Refusal { pending: true, ..Refusal::from(why) }
+        })
     }
 
     async fn apply(&mut self, names: &Names, line: &Line, number: usize) -> Result<Ids, Refusal> {
@@ -735,6 +770,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                         names.learn(line, ids);
                         continue;
                     }
+                    names.forget_dispatches(line);
                     let entry = apply_line(&mut clients, &names, line, *n, opts.outage_patience, opts.progress).await?;
                     if let JournalEntry::Line { ids, .. } = &entry {
                         names.learn(line, ids);
@@ -847,7 +883,7 @@ async fn apply_line(
     outage_patience: Duration,
     progress: bool,
 ) -> anyhow::Result<JournalEntry> {
-    let waiting_since = Instant::now();
+    let mut waiting_since = Instant::now();
     let mut outage: Option<Instant> = None;
     let mut backoff = Duration::from_millis(100);
     let outcome = loop {
@@ -861,6 +897,9 @@ async fn apply_line(
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+                // A service that was away makes what the line waits for later: the patience
+                // for it starts again.
+                waiting_since = Instant::now();
             }
             other => break other,
         }
