@@ -87,6 +87,8 @@ async fn a_write_sent_again_under_its_key_is_answered_as_the_first_time_and_appl
         .expect("the second call is answered, not refused")
         .into_inner();
     assert_eq!(again, first, "the same answer, the same return id");
+    // The id is the one the key derives: a caller whose answer was lost can still name it.
+    assert_eq!(first.return_id, caseflow_runtime::idempotency::derived_id("return-1", "return"));
     // Without the key, the same request is a second request, and the rules refuse it.
     let unkeyed = routing
         .request_return(call(return_request(&dispatch_id, "油烟排放监测属生态环境部门"), cg, None))

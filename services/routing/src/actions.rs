@@ -174,6 +174,7 @@ impl Routing {
         input: ReturnInput,
     ) -> Result<ReturnView, RoutingError> {
         let (rules, now, principal, id) = (self.rules.clone(), self.clock.now(), p.clone(), dispatch_id.to_owned());
+        let return_id = caseflow_runtime::idempotency::record_id("return");
         let outcome = self
             .db
             .write(move |c| -> Result<Outcome<ReturnView>, RoutingError> {
@@ -232,7 +233,7 @@ impl Routing {
                 };
                 let owner = rules.catalog.responsible(&facts_for_catalog).filter(|e| e.unit == d.unit).map(|e| e.id.clone());
                 let mut row = ReturnRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: return_id,
                     dispatch_id: d.id.clone(),
                     matter_id: m.matter_id.clone(),
                     unit: d.unit.clone(),
@@ -308,6 +309,7 @@ impl Routing {
     ) -> Result<ExtensionView, RoutingError> {
         let reason = text("reason", &input.reason, 1000)?;
         let progress = text("progress", &input.progress, 2000)?;
+        let extension_id = caseflow_runtime::idempotency::record_id("extension");
         let (rules, now, principal, id) = (self.rules.clone(), self.clock.now(), p.clone(), dispatch_id.to_owned());
         self.db
             .write(move |c| {
@@ -344,7 +346,7 @@ impl Routing {
                     return Err(RoutingError::rule("extension.pending", "an extension request is already pending"));
                 }
                 let row = ExtensionRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: extension_id,
                     dispatch_id: d.id.clone(),
                     matter_id: m.matter_id.clone(),
                     days: input.days,

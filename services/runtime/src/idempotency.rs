@@ -69,6 +69,26 @@ tokio::task_local! {
 }
 
 /// The claim of the call this task is handling, if it carries a key not yet claimed.
+/// The id of a record a call makes (a return request, an extension request): derived from the
+/// call's idempotency key when it has one, so that a caller whose answer was lost can still
+/// name the record ([`derived_id`]); a fresh time-ordered id otherwise. Call it in the call's
+/// own task, before its write.
+pub fn record_id(kind: &str) -> String {
+    match CLAIM.try_with(|c| c.key.clone()) {
+        Ok(key) => derived_id(key.split_once('\u{1f}').map_or(key.as_str(), |(_, sent)| sent), kind),
+        Err(_) => uuid::Uuid::now_v7().to_string(),
+    }
+}
+
+/// The id a keyed call with `sent` (the key as its caller sent it) gives the `kind` of record it
+/// makes: a UUID (version 8) from the SHA-256 of both.
+pub fn derived_id(sent: &str, kind: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{kind}\u{1f}{sent}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
 pub(crate) fn pending_claim() -> Option<Claim> {
     CLAIM.try_with(|c| c.clone()).ok().filter(|c| !c.claimed.load(Ordering::SeqCst))
 }

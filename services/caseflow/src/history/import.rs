@@ -394,15 +394,20 @@ impl Clients {
         self.apply_as(names, line, Some(format!("import:{}:{number}", self.file_key))).await
     }
 
-    /// A line applied under its key whose answer was lost (the service died between its commit
-    /// and keeping the answer), sent again without the key where the line has a natural key of
-    /// its own that answers with the record it made: a case's order or petition number, a
-    /// reception's number. Other lines have no such answer: applied, without their ids.
-    async fn answer_again(&mut self, names: &Names, line: &Line) -> Result<Ids, Refusal> {
+    /// The ids of a line applied under its key whose answer was lost (the service died between
+    /// its commit and keeping the answer): a case or a reception is asked again without the key,
+    /// by its own number, which answers with the record it made; a return or extension request's
+    /// id is the one its key derives. Other lines make no record later lines name.
+    async fn answer_again(&mut self, names: &Names, line: &Line, number: usize) -> Result<Ids, Refusal> {
+        let key = format!("import:{}:{number}", self.file_key);
+        let derived = |kind: &str| Some(caseflow_runtime::idempotency::derived_id(&key, kind));
         match &line.event {
             Event::HotlineOrder { .. } | Event::Petition { .. } | Event::LeaderReception { .. } => {
                 self.apply_as(names, line, None).await
             }
+            // A keyed request's record has the id its key derives (`idempotency::record_id`).
+            Event::ReturnRequest { .. } => Ok(Ids { return_id: derived("return"), ..Ids::default() }),
+            Event::ExtensionRequest { .. } => Ok(Ids { extension_id: derived("extension"), ..Ids::default() }),
             _ => Ok(Ids::default()),
         }
     }
@@ -915,7 +920,8 @@ async fn apply_line(
         Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
             // Applied under this line's key, and the service died before it kept the answer
             // (a moment between two commits): applied, with the ids its natural key answers.
-            let ids = clients.answer_again(names, line).await.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?;
+            let ids =
+                clients.answer_again(names, line, n).await.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?;
             JournalEntry::Line { line: n, outcome: Outcome::Applied, reason: Some(ANSWER_LOST.into()), ids }
         }
         Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
