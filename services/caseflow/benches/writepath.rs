@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use caseflow::history::{demo, import};
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{Deployment, INTEGRATOR, OFFICE};
 
 const CLIENTS: usize = 16;
@@ -128,25 +128,13 @@ struct Load {
     behind_s: f64,
 }
 
-/// A live work order received a minute ago, for 区城管局.
+/// Order `n`, from its own phone or the frequent caller's.
 fn order(n: usize, phone: Phone) -> Value {
-    let received =
-        chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()) - chrono::Duration::minutes(1);
     let phone = match phone {
         Phone::Unique => format!("139{:08}", n % 100_000_000),
         Phone::Same => "13912345678".to_owned(),
     };
-    json!({
-        "order_number": format!("GDBENCH{n:08}"),
-        "received_at": received.to_rfc3339(),
-        "channel": "phone",
-        "kind": "complaint",
-        "category": "urban_management.cooking_fume",
-        "content": format!("中山路餐饮店油烟直排，影响住户休息，请尽快处理（{n}）。"),
-        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
-        "citizen": {"name": "陈建红", "phone": phone, "anonymous": false, "hide_identity": false},
-        "matters": [{"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": "chengguan"}],
-    })
+    support::order("GDBENCH", n, &phone)
 }
 
 /// Cases reporting has counted since `since`, with their dispatches.

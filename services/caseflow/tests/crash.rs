@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use caseflow::history::{demo, import};
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{DISPATCHER, Deployment, INTEGRATOR, OFFICE};
 use tokio::sync::Mutex;
 
@@ -35,27 +35,10 @@ impl Draw {
     }
 }
 
-/// A live work order received a minute ago, from caller `n`, for 区城管局.
-fn order(n: usize) -> Value {
-    let received =
-        chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()) - chrono::Duration::minutes(1);
-    json!({
-        "order_number": format!("GDCRASH{n:06}"),
-        "received_at": received.to_rfc3339(),
-        "channel": "phone",
-        "kind": "complaint",
-        "category": "urban_management.cooking_fume",
-        "content": format!("中山路餐饮店油烟直排，影响住户休息（{n}）。"),
-        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
-        "citizen": {"name": "陈建红", "phone": format!("138{n:08}"), "anonymous": false, "hide_identity": false},
-        "matters": [{"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": "chengguan"}],
-    })
-}
-
 /// Sends order `n` until it gets a 2xx (the platform retries what got no answer), and returns
 /// the case id it was answered with. A 4xx is a failure of the test.
 async fn submit(http: &reqwest::Client, url: &str, n: usize) -> String {
-    let body = order(n);
+    let body = support::order("GDCRASH", n, &format!("138{n:08}"));
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         match http.post(url).bearer_auth(INTEGRATOR).json(&body).timeout(Duration::from_secs(20)).send().await {
@@ -210,7 +193,7 @@ async fn killed_twice_under_load_and_import_it_loses_nothing_and_doubles_nothing
     assert_eq!(acked.len(), ORDERS);
     for (n, case_id) in &acked {
         let case = crashed.get(&http, "intake", &format!("/v1/cases/{case_id}"), DISPATCHER).await;
-        assert_eq!(case["external_ref"], format!("GDCRASH{n:06}"), "{case}");
+        assert_eq!(case["external_ref"], format!("GDCRASH{n:08}"), "{case}");
         let dispatches = crashed.get(&http, "routing", &format!("/v1/cases/{case_id}/dispatches"), DISPATCHER).await;
         assert_eq!(dispatches.as_array().map(Vec::len), Some(1), "order {n} dispatched once: {dispatches}");
     }

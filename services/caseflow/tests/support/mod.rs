@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use caseflow::history::import;
 use caseflow_runtime::testing::TestDatabase;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const SERVICES: [&str; 4] = ["intake", "routing", "evaluation", "reporting"];
 pub const INTEGRATOR: &str = "dev-integrator-key";
@@ -149,4 +149,21 @@ impl Drop for Deployment {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A live work order received a minute ago, numbered `{prefix}{n}`, from `phone`, for 区城管局.
+pub fn order(prefix: &str, n: usize, phone: &str) -> Value {
+    let received =
+        chrono::Utc::now().with_timezone(&caseflow_runtime::clock::district_offset()) - chrono::Duration::minutes(1);
+    json!({
+        "order_number": format!("{prefix}{n:08}"),
+        "received_at": received.to_rfc3339(),
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "urban_management.cooking_fume",
+        "content": format!("中山路餐饮店油烟直排，影响住户休息（{n}）。"),
+        "location": {"sub_district": "kaiyuan", "address": "中山路100号"},
+        "citizen": {"name": "陈建红", "phone": phone, "anonymous": false, "hide_identity": false},
+        "matters": [{"category": "urban_management.cooking_fume", "summary": format!("油烟扰民 {n}"), "target_unit": "chengguan"}],
+    })
 }
