@@ -8,6 +8,7 @@ mod hardening;
 mod history;
 mod idempotency;
 mod intake;
+mod metrics;
 mod operations;
 mod privacy;
 mod reporting;

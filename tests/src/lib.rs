@@ -122,6 +122,7 @@ impl Sandbox {
             keys,
             service_key: Secret::new(keys::SERVICE),
             records: Default::default(),
+            metrics_push: None,
         };
         let system = System::start(ctx, configs).await.expect("system starts");
         let sandbox = Self { system, clock, http: reqwest::Client::new(), databases };

@@ -3,6 +3,7 @@
 //! and the end-to-end tests both start it through [`System`].
 
 pub mod history;
+pub mod probe;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -142,12 +143,37 @@ impl System {
         Ok(())
     }
 
-    /// Starts a stopped service again on its address, with the same database.
+    /// Starts a stopped service again on its address, with the same database, and waits until
+    /// its `/health/readyz` answers 200; a service that stops while starting gives its error.
     pub async fn restart(&mut self, service: Service) -> anyhow::Result<()> {
         self.stop(service).await?;
-        let listener = TcpListener::bind(self.addrs[&service]).await?;
+        let addr = self.addrs[&service];
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("{}: cannot listen on {addr}", service.name()))?;
         self.spawn(service, listener);
-        Ok(())
+        self.until_ready(service).await
+    }
+
+    async fn until_ready(&mut self, service: Service) -> anyhow::Result<()> {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+        let addr = self.addrs[&service].to_string();
+        let started = tokio::time::Instant::now();
+        loop {
+            let running = self.running.get(&service).context("the service is not running")?;
+            if running.task.is_finished() {
+                let stopped = self.running.remove(&service).context("the service is not running")?;
+                stopped.task.await.context("service task panicked")??;
+                anyhow::bail!("{} stopped while starting", service.name());
+            }
+            let probe = probe::status(&addr, "/health/readyz", std::time::Duration::from_secs(2)).await;
+            if matches!(probe, Ok(200)) {
+                return Ok(());
+            }
+            if started.elapsed() > PATIENCE {
+                anyhow::bail!("{} is not ready after {PATIENCE:?}: {probe:?}", service.name());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Resolves when any service stops by itself (an error at start, or a crash).

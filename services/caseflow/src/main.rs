@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Ask a service's health endpoint and exit 0 on 200, 1 otherwise: the container image's
+    /// health check, which has no curl.
+    Probe {
+        /// The URL, `http://host:port/path` (plain HTTP, as the probes are served).
+        #[arg(default_value = "http://127.0.0.1:8080/health/readyz")]
+        url: String,
+    },
     /// Write a seeded, realistic half-year (and the one a year before) in the import format.
     DemoData {
         #[arg(long, default_value_t = 2020)]
@@ -75,6 +82,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into(), demo_data_key: None }) {
+        Command::Probe { url } => {
+            let authority = caseflow::probe::authority(&url).to_owned();
+            let path = url.strip_prefix("http://").unwrap_or(&url).strip_prefix(authority.as_str()).unwrap_or("/");
+            let path = if path.is_empty() { "/" } else { path };
+            let code = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(caseflow::probe::status(&authority, path, std::time::Duration::from_secs(3)))?;
+            println!("{code}");
+            anyhow::ensure!(code == 200, "{url} answered {code}");
+            Ok(())
+        }
         Command::HashKey { key } => {
             println!("{}", caseflow_runtime::auth::digest_key_hex(&key));
             Ok(())
@@ -166,6 +185,7 @@ async fn run(path: PathBuf, demo_data_key: Option<String>) -> anyhow::Result<()>
         keys,
         service_key: deployment.auth.service_key.clone(),
         records: deployment.records,
+        metrics_push: deployment.telemetry.metrics_push(),
     };
     let mut system = System::start(ctx, configs.clone()).await?;
     print_banner(&system);

@@ -1,6 +1,7 @@
 //! Evaluation: keeps which units each case's rating applies to, and (issue 5) runs evaluations,
 //! ratings, follow-ups and expiry.
 
+pub mod gauges;
 pub mod policy;
 pub mod projections;
 /// The rates, shared with reporting through their own crate.
@@ -197,13 +198,17 @@ pub async fn run(
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     caseflow_runtime::idempotency::forget_old(&db).await?;
     let surveys = Arc::new(service::Surveys { policy: policy::EvaluationPolicy::load(config.policy_file.as_deref())? });
+    let metrics = ctx.metrics("evaluation")?;
     let readiness = Readiness::default();
     let log = event_log::start(&db, &shutdown, readiness.loops());
+    log.observe(&metrics, &db);
+    gauges::observe(&metrics, &db);
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let consumers = [
         consumer::spawn(
             readiness.loops(),
+            &metrics,
             db.clone(),
             ctx.clock.clone(),
             Subscription { service: "evaluation", checkpoint: "evaluation<-intake".into(), source: intake },
@@ -212,6 +217,7 @@ pub async fn run(
         ),
         consumer::spawn(
             readiness.loops(),
+            &metrics,
             db.clone(),
             ctx.clock.clone(),
             Subscription { service: "evaluation", checkpoint: "evaluation<-routing".into(), source: routing },
@@ -245,6 +251,7 @@ pub async fn run(
         keys: ctx.keys.clone(),
         clock: ctx.clock.clone(),
         records: ctx.records,
+        metrics,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     for c in consumers {

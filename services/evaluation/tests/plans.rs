@@ -57,6 +57,12 @@ const HOT: &[(&str, &str, &[&str])] = &[
         "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
         &["evaluation<-routing"],
     ),
+    // gauges.rs: what `/metrics` reads at each scrape
+    (
+        "evaluations waiting, by status and source",
+        "SELECT status, source, COUNT(*) FROM evaluations WHERE status IN ($1, $2, $3) GROUP BY status, source",
+        &["due", "re_rating_invited", "awaiting_rehandling"],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,13 +103,16 @@ pub async fn run(
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     caseflow_runtime::idempotency::forget_old(&db).await?;
     let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days), records: ctx.records };
-    let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules);
+    let metrics = ctx.metrics("intake")?;
+    let intake = Intake::new(db.clone(), ctx.clock.clone(), Arc::new(policy), Arc::new(vault), rules).counted(&metrics);
 
     let readiness = Readiness::default();
     let log = event_log::start(&db, &shutdown, readiness.loops());
+    log.observe(&metrics, &db);
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let consumer = consumer::spawn(
         readiness.loops(),
+        &metrics,
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "intake", checkpoint: "intake<-routing".into(), source: routing },
@@ -132,6 +135,7 @@ pub async fn run(
         keys: ctx.keys.clone(),
         clock: ctx.clock.clone(),
         records: ctx.records,
+        metrics,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;

@@ -56,6 +56,14 @@ pub struct Intake {
     pub(crate) policy: Arc<Policy>,
     pub(crate) vault: Arc<CitizenVault>,
     pub(crate) rules: IntakeRules,
+    counts: Option<Counts>,
+}
+
+/// What intake counts for `/metrics`.
+#[derive(Clone, Debug)]
+struct Counts {
+    received: caseflow_runtime::metrics::Count,
+    retries: caseflow_runtime::metrics::Count,
 }
 
 enum Outcome {
@@ -138,7 +146,19 @@ pub const STATUSES: [&str; 3] = ["received", "dispatched", "in_triage"];
 
 impl Intake {
     pub fn new(db: Db, clock: SharedClock, policy: Arc<Policy>, vault: Arc<CitizenVault>, rules: IntakeRules) -> Self {
-        Self { db, clock, policy, vault, rules }
+        Self { db, clock, policy, vault, rules, counts: None }
+    }
+
+    /// Counts cases taken in (by source and kind) and retried inserts on `metrics`.
+    pub fn counted(mut self, metrics: &caseflow_runtime::metrics::Metrics) -> Self {
+        self.counts = Some(Counts {
+            received: metrics.count("caseflow_cases_received", "Cases taken in, by source and kind"),
+            retries: metrics.count(
+                "caseflow_transaction_retries",
+                "Transactions run again after a conflict with a concurrent one, by operation",
+            ),
+        });
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -215,6 +235,9 @@ impl Intake {
                 .await;
             match result {
                 Err(IntakeError::Db(DbError::Query(e))) if is_unique_violation(&e) && attempt < 3 => {
+                    if let Some(counts) = &self.counts {
+                        counts.retries.add_one(&[("operation", "take_in")]);
+                    }
                     continue;
                 }
                 other => break other?,
@@ -227,6 +250,9 @@ impl Intake {
                 let id = case_row.id.clone();
                 tracing::Span::current().record("case_id", id.as_str());
                 tracing::info!(case_id = %id, source = case.source.as_str(), matters = case.matters.len(), "case taken in");
+                if let Some(counts) = &self.counts {
+                    counts.received.add_one(&[("source", case.source.as_str()), ("kind", case_row.kind.as_str())]);
+                }
                 Ok((CaseView::build(case_row, matters, &self.vault, Visibility::Masked)?, true))
             }
             Outcome::Existing(existing) => {

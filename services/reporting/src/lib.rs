@@ -102,6 +102,7 @@ pub async fn run(
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
     let units = std::sync::Arc::new(units::Units::load(config.units_file.as_deref()).map_err(anyhow::Error::msg)?);
+    let metrics = ctx.metrics("reporting")?;
     let readiness = Readiness::default();
     let projector = projector::Projector::start(
         db.clone(),
@@ -109,6 +110,7 @@ pub async fn run(
         projector::Sources { intake: intake.clone(), routing, evaluation },
         shutdown.clone(),
         readiness.loops().clone(),
+        metrics.clone(),
     );
     let reports = Reports::new(db.clone(), units, config.targets)
         .with_intake(intake.clone())
@@ -131,6 +133,7 @@ pub async fn run(
         keys: ctx.keys.clone(),
         clock: ctx.clock.clone(),
         records: ctx.records,
+        metrics,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     projector.stopped().await;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use caseflow_runtime::consumer::{self, EventHandler, Subscription};
 use caseflow_runtime::grpc_client::ServiceChannel;
+use caseflow_runtime::metrics::Metrics;
 use caseflow_runtime::{AnyConnection, Db, DbError, Principal, Problem, Role, SharedClock, event_log};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -42,6 +43,7 @@ pub struct Projector {
     sources: Sources,
     shutdown: CancellationToken,
     loops: caseflow_runtime::supervise::Loops,
+    metrics: Metrics,
     running: Arc<Mutex<Running>>,
 }
 
@@ -67,9 +69,10 @@ impl Projector {
         sources: Sources,
         shutdown: CancellationToken,
         loops: caseflow_runtime::supervise::Loops,
+        metrics: Metrics,
     ) -> Self {
-        let running = spawn(&db, &clock, &sources, &shutdown, &loops);
-        Self { db, clock, sources, shutdown, loops, running: Arc::new(Mutex::new(running)) }
+        let running = spawn(&metrics, &db, &clock, &sources, &shutdown, &loops);
+        Self { db, clock, sources, shutdown, loops, metrics, running: Arc::new(Mutex::new(running)) }
     }
 
     /// Waits for the consumers to stop after shutdown.
@@ -110,7 +113,7 @@ impl Projector {
         let cleared = self.db.write(move |c| clear(c, now)).await;
         // The consumers run again whether or not the reset went through: a failed reset leaves
         // the read model as it was, and it must go on following the streams.
-        *running = spawn(&self.db, &self.clock, &self.sources, &self.shutdown, &self.loops);
+        *running = spawn(&self.metrics, &self.db, &self.clock, &self.sources, &self.shutdown, &self.loops);
         drop(running);
         cleared?;
         tracing::info!("read model emptied; replaying the streams from the start");
@@ -135,6 +138,7 @@ fn clear(c: &mut AnyConnection, now: chrono::DateTime<chrono::Utc>) -> Result<()
 }
 
 fn spawn(
+    metrics: &Metrics,
     db: &Db,
     clock: &SharedClock,
     sources: &Sources,
@@ -145,6 +149,7 @@ fn spawn(
     let one = |checkpoint: &str, source: &ServiceChannel, handler: Arc<dyn EventHandler>| {
         consumer::spawn(
             loops,
+            metrics,
             db.clone(),
             clock.clone(),
             Subscription { service: "reporting", checkpoint: checkpoint.to_owned(), source: source.clone() },

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod dispatching;
 pub mod error;
 pub mod evaluation_events;
+pub mod gauges;
 pub mod grpc;
 pub mod inputs;
 pub mod intake_events;
@@ -123,11 +124,15 @@ pub async fn run(
         let rules = rules.clone();
         db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await?;
     }
+    let metrics = ctx.metrics("routing")?;
     let readiness = Readiness::default();
     let log = event_log::start(&db, &shutdown, readiness.loops());
+    log.observe(&metrics, &db);
+    gauges::observe(&metrics, &db, ctx.clock.clone());
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let consumer = consumer::spawn(
         readiness.loops(),
+        &metrics,
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "routing", checkpoint: "routing<-intake".into(), source: intake },
@@ -138,6 +143,7 @@ pub async fn run(
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;
     let rehandling = consumer::spawn(
         readiness.loops(),
+        &metrics,
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "routing", checkpoint: "routing<-evaluation".into(), source: evaluation },
@@ -167,6 +173,7 @@ pub async fn run(
         keys: ctx.keys.clone(),
         clock: ctx.clock.clone(),
         records: ctx.records,
+        metrics,
     };
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;

@@ -106,6 +106,25 @@ const HOT: &[(&str, &str, &[&str])] = &[
     ),
     ("a supervision by id", "SELECT id FROM supervisions WHERE id = $1", &["s-1500"]),
     ("a consumer's checkpoint", "SELECT position FROM consumer_checkpoints WHERE consumer = $1", &["routing<-intake"]),
+    // gauges.rs: what `/metrics` reads at each scrape
+    (
+        "open dispatches per unit",
+        "SELECT unit, COUNT(*) FROM dispatches WHERE state IN ($1, $2, $3, $4, $5, $6) AND closed_at IS NULL GROUP BY unit",
+        &["dispatched", "acknowledged", "landed", "replied", "reviewed", "rehandling"],
+    ),
+    (
+        "overdue dispatches per unit",
+        "SELECT d.unit, COUNT(*) FROM dispatches d JOIN routing_matters m ON m.matter_id = d.matter_id \
+         WHERE d.state IN ($1, $2, $3, $4, $5, $6) AND d.closed_at IS NULL AND m.resolve_deadline < $7 GROUP BY d.unit",
+        &["dispatched", "acknowledged", "landed", "replied", "reviewed", "rehandling", "2020-06-01 00:00:00"],
+    ),
+    ("pending return requests", "SELECT COUNT(*) FROM return_requests WHERE status = $1", &["pending"]),
+    (
+        "unresolved matters by state",
+        "SELECT state, COUNT(*) FROM routing_matters WHERE state IN ($1, $2, $3) GROUP BY state",
+        &["triage", "open", "arbitration"],
+    ),
+    ("an outbox's unpublished rows", "SELECT COUNT(*) FROM outbox_events WHERE position IS NULL", &[]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@
 //! operator can see.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -27,6 +28,7 @@ use crate::clock::SharedClock;
 use crate::db::{AnyConnection, Db, DbError};
 use crate::event_log;
 use crate::grpc_client::{AuthedChannel, ServiceChannel};
+use crate::metrics::Metrics;
 use crate::telemetry;
 
 /// Why applying an event failed.
@@ -65,9 +67,82 @@ pub struct Subscription {
     pub source: ServiceChannel,
 }
 
-/// Runs the consumer under `loops` (restarted if it panics), named by its checkpoint.
+/// Where a consumer stands, for `/metrics`: its position, the producer's last position as the
+/// stream last told it, and the publish time of the oldest event it has not applied.
+#[derive(Debug, Default)]
+pub struct Progress {
+    position: AtomicI64,
+    head: AtomicI64,
+    /// Microseconds since the epoch; 0 when caught up.
+    behind_since_micros: AtomicI64,
+    retries: AtomicU64,
+    applied: AtomicU64,
+}
+
+impl Progress {
+    fn started_at(&self, position: i64) {
+        self.position.store(position, Ordering::Relaxed);
+        self.head.fetch_max(position, Ordering::Relaxed);
+    }
+
+    fn received(&self, event: &EventEnvelope) {
+        self.head.fetch_max(event.head_position.max(event.position), Ordering::Relaxed);
+        if event.position > self.position.load(Ordering::Relaxed) {
+            let _ = self.behind_since_micros.compare_exchange(
+                0,
+                published_micros(event),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn applied(&self, last: &EventEnvelope, events: usize) {
+        self.position.fetch_max(last.position, Ordering::Relaxed);
+        self.applied.fetch_add(events as u64, Ordering::Relaxed);
+        // Still behind: the next event was published after this one, so the age of this one
+        // bounds the lag from above until the next arrives.
+        let behind = self.head.load(Ordering::Relaxed) > self.position.load(Ordering::Relaxed);
+        self.behind_since_micros.store(if behind { published_micros(last) } else { 0 }, Ordering::Relaxed);
+    }
+
+    /// Events the producer had published that this consumer has not applied.
+    pub fn lag_events(&self) -> i64 {
+        (self.head.load(Ordering::Relaxed) - self.position.load(Ordering::Relaxed)).max(0)
+    }
+
+    /// How long the oldest event not yet applied has waited since it was published.
+    pub fn lag_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> f64 {
+        let since = self.behind_since_micros.load(Ordering::Relaxed);
+        if since == 0 || self.lag_events() == 0 {
+            return 0.0;
+        }
+        ((now.timestamp_micros() - since) as f64 / 1e6).max(0.0)
+    }
+
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::Relaxed)
+    }
+
+    pub fn head(&self) -> i64 {
+        self.head.load(Ordering::Relaxed)
+    }
+}
+
+fn published_micros(event: &EventEnvelope) -> i64 {
+    event
+        .published_at
+        .as_ref()
+        .map(|t| t.seconds.saturating_mul(1_000_000).saturating_add(i64::from(t.nanos / 1000)))
+        .filter(|m| *m > 0)
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
+}
+
+/// Runs the consumer under `loops` (restarted if it panics), named by its checkpoint, and
+/// reports its position, lag and retries on `metrics`.
 pub fn spawn<H: EventHandler + ?Sized>(
     loops: &crate::supervise::Loops,
+    metrics: &Metrics,
     db: Db,
     clock: SharedClock,
     subscription: Subscription,
@@ -75,9 +150,42 @@ pub fn spawn<H: EventHandler + ?Sized>(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let name = subscription.checkpoint.clone();
+    let progress = metrics.consumer_progress(&name, |metrics, progress| observe(metrics, &name, progress));
     loops.spawn(name, shutdown.clone(), move || {
-        run(db.clone(), clock.clone(), subscription.clone(), handler.clone(), shutdown.clone())
+        run(db.clone(), clock.clone(), subscription.clone(), handler.clone(), progress.clone(), shutdown.clone())
     })
+}
+
+fn observe(metrics: &Metrics, consumer: &str, progress: &Arc<Progress>) {
+    use opentelemetry::KeyValue;
+    let labels = {
+        let consumer = consumer.to_owned();
+        move || vec![KeyValue::new("consumer", consumer.clone())]
+    };
+    let gauge = |name: &'static str, help: &'static str, read: fn(&Progress) -> f64| {
+        let (progress, labels) = (progress.clone(), labels.clone());
+        metrics.gauge(name, help, move || vec![(labels(), read(&progress))]);
+    };
+    gauge("caseflow_consumer_position", "The last stream position the consumer applied", |p| p.position() as f64);
+    gauge("caseflow_consumer_head_position", "The producer's last position, as its stream last said", |p| {
+        p.head() as f64
+    });
+    gauge("caseflow_consumer_lag_events", "Events published that the consumer has not applied", |p| {
+        p.lag_events() as f64
+    });
+    gauge("caseflow_consumer_lag_seconds", "How long the oldest event not yet applied has waited", |p| {
+        p.lag_seconds(chrono::Utc::now())
+    });
+    let counter = |name: &'static str, help: &'static str, read: fn(&Progress) -> u64| {
+        let (progress, labels) = (progress.clone(), labels.clone());
+        metrics.counter(name, help, move || vec![(labels(), read(&progress))]);
+    };
+    counter("caseflow_consumer_events_applied", "Events the consumer applied", |p| p.applied.load(Ordering::Relaxed));
+    counter(
+        "caseflow_consumer_retries",
+        "Times the consumer reconnected after an error, or applied a failed batch again event by event",
+        |p| p.retries.load(Ordering::Relaxed),
+    );
 }
 
 /// Runs until `shutdown`, reconnecting with back-off whenever the stream or an apply fails.
@@ -86,17 +194,19 @@ pub async fn run<H: EventHandler + ?Sized>(
     clock: SharedClock,
     subscription: Subscription,
     handler: Arc<H>,
+    progress: Arc<Progress>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            outcome = consume_once(&db, &clock, &subscription, &handler, &shutdown) => outcome,
+            outcome = consume_once(&db, &clock, &subscription, &handler, &progress, &shutdown) => outcome,
         };
         match outcome {
             Ok(()) => return,
             Err(e) => {
+                progress.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(consumer = %subscription.checkpoint, error = %e, retry_in_ms = backoff.as_millis() as u64, "event consumer interrupted");
             }
         }
@@ -121,11 +231,13 @@ async fn consume_once<H: EventHandler + ?Sized>(
     clock: &SharedClock,
     subscription: &Subscription,
     handler: &Arc<H>,
+    progress: &Arc<Progress>,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
     let name = subscription.checkpoint.clone();
     let after =
         db.read(move |c| event_log::checkpoint(c, &name).map_err(DbError::from)).await.map_err(ApplyError::from)?;
+    progress.started_at(after);
     let mut client: EventStreamClient<AuthedChannel> = subscription.source.event_stream();
     let mut stream = client.subscribe(SubscribeRequest { after_position: after, limit: 0 }).await?.into_inner();
     let ended = || ConsumeError::from(tonic::Status::unavailable("event stream ended"));
@@ -150,7 +262,12 @@ async fn consume_once<H: EventHandler + ?Sized>(
                 break;
             }
         }
-        apply_batch(db, clock, subscription, handler, batch).await?;
+        batch.iter().for_each(|e| progress.received(e));
+        let (events, last) = (batch.len(), batch.last().cloned());
+        apply_batch(db, clock, subscription, handler, progress, batch).await?;
+        if let Some(last) = last {
+            progress.applied(&last, events);
+        }
         if let Some(e) = after {
             return Err(e);
         }
@@ -165,6 +282,7 @@ async fn apply_batch<H: EventHandler + ?Sized>(
     clock: &SharedClock,
     subscription: &Subscription,
     handler: &Arc<H>,
+    progress: &Progress,
     batch: Vec<EventEnvelope>,
 ) -> Result<(), ApplyError> {
     if batch.len() == 1 {
@@ -181,6 +299,7 @@ async fn apply_batch<H: EventHandler + ?Sized>(
             apply_in_one_transaction(db, clock, subscription, handler, bad).await
         }
         Err(e) => {
+            progress.retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(consumer = %subscription.checkpoint, events = batch.len(), error = %e, "batch failed; applying its events one by one");
             for event in batch {
                 apply_in_one_transaction(db, clock, subscription, handler, vec![event]).await?;

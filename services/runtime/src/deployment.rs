@@ -91,4 +91,13 @@ pub struct ServiceContext {
     pub service_key: Secret,
     /// The span of time a stated time or a report period must fall in.
     pub records: crate::time::RecordBounds,
+    /// Where each service also pushes its metrics (`telemetry.otlp_endpoint`), if anywhere.
+    pub metrics_push: Option<crate::metrics::OtlpPush>,
+}
+
+impl ServiceContext {
+    /// A service's instruments: `/metrics` always, the OTLP push when configured.
+    pub fn metrics(&self, service: &'static str) -> Result<crate::metrics::Metrics, crate::metrics::MetricsError> {
+        crate::metrics::Metrics::new(service, self.metrics_push.as_ref())
+    }
 }

@@ -57,6 +57,7 @@ diesel::table! {
         payload -> Binary,
         trace_context -> Text,
         recorded_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
     }
 }
 
@@ -89,6 +90,7 @@ struct PublishedEvent {
     payload: Vec<u8>,
     trace_context: String,
     recorded_at: NaiveDateTime,
+    published_at: Option<NaiveDateTime>,
 }
 
 /// Appends `event` to the outbox inside the caller's transaction, with the current trace
@@ -124,8 +126,10 @@ pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
         // Serializes publishers of this schema across replicas until this transaction ends.
         pg.batch_execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")?;
     }
+    // A literal of our own making (the wall clock), the same text on both backends.
+    let now = Utc::now().naive_utc().format("%Y-%m-%d %H:%M:%S%.6f");
     let stamped = diesel::sql_query(format!(
-        "UPDATE outbox_events SET position = stamp.base + stamp.rn \
+        "UPDATE outbox_events SET position = stamp.base + stamp.rn, published_at = '{now}' \
          FROM (SELECT p.id, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
                       (SELECT COALESCE(MAX(position), 0) FROM outbox_events) AS base \
                FROM (SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT {PUBLISH_BATCH}) p \
@@ -260,18 +264,24 @@ fn listen_blocking(db: &Db, published: &watch::Sender<i64>, shutdown: &Cancellat
 
 fn to_envelope(row: PublishedEvent) -> EventEnvelope {
     let trace_context: HashMap<String, String> = serde_json::from_str(&row.trace_context).unwrap_or_default();
-    let recorded_at = row.recorded_at.and_utc();
+    let timestamp = |t: NaiveDateTime| {
+        let t = t.and_utc();
+        prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or_default(),
+        }
+    };
     EventEnvelope {
         position: row.position.unwrap_or_default(),
         event_id: row.event_id,
         event_type: row.event_type,
         aggregate_id: row.aggregate_id,
-        recorded_at: Some(prost_types::Timestamp {
-            seconds: recorded_at.timestamp(),
-            nanos: i32::try_from(recorded_at.timestamp_subsec_nanos()).unwrap_or_default(),
-        }),
+        recorded_at: Some(timestamp(row.recorded_at)),
         trace_context,
         payload: row.payload,
+        published_at: row.published_at.map(timestamp),
+        // Filled by the stream as it sends.
+        head_position: 0,
     }
 }
 
@@ -365,8 +375,9 @@ impl EventStreamService {
                 }
                 continue;
             }
-            for event in batch {
+            for mut event in batch {
                 after = event.position;
+                event.head_position = (*self.published.borrow()).max(event.position);
                 if tx.send(Ok(event)).await.is_err() {
                     return;
                 }
@@ -448,6 +459,43 @@ pub fn start(db: &Db, shutdown: &CancellationToken, loops: &crate::supervise::Lo
 }
 
 impl RunningLog {
+    /// Reports the stream on `metrics`: its last position and the rows waiting to be published.
+    pub fn observe(&self, metrics: &crate::metrics::Metrics, db: &Db) {
+        let published = self.published();
+        metrics.gauge(
+            "caseflow_stream_head_position",
+            "The last position this service's stream published",
+            move || vec![(vec![], *published.borrow() as f64)],
+        );
+        let waiting =
+            metrics.gauge_family("caseflow_outbox_unpublished", "Outbox rows committed but not yet published");
+        let db = db.clone();
+        metrics.on_scrape(move || {
+            let (db, waiting) = (db.clone(), waiting.clone());
+            Box::pin(async move {
+                // Through the partial index of unpublished rows: as many rows as wait.
+                let count = db
+                    .read(|c| {
+                        outbox_events::table
+                            .filter(outbox_events::position.is_null())
+                            .count()
+                            .get_result::<i64>(c)
+                            .map_err(DbError::from)
+                    })
+                    .await;
+                match count {
+                    Ok(n) => waiting.set(vec![(vec![], n as f64)]),
+                    Err(e) => tracing::warn!(error = %e, "metrics: counting unpublished rows failed"),
+                }
+            })
+        });
+    }
+
+    /// The last position the publisher gave (or, on PostgreSQL, any replica's publisher).
+    pub fn published(&self) -> watch::Receiver<i64> {
+        self.stream.published.clone()
+    }
+
     /// Waits for the publisher and the `LISTEN` session to finish after shutdown.
     pub async fn stopped(self) {
         let _ = self.publisher.await;

@@ -14,6 +14,8 @@ pub mod error;
 pub mod event_log;
 pub mod grpc_client;
 pub mod idempotency;
+pub mod json_log;
+pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod standalone;

@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::KeyStore;
 use crate::db::{Db, DbError};
 use crate::error::{ErrorKind, Problem};
+use crate::metrics::Metrics;
 use crate::telemetry;
 
 /// Authenticates gRPC calls at the edge and hands the [`crate::auth::Principal`] to the service
@@ -186,6 +187,62 @@ pub struct Endpoints {
     /// The clock and the bounds an importer's event time is checked against.
     pub clock: crate::clock::SharedClock,
     pub records: crate::time::RecordBounds,
+    /// The service's instruments, served at `/metrics`; requests are recorded on them.
+    pub metrics: Metrics,
+}
+
+/// `GET /metrics`: every instrument in the Prometheus text format. Open like the health checks
+/// (the labels hold no personal data); the network policy decides who reaches it.
+async fn metrics_text(State(metrics): State<Metrics>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.render().await)
+}
+
+#[derive(Clone)]
+struct RequestMetrics {
+    service: &'static str,
+    metrics: Metrics,
+}
+
+/// gRPC methods of the health and reflection services every port serves.
+const SHELL_GRPC_METHODS: [&str; 4] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// Records every request's route (the route template, or the gRPC method when the access table
+/// or the shell knows it; anything else is "unmatched", so no caller can invent series), method,
+/// status (HTTP, or the gRPC status code) and time to the response's head.
+async fn record_request(
+    State(RequestMetrics { service, metrics }): State<RequestMetrics>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let grpc = is_grpc(&req);
+    let path = req.uri().path();
+    let (method, route) = if grpc {
+        let known = SHELL_GRPC_METHODS.contains(&path) || crate::access::find(service, "gRPC", path).is_some();
+        ("gRPC".to_owned(), if known { path.to_owned() } else { "unmatched".to_owned() })
+    } else {
+        let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
+        (req.method().as_str().to_owned(), route.unwrap_or_else(|| "unmatched".to_owned()))
+    };
+    let response = next.run(req).await;
+    let status = if grpc {
+        // An error is "trailers-only" (its status in the head); a success's status comes in
+        // the trailers, after the head this layer sees.
+        match response.headers().get("grpc-status").and_then(|v| v.to_str().ok()) {
+            Some(code) => code.to_owned(),
+            None if response.status().is_success() => "0".to_owned(),
+            None => response.status().as_str().to_owned(),
+        }
+    } else {
+        response.status().as_str().to_owned()
+    };
+    metrics.record_request(&route, &method, &status, started.elapsed().as_secs_f64());
+    response
 }
 
 #[derive(Clone)]
@@ -303,7 +360,9 @@ pub async fn serve(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let Endpoints { service, rest, grpc, grpc_names, keys, clock, records } = endpoints;
+    let Endpoints { service, rest, grpc, grpc_names, keys, clock, records, metrics } = endpoints;
+    metrics.observe_db(&db);
+    let pushing = tokio::spawn(metrics.clone().push_until(shutdown.clone()));
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
         reporter.set_service_status(*name, ServingStatus::Serving).await;
@@ -328,7 +387,8 @@ pub async fn serve(
     let health = Router::new()
         .route("/health/livez", get(livez))
         .route("/health/readyz", get(readyz))
-        .with_state(HealthState { readiness: readiness.clone(), db });
+        .with_state(HealthState { readiness: readiness.clone(), db })
+        .route("/metrics", get(metrics_text).with_state(metrics.clone()));
 
     let app = rest
         .merge(grpc.prepare().into_axum_router())
@@ -348,7 +408,8 @@ pub async fn serve(
             );
             telemetry::set_parent_from_headers(&span, req.headers());
             span
-        }));
+        }))
+        .layer(axum::middleware::from_fn_with_state(RequestMetrics { service, metrics }, record_request));
 
     readiness.set(true);
     let local = listener.local_addr()?;
@@ -372,6 +433,7 @@ pub async fn serve(
         }
     });
     axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+    let _ = pushing.await;
     tracing::info!(service, "stopped serving");
     Ok(())
 }

@@ -34,6 +34,7 @@ where
         keys,
         service_key: deployment.auth.service_key.clone(),
         records: deployment.records,
+        metrics_push: deployment.telemetry.metrics_push(),
     };
     let listener = TcpListener::bind(config.listen()).await?;
     let shutdown = CancellationToken::new();

@@ -47,6 +47,24 @@ pub struct TelemetryConfig {
     /// `service.name` resource attribute of exported spans.
     #[serde(default = "default_service_name")]
     pub service_name: String,
+    /// With an OTLP endpoint, push metrics there this often too (0: only `/metrics`).
+    #[serde(default = "default_metrics_push_seconds")]
+    pub metrics_push_seconds: u64,
+}
+
+fn default_metrics_push_seconds() -> u64 {
+    60
+}
+
+impl TelemetryConfig {
+    /// Where and how often each service pushes its metrics, if at all.
+    pub fn metrics_push(&self) -> Option<crate::metrics::OtlpPush> {
+        let endpoint = self.otlp_endpoint.as_deref().filter(|e| !e.is_empty())?;
+        (self.metrics_push_seconds > 0).then(|| crate::metrics::OtlpPush {
+            endpoint: endpoint.to_owned(),
+            interval: std::time::Duration::from_secs(self.metrics_push_seconds),
+        })
+    }
 }
 
 fn default_filter() -> String {
@@ -64,6 +82,7 @@ impl Default for TelemetryConfig {
             log_format: LogFormat::default(),
             otlp_endpoint: None,
             service_name: default_service_name(),
+            metrics_push_seconds: default_metrics_push_seconds(),
         }
     }
 }
@@ -112,13 +131,19 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
     }
     .map_err(|e| TelemetryError::Filter(e.to_string()))?;
 
+    let json = crate::json_log::JsonWithTrace::default();
     let fmt = match config.log_format {
         // Colours only on a terminal: log files and collectors get plain text.
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        // trace_id and span_id on every line (`json_log`).
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(json.clone())
+            .fmt_fields(crate::json_log::fields())
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
 
     let provider = match config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
@@ -132,12 +157,16 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
                 opentelemetry_sdk::Resource::builder().with_service_name(config.service_name.clone()).build();
             Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
         }
+        // JSON logs carry trace ids, so spans get OpenTelemetry contexts (continuing a caller's
+        // `traceparent`) even when none are exported.
+        None if config.log_format == LogFormat::Json => Some(SdkTracerProvider::builder().build()),
         None => None,
     };
     let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("caseflow")));
 
     tracing_subscriber::registry()
         .with(filter)
+        .with((config.log_format == LogFormat::Json).then(|| json.dispatch_layer()))
         .with(fmt)
         .with(otel)
         .try_init()

@@ -87,6 +87,7 @@ async fn events_are_applied_in_batches_and_a_bad_one_stops_the_consumer_right_be
         Arc::new(caseflow_runtime::clock::SystemClock),
         Subscription { service: "test", checkpoint: "sink<-source".into(), source: channel },
         Arc::new(Recorder),
+        Arc::default(),
         shutdown.clone(),
     ));
 

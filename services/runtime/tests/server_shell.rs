@@ -34,6 +34,7 @@ async fn a_panicking_handler_answers_500_problem_json_and_the_server_goes_on() {
         keys,
         clock: std::sync::Arc::new(caseflow_runtime::clock::SystemClock),
         records: Default::default(),
+        metrics: caseflow_runtime::metrics::Metrics::new("shell", None).expect("metrics"),
     };
     let server = tokio::spawn(server::serve(listener, endpoints, db, Readiness::default(), shutdown.clone()));
     let http = reqwest_like::Client::new(addr);

@@ -13,6 +13,7 @@ pub mod any;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
@@ -184,6 +185,43 @@ pub struct Db {
     manager: Manager,
     /// The keyed calls running through this handle (`idempotency`).
     gates: Arc<crate::idempotency::Gates>,
+    /// Counts for `/metrics`.
+    stats: Arc<DbStats>,
+}
+
+/// What a service's pools and transactions did since it started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DbStats {
+    /// Connections taken from a pool.
+    pub acquired: AtomicU64,
+    /// Time spent waiting for them, in microseconds.
+    pub waited_micros: AtomicU64,
+    /// Takes that gave up (the pool stayed exhausted for its timeout, or the database is down).
+    pub acquire_failures: AtomicU64,
+    /// Write transactions that committed.
+    pub committed: AtomicU64,
+    /// Write transactions that did not (rolled back by the caller's refusal or a database error).
+    pub rolled_back: AtomicU64,
+}
+
+impl DbStats {
+    fn took(&self, started: std::time::Instant, ok: bool) {
+        self.acquired.fetch_add(1, Ordering::Relaxed);
+        self.waited_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if !ok {
+            self.acquire_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One pool's connections, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    /// "write" or "read" on SQLite (one writer, several readers); "shared" on PostgreSQL.
+    pub pool: &'static str,
+    pub max: u32,
+    pub open: u32,
+    pub idle: u32,
 }
 
 thread_local! {
@@ -270,6 +308,7 @@ impl Db {
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
             manager,
             gates: Arc::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -296,6 +335,23 @@ impl Db {
         self.commits.subscribe()
     }
 
+    /// The pools' and transactions' counts since start.
+    pub fn stats(&self) -> &Arc<DbStats> {
+        &self.stats
+    }
+
+    /// Each pool's size and use now.
+    pub fn pool_states(&self) -> Vec<PoolState> {
+        let state = |pool: &'static str, p: &Pool<Manager>| {
+            let s = p.state();
+            PoolState { pool, max: p.max_size(), open: s.connections, idle: s.idle_connections }
+        };
+        match self.backend {
+            Backend::Sqlite => vec![state("write", &self.write), state("read", &self.read)],
+            Backend::Postgres => vec![state("shared", &self.write)],
+        }
+    }
+
     pub(crate) fn gates(&self) -> Arc<crate::idempotency::Gates> {
         self.gates.clone()
     }
@@ -314,9 +370,13 @@ impl Db {
     {
         let pool = self.read.clone();
         let span = tracing::Span::current();
+        let stats = self.stats.clone();
         tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut conn = pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+                let started = std::time::Instant::now();
+                let conn = pool.get();
+                stats.took(started, conn.is_ok());
+                let mut conn = conn.map_err(|e| DbError::Unavailable(e.to_string()))?;
                 f(&mut conn)
             })
         })
@@ -337,25 +397,30 @@ impl Db {
         // A call under an idempotency key claims it in its first write's transaction.
         let claim = crate::idempotency::pending_claim();
         let claiming = claim.clone();
+        let stats = self.stats.clone();
         let (result, appended) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 OUTBOX_APPENDED.with(|f| f.set(false));
-                let result =
-                    pool.get().map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
-                        let conn: &mut AnyConnection = &mut pooled;
-                        conn.transaction(|conn| {
-                            let r = f(conn)?;
-                            if let Some(claim) = &claiming {
-                                claim.record(conn)?;
-                            }
-                            Ok(r)
-                        })
-                    });
+                let started = std::time::Instant::now();
+                let conn = pool.get();
+                stats.took(started, conn.is_ok());
+                let result = conn.map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
+                    let conn: &mut AnyConnection = &mut pooled;
+                    conn.transaction(|conn| {
+                        let r = f(conn)?;
+                        if let Some(claim) = &claiming {
+                            claim.record(conn)?;
+                        }
+                        Ok(r)
+                    })
+                });
                 (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
             })
         })
         .await
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
+        let outcome = if result.is_ok() { &self.stats.committed } else { &self.stats.rolled_back };
+        outcome.fetch_add(1, Ordering::Relaxed);
         if result.is_ok() {
             if let Some(claim) = claim {
                 claim.committed();

@@ -1,0 +1,46 @@
+//! What an operator watches in evaluation, read when `/metrics` is scraped: evaluations waiting
+//! for the citizen (due, invited to rate again, waiting for re-handling), by source, through the
+//! `evaluations_status` index (the open ones only, however many were rated before).
+
+use caseflow_runtime::metrics::{KeyValue, Metrics};
+use caseflow_runtime::{Db, DbError};
+use diesel::prelude::*;
+
+use crate::store::evaluations;
+
+/// The statuses that still wait for something.
+pub const WAITING: [&str; 3] = ["due", "re_rating_invited", "awaiting_rehandling"];
+
+/// Registers evaluation's gauges on `metrics`.
+pub fn observe(metrics: &Metrics, db: &Db) {
+    let family = metrics.gauge_family(
+        "caseflow_evaluations_waiting",
+        "Evaluations waiting, by status (due, re_rating_invited, awaiting_rehandling) and source",
+    );
+    let db = db.clone();
+    metrics.on_scrape(move || {
+        let (db, family) = (db.clone(), family.clone());
+        Box::pin(async move {
+            match db.read(|c| read(c).map_err(DbError::from)).await {
+                Ok(rows) => family.set(
+                    rows.into_iter()
+                        .map(|(status, source, n)| {
+                            (vec![KeyValue::new("status", status), KeyValue::new("source", source)], n as f64)
+                        })
+                        .collect(),
+                ),
+                Err(e) => tracing::warn!(error = %e, "metrics: reading evaluation's gauges failed"),
+            }
+        })
+    });
+}
+
+/// (status, source, evaluations) for the waiting statuses.
+pub fn read(c: &mut caseflow_runtime::AnyConnection) -> QueryResult<Vec<(String, String, i64)>> {
+    evaluations::table
+        .filter(evaluations::status.eq_any(WAITING))
+        .group_by((evaluations::status, evaluations::source))
+        .select((evaluations::status, evaluations::source, diesel::dsl::count_star()))
+        .order((evaluations::status, evaluations::source))
+        .load(c)
+}

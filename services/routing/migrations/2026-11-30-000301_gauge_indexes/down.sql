@@ -1,0 +1,1 @@
+DROP INDEX return_requests_status;
