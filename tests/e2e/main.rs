@@ -11,6 +11,7 @@ mod intake;
 mod metrics;
 mod operations;
 mod privacy;
+mod replicas;
 mod reporting;
 mod restart;
 mod routing;

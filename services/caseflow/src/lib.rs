@@ -66,6 +66,21 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// A further replica of a service (see [`System::spawn_replica`]).
+pub struct Replica {
+    pub addr: SocketAddr,
+    token: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    /// Stops it as Kubernetes stops a pod: not ready, drain, end its leases, exit.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.token.cancel();
+        self.task.await.context("replica task panicked")?
+    }
+}
+
 /// The running system.
 pub struct System {
     ctx: ServiceContext,
@@ -141,6 +156,38 @@ impl System {
             running.task.await.context("service task panicked")??;
         }
         Ok(())
+    }
+
+    /// Starts another replica of `service` on a free port, on the same database and peers (the
+    /// way a second pod of a Deployment runs), and waits until it is ready.
+    pub async fn spawn_replica(&mut self, service: Service) -> anyhow::Result<Replica> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let token = CancellationToken::new();
+        let (ctx, c, t) = (self.ctx.clone(), self.configs.clone(), token.clone());
+        let task = match service {
+            Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, t)),
+            Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, t)),
+            Service::Evaluation => tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t)),
+            Service::Reporting => tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t)),
+        };
+        let started = tokio::time::Instant::now();
+        loop {
+            if task.is_finished() {
+                task.await.context("replica task panicked")??;
+                anyhow::bail!("the {} replica stopped while starting", service.name());
+            }
+            let probe = probe::status(&addr.to_string(), "/health/readyz", std::time::Duration::from_secs(2)).await;
+            if matches!(probe, Ok(200)) {
+                return Ok(Replica { addr, token, task });
+            }
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the {} replica is not ready: {probe:?}",
+                service.name()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts a stopped service again on its address, with the same database, and waits until

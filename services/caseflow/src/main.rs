@@ -60,7 +60,7 @@ enum Command {
     /// health check, which has no curl.
     Probe {
         /// The URL, `http://host:port/path` (plain HTTP, as the probes are served).
-        #[arg(default_value = "http://127.0.0.1:8080/health/readyz")]
+        #[arg(env = "CASEFLOW_PROBE_URL", default_value = "http://127.0.0.1:8080/health/readyz")]
         url: String,
     },
     /// Write a seeded, realistic half-year (and the one a year before) in the import format.

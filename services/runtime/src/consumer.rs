@@ -8,6 +8,10 @@
 //! before the commit leaves neither effects nor position; a resend of an applied event finds the
 //! position already past it and does nothing.
 //!
+//! On PostgreSQL, where several replicas may share the database, a consumer first takes its
+//! lease ([`crate::lease`]) and applies every batch on the lease's own session: one replica at a
+//! time applies a stream, and a replica that lost its lease has lost the connection it wrote on.
+//!
 //! A batch that fails is applied again one event per transaction, so the events before a bad
 //! one still land. An event the handler refuses is retried with back-off and logged each time,
 //! never skipped: reports must follow from every event, so a gap is worse than a stall an
@@ -25,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::clock::SharedClock;
-use crate::db::{AnyConnection, Db, DbError};
+use crate::db::{AnyConnection, Db, DbError, Session};
 use crate::event_log;
 use crate::grpc_client::{AuthedChannel, ServiceChannel};
 use crate::metrics::Metrics;
@@ -199,10 +203,31 @@ pub async fn run<H: EventHandler + ?Sized>(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        // One replica at a time (`lease`); on SQLite there is only one.
+        let session = if db.backend() == crate::db::Backend::Postgres {
+            match crate::lease::acquire(&db, &subscription.checkpoint, &shutdown).await {
+                Ok(Some(session)) => Some(session),
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(consumer = %subscription.checkpoint, error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot take the consumer's lease");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let consumer = Consumer { db: &db, clock: &clock, subscription: &subscription, session: session.as_ref() };
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            outcome = consume_once(&db, &clock, &subscription, &handler, &progress, &shutdown) => outcome,
+            outcome = consume_once(&consumer, &handler, &progress, &shutdown) => outcome,
         };
+        // The lease goes with any failure (its session may be what failed) and is taken again.
+        drop(session);
         match outcome {
             Ok(()) => return,
             Err(e) => {
@@ -226,14 +251,21 @@ enum ConsumeError {
     Apply(#[from] ApplyError),
 }
 
+/// A running consumer's parts: where it writes (its lease's session, on PostgreSQL) and what it reads.
+struct Consumer<'a> {
+    db: &'a Db,
+    clock: &'a SharedClock,
+    subscription: &'a Subscription,
+    session: Option<&'a Session>,
+}
+
 async fn consume_once<H: EventHandler + ?Sized>(
-    db: &Db,
-    clock: &SharedClock,
-    subscription: &Subscription,
+    consumer: &Consumer<'_>,
     handler: &Arc<H>,
     progress: &Arc<Progress>,
     shutdown: &CancellationToken,
 ) -> Result<(), ConsumeError> {
+    let Consumer { db, subscription, .. } = *consumer;
     let name = subscription.checkpoint.clone();
     let after =
         db.read(move |c| event_log::checkpoint(c, &name).map_err(DbError::from)).await.map_err(ApplyError::from)?;
@@ -264,7 +296,7 @@ async fn consume_once<H: EventHandler + ?Sized>(
         }
         batch.iter().for_each(|e| progress.received(e));
         let (events, last) = (batch.len(), batch.last().cloned());
-        apply_batch(db, clock, subscription, handler, progress, batch).await?;
+        apply_batch(consumer, handler, progress, batch).await?;
         if let Some(last) = last {
             progress.applied(&last, events);
         }
@@ -278,31 +310,30 @@ async fn consume_once<H: EventHandler + ?Sized>(
 /// applied in one transaction and the refused one is tried alone (its error is the answer);
 /// any other failure (a deadlock, a lost connection) is retried one event per transaction.
 async fn apply_batch<H: EventHandler + ?Sized>(
-    db: &Db,
-    clock: &SharedClock,
-    subscription: &Subscription,
+    consumer: &Consumer<'_>,
     handler: &Arc<H>,
     progress: &Progress,
     batch: Vec<EventEnvelope>,
 ) -> Result<(), ApplyError> {
+    let subscription = consumer.subscription;
     if batch.len() == 1 {
-        return apply_in_one_transaction(db, clock, subscription, handler, batch).await;
+        return apply_in_one_transaction(consumer, handler, batch).await;
     }
-    match apply_in_one_transaction(db, clock, subscription, handler, batch.clone()).await {
+    match apply_in_one_transaction(consumer, handler, batch.clone()).await {
         Ok(()) => Ok(()),
         Err(ApplyError::Refused { position, .. }) => {
             let (before, rest): (Vec<_>, Vec<_>) = batch.into_iter().partition(|e| e.position < position);
             if !before.is_empty() {
-                apply_in_one_transaction(db, clock, subscription, handler, before).await?;
+                apply_in_one_transaction(consumer, handler, before).await?;
             }
             let bad: Vec<EventEnvelope> = rest.into_iter().take(1).collect();
-            apply_in_one_transaction(db, clock, subscription, handler, bad).await
+            apply_in_one_transaction(consumer, handler, bad).await
         }
         Err(e) => {
             progress.retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(consumer = %subscription.checkpoint, events = batch.len(), error = %e, "batch failed; applying its events one by one");
             for event in batch {
-                apply_in_one_transaction(db, clock, subscription, handler, vec![event]).await?;
+                apply_in_one_transaction(consumer, handler, vec![event]).await?;
             }
             Ok(())
         }
@@ -310,12 +341,11 @@ async fn apply_batch<H: EventHandler + ?Sized>(
 }
 
 async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
-    db: &Db,
-    clock: &SharedClock,
-    subscription: &Subscription,
+    consumer: &Consumer<'_>,
     handler: &Arc<H>,
     events: Vec<EventEnvelope>,
 ) -> Result<(), ApplyError> {
+    let Consumer { db, clock, subscription, session } = *consumer;
     // One span per event, each continuing the trace its producer started.
     let spanned: Vec<(tracing::Span, EventEnvelope)> = events
         .into_iter()
@@ -336,7 +366,7 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
     let name = subscription.checkpoint.clone();
     let handler = handler.clone();
     let now = clock.now();
-    db.write(move |c| {
+    let apply = move |c: &mut AnyConnection| {
         let done = event_log::checkpoint(c, &name)?;
         let Some(last) = spanned.iter().map(|(_, e)| e.position).max().filter(|last| *last > done) else {
             return Ok(());
@@ -347,7 +377,9 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
         }
         event_log::set_checkpoint(c, &name, last, now)?;
         Ok(())
-    })
-    .instrument(batch_span)
-    .await
+    };
+    match session {
+        Some(session) => db.write_on(session, apply).instrument(batch_span).await,
+        None => db.write(apply).instrument(batch_span).await,
+    }
 }

@@ -15,6 +15,7 @@ pub mod event_log;
 pub mod grpc_client;
 pub mod idempotency;
 pub mod json_log;
+pub mod lease;
 pub mod metrics;
 pub mod rest;
 pub mod server;

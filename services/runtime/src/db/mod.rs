@@ -419,18 +419,74 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
-        let outcome = if result.is_ok() { &self.stats.committed } else { &self.stats.rolled_back };
+        if result.is_ok()
+            && let Some(claim) = claim
+        {
+            claim.committed();
+        }
+        self.ended(result.is_ok(), appended);
+        result
+    }
+
+    /// Runs `f` in one transaction on `session` (a connection this caller holds, such as a
+    /// consumer's lease session) instead of the pool, with the same signals after the commit.
+    pub async fn write_on<R, E, F>(&self, session: &Session, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let conn = session.conn.clone();
+        let span = tracing::Span::current();
+        let (result, appended) = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                OUTBOX_APPENDED.with(|f| f.set(false));
+                let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let result = conn.transaction(f);
+                (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
+            })
+        })
+        .await
+        .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
+        self.ended(result.is_ok(), appended);
+        result
+    }
+
+    /// What follows a write transaction: counts, and the signals to whoever waits for commits
+    /// and for outbox rows.
+    fn ended(&self, committed: bool, appended: bool) {
+        let outcome = if committed { &self.stats.committed } else { &self.stats.rolled_back };
         outcome.fetch_add(1, Ordering::Relaxed);
-        if result.is_ok() {
-            if let Some(claim) = claim {
-                claim.committed();
-            }
+        if committed {
             self.commits.send_modify(|n| *n += 1);
             if appended {
                 self.appended.notify_one();
             }
         }
-        result
+    }
+}
+
+/// A connection of its own that a caller keeps between transactions (see [`Db::write_on`]).
+#[derive(Clone)]
+pub struct Session {
+    conn: Arc<std::sync::Mutex<AnyConnection>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Session")
+    }
+}
+
+impl Session {
+    pub(crate) fn new(conn: AnyConnection) -> Self {
+        Self { conn: Arc::new(std::sync::Mutex::new(conn)) }
+    }
+
+    /// Runs `f` on the session's connection, blocking: call from a blocking thread.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut AnyConnection) -> R) -> R {
+        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut conn)
     }
 }
 
