@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz bench fuzz lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz deploy-check image up down bench fuzz lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo-data: ## Write a generated half-year in the import format to data/history.j
 build: ## Build every binary
 	cargo build --workspace --bins
 
-test: test-sqlite test-postgres contracts api-fuzz ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts and the API fuzzer
+test: test-sqlite test-postgres contracts api-fuzz deploy-check ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts, the API fuzzer and the deployment files
 
 test-sqlite: ## The whole suite on SQLite
 	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
@@ -52,6 +52,40 @@ api-fuzz: ## Fuzz the four REST APIs from their OpenAPI documents (API_FUZZ_EXAM
 	cargo build -q --bin caseflow
 	@test -x target/tools/bin/schemathesis || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(SCHEMATHESIS)'; }
 	tests/api-fuzz.sh target/tools/bin/schemathesis target/debug/caseflow
+
+# The Kubernetes manifests rendered by kustomize and checked against the Kubernetes 1.31 schemas
+# offline (kubernetes-validate from PyPI, pinned, in the same venv); the compose file by
+# `docker compose config` where the compose plugin is installed. The settings they give the
+# services and the series the dashboards ask for are checked by the e2e suite (tests/e2e/deploy.rs).
+KUBERNETES_VALIDATE := kubernetes-validate==1.31.0
+deploy-check: ## Render the Kubernetes overlays and validate them against the schemas; check the compose file
+	@test -x target/tools/bin/kubernetes-validate || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(KUBERNETES_VALIDATE)'; }
+	@for overlay in deploy/k8s/overlays/*/; do \
+		echo "== kubectl kustomize $$overlay"; \
+		kubectl kustomize "$$overlay" > target/k8s-$$(basename $$overlay).yaml || exit 1; \
+		target/tools/bin/kubernetes-validate --strict --quiet -k 1.31.0 target/k8s-$$(basename $$overlay).yaml || exit 1; \
+	done
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose -f deploy/compose/compose.yaml config --quiet && echo "== docker compose config: ok"; \
+	else \
+		echo "== docker compose: plugin not installed here; compose.yaml checked by tests/e2e/deploy.rs only"; \
+	fi
+
+image: ## Build the container image caseflow:dev (needs a Docker daemon)
+	docker build -f deploy/docker/Dockerfile -t caseflow:dev .
+
+up: ## Start the whole stack with docker compose (PostgreSQL, the four services, collector, Jaeger, Prometheus, Grafana)
+	docker compose -f deploy/compose/compose.yaml up -d --build
+	@echo "intake     http://localhost:8081   (REST and gRPC; /metrics, /health/readyz)"
+	@echo "routing    http://localhost:8082"
+	@echo "evaluation http://localhost:8083"
+	@echo "reporting  http://localhost:8084"
+	@echo "Jaeger     http://localhost:16686  (traces)"
+	@echo "Prometheus http://localhost:9090   (metrics, alerts)"
+	@echo "Grafana    http://localhost:3000   (dashboards: Caseflow / services, district; admin password caseflow)"
+
+down: ## Stop the compose stack (the database volume stays; `docker compose ... down -v` removes it)
+	docker compose -f deploy/compose/compose.yaml down
 
 bench: ## Benchmarks against a reference measured in the same run (BENCH_ORDERS, BENCH_IMPORT_SCALE, BENCH_DISPATCHES, BENCH_DATABASE_URL)
 	TEST_DATABASE_URL="$(BENCH_DATABASE_URL)" cargo bench -p caseflow --bench writepath

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod deploy;
 mod evaluation;
 mod hardening;
 mod history;

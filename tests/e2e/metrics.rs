@@ -148,7 +148,7 @@ async fn each_service_serves_the_figures_one_case_implies_and_no_citizen_data() 
     // Evaluation sees the case too, and nothing is due before the unit replies.
     let (_, e) = &evaluation;
     assert_eq!(value(e, "caseflow_consumer_lag_events", &[("consumer", "evaluation<-intake")]), Some(0.0));
-    assert_eq!(value(e, "caseflow_evaluations_waiting", &[("status", "due")]), None);
+    assert_eq!(value(e, "caseflow_evaluations_waiting", &[("status", "due"), ("source", "hotline")]), Some(0.0));
 
     // Ten days on, the dispatch is late for acknowledgement too: the gauge follows the clock.
     sandbox.clock.advance(chrono::Duration::days(10));

@@ -35,12 +35,23 @@ pub fn observe(metrics: &Metrics, db: &Db) {
     });
 }
 
-/// (status, source, evaluations) for the waiting statuses.
+/// The sources an evaluation has.
+const SOURCES: [&str; 2] = ["hotline", "petition"];
+
+/// (status, source, evaluations) for every waiting status and source, zeros included (a panel
+/// or an alert then sees 0, not nothing).
 pub fn read(c: &mut caseflow_runtime::AnyConnection) -> QueryResult<Vec<(String, String, i64)>> {
-    evaluations::table
+    let counted: Vec<(String, String, i64)> = evaluations::table
         .filter(evaluations::status.eq_any(WAITING))
         .group_by((evaluations::status, evaluations::source))
         .select((evaluations::status, evaluations::source, diesel::dsl::count_star()))
-        .order((evaluations::status, evaluations::source))
-        .load(c)
+        .load(c)?;
+    let mut grid: std::collections::BTreeMap<(String, String), i64> = WAITING
+        .iter()
+        .flat_map(|status| SOURCES.iter().map(move |source| (((*status).to_owned(), (*source).to_owned()), 0)))
+        .collect();
+    for (status, source, n) in counted {
+        grid.insert((status, source), n);
+    }
+    Ok(grid.into_iter().map(|((status, source), n)| (status, source, n)).collect())
 }

@@ -68,6 +68,9 @@ pub fn observe(metrics: &Metrics, db: &Db, clock: SharedClock) {
     });
 }
 
+/// The states of a matter not yet resolved.
+const UNRESOLVED: [&str; 3] = ["arbitration", "open", "triage"];
+
 fn open_states() -> Vec<&'static str> {
     State::ALL.into_iter().filter(|s| s.is_open()).map(State::as_str).collect()
 }
@@ -100,12 +103,19 @@ pub fn read(c: &mut caseflow_runtime::AnyConnection, now: chrono::NaiveDateTime)
         .order(dispatches::unit)
         .load(c)?;
     let returns_pending = return_requests::table.filter(return_requests::status.eq("pending")).count().get_result(c)?;
-    let matters: Vec<(String, i64)> = routing_matters::table
-        .filter(routing_matters::state.eq_any(["triage", "open", "arbitration"]))
+    let counted: Vec<(String, i64)> = routing_matters::table
+        .filter(routing_matters::state.eq_any(UNRESOLVED))
         .group_by(routing_matters::state)
         .select((routing_matters::state, diesel::dsl::count_star()))
-        .order(routing_matters::state)
         .load(c)?;
+    // Every unresolved state, zeros included.
+    let matters = UNRESOLVED
+        .iter()
+        .map(|state| {
+            let n = counted.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
+            ((*state).to_owned(), n)
+        })
+        .collect();
     let overdue = view
         .into_iter()
         .map(|(u, n)| (u, "view", n))

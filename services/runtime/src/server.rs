@@ -362,6 +362,17 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let Endpoints { service, rest, grpc, grpc_names, keys, clock, records, metrics } = endpoints;
     metrics.observe_db(&db);
+    {
+        let readiness = readiness.clone();
+        metrics.gauge(
+            "caseflow_ready",
+            "1 while /health/readyz says ready (0 starting, stopping, or a loop restarting)",
+            move || {
+                let ready = readiness.is_ready() && !readiness.loops().degraded();
+                vec![(vec![], if ready { 1.0 } else { 0.0 })]
+            },
+        );
+    }
     let pushing = tokio::spawn(metrics.clone().push_until(shutdown.clone()));
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &grpc_names {
