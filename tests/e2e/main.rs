@@ -15,6 +15,7 @@ mod privacy;
 mod replicas;
 mod reporting;
 mod restart;
+mod rotation;
 mod routing;
 mod slice;
 mod tracing_otlp;

@@ -82,6 +82,7 @@ impl Sandbox {
                 listen: local,
                 database: databases[0].config.clone(),
                 citizen_data_key: Secret::new("AhwwEKh0CdlTW13N2hUw2knI8eox6ZgO6AScY3ypmmE="),
+                citizen_data_key_previous: None,
                 taxonomy_file: None,
                 district_file: None,
                 repeat_window_days: 180,

@@ -158,6 +158,16 @@ impl System {
         Ok(())
     }
 
+    /// The configuration the services were (or will be) started with.
+    pub fn configs(&self) -> &Configs {
+        &self.configs
+    }
+
+    /// Changes the configuration the next (re)start of a service uses.
+    pub fn configure(&mut self, change: impl FnOnce(&mut Configs)) {
+        change(&mut self.configs);
+    }
+
     /// Starts another replica of `service` on a free port, on the same database and peers (the
     /// way a second pod of a Deployment runs), and waits until it is ready.
     pub async fn spawn_replica(&mut self, service: Service) -> anyhow::Result<Replica> {
@@ -246,4 +256,26 @@ impl System {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Re-encrypts every stored citizen record under intake's `citizen_data_key` (with the key being
+/// retired as `citizen_data_key_previous`), `batch` cases per transaction, while intake runs;
+/// resumable. `report` hears after each batch.
+pub async fn rotate_citizen_key(
+    intake: &IntakeConfig,
+    batch: i64,
+    report: impl FnMut(&caseflow_intake::rotation::Progress),
+) -> anyhow::Result<caseflow_intake::rotation::Progress> {
+    let vault = caseflow_intake::citizen::vault(intake)?;
+    anyhow::ensure!(
+        vault.previous().is_some(),
+        "intake.citizen_data_key_previous must hold the key being retired (and citizen_data_key the new one)"
+    );
+    let db = caseflow_runtime::Db::connect(
+        &intake.database,
+        vec![&caseflow_runtime::event_log::MIGRATIONS, &caseflow_intake::MIGRATIONS],
+    )
+    .await?;
+    let clock: caseflow_runtime::SharedClock = std::sync::Arc::new(caseflow_runtime::clock::SystemClock);
+    Ok(caseflow_intake::rotation::run(&db, &vault, batch, &clock, report).await?)
 }

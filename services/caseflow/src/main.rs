@@ -56,6 +56,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Re-encrypt every stored citizen record under a new citizen-data key while intake runs.
+    /// First restart intake with the new key as `intake.citizen_data_key` and the old one as
+    /// `intake.citizen_data_key_previous`; run this (it resumes where it stopped); when it says
+    /// finished, remove the old key and restart intake again (deploy/README.md).
+    RotateCitizenKey {
+        /// The deployment file (its `[intake]` section and the same overrides intake runs with).
+        #[arg(long, default_value = "deploy/caseflow.toml")]
+        config: PathBuf,
+        /// Cases per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
     /// Ask a service's health endpoint and exit 0 on 200, 1 otherwise: the container image's
     /// health check, which has no curl.
     Probe {
@@ -82,6 +94,19 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into(), demo_data_key: None }) {
+        Command::RotateCitizenKey { config, batch } => tokio::runtime::Runtime::new()?.block_on(async move {
+            let deployment = Deployment::load(Some(&config))?;
+            let intake: caseflow_intake::IntakeConfig = deployment.section("intake")?;
+            let done = caseflow::rotate_citizen_key(&intake, batch, |p| {
+                eprintln!("examined {} cases, rewrote {}, last {}", p.examined, p.rewritten, p.last_case);
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            eprintln!(
+                "finished: every citizen record is under the new key; remove intake.citizen_data_key_previous and restart intake"
+            );
+            Ok(())
+        }),
         Command::Probe { url } => {
             let authority = caseflow::probe::authority(&url).to_owned();
             let path = url.strip_prefix("http://").unwrap_or(&url).strip_prefix(authority.as_str()).unwrap_or("/");

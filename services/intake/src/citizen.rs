@@ -21,13 +21,24 @@ type HmacSha256 = Hmac<Sha256>;
 pub enum VaultError {
     #[error("intake.citizen_data_key must be 32 bytes, base64-encoded (`openssl rand -base64 32`)")]
     BadKey,
-    #[error("stored citizen data cannot be decrypted with the configured key")]
+    #[error("stored citizen data cannot be decrypted with the configured key (or citizen_data_key_previous)")]
     Undecryptable,
 }
 
 /// Encrypts, decrypts and fingerprints citizen data.
+///
+/// While the key is being rotated (deploy/README.md, "Rotate the citizen-data key") the vault
+/// also holds the key being retired: it writes and hashes with the new key only, reads values
+/// written under either, and looks a person up under both keys' hashes, so the service runs
+/// normally while `caseflow rotate-citizen-key` re-encrypts what is stored.
 #[derive(Clone)]
 pub struct CitizenVault {
+    current: Keys,
+    previous: Option<Keys>,
+}
+
+#[derive(Clone)]
+struct Keys {
     cipher: Aes256Gcm,
     match_key: [u8; 32],
 }
@@ -44,8 +55,8 @@ fn derive(secret: &[u8], label: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-impl CitizenVault {
-    pub fn from_secret(secret: &Secret) -> Result<Self, VaultError> {
+impl Keys {
+    fn from_secret(secret: &Secret) -> Result<Self, VaultError> {
         let raw = B64.decode(secret.expose().trim()).map_err(|_| VaultError::BadKey)?;
         if raw.len() != 32 {
             return Err(VaultError::BadKey);
@@ -57,19 +68,7 @@ impl CitizenVault {
         })
     }
 
-    /// `base64(nonce || ciphertext)`.
-    pub fn encrypt(&self, plaintext: &str) -> String {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher
-            .encrypt(&nonce, plaintext.as_bytes())
-            .expect("AES-GCM encryption of an in-memory string cannot fail");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ciphertext);
-        B64.encode(out)
-    }
-
-    pub fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
+    fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
         let raw = B64.decode(stored).map_err(|_| VaultError::Undecryptable)?;
         if raw.len() < 12 {
             return Err(VaultError::Undecryptable);
@@ -79,20 +78,79 @@ impl CitizenVault {
         String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)
     }
 
-    /// Keyed hash identifying a person by a normalized identifier; `kind` separates phones from
-    /// ID numbers so that equal digit strings never collide.
-    pub fn person_key(&self, kind: &str, normalized: &str) -> String {
+    fn person_key(&self, kind: &str, normalized: &str) -> String {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.match_key).expect("any key length");
         mac.update(kind.as_bytes());
         mac.update(b"\0");
         mac.update(normalized.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+}
+
+impl CitizenVault {
+    pub fn from_secret(secret: &Secret) -> Result<Self, VaultError> {
+        Ok(Self { current: Keys::from_secret(secret)?, previous: None })
+    }
+
+    /// The same vault, also reading what was written under `previous` (the key being retired).
+    pub fn with_previous(mut self, previous: &Secret) -> Result<Self, VaultError> {
+        self.previous = Some(Keys::from_secret(previous)?);
+        Ok(self)
+    }
+
+    /// The vault of the key being retired alone, while there is one.
+    pub fn previous(&self) -> Option<CitizenVault> {
+        self.previous.clone().map(|keys| CitizenVault { current: keys, previous: None })
+    }
+
+    /// `base64(nonce || ciphertext)`, under the current key.
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .current
+            .cipher
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("AES-GCM encryption of an in-memory string cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        B64.encode(out)
+    }
+
+    /// A value written under the current key or, during a rotation, the one being retired.
+    pub fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
+        self.current.decrypt(stored).or_else(|e| self.previous.as_ref().map_or(Err(e), |p| p.decrypt(stored)))
+    }
+
+    /// Whether `stored` was written under the current key.
+    pub fn is_current(&self, stored: &str) -> bool {
+        self.current.decrypt(stored).is_ok()
+    }
+
+    /// Keyed hash identifying a person by a normalized identifier; `kind` separates phones from
+    /// ID numbers so that equal digit strings never collide.
+    pub fn person_key(&self, kind: &str, normalized: &str) -> String {
+        self.current.person_key(kind, normalized)
+    }
+
+    /// The same person's hash under the key being retired, while there is one: a lookup asks
+    /// for both until every stored row is rotated.
+    pub fn previous_person_key(&self, kind: &str, normalized: &str) -> Option<String> {
+        self.previous.as_ref().map(|p| p.person_key(kind, normalized))
+    }
 
     /// Short keyed digest of a field value, for comparing resends without storing the value.
     pub fn fingerprint(&self, field: &str, value: &str) -> String {
         let full = self.person_key(field, value);
         full.get(..32).unwrap_or(&full).to_owned()
+    }
+}
+
+/// The vault `config` describes: its key, and the key being retired while one is.
+pub fn vault(config: &crate::IntakeConfig) -> Result<CitizenVault, VaultError> {
+    let vault = CitizenVault::from_secret(&config.citizen_data_key)?;
+    match &config.citizen_data_key_previous {
+        Some(previous) => vault.with_previous(previous),
+        None => Ok(vault),
     }
 }
 
@@ -205,6 +263,26 @@ mod tests {
         let b = check_phone("13812341234").expect("valid");
         assert_eq!(v.person_key("phone", &a), v.person_key("phone", &b));
         assert_ne!(v.person_key("phone", &a), v.person_key("id", &a));
+    }
+
+    #[test]
+    fn during_a_rotation_old_values_read_and_new_ones_are_written_under_the_new_key() {
+        let old = vault();
+        let stored = old.encrypt("13812341234");
+        let new_secret = Secret::new(B64.encode([9u8; 32]));
+        let rotating = CitizenVault::from_secret(&new_secret)
+            .expect("valid key")
+            .with_previous(&Secret::new(B64.encode([7u8; 32])))
+            .expect("valid key");
+        assert_eq!(rotating.decrypt(&stored).as_deref(), Ok("13812341234"));
+        assert!(!rotating.is_current(&stored));
+        assert!(rotating.is_current(&rotating.encrypt("x")));
+        assert_eq!(rotating.previous_person_key("phone", "13812341234"), Some(old.person_key("phone", "13812341234")));
+        assert_ne!(rotating.person_key("phone", "13812341234"), old.person_key("phone", "13812341234"));
+        // Once the old key is gone, what was not rotated no longer reads.
+        let after = CitizenVault::from_secret(&new_secret).expect("valid key");
+        assert_eq!(after.decrypt(&stored), Err(VaultError::Undecryptable));
+        assert_eq!(after.previous_person_key("phone", "1"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod input;
 pub mod ledger;
 pub mod receptions;
 pub mod rest;
+pub mod rotation;
 pub mod routing_events;
 pub mod service;
 pub mod store;
@@ -53,6 +54,10 @@ pub struct IntakeConfig {
     pub database: DatabaseConfig,
     /// 32 random bytes, base64: encrypts and matches citizen data. Never logged.
     pub citizen_data_key: Secret,
+    /// During a rotation of `citizen_data_key`, the key being retired: read, never written.
+    /// Remove it once `caseflow rotate-citizen-key` reports the rotation finished.
+    #[serde(default)]
+    pub citizen_data_key_previous: Option<Secret>,
     /// Taxonomy policy file; the built-in example district when absent.
     #[serde(default)]
     pub taxonomy_file: Option<PathBuf>,
@@ -99,7 +104,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let policy = taxonomy::Policy::load(config.taxonomy_file.as_deref(), config.district_file.as_deref())?;
-    let vault = citizen::CitizenVault::from_secret(&config.citizen_data_key)?;
+    let vault = citizen::vault(&config)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     caseflow_runtime::idempotency::forget_old(&db).await?;
     let rules = service::IntakeRules { repeat_window_days: i64::from(config.repeat_window_days), records: ctx.records };

@@ -202,6 +202,11 @@ impl Intake {
             let (row, matters) = self.rows(&case, &fingerprint, now);
             let actor = principal.name.clone();
             let related = case.related_case_id.clone();
+            // The same person's hashes under a key being retired (a rotation in progress).
+            let previous_keys = (
+                case.citizen.phone.as_deref().and_then(|v| self.vault.previous_person_key("phone", v)),
+                case.citizen.id_number.as_deref().and_then(|v| self.vault.previous_person_key("id", v)),
+            );
             let masked_name = case.citizen.name.as_deref().map(crate::citizen::mask_name).unwrap_or_default();
             let result = self
                 .db
@@ -217,7 +222,7 @@ impl Intake {
                                 format!("case '{id}' does not exist"),
                             )])
                         })?),
-                        None => store::earlier_same_matter(c, &row, row.received_at - window)?,
+                        None => store::earlier_same_matter(c, &row, &previous_keys, row.received_at - window)?,
                     };
                     if let Some(first) = first {
                         row.repeat_of = Some(first.repeat_of.unwrap_or(first.id));
@@ -257,7 +262,12 @@ impl Intake {
             }
             Outcome::Existing(existing) => {
                 let stored: BTreeMap<String, String> = serde_json::from_str(&existing.fingerprint).unwrap_or_default();
-                let fields = differing_fields(&stored, &fingerprint);
+                let mut fields = differing_fields(&stored, &fingerprint);
+                // During a key rotation a case not yet rotated holds digests under the old key.
+                if let Some(previous) = self.vault.previous().filter(|_| !fields.is_empty()) {
+                    let under_previous = differing_fields(&stored, &case.fingerprint(&previous));
+                    fields.retain(|f| under_previous.contains(f));
+                }
                 if !fields.is_empty() {
                     return Err(IntakeError::ChangedResend { number: case.external_ref, case_id: existing.id, fields });
                 }

@@ -237,9 +237,12 @@ pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow])
 /// sub-district) received in `[since, until]`: one seek per person key on its repeat index
 /// (`cases_repeat_by_phone`, `cases_repeat_by_id`), so the cost does not grow with the number of
 /// cases the person has filed.
+/// The earliest case of the same person (by phone or ID number hash, or by `previous`: the same
+/// hashes under a key being retired, phone then ID number) about the same matter since `since`.
 pub fn earlier_same_matter(
     conn: &mut AnyConnection,
     case: &CaseRow,
+    previous: &(Option<String>, Option<String>),
     since: NaiveDateTime,
 ) -> QueryResult<Option<CaseRow>> {
     let base = || {
@@ -253,15 +256,14 @@ pub fn earlier_same_matter(
             .select(CaseRow::as_select())
             .into_boxed()
     };
-    let by_phone = match &case.phone_key {
-        Some(p) => base().filter(cases::phone_key.eq(p)).first(conn).optional()?,
-        None => None,
-    };
-    let by_id = match &case.id_key {
-        Some(i) => base().filter(cases::id_key.eq(i)).first(conn).optional()?,
-        None => None,
-    };
-    Ok([by_phone, by_id].into_iter().flatten().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
+    let mut found = Vec::new();
+    for key in case.phone_key.iter().chain(&previous.0) {
+        found.extend(base().filter(cases::phone_key.eq(key)).first(conn).optional()?);
+    }
+    for key in case.id_key.iter().chain(&previous.1) {
+        found.extend(base().filter(cases::id_key.eq(key)).first(conn).optional()?);
+    }
+    Ok(found.into_iter().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
 }
 
 pub fn open_watch_item(

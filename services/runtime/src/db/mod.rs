@@ -406,7 +406,7 @@ impl Db {
                 stats.took(started, conn.is_ok());
                 let result = conn.map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
                     let conn: &mut AnyConnection = &mut pooled;
-                    conn.transaction(|conn| {
+                    write_transaction(conn, |conn| {
                         let r = f(conn)?;
                         if let Some(claim) = &claiming {
                             claim.record(conn)?;
@@ -442,7 +442,7 @@ impl Db {
             span.in_scope(|| {
                 OUTBOX_APPENDED.with(|f| f.set(false));
                 let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let result = conn.transaction(f);
+                let result = write_transaction(&mut conn, f);
                 (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
             })
         })
@@ -487,6 +487,43 @@ impl Session {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut AnyConnection) -> R) -> R {
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
+    }
+}
+
+/// Runs `f` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the write lock
+/// first: a deferred transaction that read before writing fails at once with "database is
+/// locked" when another process (the key rotation, a second `caseflow` on the same files)
+/// committed in between, whereas a lock asked for first waits out the busy timeout.
+fn write_transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> Result<R, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
+    fn on_sqlite(
+        conn: &mut AnyConnection,
+        step: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<()>,
+    ) -> diesel::QueryResult<()> {
+        match conn {
+            AnyConnection::Sqlite(lite) => step(lite),
+            AnyConnection::Postgresql(_) => Ok(()),
+        }
+    }
+    if !matches!(conn, AnyConnection::Sqlite(_)) {
+        return conn.transaction(f);
+    }
+    on_sqlite(conn, |lite| AnsiTransactionManager::begin_transaction_sql(lite, "BEGIN IMMEDIATE"))?;
+    match f(conn) {
+        Ok(value) => {
+            on_sqlite(conn, AnsiTransactionManager::commit_transaction)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = on_sqlite(conn, AnsiTransactionManager::rollback_transaction) {
+                tracing::warn!(error = %rollback, "rolling back a failed transaction failed");
+            }
+            Err(e)
+        }
     }
 }
 

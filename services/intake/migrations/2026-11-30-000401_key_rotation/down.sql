@@ -1,0 +1,1 @@
+DROP TABLE citizen_key_rotation;
