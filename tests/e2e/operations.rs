@@ -128,3 +128,41 @@ async fn a_stopped_service_is_not_ready_and_comes_back() {
         .await;
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_the_running_system_holds_what_was_committed() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        eprintln!("SQLite's online backup; PostgreSQL is backed up with pg_dump (deploy/README.md)");
+        return;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sandbox = Sandbox::start().await;
+    let (status, body) =
+        sandbox.post_order(Some(caseflow_tests::keys::INTEGRATOR), &caseflow_tests::order(5, &["chengguan"])).await;
+    assert_eq!(status, 201, "{body}");
+    sandbox
+        .eventually("reporting to count the case", std::time::Duration::from_secs(10), || async {
+            (sandbox.counted_dispatches().await == 1).then_some(())
+        })
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("backup");
+    let files = caseflow::backup_sqlite(sandbox.system.configs(), &out).expect("backs up while running");
+    assert_eq!(files.len(), 4);
+    let count = |file: &str, sql: &str| {
+        let mut conn = diesel::SqliteConnection::establish(out.join(file).to_str().expect("path")).expect("opens");
+        diesel::sql_query(sql).get_result::<Counted>(&mut conn).expect("counts").n
+    };
+    assert_eq!(count("intake.db", "SELECT COUNT(*) AS n FROM cases"), 1);
+    assert_eq!(count("routing.db", "SELECT COUNT(*) AS n FROM dispatches"), 1);
+    assert_eq!(count("reporting.db", "SELECT COUNT(*) AS n FROM report_dispatches"), 1);
+    // A backup never overwrites one.
+    let again = caseflow::backup_sqlite(sandbox.system.configs(), &out).expect_err("refused");
+    assert!(again.to_string().contains("exists already"), "{again}");
+    sandbox.shutdown().await;
+}

@@ -279,3 +279,36 @@ pub async fn rotate_citizen_key(
     let clock: caseflow_runtime::SharedClock = std::sync::Arc::new(caseflow_runtime::clock::SystemClock);
     Ok(caseflow_intake::rotation::run(&db, &vault, batch, &clock, report).await?)
 }
+
+/// Copies each service's SQLite database into `out` while the services run (`VACUUM INTO`: one
+/// consistent snapshot per database, written by SQLite itself, compact and ready to open).
+/// Returns the files written. PostgreSQL deployments back up with `pg_dump` (deploy/README.md).
+pub fn backup_sqlite(configs: &Configs, out: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut written = Vec::new();
+    for (service, database) in [
+        (Service::Intake, &configs.intake.database),
+        (Service::Routing, &configs.routing.database),
+        (Service::Evaluation, &configs.evaluation.database),
+        (Service::Reporting, &configs.reporting.database),
+    ] {
+        let Some(path) = database.url.strip_prefix("sqlite://") else {
+            anyhow::bail!(
+                "{}: database.url is not SQLite; back PostgreSQL up with pg_dump per schema (deploy/README.md)",
+                service.name()
+            );
+        };
+        let target = out.join(format!("{}.db", service.name()));
+        anyhow::ensure!(!target.exists(), "{} exists already: back up into an empty folder", target.display());
+        let target_text = target.to_str().context("the backup folder's path is not UTF-8")?;
+        let mut conn = diesel::SqliteConnection::establish(path)
+            .with_context(|| format!("{}: cannot open {path}", service.name()))?;
+        conn.batch_execute("PRAGMA busy_timeout = 10000")?;
+        conn.batch_execute(&format!("VACUUM INTO '{}'", target_text.replace('\'', "''")))
+            .with_context(|| format!("{}: backup into {} failed", service.name(), target.display()))?;
+        written.push(target);
+    }
+    Ok(written)
+}

@@ -56,6 +56,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Copy the four SQLite databases into a folder while the services run (one consistent
+    /// snapshot each). PostgreSQL deployments use pg_dump (deploy/README.md).
+    Backup {
+        /// The deployment file, for the databases' paths.
+        #[arg(long, default_value = "deploy/caseflow.toml")]
+        config: PathBuf,
+        /// An empty or new folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Re-encrypt every stored citizen record under a new citizen-data key while intake runs.
     /// First restart intake with the new key as `intake.citizen_data_key` and the old one as
     /// `intake.citizen_data_key_previous`; run this (it resumes where it stopped); when it says
@@ -94,6 +104,13 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run { config: "deploy/caseflow.toml".into(), demo_data_key: None }) {
+        Command::Backup { config, out } => {
+            let deployment = Deployment::load(Some(&config))?;
+            for file in caseflow::backup_sqlite(&Configs::from_deployment(&deployment)?, &out)? {
+                println!("{}", file.display());
+            }
+            Ok(())
+        }
         Command::RotateCitizenKey { config, batch } => tokio::runtime::Runtime::new()?.block_on(async move {
             let deployment = Deployment::load(Some(&config))?;
             let intake: caseflow_intake::IntakeConfig = deployment.section("intake")?;

@@ -275,6 +275,22 @@ mod tests {
     }
 
     #[test]
+    fn a_callers_old_and_new_keys_both_work_while_it_moves_to_the_new_one() {
+        let entry = |key: &str| ApiKeyConfig {
+            name: "12345-platform".into(),
+            role: Role::Integrator,
+            unit: None,
+            sha256: digest_key_hex(key),
+        };
+        let keys = KeyStore::from_config(&[entry("old-key"), entry("new-key")]).expect("two digests, one caller");
+        for key in ["old-key", "new-key"] {
+            assert_eq!(keys.authenticate(Some(key)).expect("accepted").name, "12345-platform");
+        }
+        // The same key twice is a mistake, not a rotation.
+        assert!(KeyStore::from_config(&[entry("old-key"), entry("old-key")]).is_err());
+    }
+
+    #[test]
     fn known_key_is_its_principal() {
         let p = store().authenticate(Some("k-clerk")).expect("known");
         assert_eq!(p.role, Role::UnitHandler);
