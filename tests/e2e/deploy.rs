@@ -245,3 +245,32 @@ async fn every_series_a_dashboard_or_an_alert_asks_for_is_one_the_services_expor
         }
     }
 }
+
+#[test]
+fn the_image_holds_the_five_binaries_the_policies_and_a_health_check_and_runs_as_no_root() {
+    // No Docker daemon here: the Dockerfile is read, and what it names is checked to exist.
+    let dockerfile = std::fs::read_to_string(repo("deploy/docker/Dockerfile")).expect("Dockerfile");
+    for binary in ["caseflow", "caseflow-intake", "caseflow-routing", "caseflow-evaluation", "caseflow-reporting"] {
+        assert!(
+            dockerfile.contains(&format!("target/release/{binary} "))
+                || dockerfile.contains(&format!("target/release/{binary}\n"))
+                || dockerfile.contains(&format!("target/release/{binary} \\")),
+            "the image copies {binary}"
+        );
+    }
+    let manifests: Vec<String> = ["intake", "routing", "evaluation", "reporting"]
+        .iter()
+        .map(|s| std::fs::read_to_string(repo(&format!("services/{s}/Cargo.toml"))).expect("manifest"))
+        .collect();
+    for (service, manifest) in ["intake", "routing", "evaluation", "reporting"].iter().zip(&manifests) {
+        assert!(manifest.contains(&format!("name = \"caseflow-{service}\"")), "a binary caseflow-{service} is built");
+    }
+    for copied in ["deploy/policy/", "deploy/k8s/base/caseflow.toml"] {
+        assert!(dockerfile.contains(&format!("COPY {copied}")), "the image holds {copied}");
+        assert!(repo(copied).exists(), "{copied} exists");
+    }
+    let user = dockerfile.lines().rev().find(|l| l.starts_with("USER ")).expect("a USER line");
+    assert!(!user.contains("root") && !user.ends_with(" 0") && !user.contains(" 0:"), "runs as no root: {user}");
+    assert!(dockerfile.contains(r#"HEALTHCHECK"#) && dockerfile.contains(r#"CMD ["caseflow", "probe"]"#));
+    assert!(dockerfile.contains("cargo chef cook"), "dependencies are built in a layer of their own");
+}

@@ -276,8 +276,23 @@ async fn bad_lines_are_reported_by_number_and_rule_and_the_good_ones_still_go_in
     }
     let path = dir.path().join("history.jsonl");
     std::fs::write(&path, text.join("\n") + "\n").expect("file");
-    let summary = import::run(&sandbox.import_options(&path)).await.expect("import runs");
+    let mut opts = sandbox.import_options(&path);
+    let metrics = caseflow_runtime::metrics::Metrics::new("importer", None).expect("metrics");
+    opts.metrics = Some(metrics.clone());
+    let summary = import::run(&opts).await.expect("import runs");
     let reported: Vec<usize> = summary.bad.iter().map(|b| b.line).collect();
+    // The lines are counted by outcome, as the collector would see them.
+    let text = metrics.render().await;
+    let counted = |outcome: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!("caseflow_import_lines_total{{service=\"importer\",outcome=\"{outcome}\"}}"))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(counted("applied"), summary.applied, "{text}");
+    assert_eq!(counted("bad"), summary.bad.len(), "{text}");
     assert_eq!(reported, broken.keys().copied().collect::<Vec<_>>(), "exactly the broken lines: {}", summary.render());
     for b in &summary.bad {
         let expect = broken[&b.line];

@@ -58,6 +58,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start() -> Self {
+        Self::start_pushing_metrics(None).await
+    }
+
+    /// The system with every service also pushing its metrics to an OTLP collector.
+    pub async fn start_pushing_metrics(push: Option<caseflow_runtime::metrics::OtlpPush>) -> Self {
         let databases: Vec<TestDatabase> = Service::ALL.iter().map(|s| TestDatabase::new(s.name())).collect();
         let registry = caseflow_routing::registry::Registry::load(None).expect("built-in registry");
         let mut configured: Vec<ApiKeyConfig> = registry
@@ -123,7 +128,7 @@ impl Sandbox {
             keys,
             service_key: Secret::new(keys::SERVICE),
             records: Default::default(),
-            metrics_push: None,
+            metrics_push: push,
         };
         let system = System::start(ctx, configs).await.expect("system starts");
         let sandbox = Self { system, clock, http: reqwest::Client::new(), databases };
@@ -288,6 +293,7 @@ impl Sandbox {
             key: caseflow_runtime::config::Secret::new(keys::IMPORTER),
             progress: false,
             outage_patience: std::time::Duration::from_secs(30),
+            metrics: None,
         }
     }
 

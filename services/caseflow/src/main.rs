@@ -191,9 +191,16 @@ fn main() -> anyhow::Result<()> {
 async fn import(file: PathBuf, config: PathBuf, key: String) -> anyhow::Result<()> {
     let deployment = Deployment::load(Some(&config))?;
     let configs = Configs::from_deployment(&deployment)?;
-    let opts = import_options(&configs, file, key, true);
-    let summary = caseflow::history::import::run(&opts).await?;
-    print!("{}", summary.render());
+    let mut opts = import_options(&configs, file, key, true);
+    // Lines by outcome go to the collector with the services' metrics, when one is configured.
+    if let Some(push) = deployment.telemetry.metrics_push() {
+        opts.metrics = Some(caseflow_runtime::metrics::Metrics::new("importer", Some(&push))?);
+    }
+    let summary = caseflow::history::import::run(&opts).await;
+    if let Some(metrics) = opts.metrics.take() {
+        tokio::task::spawn_blocking(move || metrics.shutdown()).await?;
+    }
+    print!("{}", summary?.render());
     Ok(())
 }
 
@@ -208,6 +215,7 @@ fn import_options(configs: &Configs, file: PathBuf, key: String, progress: bool)
         key: caseflow_runtime::config::Secret::new(key),
         progress,
         outage_patience: caseflow::history::import::DEFAULT_OUTAGE_PATIENCE,
+        metrics: None,
     }
 }
 

@@ -55,10 +55,18 @@ pub struct Options {
     pub progress: bool,
     /// How long a line is retried while a service cannot be reached before the import stops.
     pub outage_patience: Duration,
+    /// Where to count lines by outcome (`caseflow_import_lines_total`), pushed to the OTLP
+    /// endpoint by the command-line import when one is configured.
+    pub metrics: Option<caseflow_runtime::metrics::Metrics>,
 }
 
 /// The outage a command-line import rides out before it stops: a service restart takes seconds.
 pub const DEFAULT_OUTAGE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// `caseflow_import_lines_total{outcome}`: what an operator watches an import's pace by.
+fn lines_done(metrics: &caseflow_runtime::metrics::Metrics) -> caseflow_runtime::metrics::Count {
+    metrics.count("caseflow_import_lines", "Import lines done, by outcome (applied, already_done, bad)")
+}
 
 /// A line that was not applied.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -739,6 +747,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 },
             )?;
             summary.bad.push(bad);
+            if let Some(metrics) = &opts.metrics {
+                lines_done(metrics).add_one(&[("outcome", "bad")]);
+            }
         }
     }
 
@@ -753,6 +764,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     // The groups of lines that keep their order (`lanes`) go at once, up to LANES at a time.
     let total = lines.iter().filter(|(n, _)| !done.contains_key(n)).count();
     let run = Progress {
+        lines: opts.metrics.as_ref().map(lines_done),
         journal: std::sync::Mutex::new(journal),
         summary: std::sync::Mutex::new(summary),
         applied: std::sync::atomic::AtomicUsize::new(0),
@@ -809,6 +821,8 @@ const LANES: usize = 16;
 
 /// A run's shared record: the journal, the summary, and progress for people.
 struct Progress {
+    /// `caseflow_import_lines_total{outcome}`, when counted.
+    lines: Option<caseflow_runtime::metrics::Count>,
     journal: std::sync::Mutex<std::fs::File>,
     summary: std::sync::Mutex<Summary>,
     applied: std::sync::atomic::AtomicUsize,
@@ -826,6 +840,14 @@ impl Progress {
         {
             let mut summary = self.summary.lock().map_err(|_| anyhow::anyhow!("the summary's lock was poisoned"))?;
             if let JournalEntry::Line { line: n, outcome, reason, .. } = &entry {
+                if let Some(lines) = &self.lines {
+                    let counted = match (outcome, reason) {
+                        (Outcome::Bad, _) => "bad",
+                        (Outcome::Applied, Some(kind)) if kind == ANSWER_LOST => "already_done",
+                        (Outcome::Applied, _) => "applied",
+                    };
+                    lines.add_one(&[("outcome", counted)]);
+                }
                 match (outcome, reason) {
                     (Outcome::Bad, reason) => {
                         summary.bad.push(BadLine { line: *n, reason: reason.clone().unwrap_or_default() });

@@ -118,6 +118,7 @@ impl Deployment {
             key: caseflow_runtime::config::Secret::new(IMPORTER),
             progress: false,
             outage_patience: Duration::from_secs(120),
+            metrics: None,
         }
     }
 
