@@ -213,7 +213,10 @@ pub fn open_or_reopen(c: &mut AnyConnection, surveys: &Surveys, case_id: &str, n
             e.window_ends = window_ends;
             e.token_hash = None;
             e.version += 1;
-            diesel::update(evaluations::table.find(case_id)).set(&e).execute(c)?;
+            // A rating that won the race is read again when the batch is applied again.
+            if !saved(c, &e)? {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             diesel::update(evaluation_ratings::table.filter(evaluation_ratings::case_id.eq(case_id)))
                 .set(evaluation_ratings::superseded.eq(true))
                 .execute(c)?;
@@ -384,7 +387,7 @@ impl Evaluation {
                     let subjects = subjects(c, &case_id, &e.source)?;
                     e.status = "expired".into();
                     e.version += 1;
-                    diesel::update(evaluations::table.find(&case_id)).set(&e).execute(c)?;
+                    save(c, &e)?;
                     append(c, now, &case_id, pb::evaluation_event::Kind::Expired(pb::Expired {
                         case_id: case_id.clone(),
                         source: pb::CaseSource::from_code(&e.source) as i32,
@@ -466,7 +469,7 @@ impl Evaluation {
                 e.rerated = rerated;
                 e.token_hash = None;
                 e.version += 1;
-                diesel::update(evaluations::table.find(&case_id)).set(&e).execute(c)?;
+                save(c, &e)?;
                 append(c, now, &case_id, pb::evaluation_event::Kind::Rated(pb::Rated {
                     case_id: case_id.clone(),
                     source: pb::CaseSource::from_code(&e.source) as i32,
@@ -564,7 +567,7 @@ impl Evaluation {
                     _ => e.status = "awaiting_rehandling".into(),
                 }
                 e.version += 1;
-                diesel::update(evaluations::table.find(&id)).set(&e).execute(c)?;
+                save(c, &e)?;
                 diesel::insert_into(follow_ups::table)
                     .values((
                         follow_ups::id.eq(uuid::Uuid::now_v7().to_string()),
@@ -609,10 +612,12 @@ impl Evaluation {
                     .filter(evaluations::window_ends.lt(now.naive_utc()))
                     .select(EvaluationRow::as_select())
                     .load(c)?;
-                for e in due.iter().cloned() {
-                    expire_row(c, e, now)?;
+                let mut expired = 0;
+                for e in due {
+                    // One that a rating or another replica's job changed meanwhile is theirs.
+                    expired += usize::from(expire_row(c, e, now)?);
                 }
-                Ok(due.len())
+                Ok(expired)
             })
             .await
     }
@@ -636,7 +641,16 @@ impl Evaluation {
                 require_source_role(role, &e.source, "expiry")?;
                 match e.status.as_str() {
                     "expired" => {}
-                    "due" | "re_rating_invited" if now.naive_utc() > e.window_ends => expire_row(c, e, now)?,
+                    "due" | "re_rating_invited" if now.naive_utc() > e.window_ends => {
+                        if !expire_row(c, e, now)? {
+                            return Err(Problem::new(
+                                ErrorKind::Conflict,
+                                "the evaluation changed while this request ran; read it again and retry",
+                            )
+                            .with_rule("evaluation.concurrent")
+                            .into());
+                        }
+                    }
                     "due" | "re_rating_invited" => {
                         return Err(refuse(
                             "evaluation.window",
@@ -674,11 +688,17 @@ impl Evaluation {
 
 /// A due evaluation whose window closed: expired (超期未评), or, after an explanation that
 /// was never answered, the first rating stands.
-fn expire_row(c: &mut AnyConnection, mut e: EvaluationRow, now: DateTime<Utc>) -> Result<(), EvaluationError> {
-    if e.status == "re_rating_invited" {
-        e.status = "rated".into();
-    } else {
-        e.status = "expired".into();
+/// Expires `e` unless someone changed it since it was read (then nothing happens and false is
+/// returned): the row is saved first, and the event appended only when it was.
+fn expire_row(c: &mut AnyConnection, mut e: EvaluationRow, now: DateTime<Utc>) -> Result<bool, EvaluationError> {
+    let invited = e.status == "re_rating_invited";
+    e.status = if invited { "rated".into() } else { "expired".into() };
+    e.token_hash = None;
+    e.version += 1;
+    if !saved(c, &e)? {
+        return Ok(false);
+    }
+    if !invited {
         let subjects = subjects(c, &e.case_id, &e.source)?;
         append(
             c,
@@ -693,10 +713,29 @@ fn expire_row(c: &mut AnyConnection, mut e: EvaluationRow, now: DateTime<Utc>) -
             }),
         )?;
     }
-    e.token_hash = None;
-    e.version += 1;
-    diesel::update(evaluations::table.find(&e.case_id)).set(&e).execute(c)?;
-    Ok(())
+    Ok(true)
+}
+
+/// Writes `e`, whose version was raised by one, if the stored row still has the version it was
+/// read with. On PostgreSQL two transactions may read the same evaluation (a rating and the
+/// expiry job, or two replicas' jobs): the second to write finds the version moved.
+fn saved(c: &mut AnyConnection, e: &EvaluationRow) -> QueryResult<bool> {
+    let n = diesel::update(
+        evaluations::table.filter(evaluations::case_id.eq(&e.case_id)).filter(evaluations::version.eq(e.version - 1)),
+    )
+    .set(e)
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// [`saved`], refusing the request when a concurrent change won.
+fn save(c: &mut AnyConnection, e: &EvaluationRow) -> Result<(), EvaluationError> {
+    if saved(c, e)? {
+        return Ok(());
+    }
+    Err(Problem::new(ErrorKind::Conflict, "the evaluation changed while this request ran; read it again and retry")
+        .with_rule("evaluation.concurrent")
+        .into())
 }
 
 fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, EvaluationError> {
@@ -740,4 +779,59 @@ fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, Evaluati
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::event_log;
+    use caseflow_runtime::testing::TestDatabase;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    /// Two transactions that read the same evaluation (a rating and the expiry job, or two
+    /// replicas' jobs): the second to write finds the version moved and changes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_evaluation_is_neither_saved_nor_expired_twice() {
+        let test_db = TestDatabase::new("evaluation_versions");
+        let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &crate::MIGRATIONS]).await.expect("db");
+        let opened = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("date");
+        let row = EvaluationRow {
+            case_id: "case-1".into(),
+            source: "hotline".into(),
+            status: "due".into(),
+            cycle: 1,
+            reopened: false,
+            rerated: false,
+            opened_at: opened,
+            window_ends: opened + chrono::Duration::days(7),
+            token_hash: None,
+            version: 1,
+        };
+        let now = Utc::now();
+        let (expired_first, expired_again, events, status) = db
+            .write(move |c| {
+                diesel::insert_into(evaluations::table).values(&row).execute(c)?;
+                let read_by_the_job = row.clone();
+                let mut read_by_a_rating = row.clone();
+                read_by_a_rating.status = "rated".into();
+                read_by_a_rating.version += 1;
+                save(c, &read_by_a_rating)?;
+                let expired_first = expire_row(c, read_by_the_job.clone(), now)?;
+                let expired_again = expire_row(c, read_by_the_job, now)?;
+                let events = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox_events").get_result::<Counted>(c)?.n;
+                let status: String = evaluations::table.find("case-1").select(evaluations::status).first(c)?;
+                Ok::<_, EvaluationError>((expired_first, expired_again, events, status))
+            })
+            .await
+            .expect("runs");
+        assert!(!expired_first && !expired_again, "the job's stale copy expires nothing");
+        assert_eq!(events, 0, "and appends no Expired event");
+        assert_eq!(status, "rated", "the rating that won stands");
+    }
 }
