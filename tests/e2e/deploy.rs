@@ -225,6 +225,14 @@ async fn every_series_a_dashboard_or_an_alert_asks_for_is_one_the_services_expor
             assert!(uids.contains(uid), "{name}: panel {} uses {uid}, which is not provisioned", panel["title"]);
         }
         assert!(panels.iter().any(|p| p["datasource"]["uid"] == "jaeger"), "{name}: the dashboard leads to the traces");
+        // Links into Jaeger name a service as the services export their spans.
+        let text = dashboard.to_string();
+        for link in text.split("http://localhost:16686/search?").skip(1) {
+            assert!(
+                link.starts_with("service=caseflow-"),
+                "{name}: a Jaeger link names a caseflow service: {link:.60}"
+            );
+        }
         let mut found = Vec::new();
         exprs(&dashboard, &mut found);
         assert!(!found.is_empty(), "{name} asks for nothing");
