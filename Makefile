@@ -54,12 +54,21 @@ api-fuzz: ## Fuzz the four REST APIs from their OpenAPI documents (API_FUZZ_EXAM
 	tests/api-fuzz.sh target/tools/bin/schemathesis target/debug/caseflow
 
 # The Kubernetes manifests rendered by kustomize and checked against the Kubernetes 1.31 schemas
-# offline (kubernetes-validate from PyPI, pinned, in the same venv); the compose file by
+# offline (kubernetes-validate from PyPI, pinned, in the same venv); the compose file against the
+# Compose Specification's schema (vendored, check-jsonschema from PyPI) and by
 # `docker compose config` where the compose plugin is installed. The settings they give the
 # services and the series the dashboards ask for are checked by the e2e suite (tests/e2e/deploy.rs).
 KUBERNETES_VALIDATE := kubernetes-validate==1.31.0
+CHECK_JSONSCHEMA := check-jsonschema==0.29.4
 deploy-check: ## Render the Kubernetes overlays and validate them against the schemas; check the compose file
 	@test -x target/tools/bin/kubernetes-validate || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(KUBERNETES_VALIDATE)'; }
+	@test -x target/tools/bin/check-jsonschema || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(CHECK_JSONSCHEMA)'; }
+	@command -v promtool >/dev/null || { echo "promtool is missing: apt-get install --no-install-recommends prometheus"; exit 1; }
+	@echo "== the alert rules: checked and unit-tested (deploy/prometheus/alerts.test.yml)"
+	@promtool check rules deploy/prometheus/alerts.yml
+	@promtool test rules deploy/prometheus/alerts.test.yml
+	@echo "== compose.yaml against the Compose Specification's schema (deploy/compose/schema)"
+	@target/tools/bin/check-jsonschema --schemafile deploy/compose/schema/compose-spec.json deploy/compose/compose.yaml
 	@for overlay in deploy/k8s/overlays/*/; do \
 		echo "== kubectl kustomize $$overlay"; \
 		kubectl kustomize "$$overlay" > target/k8s-$$(basename $$overlay).yaml || exit 1; \
@@ -68,7 +77,7 @@ deploy-check: ## Render the Kubernetes overlays and validate them against the sc
 	@if docker compose version >/dev/null 2>&1; then \
 		docker compose -f deploy/compose/compose.yaml config --quiet && echo "== docker compose config: ok"; \
 	else \
-		echo "== docker compose: plugin not installed here; compose.yaml checked by tests/e2e/deploy.rs only"; \
+		echo "== docker compose: plugin not installed here; compose.yaml checked against the schema above and by tests/e2e/deploy.rs"; \
 	fi
 
 image: ## Build the container image caseflow:dev (needs a Docker daemon)
