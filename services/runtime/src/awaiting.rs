@@ -3,8 +3,9 @@
 //! evaluation (evaluation opens it from routing's event). A gRPC caller that needs one sends
 //! `x-caseflow-wait-ms` (at most 10,000) with the call; the service answers as soon as a commit
 //! of its own database makes the record, or with its usual answer when the wait is over. The
-//! importer uses it instead of polling. A commit made by another replica does not wake the
-//! wait; the caller's own retry after the wait covers that.
+//! importer uses it instead of polling. On PostgreSQL a commit of another replica that
+//! appended an event (as making a dispatch or opening an evaluation does) wakes the wait too,
+//! through the outbox notification every replica listens to.
 
 use std::future::Future;
 use std::time::Duration;

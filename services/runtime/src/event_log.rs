@@ -249,7 +249,11 @@ fn listen_blocking(db: &Db, published: &watch::Sender<i64>, shutdown: &Cancellat
                         Some(Ok(last)) => {
                             published.send_if_modified(|p| advance(p, last));
                         }
-                        _ => db.outbox_appended().notify_one(),
+                        _ => {
+                            db.outbox_appended().notify_one();
+                            // A waiting call may be waiting for what that commit made.
+                            db.changed_elsewhere();
+                        }
                     },
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox LISTEN session lost; reconnecting");

@@ -176,6 +176,8 @@ async fn a_row_written_by_another_replica_is_published_at_once() {
     }
     // Replica A runs the whole event log (publisher and LISTEN session); replica B only writes.
     let stop = CancellationToken::new();
+    // A failing assertion still stops the LISTEN session, which the runtime would wait for.
+    let _stop_on_panic = stop.clone().drop_guard();
     let log = event_log::start(&db, &stop, &caseflow_runtime::supervise::Loops::default());
     let other = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("second replica opens");
     tokio::time::sleep(Duration::from_millis(300)).await; // the LISTEN session is up
@@ -185,6 +187,24 @@ async fn a_row_written_by_another_replica_is_published_at_once() {
         .expect("append");
     // Long before the 30 s safety poll: only the notification can have woken A's publisher.
     let (ids, _) = read_until(&db, 1, Duration::from_secs(3)).await;
+
+    // A call of A's waiting for a record (`awaiting`) is woken by B's commit, even when B's own
+    // publisher stamped the row first and A's has nothing to commit.
+    let mut changes = db.changes();
+    changes.borrow_and_update();
+    let commits_before = db.commits();
+    other
+        .write(|c| {
+            event_log::append(c, Utc::now(), "case-b", &event(8))?;
+            event_log::stamp_positions(c).map(|_| ()).map_err(DbError::from)
+        })
+        .await
+        .expect("append and stamp");
+    tokio::time::timeout(Duration::from_secs(3), changes.changed())
+        .await
+        .expect("replica B's commit wakes a wait in replica A")
+        .expect("open");
+    assert_eq!(db.commits(), commits_before, "A committed nothing: the notification itself woke the wait");
     stop.cancel();
     log.stopped().await;
     assert_eq!(ids, ["case-7"], "replica A published replica B's row through NOTIFY");

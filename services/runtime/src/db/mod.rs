@@ -178,9 +178,11 @@ pub struct Db {
     write: Pool<Manager>,
     read: Pool<Manager>,
     appended: Arc<Notify>,
-    /// Write transactions committed through this handle (and its clones), as a channel that
-    /// wakes whoever waits for the next commit ([`Db::changes`]).
+    /// Write transactions committed through this handle (and its clones).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Raised by every commit through this handle and, on PostgreSQL, by every commit another
+    /// replica announces on the outbox channel: it wakes whoever waits ([`Db::changes`]).
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
     /// PostgreSQL URL and schema, for the publisher's dedicated LISTEN session.
     manager: Manager,
     /// The keyed calls running through this handle (`idempotency`).
@@ -306,6 +308,7 @@ impl Db {
             read,
             appended: Arc::new(Notify::new()),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             manager,
             gates: Arc::default(),
             stats: Arc::default(),
@@ -329,10 +332,16 @@ impl Db {
     }
 
     /// Wakes after each write this process commits to the database (a record another service's
-    /// event made, say): for a caller that waits for one instead of asking again and again.
-    /// Take it before looking, so that a commit between the look and the wait is not missed.
+    /// event made, say) and, on PostgreSQL, after each commit of another replica that appended
+    /// to the outbox: for a caller that waits for one instead of asking again and again. Take it
+    /// before looking, so that a commit between the look and the wait is not missed.
     pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.commits.subscribe()
+        self.changes.subscribe()
+    }
+
+    /// Another replica committed (its outbox notification arrived).
+    pub(crate) fn changed_elsewhere(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// The pools' and transactions' counts since start.
@@ -459,6 +468,7 @@ impl Db {
         outcome.fetch_add(1, Ordering::Relaxed);
         if committed {
             self.commits.send_modify(|n| *n += 1);
+            self.changes.send_modify(|n| *n += 1);
             if appended {
                 self.appended.notify_one();
             }
