@@ -86,6 +86,35 @@ async fn two_replicas_share_one_database_and_a_lease_moves_when_its_holder_goes(
 
     send(&sandbox, 0..CASES / 2).await;
 
+    // Any replica serves the APIs: the second ones answer from the shared database.
+    let (status, first) = sandbox.post_order(Some(keys::INTEGRATOR), &order(0, &["chengguan"])).await;
+    assert_eq!(status, 200, "a resend: {first}");
+    let case_id = first["case_id"].as_str().expect("case id");
+    let dispatches = sandbox
+        .eventually("routing B to list the first case's dispatch", Duration::from_secs(10), || async {
+            let url = format!("http://{}/v1/cases/{case_id}/dispatches", routing_b.addr);
+            let resp = sandbox.http.get(url).bearer_auth(keys::DISPATCHER).send().await.ok()?;
+            let list: serde_json::Value = resp.json().await.ok()?;
+            (list.as_array()?.len() == 1).then_some(list)
+        })
+        .await;
+    assert_eq!(dispatches[0]["unit"], "chengguan");
+    let url = format!(
+        "http://{}/v1/reports/unit-counts?from=2020-01-01T00:00:00%2B08:00&to=2021-01-01T00:00:00%2B08:00",
+        reporting_b.addr
+    );
+    let counts: serde_json::Value = sandbox
+        .http
+        .get(url)
+        .bearer_auth(keys::OFFICE)
+        .send()
+        .await
+        .expect("reporting B answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(counts["cases"].as_i64().is_some_and(|n| n > 0), "{counts}");
+
     // One session holds each lease. When it ends (its process died, or the server dropped a node
     // that stopped answering), the replica standing by takes the lease at once.
     let intake_lease = "routing<-intake";
