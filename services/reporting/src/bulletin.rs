@@ -71,6 +71,22 @@ pub fn months(from: DateTime<Utc>, to: DateTime<Utc>) -> (i32, String) {
     }
 }
 
+/// The heading's name of a period ("2020年上半年") and the text's ("2020年1-6月"). A period
+/// across two years names both years once: "2019年7月至2020年6月".
+pub fn period_names(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
+    let (year, months) = months(from, to);
+    if months.contains('年') {
+        return (months.clone(), months);
+    }
+    let half = match months.as_str() {
+        "1-6月" => format!("{year}年上半年"),
+        "7-12月" => format!("{year}年下半年"),
+        "1-12月" => format!("{year}年"),
+        _ => format!("{year}年{months}"),
+    };
+    (half, format!("{year}年{months}"))
+}
+
 fn change(c: &Count) -> String {
     match c.change {
         Some(x) if x < 0.0 => format!("下降{:.1}%", -x),
@@ -110,14 +126,8 @@ fn names(units: &Units, codes: &[String], group: &str) -> Vec<String> {
 /// The document's blocks.
 pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
     let district = district_name();
-    let (year, months) = months(i.from, i.to);
-    let half = match months.as_str() {
-        "1-6月" => format!("{year}年上半年"),
-        "7-12月" => format!("{year}年下半年"),
-        "1-12月" => format!("{year}年"),
-        _ => format!("{year}年{months}"),
-    };
-    let period = format!("{year}年{months}");
+    let (half, period) = period_names(i.from, i.to);
+    let (_, months) = months(i.from, i.to);
     let (p, h) = (i.petition, i.hotline);
     let mut b = vec![
         Block::Title(format!("{district}信访动态")),
@@ -411,6 +421,19 @@ mod tests {
         let from = Utc.with_ymd_and_hms(2019, 12, 31, 16, 0, 0).single().expect("instant");
         let to = Utc.with_ymd_and_hms(2020, 6, 30, 16, 0, 0).single().expect("instant");
         assert_eq!(months(from, to), (2020, "1-6月".to_owned()));
+    }
+
+    #[test]
+    fn a_period_names_its_year_once_even_across_two_years() {
+        let at = |y, m| Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("instant") - chrono::Duration::hours(8);
+        assert_eq!(period_names(at(2020, 1), at(2020, 7)), ("2020年上半年".into(), "2020年1-6月".into()));
+        assert_eq!(period_names(at(2020, 7), at(2021, 1)), ("2020年下半年".into(), "2020年7-12月".into()));
+        assert_eq!(period_names(at(2020, 3), at(2020, 4)), ("2020年3月".into(), "2020年3月".into()));
+        assert_eq!(
+            period_names(at(2019, 7), at(2020, 7)),
+            ("2019年7月至2020年6月".into(), "2019年7月至2020年6月".into()),
+            "not 2019年2019年7月至2020年6月"
+        );
     }
 
     #[test]
