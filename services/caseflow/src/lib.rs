@@ -66,6 +66,29 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// Waits until the instance at `addr` answers `/health/readyz` with 200; an instance that
+/// stops while starting gives its error.
+async fn until_ready(
+    service: Service,
+    addr: SocketAddr,
+    task: &mut JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+    let started = tokio::time::Instant::now();
+    loop {
+        if task.is_finished() {
+            task.await.context("service task panicked")??;
+            anyhow::bail!("{} stopped while starting", service.name());
+        }
+        let probe = probe::status(&addr.to_string(), "/health/readyz", std::time::Duration::from_secs(2)).await;
+        if matches!(probe, Ok(200)) {
+            return Ok(());
+        }
+        anyhow::ensure!(started.elapsed() < PATIENCE, "{} is not ready after {PATIENCE:?}: {probe:?}", service.name());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A further replica of a service (see [`System::spawn_replica`]).
 pub struct Replica {
     pub addr: SocketAddr,
@@ -133,16 +156,19 @@ impl System {
 
     fn spawn(&mut self, service: Service, listener: TcpListener) {
         let token = CancellationToken::new();
-        let ctx = self.ctx.clone();
-        let c = self.configs.clone();
-        let t = token.clone();
-        let task = match service {
-            Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, t)),
-            Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, t)),
-            Service::Evaluation => tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t)),
-            Service::Reporting => tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t)),
-        };
+        let task = self.run(service, listener, token.clone());
         self.running.insert(service, Running { token, task });
+    }
+
+    /// One instance of `service` on `listener`, with the system's context and configuration.
+    fn run(&self, service: Service, listener: TcpListener, token: CancellationToken) -> JoinHandle<anyhow::Result<()>> {
+        let (ctx, c) = (self.ctx.clone(), self.configs.clone());
+        match service {
+            Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, token)),
+            Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, token)),
+            Service::Evaluation => tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, token)),
+            Service::Reporting => tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, token)),
+        }
     }
 
     pub fn addr(&self, service: Service) -> SocketAddr {
@@ -174,30 +200,9 @@ impl System {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let token = CancellationToken::new();
-        let (ctx, c, t) = (self.ctx.clone(), self.configs.clone(), token.clone());
-        let task = match service {
-            Service::Intake => tokio::spawn(caseflow_intake::run(ctx, c.intake, listener, t)),
-            Service::Routing => tokio::spawn(caseflow_routing::run(ctx, c.routing, listener, t)),
-            Service::Evaluation => tokio::spawn(caseflow_evaluation::run(ctx, c.evaluation, listener, t)),
-            Service::Reporting => tokio::spawn(caseflow_reporting::run(ctx, c.reporting, listener, t)),
-        };
-        let started = tokio::time::Instant::now();
-        loop {
-            if task.is_finished() {
-                task.await.context("replica task panicked")??;
-                anyhow::bail!("the {} replica stopped while starting", service.name());
-            }
-            let probe = probe::status(&addr.to_string(), "/health/readyz", std::time::Duration::from_secs(2)).await;
-            if matches!(probe, Ok(200)) {
-                return Ok(Replica { addr, token, task });
-            }
-            anyhow::ensure!(
-                started.elapsed() < std::time::Duration::from_secs(30),
-                "the {} replica is not ready: {probe:?}",
-                service.name()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let mut task = self.run(service, listener, token.clone());
+        until_ready(service, addr, &mut task).await?;
+        Ok(Replica { addr, token, task })
     }
 
     /// Starts a stopped service again on its address, with the same database, and waits until
@@ -212,25 +217,13 @@ impl System {
     }
 
     async fn until_ready(&mut self, service: Service) -> anyhow::Result<()> {
-        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-        let addr = self.addrs[&service].to_string();
-        let started = tokio::time::Instant::now();
-        loop {
-            let running = self.running.get(&service).context("the service is not running")?;
-            if running.task.is_finished() {
-                let stopped = self.running.remove(&service).context("the service is not running")?;
-                stopped.task.await.context("service task panicked")??;
-                anyhow::bail!("{} stopped while starting", service.name());
-            }
-            let probe = probe::status(&addr, "/health/readyz", std::time::Duration::from_secs(2)).await;
-            if matches!(probe, Ok(200)) {
-                return Ok(());
-            }
-            if started.elapsed() > PATIENCE {
-                anyhow::bail!("{} is not ready after {PATIENCE:?}: {probe:?}", service.name());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let addr = self.addrs[&service];
+        let running = self.running.get_mut(&service).context("the service is not running")?;
+        let ready = until_ready(service, addr, &mut running.task).await;
+        if ready.is_err() && running.task.is_finished() {
+            self.running.remove(&service);
         }
+        ready
     }
 
     /// Resolves when any service stops by itself (an error at start, or a crash).

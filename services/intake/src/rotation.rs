@@ -163,8 +163,7 @@ pub async fn step(db: &Db, vault: &CitizenVault, batch: i64, now: DateTime<Utc>)
                 .flatten()
                 .any(|e| !vault.is_current(e));
             let stored: BTreeMap<String, String> = serde_json::from_str(&row.fingerprint).unwrap_or_default();
-            let current_digests = stored.values().all(|d| d.is_empty() || is_current_digest(&vault, &stored, row));
-            if !written_under_old && current_digests {
+            if !written_under_old && is_current_digest(&vault, &stored, row) {
                 continue;
             }
             let open = |v: &Option<String>| v.as_deref().map(|e| vault.decrypt(e)).transpose();

@@ -734,6 +734,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     if !resumed {
         append(&mut journal, &JournalEntry::File { sha256: sha256.clone(), lines: summary.lines })?;
     }
+    let bad_lines = opts.metrics.as_ref().map(lines_done);
     for bad in unreadable {
         if let std::collections::btree_map::Entry::Vacant(slot) = done.entry(bad.line) {
             slot.insert(Ids::default());
@@ -747,8 +748,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
                 },
             )?;
             summary.bad.push(bad);
-            if let Some(metrics) = &opts.metrics {
-                lines_done(metrics).add_one(&[("outcome", "bad")]);
+            if let Some(count) = &bad_lines {
+                count.add_one(&[("outcome", "bad")]);
             }
         }
     }

@@ -409,21 +409,19 @@ impl Db {
         let stats = self.stats.clone();
         let (result, appended) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                OUTBOX_APPENDED.with(|f| f.set(false));
                 let started = std::time::Instant::now();
                 let conn = pool.get();
                 stats.took(started, conn.is_ok());
-                let result = conn.map_err(|e| E::from(DbError::Unavailable(e.to_string()))).and_then(|mut pooled| {
-                    let conn: &mut AnyConnection = &mut pooled;
-                    write_transaction(conn, |conn| {
+                match conn {
+                    Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), false),
+                    Ok(mut pooled) => write_transaction(&mut pooled, |conn| {
                         let r = f(conn)?;
                         if let Some(claim) = &claiming {
                             claim.record(conn)?;
                         }
                         Ok(r)
-                    })
-                });
-                (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
+                    }),
+                }
             })
         })
         .await
@@ -449,10 +447,8 @@ impl Db {
         let span = tracing::Span::current();
         let (result, appended) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                OUTBOX_APPENDED.with(|f| f.set(false));
                 let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let result = write_transaction(&mut conn, f);
-                (result, OUTBOX_APPENDED.with(|f| f.replace(false)))
+                write_transaction(&mut conn, f)
             })
         })
         .await
@@ -500,11 +496,22 @@ impl Session {
     }
 }
 
-/// Runs `f` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the write lock
+/// Runs `f` in a write transaction, and says whether it appended to the outbox (see
+/// [`mark_outbox_append`]). On SQLite it begins `IMMEDIATE`, taking the write lock
 /// first: a deferred transaction that read before writing fails at once with "database is
 /// locked" when another process (the key rotation, a second `caseflow` on the same files)
 /// committed in between, whereas a lock asked for first waits out the busy timeout.
-fn write_transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> Result<R, E>
+fn write_transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> (Result<R, E>, bool)
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, E>,
+    E: From<diesel::result::Error>,
+{
+    OUTBOX_APPENDED.with(|flag| flag.set(false));
+    let result = transaction(conn, f);
+    (result, OUTBOX_APPENDED.with(|flag| flag.replace(false)))
+}
+
+fn transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> Result<R, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<R, E>,
     E: From<diesel::result::Error>,
