@@ -9,15 +9,15 @@ use caseflow_runtime::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::rollup::{self, DispatchCells, RatingCells, Split, day_start, sum_by_unit};
+use crate::rollup::{self, AsOf, DispatchCells, RatingCells, Split, day_start, sum_by_unit};
 use crate::store::{
-    CaseFact, DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches,
+    CaseFact, DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts, report_dispatches,
     report_rating_days, report_ratings, report_term_days,
 };
 
-/// A `report_dispatch_days` row, summed per unit.
+/// A `report_dispatch_days` or `report_dispatch_shifts` row's unit and cells.
 #[derive(Queryable)]
-struct DispatchDay {
+struct DispatchRow {
     unit: String,
     received: i64,
     in_progress: i64,
@@ -30,6 +30,25 @@ struct DispatchDay {
     first_resolved: i64,
     elsewhere_secs: i64,
     rehandled: i64,
+}
+
+impl DispatchRow {
+    fn into_cells(self) -> (String, DispatchCells) {
+        let cells = DispatchCells {
+            received: self.received,
+            in_progress: self.in_progress,
+            completed: self.completed,
+            overdue_view: self.overdue_view,
+            overdue_handling: self.overdue_handling,
+            unsatisfied: self.unsatisfied,
+            on_time: self.on_time,
+            late: self.late,
+            first_resolved: self.first_resolved,
+            elsewhere_secs: self.elsewhere_secs,
+            rehandled: self.rehandled,
+        };
+        (self.unit, cells)
+    }
 }
 
 /// Keeps `IN (...)` lists well under both backends' bind limits.
@@ -64,6 +83,12 @@ fn facts_received(
 }
 
 /// Each unit's dispatch cells for `source` cases received in [from, to), as of `as_of`.
+///
+/// The whole days of the period are read from the rollups at the edge of a *base* day: the end
+/// of the day before `as_of`'s, or of `as_of`'s own day, whichever edge is nearer. The rows of
+/// the days received by then, less the shifts after the base day, are the cells as of that
+/// edge; the dispatches with a moment (`rollup::moments`) between the edge and `as_of` are then
+/// read one by one and corrected. The ragged ends of the period are read as facts.
 pub fn dispatch_cells(
     conn: &mut AnyConnection,
     source: &str,
@@ -71,12 +96,78 @@ pub fn dispatch_cells(
     to: NaiveDateTime,
     as_of: NaiveDateTime,
 ) -> QueryResult<BTreeMap<String, DispatchCells>> {
-    use report_dispatch_days as r;
     let split = Split::of(from, to);
-    let rows: Vec<DispatchDay> = r::table
+    let mut cells: BTreeMap<String, DispatchCells> = BTreeMap::new();
+    // The edges, exactly as of `as_of`.
+    for range in split.edges() {
+        let facts = facts_received(conn, source, range)?;
+        let unsatisfied = unsatisfied_among(conn, &facts.iter().map(|f| f.dispatch_id.as_str()).collect::<Vec<_>>())?;
+        for f in &facts {
+            if let Some(((_, unit, _), c)) =
+                rollup::dispatch_cells(f, unsatisfied.contains(&f.dispatch_id), AsOf::At(as_of))
+            {
+                *cells.entry(unit).or_default() += c;
+            }
+        }
+    }
+    if split.first_day >= split.end_day {
+        return Ok(cells);
+    }
+    let day = rollup::district_day(as_of);
+    let next = day.succ_opt().unwrap_or(day);
+    // The edge nearer to `as_of`: the start of its day (the end of the day before) or its end.
+    let (base_day, edge) = if as_of - day_start(day) < day_start(next) - as_of {
+        (day.pred_opt().unwrap_or(day), day_start(day))
+    } else {
+        (day, day_start(next))
+    };
+    // Whole days received by the edge, as they stand once settled...
+    let received_by = split.end_day.min(base_day.succ_opt().unwrap_or(base_day));
+    if split.first_day < received_by {
+        for (unit, c) in dispatch_days(conn, source, (split.first_day, received_by))? {
+            *cells.entry(unit).or_default() += c;
+        }
+        // ...less what changed after the base day.
+        for (unit, c) in shifts_after(conn, source, (split.first_day, received_by), base_day, edge)? {
+            *cells.entry(unit).or_default() += DispatchCells::default() - c;
+        }
+    }
+    // The dispatches that changed between the edge and `as_of`.
+    let (lo, hi) = if as_of < edge { (as_of, edge) } else { (edge, as_of) };
+    let moved: Vec<DispatchFact> = moved_between(conn, source, (lo, hi))?
+        .into_iter()
+        .filter(|f| {
+            let received = rollup::district_day(f.received_at);
+            received >= split.first_day && received < split.end_day
+        })
+        .collect();
+    let ids: Vec<&str> = moved.iter().map(|f| f.dispatch_id.as_str()).collect();
+    let unsatisfied = unsatisfied_among(conn, &ids)?;
+    for f in &moved {
+        let rated = unsatisfied.contains(&f.dispatch_id);
+        let then = rollup::dispatch_cells(f, rated, AsOf::At(as_of));
+        let at_edge = rollup::dispatch_cells(f, rated, AsOf::Before(edge));
+        if let Some(((_, unit, _), c)) = &then {
+            *cells.entry(unit.clone()).or_default() += *c;
+        }
+        if let Some(((_, unit, _), c)) = &at_edge {
+            *cells.entry(unit.clone()).or_default() += DispatchCells::default() - *c;
+        }
+    }
+    Ok(cells)
+}
+
+/// The dispatch rollup rows of `source` received on the days [first, end), summed per unit.
+fn dispatch_days(
+    conn: &mut AnyConnection,
+    source: &str,
+    (first, end): (NaiveDate, NaiveDate),
+) -> QueryResult<BTreeMap<String, DispatchCells>> {
+    use report_dispatch_days as r;
+    let rows: Vec<DispatchRow> = r::table
         .filter(r::source.eq(source))
-        .filter(r::day.ge(split.first_day))
-        .filter(r::day.lt(split.end_day))
+        .filter(r::day.ge(first))
+        .filter(r::day.lt(end))
         .select((
             r::unit,
             r::received,
@@ -92,68 +183,26 @@ pub fn dispatch_cells(
             r::rehandled,
         ))
         .load(conn)?;
-    let mut cells = sum_by_unit(rows.into_iter().map(|d| {
-        let cells = DispatchCells {
-            received: d.received,
-            in_progress: d.in_progress,
-            completed: d.completed,
-            overdue_view: d.overdue_view,
-            overdue_handling: d.overdue_handling,
-            unsatisfied: d.unsatisfied,
-            on_time: d.on_time,
-            late: d.late,
-            first_resolved: d.first_resolved,
-            elsewhere_secs: d.elsewhere_secs,
-            rehandled: d.rehandled,
-        };
-        (d.unit, cells)
-    }));
-    // The edges, exactly as of `as_of`.
-    for range in split.edges() {
-        let facts = facts_received(conn, source, range)?;
-        let unsatisfied = unsatisfied_among(conn, &facts.iter().map(|f| f.dispatch_id.as_str()).collect::<Vec<_>>())?;
-        for f in &facts {
-            if let Some(((_, unit, _), c)) =
-                rollup::dispatch_cells(f, unsatisfied.contains(&f.dispatch_id), Some(as_of))
-            {
-                *cells.entry(unit).or_default() += c;
-            }
-        }
-    }
-    // The whole days hold each dispatch as it stands once its deadlines passed; correct the
-    // ones that had not settled by `as_of`.
-    if split.first_day < split.end_day {
-        let unsettled = unsettled(conn, source, (split.first_day, split.end_day), as_of)?;
-        let ids: Vec<&str> = unsettled.iter().map(|f| f.dispatch_id.as_str()).collect();
-        let unsatisfied = unsatisfied_among(conn, &ids)?;
-        for f in &unsettled {
-            let rated = unsatisfied.contains(&f.dispatch_id);
-            if let (Some(((_, unit, _), then)), Some((_, end))) =
-                (rollup::dispatch_cells(f, rated, Some(as_of)), rollup::dispatch_cells(f, rated, None))
-            {
-                *cells.entry(unit).or_default() += then - end;
-            }
-        }
-    }
-    Ok(cells)
+    Ok(sum_by_unit(rows.into_iter().map(DispatchRow::into_cells)))
 }
 
-/// Dispatches of `source` received on the whole days [first_day, end_day) whose figures still
-/// change after `as_of`: only the days whose `settles_by` is later are looked at, so a report as
-/// of after the period reads no dispatch at all unless one of them is still open.
-fn unsettled(
+/// The shifts after `base_day` of the dispatches of `source` received on the days
+/// [first, end), summed per unit. Only the days of receipt that had not settled by `edge`
+/// (their `settles_by` is later) can have any, so only those are read.
+fn shifts_after(
     conn: &mut AnyConnection,
     source: &str,
-    (first_day, end_day): (NaiveDate, NaiveDate),
-    as_of: NaiveDateTime,
-) -> QueryResult<Vec<DispatchFact>> {
-    use report_dispatch_days as r;
-    let mut days: Vec<NaiveDate> = r::table
-        .filter(r::source.eq(source))
-        .filter(r::day.ge(first_day))
-        .filter(r::day.lt(end_day))
-        .filter(r::settles_by.gt(as_of))
-        .select(r::day)
+    (first, end): (NaiveDate, NaiveDate),
+    base_day: NaiveDate,
+    edge: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, DispatchCells>> {
+    use report_dispatch_shifts as s;
+    let mut days: Vec<NaiveDate> = report_dispatch_days::table
+        .filter(report_dispatch_days::source.eq(source))
+        .filter(report_dispatch_days::day.ge(first))
+        .filter(report_dispatch_days::day.lt(end))
+        .filter(report_dispatch_days::settles_by.ge(edge))
+        .select(report_dispatch_days::day)
         .distinct()
         .load(conn)?;
     days.sort();
@@ -166,19 +215,55 @@ fn unsettled(
             _ => ranges.push((day, next)),
         }
     }
-    let mut out = Vec::new();
+    let mut rows: Vec<DispatchRow> = Vec::new();
     for (a, b) in ranges {
-        out.extend(
-            report_dispatches::table
-                .filter(report_dispatches::source.eq(source))
-                .filter(report_dispatches::received_at.ge(day_start(a)))
-                .filter(report_dispatches::received_at.lt(day_start(b)))
-                .filter(report_dispatches::settles_at.gt(as_of))
-                .select(DispatchFact::as_select())
-                .load(conn)?,
+        rows.extend(
+            s::table
+                .filter(s::source.eq(source))
+                .filter(s::day.ge(a))
+                .filter(s::day.lt(b))
+                .filter(s::shift_day.gt(base_day))
+                .select((
+                    s::unit,
+                    s::received,
+                    s::in_progress,
+                    s::completed,
+                    s::overdue_view,
+                    s::overdue_handling,
+                    s::unsatisfied,
+                    s::on_time,
+                    s::late,
+                    s::first_resolved,
+                    s::elsewhere_secs,
+                    s::rehandled,
+                ))
+                .load::<DispatchRow>(conn)?,
         );
     }
-    Ok(out)
+    Ok(sum_by_unit(rows.into_iter().map(DispatchRow::into_cells)))
+}
+
+/// The dispatches of `source` with a moment (receipt, deadline, acknowledgement, resolution)
+/// in [lo, hi], each once, found through the index on each moment.
+fn moved_between(
+    conn: &mut AnyConnection,
+    source: &str,
+    (lo, hi): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<Vec<DispatchFact>> {
+    use report_dispatches as d;
+    let base = || d::table.filter(d::source.eq(source)).select(DispatchFact::as_select());
+    let mut found: BTreeMap<String, DispatchFact> = BTreeMap::new();
+    let batches = [
+        base().filter(d::received_at.between(lo, hi)).load(conn)?,
+        base().filter(d::acknowledge_deadline.between(lo, hi)).load(conn)?,
+        base().filter(d::acknowledged_at.between(lo, hi)).load(conn)?,
+        base().filter(d::resolve_deadline.between(lo, hi)).load(conn)?,
+        base().filter(d::resolved_at.between(lo, hi)).load(conn)?,
+    ];
+    for f in batches.into_iter().flatten() {
+        found.entry(f.dispatch_id.clone()).or_insert(f);
+    }
+    Ok(found.into_values().collect())
 }
 
 /// Each subject's evaluation cells for `source` cases received in [from, to): the units, and

@@ -19,7 +19,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::store::{
-    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches, report_rating_days,
+    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts, report_dispatches,
+    report_rating_days,
     report_ratings, report_term_days,
 };
 
@@ -82,32 +83,58 @@ pub type RatingKey = (String, String, NaiveDate);
 /// Which dispatch rollup row a dispatch counts in: (source, unit, day of the case's receipt).
 pub type DispatchKey = (String, String, NaiveDate);
 
-/// A dispatch's contribution as of `as_of` (`None`: once every deadline has passed). Only lead
-/// dispatches a unit holds count: one it returned, or that was transferred or superseded,
-/// moved on and counts where it landed (FIGURES.md, attachment 2).
-pub fn dispatch_cells(
-    d: &DispatchFact,
-    rated_unsatisfied: bool,
-    as_of: Option<NaiveDateTime>,
-) -> Option<(DispatchKey, DispatchCells)> {
+/// The moment a dispatch's cells are taken at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// Once every deadline has passed: how the rollup rows hold it.
+    End,
+    /// As of this moment: what was recorded by then, deadlines passed before it.
+    At(NaiveDateTime),
+    /// An instant before this moment, later than anything earlier: the cells as of the end of
+    /// the day that ends at it (`day_start` of the next day).
+    Before(NaiveDateTime),
+}
+
+impl AsOf {
+    /// Whether a thing done at `t` (received, acknowledged, resolved) is done by then.
+    fn has(self, t: NaiveDateTime) -> bool {
+        match self {
+            Self::End => true,
+            Self::At(at) => t <= at,
+            Self::Before(at) => t < at,
+        }
+    }
+
+    /// Whether `deadline` has passed by then (a deadline passes after its moment).
+    fn passed(self, deadline: NaiveDateTime) -> bool {
+        match self {
+            Self::End => true,
+            Self::At(at) => at > deadline,
+            Self::Before(at) => deadline < at,
+        }
+    }
+}
+
+/// A dispatch's contribution as of `as_of`. Only lead dispatches a unit holds count: one it
+/// returned, or that was transferred or superseded, moved on and counts where it landed
+/// (FIGURES.md, attachment 2). As of a moment before its case was received it does not exist.
+pub fn dispatch_cells(d: &DispatchFact, rated_unsatisfied: bool, as_of: AsOf) -> Option<(DispatchKey, DispatchCells)> {
     let unit = d.unit.as_ref()?;
-    if d.role != "lead" || !matches!(d.status.as_str(), "open" | "resolved") {
+    if d.role != "lead" || !matches!(d.status.as_str(), "open" | "resolved") || !as_of.has(d.received_at) {
         return None;
     }
-    let by = |t: NaiveDateTime| as_of.is_none_or(|at| t <= at);
-    let passed = |deadline: NaiveDateTime| as_of.is_none_or(|at| at > deadline);
     let mut c = DispatchCells { received: 1, ..DispatchCells::default() };
-    if d.resolved_at.is_some_and(by) {
+    if d.resolved_at.is_some_and(|t| as_of.has(t)) {
         c.completed = 1;
         c.unsatisfied = i64::from(rated_unsatisfied);
-    } else if d.resolve_deadline.is_some_and(passed) {
+    } else if d.resolve_deadline.is_some_and(|t| as_of.passed(t)) {
         c.overdue_handling = 1;
     } else {
         c.in_progress = 1;
     }
     let late_view = match (d.acknowledged_at, d.acknowledge_deadline) {
-        (Some(t), Some(dl)) if by(t) => t > dl,
-        (_, Some(dl)) => passed(dl),
+        (Some(t), Some(dl)) if as_of.has(t) => t > dl,
+        (_, Some(dl)) => as_of.passed(dl),
         _ => false,
     };
     c.overdue_view = i64::from(late_view);
@@ -125,9 +152,38 @@ pub fn dispatch_cells(
     Some(((d.source.clone(), unit.clone(), district_day(d.received_at)), c))
 }
 
-/// The moment after which `dispatch_cells(d, _, Some(t))` equals the end-of-time contribution.
+/// The moments at which a dispatch's cells may change: its receipt, deadlines,
+/// acknowledgement and resolution. Between two of them (and after the last) they stay put.
+pub fn moments(d: &DispatchFact) -> impl Iterator<Item = NaiveDateTime> {
+    [Some(d.received_at), d.acknowledge_deadline, d.acknowledged_at, d.resolve_deadline, d.resolved_at]
+        .into_iter()
+        .flatten()
+}
+
+/// The moment after which `dispatch_cells(d, _, AsOf::At(t))` equals the end-of-time contribution.
 pub fn settles_at(d: &DispatchFact) -> Option<NaiveDateTime> {
     [d.acknowledge_deadline, d.acknowledged_at, d.resolve_deadline, d.resolved_at].into_iter().flatten().max()
+}
+
+/// How a dispatch's cells change day by day: for each district day on which one of its
+/// `moments` falls, its cells as of that day's end minus those as of the previous such day's
+/// end (nothing before its receipt). They add up to its end-of-time contribution.
+pub fn dispatch_shifts(d: &DispatchFact, rated_unsatisfied: bool) -> Vec<(NaiveDate, DispatchCells)> {
+    let mut days: Vec<NaiveDate> = moments(d).map(district_day).collect();
+    days.sort();
+    days.dedup();
+    let mut before = DispatchCells::default();
+    let mut out = Vec::new();
+    for day in days {
+        let end_of_day = day_start(day.succ_opt().unwrap_or(day));
+        let now =
+            dispatch_cells(d, rated_unsatisfied, AsOf::Before(end_of_day)).map(|(_, c)| c).unwrap_or_default();
+        if now != before {
+            out.push((day, now - before));
+            before = now;
+        }
+    }
+    out
 }
 
 /// One evaluation of one subject: due, and expired or rated at a level.
@@ -209,7 +265,14 @@ fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult
     Ok(n > 0)
 }
 
-type DispatchState = (DispatchKey, DispatchCells, Option<NaiveDateTime>);
+/// A dispatch's rollup row, its cells there, when it settles, and its day-by-day shifts.
+#[derive(Debug, PartialEq)]
+struct DispatchState {
+    key: DispatchKey,
+    cells: DispatchCells,
+    settles: Option<NaiveDateTime>,
+    shifts: Vec<(NaiveDate, DispatchCells)>,
+}
 
 fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<DispatchState>> {
     let Some(fact) =
@@ -218,7 +281,12 @@ fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Op
         return Ok(None);
     };
     let unsatisfied = rated_unsatisfied(conn, dispatch_id)?;
-    Ok(dispatch_cells(&fact, unsatisfied, None).map(|(key, cells)| (key, cells, settles_at(&fact))))
+    Ok(dispatch_cells(&fact, unsatisfied, AsOf::End).map(|(key, cells)| DispatchState {
+        key,
+        cells,
+        settles: settles_at(&fact),
+        shifts: dispatch_shifts(&fact, unsatisfied),
+    }))
 }
 
 /// Runs `change`, which may create, update or delete the dispatch's fact or its rating, and
@@ -231,15 +299,69 @@ pub fn track_dispatch<T>(
     let before = dispatch_state(conn, dispatch_id)?;
     let out = change(conn)?;
     let after = dispatch_state(conn, dispatch_id)?;
-    if before != after {
-        if let Some((key, cells, _)) = before {
-            add_dispatch(conn, &key, DispatchCells::default() - cells, None)?;
+    if before == after {
+        return Ok(out);
+    }
+    // Only the rows whose figures move are written.
+    let mut shifts: BTreeMap<(DispatchKey, NaiveDate), DispatchCells> = BTreeMap::new();
+    if let Some(b) = &before {
+        if after.as_ref().is_none_or(|a| a.key != b.key || a.cells != b.cells) {
+            add_dispatch(conn, &b.key, DispatchCells::default() - b.cells, None)?;
         }
-        if let Some((key, cells, settles)) = after {
-            add_dispatch(conn, &key, cells, settles)?;
+        for (day, c) in &b.shifts {
+            *shifts.entry((b.key.clone(), *day)).or_default() += DispatchCells::default() - *c;
+        }
+    }
+    if let Some(a) = &after {
+        let moved = before.as_ref().is_none_or(|b| a.key != b.key || a.cells != b.cells);
+        add_dispatch(conn, &a.key, if moved { a.cells } else { DispatchCells::default() }, a.settles)?;
+        for (day, c) in &a.shifts {
+            *shifts.entry((a.key.clone(), *day)).or_default() += *c;
+        }
+    }
+    for ((key, day), c) in shifts {
+        if !c.is_zero() {
+            add_shift(conn, &key, day, c)?;
         }
     }
     Ok(out)
+}
+
+/// Adds `d` to the shifts of the row `key` on `shift_day`.
+pub fn add_shift(conn: &mut AnyConnection, key: &DispatchKey, shift_day: NaiveDate, d: DispatchCells) -> QueryResult<()> {
+    use report_dispatch_shifts as t;
+    let (source, unit, day) = key;
+    let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
+    let rest = (
+        t::received.eq(0_i64),
+        t::in_progress.eq(0_i64),
+        t::completed.eq(0_i64),
+        t::overdue_view.eq(0_i64),
+        t::overdue_handling.eq(0_i64),
+        t::unsatisfied.eq(0_i64),
+        t::on_time.eq(0_i64),
+        t::late.eq(0_i64),
+        t::first_resolved.eq(0_i64),
+        t::elsewhere_secs.eq(0_i64),
+        t::rehandled.eq(0_i64),
+    );
+    insert_or_keep!(conn, t::table, (zero, rest))?;
+    diesel::update(t::table.find((source, day, shift_day, unit)))
+        .set((
+            t::received.eq(t::received + d.received),
+            t::in_progress.eq(t::in_progress + d.in_progress),
+            t::completed.eq(t::completed + d.completed),
+            t::overdue_view.eq(t::overdue_view + d.overdue_view),
+            t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
+            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
+            t::on_time.eq(t::on_time + d.on_time),
+            t::late.eq(t::late + d.late),
+            t::first_resolved.eq(t::first_resolved + d.first_resolved),
+            t::elsewhere_secs.eq(t::elsewhere_secs + d.elsewhere_secs),
+            t::rehandled.eq(t::rehandled + d.rehandled),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Adds `d` to the row `key`, and raises its `settles_by` to `settles` when later.
@@ -452,6 +574,71 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         chrono::DateTime::parse_from_rfc3339(s).map(|t| t.naive_utc()).unwrap_or_default()
+    }
+
+    fn dispatch(received: &str) -> DispatchFact {
+        let r = at(received);
+        DispatchFact {
+            dispatch_id: "d1".into(),
+            case_id: "c1".into(),
+            matter_id: "m1".into(),
+            unit: Some("区城管局".into()),
+            role: "lead".into(),
+            assignment: 1,
+            source: "hotline".into(),
+            received_at: r,
+            dispatched_at: r,
+            acknowledge_deadline: Some(r + chrono::Duration::hours(2)),
+            acknowledged_at: Some(r + chrono::Duration::hours(3)),
+            resolve_deadline: Some(r + chrono::Duration::days(7)),
+            resolved_at: Some(r + chrono::Duration::days(9)),
+            status: "resolved".into(),
+            closed_at: None,
+            rehandled: 0,
+            settles_at: None,
+        }
+    }
+
+    #[test]
+    fn before_its_case_was_received_a_dispatch_counts_nowhere() {
+        let d = dispatch("2020-03-02T23:00:00+08:00");
+        assert_eq!(dispatch_cells(&d, false, AsOf::At(at("2020-03-02T22:59:59+08:00"))), None);
+        let (_, c) = dispatch_cells(&d, false, AsOf::At(d.received_at)).unwrap_or_default();
+        assert_eq!((c.received, c.in_progress), (1, 1));
+    }
+
+    #[test]
+    fn the_shifts_add_up_day_by_day_to_the_dispatch_as_it_stands_at_each_day_end() {
+        let d = dispatch("2020-03-02T23:00:00+08:00");
+        let shifts = dispatch_shifts(&d, true);
+        // Received and late to acknowledge on the 2nd/3rd, overdue on the 9th, resolved on the 11th.
+        let days: Vec<String> = shifts.iter().map(|(day, _)| day.to_string()).collect();
+        assert_eq!(days, ["2020-03-02", "2020-03-03", "2020-03-09", "2020-03-11"]);
+        let mut total = DispatchCells::default();
+        for (day, c) in &shifts {
+            total += *c;
+            let end = day_start(day.succ_opt().unwrap_or(*day));
+            let (_, expected) = dispatch_cells(&d, true, AsOf::Before(end)).unwrap_or_default();
+            assert_eq!(total, expected, "as of the end of {day}");
+        }
+        let (_, end) = dispatch_cells(&d, true, AsOf::End).unwrap_or_default();
+        assert_eq!(total, end);
+        assert_eq!((end.completed, end.unsatisfied, end.late, end.overdue_view), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn a_deadline_passes_after_its_moment_and_a_resolution_counts_at_it() {
+        let d = dispatch("2020-03-02T10:00:00+08:00");
+        let deadline = d.resolve_deadline.unwrap_or_default();
+        let (_, on) = dispatch_cells(&d, false, AsOf::At(deadline)).unwrap_or_default();
+        assert_eq!(on.in_progress, 1);
+        let (_, after) = dispatch_cells(&d, false, AsOf::At(deadline + chrono::Duration::seconds(1))).unwrap_or_default();
+        assert_eq!(after.overdue_handling, 1);
+        let resolved = d.resolved_at.unwrap_or_default();
+        let (_, at_it) = dispatch_cells(&d, false, AsOf::At(resolved)).unwrap_or_default();
+        assert_eq!(at_it.completed, 1);
+        let (_, before) = dispatch_cells(&d, false, AsOf::Before(resolved)).unwrap_or_default();
+        assert_eq!(before.completed, 0);
     }
 
     #[test]

@@ -66,6 +66,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    report_dispatch_shifts (source, day, shift_day, unit) {
+        source -> Text,
+        unit -> Text,
+        day -> Date,
+        shift_day -> Date,
+        received -> BigInt,
+        in_progress -> BigInt,
+        completed -> BigInt,
+        overdue_view -> BigInt,
+        overdue_handling -> BigInt,
+        unsatisfied -> BigInt,
+        on_time -> BigInt,
+        late -> BigInt,
+        first_resolved -> BigInt,
+        elsewhere_secs -> BigInt,
+        rehandled -> BigInt,
+    }
+}
+
+diesel::table! {
     report_rating_days (source, day, subject) {
         source -> Text,
         subject -> Text,

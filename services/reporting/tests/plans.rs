@@ -40,6 +40,48 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01", "chengguan"],
     ),
     (
+        "a dispatch-shift row",
+        "SELECT received FROM report_dispatch_shifts WHERE source = $1 AND day = $2 AND shift_day = $3 AND unit = $4",
+        &["hotline", "2020-03-01", "2020-03-02", "chengguan"],
+    ),
+    (
+        "the shifts after a day of the days received before it",
+        "SELECT unit, received FROM report_dispatch_shifts WHERE source = $1 AND day >= $2 AND day < $3 \
+         AND shift_day > $4",
+        &["hotline", "2020-03-01", "2020-03-03", "2020-03-02"],
+    ),
+    (
+        "the days not settled by a moment",
+        "SELECT DISTINCT day FROM report_dispatch_days WHERE source = $1 AND day >= $2 AND day < $3 \
+         AND settles_by >= $4",
+        &["hotline", "2020-03-01", "2020-03-03", "2020-03-02 00:00:00"],
+    ),
+    (
+        "dispatches received in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches whose acknowledgement fell due in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledge_deadline BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches acknowledged in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledged_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches falling due in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolve_deadline BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches resolved in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolved_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
         "a subject's rating",
         "SELECT status FROM report_ratings WHERE case_id = $1 AND subject = $2",
         &["case-1500", "chengguan"],
@@ -84,9 +126,10 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              'hotline', 'phone', 'complaint', 'urban_management.cooking_fume', 'kaiyuan', '{day} 09:00:00', TRUE, \
              FALSE, 'p-{p}', '陈**', 1, FALSE, '油烟');\n\
              INSERT INTO report_dispatches (dispatch_id, case_id, matter_id, unit, role, assignment, source, \
-             received_at, dispatched_at, acknowledge_deadline, resolve_deadline, status, rehandled, settles_at) VALUES \
-             ('m-{i}-d1', 'case-{i}', 'm-{i}', '{unit}', 'lead', 1, 'hotline', '{day} 09:00:00', '{day} 09:05:00', \
-             '{day} 11:00:00', '2020-04-15 09:00:00', 'resolved', 0, '2020-04-15 09:00:00');\n\
+             received_at, dispatched_at, acknowledge_deadline, acknowledged_at, resolve_deadline, resolved_at, status, \
+             rehandled, settles_at) VALUES ('m-{i}-d1', 'case-{i}', 'm-{i}', '{unit}', 'lead', 1, 'hotline', \
+             '{day} 09:00:00', '{day} 09:05:00', '{day} 11:00:00', '{day} 10:00:00', '2020-04-15 09:00:00', \
+             '{day} 16:00:00', 'resolved', 0, '2020-04-15 09:00:00');\n\
              INSERT INTO report_ratings (case_id, subject, dispatch_id, source, status, mapped) VALUES ('case-{i}', \
              '{unit}', 'm-{i}-d1', 'hotline', 'rated', 'satisfied');\n\
              INSERT INTO report_returns (return_id, unit, matter_id, status, wrongful, received_at) VALUES ('rr-{i}', \
@@ -96,6 +139,9 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \
              overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, settles_by) \
              VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, '2020-04-15 09:00:00');\n\
+             INSERT INTO report_dispatch_shifts (source, unit, day, shift_day, received, in_progress, completed, \
+             overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled) \
+             VALUES ('hotline', 'u{i}', '{day}', '2020-04-15', 0, -1, 1, 0, 0, 0, 0, 0, 0, 0, 0);\n\
              INSERT INTO report_rating_days (source, subject, day, due, expired, satisfied, basic, unsatisfied) VALUES \
              ('hotline', 's{i}', '{day}', 1, 0, 1, 0, 0);\n\
              INSERT INTO report_case_days (source, day, dimension, value, cases) VALUES ('hotline', '{day}', \

@@ -39,7 +39,8 @@ fn recount_hotline(
         if case.petition || !d.lead || !matches!(d.status, "open" | "resolved") {
             continue;
         }
-        if case.received < from || case.received >= to {
+        // As of a moment, only what had been received by then exists.
+        if case.received < from || case.received >= to || case.received > as_of {
             continue;
         }
         let row = out.entry(d.unit.clone()).or_default();

@@ -1,0 +1,5 @@
+DROP INDEX report_dispatches_resolved;
+DROP INDEX report_dispatches_resolve_deadline;
+DROP INDEX report_dispatches_acknowledged;
+DROP INDEX report_dispatches_acknowledge_deadline;
+DROP TABLE report_dispatch_shifts;
