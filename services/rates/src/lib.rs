@@ -84,6 +84,53 @@ pub fn hotline_district_satisfaction(cases: u64, unsatisfied_cases: u64) -> Opti
     Rate::of(cases.saturating_sub(unsatisfied_cases), cases)
 }
 
+/// A year-on-year change, (this - last) / last, exact until it is shown (FIGURES.md): one
+/// decimal, or two when its magnitude is under 1 % (2577 against 2575 is +0.0776 %: "0.08%",
+/// not "0.1%"), rounded half-up on the magnitude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    this: u64,
+    last: u64,
+}
+
+impl Change {
+    /// `None` when last year had nothing to compare with.
+    pub fn of(this: u64, last: u64) -> Option<Self> {
+        (last > 0).then_some(Self { this, last })
+    }
+
+    fn difference(self) -> u64 {
+        self.this.abs_diff(self.last)
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.this == self.last
+    }
+
+    pub fn is_decrease(self) -> bool {
+        self.this < self.last
+    }
+
+    /// Decimals it is printed with: two under 1 % in magnitude, else one.
+    pub fn decimals(self) -> u32 {
+        if u128::from(self.difference()) * 100 < u128::from(self.last) { 2 } else { 1 }
+    }
+
+    /// The magnitude in percent, rounded half-up to `decimals()`, as printed: "0.08", "17.7".
+    pub fn magnitude(self) -> String {
+        let decimals = self.decimals();
+        let scaled = Rate { numerator: self.difference(), denominator: self.last }.scaled(decimals);
+        let unit = 10u64.pow(decimals);
+        format!("{}.{:0width$}", scaled / unit, scaled % unit, width = decimals as usize)
+    }
+
+    /// The signed change in percent, rounded as printed.
+    pub fn percent(self) -> f64 {
+        let magnitude = Rate { numerator: self.difference(), denominator: self.last }.percent(self.decimals());
+        if self.is_decrease() { -magnitude } else { magnitude }
+    }
+}
+
 /// The targets (强基促稳指标), configurable.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +152,21 @@ impl Default for Targets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bulletin's year-on-year changes (FIGURES.md), and the small one it truncates.
+    #[test]
+    fn year_on_year_changes_print_as_the_figures_say() {
+        let shown = |this, last| Change::of(this, last).map(|c| (c.is_decrease(), c.magnitude(), c.percent()));
+        assert_eq!(shown(602, 614), Some((true, "2.0".to_owned(), -2.0)));
+        assert_eq!(shown(144, 175), Some((true, "17.7".to_owned(), -17.7)));
+        assert_eq!(shown(257, 180), Some((false, "42.8".to_owned(), 42.8)));
+        assert_eq!(shown(2577, 2575), Some((false, "0.08".to_owned(), 0.08)));
+        assert_eq!(shown(2575, 2577), Some((true, "0.08".to_owned(), -0.08)));
+        // 1 % exactly is not under 1 %: one decimal.
+        assert_eq!(shown(101, 100), Some((false, "1.0".to_owned(), 1.0)));
+        assert_eq!(shown(5, 0), None);
+        assert!(Change::of(7, 7).is_some_and(Change::is_zero));
+    }
 
     fn show(r: Option<Rate>, decimals: u32) -> String {
         r.map_or_else(|| "-".to_owned(), |r| r.display(decimals))

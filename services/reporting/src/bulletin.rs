@@ -88,11 +88,27 @@ pub fn period_names(from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) 
 }
 
 fn change(c: &Count) -> String {
-    match c.change {
-        Some(x) if x < 0.0 => format!("下降{:.1}%", -x),
-        Some(x) if x > 0.0 => format!("上升{x:.1}%"),
-        Some(_) => "持平".to_owned(),
+    match caseflow_rates::Change::of(c.count, c.last_year) {
+        Some(x) if x.is_zero() => "持平".to_owned(),
+        Some(x) if x.is_decrease() => format!("下降{}%", x.magnitude()),
+        Some(x) => format!("上升{}%", x.magnitude()),
         None => "去年同期无数据".to_owned(),
+    }
+}
+
+/// "2.诉求热点": what grew against the period before, or, when that period recorded nothing,
+/// what was raised most (a topic is not "up by N" over an empty period).
+fn hot_topics_sentence(t: &crate::summary::HotTopics) -> String {
+    let topic = |x: &crate::summary::Growth| match x.growth {
+        Some(n) => format!("{}（{}件，较上期增加{n}件）", x.label, x.count),
+        None => format!("{}（{}件）", x.label, x.count),
+    };
+    let listed = |g: &[crate::summary::Growth]| list_or_none(&g.iter().map(topic).collect::<Vec<_>>());
+    let (categories, keywords) = (listed(&t.categories), listed(&t.keywords));
+    if t.previous_cases > 0 {
+        format!("2.诉求热点。与上期相比，增长最多的诉求是：{categories}；群众反映集中的关键词：{keywords}。")
+    } else {
+        format!("2.诉求热点。上期无数据可比，本期反映最多的诉求是：{categories}；群众反映集中的关键词：{keywords}。")
     }
 }
 
@@ -234,14 +250,7 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
         top.len(),
         if top.is_empty() { "无".to_owned() } else { top.join("；") }
     )));
-    let growth = |g: &[crate::summary::Growth]| -> Vec<String> {
-        g.iter().map(|x| format!("{}（{}件，较上期增加{}件）", x.label, x.count, x.growth)).collect()
-    };
-    b.push(Block::Paragraph(format!(
-        "2.诉求热点。与上期相比，增长最多的诉求是：{}；群众反映集中的关键词：{}。",
-        list_or_none(&growth(&h.hot_topics.categories)),
-        list_or_none(&growth(&h.hot_topics.keywords)),
-    )));
+    b.push(Block::Paragraph(hot_topics_sentence(&h.hot_topics)));
     let overdue_view: u64 = i.a2.departments.iter().chain(&i.a2.sub_districts).map(|r| r.overdue_view).sum();
     let below: Vec<String> =
         i.a3.below_target
@@ -434,6 +443,34 @@ mod tests {
             ("2019年7月至2020年6月".into(), "2019年7月至2020年6月".into()),
             "not 2019年2019年7月至2020年6月"
         );
+    }
+
+    #[test]
+    fn hot_topics_over_an_empty_earlier_period_are_not_called_growth() {
+        let topic = |growth: Option<i64>| crate::summary::Growth {
+            key: "油烟".into(),
+            label: "油烟".into(),
+            count: 12,
+            previous: growth.map(|g| 12 - u64::try_from(g).unwrap_or(0)),
+            growth,
+        };
+        let mut t = crate::summary::HotTopics { keywords: vec![topic(None)], ..Default::default() };
+        let first = hot_topics_sentence(&t);
+        assert!(first.contains("上期无数据可比") && first.contains("油烟（12件）"), "{first}");
+        assert!(!first.contains("增加"), "{first}");
+        t.previous_cases = 30;
+        t.keywords = vec![topic(Some(5))];
+        let later = hot_topics_sentence(&t);
+        assert!(later.contains("油烟（12件，较上期增加5件）"), "{later}");
+    }
+
+    #[test]
+    fn small_changes_print_with_two_decimals() {
+        let count = |count, last_year| crate::summary::Count { count, last_year, ..Default::default() };
+        assert_eq!(change(&count(2577, 2575)), "上升0.08%");
+        assert_eq!(change(&count(602, 614)), "下降2.0%");
+        assert_eq!(change(&count(9, 9)), "持平");
+        assert_eq!(change(&count(9, 0)), "去年同期无数据");
     }
 
     #[test]

@@ -339,13 +339,16 @@ impl Reports {
             m.iter().filter(|((d, _), _)| d == "subcategory").map(|((_, v), n)| (v.clone(), *n)).collect()
         };
         let names = crate::summary::category_names();
+        let previous_cases = cases_before.get(&("total".to_owned(), String::new())).copied().unwrap_or(0);
+        let compared = previous_cases > 0;
         summary.hot_topics = crate::summary::HotTopics {
             previous_from: Some(pf),
             previous_to: Some(pt),
-            categories: growth(&sub(&cases_now), &sub(&cases_before), 5, |k| {
+            previous_cases,
+            categories: growth(&sub(&cases_now), &sub(&cases_before), compared, 5, |k| {
                 names.get(k).cloned().unwrap_or_else(|| k.to_owned())
             }),
-            keywords: growth(&terms_now, &terms_before, 10, str::to_owned),
+            keywords: growth(&terms_now, &terms_before, compared, 10, str::to_owned),
         };
         summary.repeat_petitioners = repeats
             .into_iter()

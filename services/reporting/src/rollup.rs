@@ -20,8 +20,7 @@ use diesel::prelude::*;
 
 use crate::store::{
     DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts, report_dispatches,
-    report_rating_days,
-    report_ratings, report_term_days,
+    report_rating_days, report_ratings, report_term_days,
 };
 
 /// The district's calendar day (UTC+8) of a UTC timestamp.
@@ -176,8 +175,7 @@ pub fn dispatch_shifts(d: &DispatchFact, rated_unsatisfied: bool) -> Vec<(NaiveD
     let mut out = Vec::new();
     for day in days {
         let end_of_day = day_start(day.succ_opt().unwrap_or(day));
-        let now =
-            dispatch_cells(d, rated_unsatisfied, AsOf::Before(end_of_day)).map(|(_, c)| c).unwrap_or_default();
+        let now = dispatch_cells(d, rated_unsatisfied, AsOf::Before(end_of_day)).map(|(_, c)| c).unwrap_or_default();
         if now != before {
             out.push((day, now - before));
             before = now;
@@ -328,7 +326,12 @@ pub fn track_dispatch<T>(
 }
 
 /// Adds `d` to the shifts of the row `key` on `shift_day`.
-pub fn add_shift(conn: &mut AnyConnection, key: &DispatchKey, shift_day: NaiveDate, d: DispatchCells) -> QueryResult<()> {
+pub fn add_shift(
+    conn: &mut AnyConnection,
+    key: &DispatchKey,
+    shift_day: NaiveDate,
+    d: DispatchCells,
+) -> QueryResult<()> {
     use report_dispatch_shifts as t;
     let (source, unit, day) = key;
     let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
@@ -632,7 +635,8 @@ mod tests {
         let deadline = d.resolve_deadline.unwrap_or_default();
         let (_, on) = dispatch_cells(&d, false, AsOf::At(deadline)).unwrap_or_default();
         assert_eq!(on.in_progress, 1);
-        let (_, after) = dispatch_cells(&d, false, AsOf::At(deadline + chrono::Duration::seconds(1))).unwrap_or_default();
+        let (_, after) =
+            dispatch_cells(&d, false, AsOf::At(deadline + chrono::Duration::seconds(1))).unwrap_or_default();
         assert_eq!(after.overdue_handling, 1);
         let resolved = d.resolved_at.unwrap_or_default();
         let (_, at_it) = dispatch_cells(&d, false, AsOf::At(resolved)).unwrap_or_default();

@@ -47,14 +47,15 @@ pub fn category_names() -> BTreeMap<String, String> {
     names
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Count {
     pub key: String,
     pub label: String,
     pub count: u64,
     /// Same period a year earlier.
     pub last_year: u64,
-    /// (this - last) / last, percent with one decimal; absent when last year had none.
+    /// (this - last) / last in percent, rounded half-up as printed: one decimal, two when under
+    /// 1 % in magnitude (FIGURES.md); absent when last year had none.
     pub change: Option<f64>,
 }
 
@@ -163,15 +164,19 @@ pub struct Growth {
     pub key: String,
     pub label: String,
     pub count: u64,
-    pub previous: u64,
-    /// count - previous.
-    pub growth: i64,
+    /// In the period before; none when that period holds no case at all (nothing to compare).
+    pub previous: Option<u64>,
+    /// count - previous; none when there is nothing to compare.
+    pub growth: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HotTopics {
     pub previous_from: Option<chrono::DateTime<chrono::Utc>>,
     pub previous_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Cases of the source received in the period before. When none, the lists are the most
+    /// frequent topics of this period, not the ones that grew.
+    pub previous_cases: u64,
     /// Cases per sub-category (level 2).
     pub categories: Vec<Growth>,
     /// Cases whose matters' summaries use the word (jieba segmentation).
@@ -244,9 +249,12 @@ impl Evaluated {
 }
 
 /// The `top` entries that grew most (by count), growth first, then the larger count, then key.
+/// Without an earlier period to compare with (`compared` false), the most frequent entries,
+/// with no growth: a word is not "up by N" over a period nothing was recorded in.
 pub fn growth(
     now: &BTreeMap<String, u64>,
     before: &BTreeMap<String, u64>,
+    compared: bool,
     top: usize,
     label: impl Fn(&str) -> String,
 ) -> Vec<Growth> {
@@ -254,15 +262,16 @@ pub fn growth(
         .iter()
         .map(|(k, n)| {
             let p = before.get(k).copied().unwrap_or(0);
+            let grew = i64::try_from(*n).unwrap_or(i64::MAX) - i64::try_from(p).unwrap_or(i64::MAX);
             Growth {
                 key: k.clone(),
                 label: label(k),
                 count: *n,
-                previous: p,
-                growth: i64::try_from(*n).unwrap_or(i64::MAX) - i64::try_from(p).unwrap_or(i64::MAX),
+                previous: compared.then_some(p),
+                growth: compared.then_some(grew),
             }
         })
-        .filter(|g| g.growth > 0)
+        .filter(|g| g.growth.is_none_or(|n| n > 0))
         .collect();
     v.sort_by(|a, b| b.growth.cmp(&a.growth).then_with(|| b.count.cmp(&a.count)).then_with(|| a.key.cmp(&b.key)));
     v.truncate(top);
@@ -289,11 +298,7 @@ pub struct SingleVisitFacts {
 }
 
 fn change(this: u64, last: u64) -> Option<f64> {
-    if last == 0 {
-        return None;
-    }
-    let diff = this as f64 - last as f64;
-    Some(((diff / last as f64) * 1000.0).round() / 10.0)
+    caseflow_rates::Change::of(this, last).map(caseflow_rates::Change::percent)
 }
 
 fn channel_label(c: &str) -> &str {
