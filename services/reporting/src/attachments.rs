@@ -157,11 +157,13 @@ pub fn attachment_2(
 
 fn rank(rows: &[HotlineRow]) -> Vec<RankRow> {
     let mut sorted: Vec<&HotlineRow> = rows.iter().collect();
-    // Rate descending (no rate last); ties go to the unit with more received (FIGURES.md).
+    // Rate descending (no rate last); ties go to the unit with more received (FIGURES.md), and
+    // a full tie keeps attachment 2's order (the registry's), the one order every table uses:
+    // the sort is stable.
     sorted.sort_by(|a, b| {
         let ra = caseflow_rates::hotline_unit_satisfaction(a.completed, a.unsatisfied);
         let rb = caseflow_rates::hotline_unit_satisfaction(b.completed, b.unsatisfied);
-        rb.cmp(&ra).then_with(|| b.received.cmp(&a.received)).then_with(|| a.unit.cmp(&b.unit))
+        rb.cmp(&ra).then_with(|| b.received.cmp(&a.received))
     });
     sorted
         .into_iter()
@@ -206,8 +208,18 @@ pub fn attachment_1(
     to: DateTime<Utc>,
 ) -> Result<Attachment1, Broken> {
     let mut rows: Vec<PetitionRow> = Vec::new();
+    // Every sub-district answers for the petitions of its territory, so the table prints each
+    // one, with dashes for the rates when nothing fell due (the bulletin prints 浮桥街道 so); a
+    // department is printed when it had something due.
+    let mut cells = cells.clone();
+    for u in units.all().iter().filter(|u| u.kind == "sub_district") {
+        cells.entry(u.code.clone()).or_default();
+    }
     // The petition agency (信访机构) is rated too, but is not a handling unit: not in the table.
-    for (unit, c) in cells.iter().filter(|(u, c)| c.due != 0 && u.as_str() != crate::rollup::AGENCY) {
+    for (unit, c) in cells
+        .iter()
+        .filter(|(u, c)| u.as_str() != crate::rollup::AGENCY && (c.due != 0 || units.group(u) == "sub_district"))
+    {
         rows.push(PetitionRow {
             unit: unit.clone(),
             name: units.name(unit),
@@ -374,5 +386,43 @@ mod tests {
         let order: Vec<&str> = ranked.iter().map(|r| r.unit.as_str()).collect();
         assert_eq!(order, ["jiaoyu", "weijian", "renshe"]);
         assert_eq!(ranked[2].satisfaction, Some(99.42));
+    }
+
+    #[test]
+    fn a_full_tie_keeps_the_registry_order_of_attachment_2() {
+        let units = Units::load(None).unwrap_or_else(|e| panic!("{e}"));
+        let cells = |received| DispatchCells { received, completed: received, ..DispatchCells::default() };
+        // 区住建局 comes before 区城管局 by code, after it in the registry.
+        let all: BTreeMap<String, DispatchCells> =
+            [("zhujian".to_owned(), cells(5)), ("chengguan".to_owned(), cells(5))].into_iter().collect();
+        let t = Utc::now();
+        let a2 = attachment_2(&units, &all, t, t, t).unwrap_or_else(|e| panic!("{e}"));
+        let a3 = attachment_3(&a2, &Targets::default());
+        let order = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            a2.departments.iter().map(|r| r.unit.clone()).collect::<Vec<_>>(),
+            order(vec!["chengguan", "zhujian"])
+        );
+        assert_eq!(
+            a3.departments.iter().map(|r| r.unit.clone()).collect::<Vec<_>>(),
+            order(vec!["chengguan", "zhujian"])
+        );
+    }
+
+    #[test]
+    fn attachment_1_prints_every_sub_district_with_dashes_when_nothing_was_due() {
+        let units = Units::load(None).unwrap_or_else(|e| panic!("{e}"));
+        let due = RatingCells { due: 2, satisfied: 2, ..RatingCells::default() };
+        let cells: BTreeMap<String, RatingCells> =
+            [("kaiyuan".to_owned(), due), ("chengguan".to_owned(), due)].into_iter().collect();
+        let t = Utc::now();
+        let a1 = attachment_1(&units, &cells, &Targets::default(), t, t).unwrap_or_else(|e| panic!("{e}"));
+        let sub_districts = units.all().iter().filter(|u| u.kind == "sub_district").count();
+        assert_eq!(a1.sub_districts.len(), sub_districts);
+        let fuqiao = a1.sub_districts.iter().find(|r| r.unit == "fuqiao").unwrap_or_else(|| panic!("浮桥街道 printed"));
+        assert_eq!((fuqiao.due, fuqiao.participation, fuqiao.satisfaction), (0, None, None));
+        assert_eq!(fuqiao.cells()[3], "-");
+        // A department with nothing due is not printed.
+        assert_eq!(a1.departments.iter().map(|r| r.unit.as_str()).collect::<Vec<_>>(), ["chengguan"]);
     }
 }

@@ -31,7 +31,16 @@ impl ReportingApi for ReportingGrpc {
         let counts = self.reports.unit_counts(&principal, from, to, source.to_owned()).await?;
         Ok(Response::new(pb::UnitCountsResponse {
             count_unit: counts.count_unit.to_owned(),
-            units: counts.units.into_iter().map(|u| pb::UnitCount { unit: u.unit, received: u.received }).collect(),
+            units: counts
+                .units
+                .into_iter()
+                .map(|u| pb::UnitCount {
+                    unit: u.unit,
+                    received: u.received,
+                    moved_on: u.moved_on,
+                    assisting: u.assisting,
+                })
+                .collect(),
             cases: counts.cases,
         }))
     }

@@ -21,8 +21,14 @@ fn end_of_time() -> chrono::NaiveDateTime {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UnitCount {
     pub unit: String,
-    /// Dispatches received by the unit in the period.
+    /// Lead dispatches the unit holds (open or resolved): attachment 2's 受理件数, counted by
+    /// the same rule, so the two agree for the same period.
     pub received: i64,
+    /// Lead dispatches that moved on from the unit (returned, transferred, superseded): they
+    /// count where the matter landed.
+    pub moved_on: i64,
+    /// Dispatches the unit had as an assisting (协办) unit.
+    pub assisting: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -118,12 +124,17 @@ impl Reports {
         let (rows, cases) = self
             .db
             .read(move |c| {
-                let rows: Vec<(Option<String>, i64)> = report_dispatches::table
+                let rows: Vec<(Option<String>, String, String, i64)> = report_dispatches::table
                     .filter(report_dispatches::source.eq(&s))
                     .filter(report_dispatches::received_at.ge(f))
                     .filter(report_dispatches::received_at.lt(t))
-                    .group_by(report_dispatches::unit)
-                    .select((report_dispatches::unit, diesel::dsl::count_star()))
+                    .group_by((report_dispatches::unit, report_dispatches::role, report_dispatches::status))
+                    .select((
+                        report_dispatches::unit,
+                        report_dispatches::role,
+                        report_dispatches::status,
+                        diesel::dsl::count_star(),
+                    ))
                     .load(c)?;
                 let cases: i64 = report_cases::table
                     .filter(report_cases::source.eq(&s))
@@ -134,15 +145,26 @@ impl Reports {
                 Ok::<_, DbError>((rows, cases))
             })
             .await?;
-        let mut units = Vec::new();
+        let mut per_unit: std::collections::BTreeMap<String, UnitCount> = std::collections::BTreeMap::new();
         let mut in_triage = 0;
-        for (unit, received) in rows {
-            match unit {
-                Some(unit) => units.push(UnitCount { unit, received }),
-                None => in_triage += received,
+        for (unit, role, status, n) in rows {
+            let Some(unit) = unit else {
+                in_triage += n;
+                continue;
+            };
+            let row =
+                per_unit.entry(unit.clone()).or_insert(UnitCount { unit, received: 0, moved_on: 0, assisting: 0 });
+            match (role.as_str(), status.as_str()) {
+                ("lead", "open" | "resolved") => row.received += n,
+                ("lead", _) => row.moved_on += n,
+                _ => row.assisting += n,
             }
         }
-        units.sort_by(|a, b| b.received.cmp(&a.received).then_with(|| a.unit.cmp(&b.unit)));
+        let mut units: Vec<UnitCount> = per_unit.into_values().collect();
+        // Attachment 2's order: more received first, then the registry's order.
+        units.sort_by(|a, b| {
+            b.received.cmp(&a.received).then_with(|| self.units.order(&a.unit).cmp(&self.units.order(&b.unit)))
+        });
         Ok(UnitCounts { count_unit: "dispatches", from, to, source, cases, units, in_triage })
     }
 }
