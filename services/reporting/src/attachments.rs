@@ -269,20 +269,6 @@ pub fn attachment_1(
     })
 }
 
-/// RFC 4180 CSV with a header row.
-pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
-    };
-    let mut out = String::new();
-    for line in std::iter::once(header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()).chain(rows.iter().cloned())
-    {
-        out.push_str(&line.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
 pub fn pct(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}%"))
 }
@@ -331,42 +317,59 @@ impl RankRow {
     }
 }
 
-/// Both sections as CSV rows, each led by its group (区直部门, 街道).
-fn sections<R>(departments: &[R], sub_districts: &[R], cells: impl Fn(&R) -> Vec<String>) -> Vec<Vec<String>> {
-    let group = |g: &str, r: &R| std::iter::once(g.to_owned()).chain(cells(r)).collect();
-    departments.iter().map(|r| group("区直部门", r)).chain(sub_districts.iter().map(|r| group("街道", r))).collect()
+/// Both sections as CSV rows, each led by its group (区直部门, 街道) and, unless the row
+/// carries its own rank, its number within the section as the printed table has it (序号):
+/// the reconciliation reads the export back as it reads the printed tables.
+fn sections<R>(
+    departments: &[R],
+    sub_districts: &[R],
+    numbered: bool,
+    cells: impl Fn(&R) -> Vec<String>,
+) -> Vec<Vec<String>> {
+    let section = |g: &'static str, rows: &'_ [R]| -> Vec<Vec<String>> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let number = numbered.then(|| (i + 1).to_string());
+                std::iter::once(g.to_owned()).chain(number).chain(cells(r)).collect()
+            })
+            .collect()
+    };
+    let mut out = section("区直部门", departments);
+    out.extend(section("街道", sub_districts));
+    out
 }
+
+/// The group column the CSV exports lead with, before the printed table's columns.
+pub const GROUP: &str = "分组";
 
 impl Attachment2 {
     pub fn to_csv(&self) -> String {
-        let rows = sections(&self.departments, &self.sub_districts, HotlineRow::cells);
-        csv(&["分组", "单位", "受理件数", "正在办理", "处理完毕", "逾期查阅", "逾期办理", "群众满意率"], &rows)
+        let rows = sections(&self.departments, &self.sub_districts, true, HotlineRow::cells);
+        let header = [&[GROUP][..], crate::reconcile::Layout::Attachment2.columns()].concat();
+        crate::csv_file::write(&header, &rows)
     }
 }
 
 impl Attachment1 {
     pub fn to_csv(&self) -> String {
-        let rows = sections(&self.departments, &self.sub_districts, PetitionRow::cells);
-        csv(&["分组", "单位", "应评", "超期未评", "参评率", "满意", "基本满意", "不满意", "满意率"], &rows)
+        let rows = sections(&self.departments, &self.sub_districts, true, PetitionRow::cells);
+        let header = [&[GROUP][..], crate::reconcile::Layout::Attachment1.columns()].concat();
+        crate::csv_file::write(&header, &rows)
     }
 }
 
 impl Attachment3 {
     pub fn to_csv(&self) -> String {
-        let rows = sections(&self.departments, &self.sub_districts, RankRow::cells);
-        csv(&["分组", "排名", "单位", "群众满意率", "受理总件数", "不满意件数"], &rows)
+        let rows = sections(&self.departments, &self.sub_districts, false, RankRow::cells);
+        let header = [&[GROUP][..], crate::reconcile::Layout::Attachment3.columns()].concat();
+        crate::csv_file::write(&header, &rows)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let out = csv(&["a", "b"], &[vec!["x,y".into(), "say \"hi\"".into()], vec!["1".into(), "2".into()]]);
-        assert_eq!(out, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n1,2\r\n");
-    }
 
     #[test]
     fn ties_in_the_ranking_go_to_the_unit_with_more_received() {

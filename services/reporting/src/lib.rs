@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod bounce;
 pub mod bulletin;
+pub mod csv_file;
 pub mod document;
 pub mod grpc;
 pub mod projections;

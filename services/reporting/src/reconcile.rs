@@ -102,8 +102,9 @@ impl Layout {
     }
 
     /// A header row names this layout when its cells are the layout's columns (line breaks
-    /// inside a printed header, 受理\n件数, ignored).
-    fn of_header(row: &[Cell]) -> Option<Self> {
+    /// inside a printed header, 受理\n件数, ignored), possibly after the group column our own
+    /// CSV exports lead with (分组): the layout, and how many columns come before its own.
+    fn of_header(row: &[Cell]) -> Option<(Self, usize)> {
         let texts: Vec<String> = row
             .iter()
             .map(|c| match c {
@@ -112,7 +113,14 @@ impl Layout {
             })
             .filter(|t| !t.is_empty())
             .collect();
-        [Self::Attachment1, Self::Attachment2, Self::Attachment3].into_iter().find(|l| texts == l.columns())
+        let (offset, columns) = match texts.split_first() {
+            Some((first, rest)) if first == crate::attachments::GROUP => (1, rest),
+            _ => (0, &texts[..]),
+        };
+        [Self::Attachment1, Self::Attachment2, Self::Attachment3]
+            .into_iter()
+            .find(|l| columns == l.columns())
+            .map(|l| (l, offset))
     }
 }
 
@@ -123,16 +131,17 @@ pub type Table = (Layout, Vec<Vec<String>>);
 /// sections together, in order), numbers written back as the bulletin prints them.
 pub fn tables(rows: &[Vec<Cell>]) -> Result<Vec<Table>, UploadError> {
     let mut out: Vec<Table> = Vec::new();
-    let mut current: Option<Layout> = None;
+    let mut current: Option<(Layout, usize)> = None;
     for row in rows {
-        if let Some(layout) = Layout::of_header(row) {
-            current = Some(layout);
+        if let Some((layout, offset)) = Layout::of_header(row) {
+            current = Some((layout, offset));
             if !out.iter().any(|(l, _)| *l == layout) {
                 out.push((layout, Vec::new()));
             }
             continue;
         }
-        let Some(layout) = current else { continue };
+        let Some((layout, offset)) = current else { continue };
+        let row = row.get(offset..).unwrap_or_default();
         let first = match row.first() {
             Some(Cell::Number(n)) => n.fract() == 0.0 && *n >= 1.0,
             Some(Cell::Text(t)) => t.trim().parse::<u32>().is_ok(),

@@ -64,47 +64,32 @@ fn exceeds(bound: &'static str, what: impl Into<String>, limit: impl TryInto<u64
     UploadRefused::Exceeds { bound, what: what.into(), limit: limit.try_into().unwrap_or(u64::MAX) }
 }
 
-/// RFC 4180 fields of each non-empty line, refused as soon as the rows or a row's fields pass
-/// the bounds.
+/// RFC 4180 fields of each non-empty line (read by the `csv` crate, a leading byte-order mark
+/// dropped, rows of any length), refused as soon as the rows or a row's fields pass the bounds.
 pub fn parse_csv(text: &str, bounds: &Bounds) -> Result<Vec<Vec<String>>, UploadRefused> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches(crate::csv_file::BOM).as_bytes());
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    let end_field = |row: &mut Vec<String>, field: &mut String, line: usize| {
-        if row.len() >= bounds.columns as usize {
-            return Err(exceeds("columns", format!("CSV line {line} has more fields than"), bounds.columns));
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(UploadRefused::Unreadable(format!("CSV line {}: {e}", rows.len() + 1))),
         }
-        row.push(std::mem::take(field));
-        Ok(())
-    };
-    let end_row = |rows: &mut Vec<Vec<String>>, row: &mut Vec<String>| {
-        if row.iter().any(|f| !f.trim().is_empty()) {
-            if rows.len() >= bounds.rows as usize {
-                return Err(exceeds("rows", "the CSV's non-empty lines", bounds.rows));
-            }
-            rows.push(std::mem::take(row));
+        if record.len() > bounds.columns as usize {
+            return Err(exceeds("columns", format!("CSV line {} has more fields than", rows.len() + 1), bounds.columns));
         }
-        row.clear();
-        Ok(())
-    };
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => end_field(&mut row, &mut field, rows.len() + 1)?,
-            ('\n', false) => {
-                end_field(&mut row, &mut field, rows.len() + 1)?;
-                end_row(&mut rows, &mut row)?;
-            }
-            ('\r', false) => {}
-            (c, _) => field.push(c),
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
         }
+        if rows.len() >= bounds.rows as usize {
+            return Err(exceeds("rows", "the CSV's non-empty lines", bounds.rows));
+        }
+        rows.push(record.iter().map(str::to_owned).collect());
     }
-    end_field(&mut row, &mut field, rows.len() + 1)?;
-    end_row(&mut rows, &mut row)?;
     Ok(rows)
 }
 
