@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz deploy-check image up down bench fuzz lint fmt clean
+.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz deploy-check docx-check image up down bench fuzz lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo-data: ## Write a generated half-year in the import format to data/history.j
 build: ## Build every binary
 	cargo build --workspace --bins
 
-test: test-sqlite test-postgres contracts api-fuzz deploy-check ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts, the API fuzzer and the deployment files
+test: test-sqlite test-postgres contracts api-fuzz deploy-check docx-check ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts, the API fuzzer, the deployment files and the DOCX bulletin
 
 test-sqlite: ## The whole suite on SQLite
 	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
@@ -52,6 +52,15 @@ api-fuzz: ## Fuzz the four REST APIs from their OpenAPI documents (API_FUZZ_EXAM
 	cargo build -q --bin caseflow
 	@test -x target/tools/bin/schemathesis || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(SCHEMATHESIS)'; }
 	tests/api-fuzz.sh target/tools/bin/schemathesis target/debug/caseflow
+
+# The DOCX bulletin opened as an office's reader opens it (python-docx from PyPI, pinned, in the
+# same venv) and compared with the Markdown of the same blocks: masthead, every section, every
+# attachment cell. The reporting snapshot test writes both (target/tmp/bulletin/).
+PYTHON_DOCX := python-docx==1.2.0
+docx-check: ## Open the DOCX bulletin with python-docx and check it against the Markdown bulletin
+	env -u TEST_DATABASE_URL cargo test -q -p caseflow-reporting --test snapshots
+	@test -x target/tools/bin/python && target/tools/bin/python -c 'import docx' 2>/dev/null || { python3 -m venv target/tools && target/tools/bin/pip install -q '$(PYTHON_DOCX)'; }
+	target/tools/bin/python tests/docx/check_bulletin.py target/tmp/bulletin/bulletin.docx target/tmp/bulletin/bulletin.md
 
 # The Kubernetes manifests rendered by kustomize and checked against the Kubernetes 1.31 schemas
 # offline (kubernetes-validate from PyPI, pinned, in the same venv); the compose file against the

@@ -236,6 +236,29 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     assert!(csv.contains("区直部门,1,区住建局,3,0,2,"), "{csv}");
     assert!(csv.contains(",50.00%"), "{csv}");
 
+    // The bulletin as a Word document (GB/T 9704-2012 layout), its masthead from the request.
+    let (status, kind, docx) = sandbox
+        .get_raw(
+            Service::Reporting,
+            &format!("/v1/reports/bulletin?{PERIOD}&format=docx&number=%EF%BC%88%E4%BA%8C%EF%BC%89&date=2020-07-23"),
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(kind, "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+    assert!(docx.starts_with(b"PK\x03\x04"), "a DOCX package");
+    let (status, refused) = sandbox
+        .get_json(
+            Service::Reporting,
+            &format!("/v1/reports/bulletin?{PERIOD}&format=docx&date=23.07.2020&number={}", "x".repeat(41)),
+            keys::OFFICE,
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let fields: Vec<&str> =
+        refused["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+    assert!(fields.contains(&"date") && fields.contains(&"number"), "both bad fields named: {refused}");
+
     // The narrative figures: totals, channels, categories (per case) and completion on time.
     let (status, summary) = sandbox
         .get_json(Service::Reporting, &format!("/v1/reports/summary?source=hotline&{PERIOD}"), keys::OFFICE)

@@ -120,6 +120,7 @@ impl Sandbox {
                 evaluation_url: String::new(),
                 units_file: None,
                 targets: Default::default(),
+                bulletin: Default::default(),
             },
         };
         let clock = ManualClock::new(default_now());

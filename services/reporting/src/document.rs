@@ -26,6 +26,7 @@ pub enum Format {
     Markdown,
     Html,
     Xlsx,
+    Docx,
 }
 
 /// A section of the unit tables: 区直部门 (departments, enterprises, the platform) or 街道.
@@ -47,6 +48,52 @@ pub struct Query {
     pub group: Option<Group>,
     /// Summary, administrators only: reveal the repeat petitioners' names, logged with this reason.
     pub reveal_reason: Option<String>,
+    /// The DOCX bulletin's masthead, where the request sets it.
+    pub masthead: MastheadParams,
+}
+
+/// What a request may set of the DOCX bulletin's masthead; the rest comes from the
+/// deployment's `[reporting.bulletin]` and the report's as-of date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MastheadParams {
+    /// 发文机关, instead of the configured one.
+    pub issuer: Option<String>,
+    /// 发文字号 or the bulletin's issue: "（二十二）", "鲤信〔2020〕5号".
+    pub number: Option<String>,
+    /// 成文日期; the as-of moment's district date when absent.
+    pub date: Option<chrono::NaiveDate>,
+}
+
+impl MastheadParams {
+    /// Reads `issuer`, `number` and `date`, naming each bad one.
+    pub fn parse(issuer: Option<&str>, number: Option<&str>, date: Option<&str>) -> Result<Self, Vec<FieldViolation>> {
+        let mut errors = Vec::new();
+        let mut text = |field: &str, value: Option<&str>, max: usize| -> Option<String> {
+            let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+            if v.chars().count() > max {
+                errors.push(FieldViolation::new(field, format!("at most {max} characters")));
+                return None;
+            }
+            if v.chars().any(char::is_control) {
+                errors.push(FieldViolation::new(field, "must not hold control characters"));
+                return None;
+            }
+            Some(v.to_owned())
+        };
+        let issuer = text("issuer", issuer, 100);
+        let number = text("number", number, 40);
+        let date = match date.map(str::trim).filter(|d| !d.is_empty()) {
+            None => None,
+            Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    errors.push(FieldViolation::new("date", format!("'{d}' is not a date YYYY-MM-DD")));
+                    None
+                }
+            },
+        };
+        if errors.is_empty() { Ok(Self { issuer, number, date }) } else { Err(errors) }
+    }
 }
 
 impl Kind {
@@ -82,7 +129,12 @@ impl Kind {
                 &[("json", Format::Json), ("csv", Format::Csv)]
             }
             Self::Summary | Self::Bounce => &[("json", Format::Json)],
-            Self::Bulletin => &[("markdown", Format::Markdown), ("md", Format::Markdown), ("html", Format::Html)],
+            Self::Bulletin => &[
+                ("markdown", Format::Markdown),
+                ("md", Format::Markdown),
+                ("html", Format::Html),
+                ("docx", Format::Docx),
+            ],
             Self::Workbook => &[("xlsx", Format::Xlsx)],
         }
     }
@@ -232,7 +284,19 @@ impl Reports {
             }
             (Kind::Bulletin, f) => {
                 let blocks = self.bulletin(p, q.from, q.to, q.as_of).await?;
-                Ok(if f == Format::Html {
+                Ok(if f == Format::Docx {
+                    let masthead = crate::docx::Masthead {
+                        mark: self.bulletin.mark.clone(),
+                        issuer: q.masthead.issuer.clone().unwrap_or_else(|| self.bulletin.issuer.clone()),
+                        number: q.masthead.number.clone(),
+                        date: q.masthead.date.unwrap_or_else(|| crate::rollup::district_day(q.as_of.naive_utc())),
+                    };
+                    Document {
+                        content_type: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                        filename: "bulletin.docx".into(),
+                        body: crate::docx::render(&blocks, &masthead).map_err(|e| Problem::internal(&e))?,
+                    }
+                } else if f == Format::Html {
                     Document {
                         content_type: "text/html; charset=utf-8",
                         filename: "bulletin.html".into(),

@@ -61,7 +61,9 @@ impl ReportingApi for ReportingGrpc {
             None => self.clock.now(),
         };
         let reveal_reason = Some(req.reveal_reason).filter(|r| !r.is_empty());
-        let query = crate::document::Query { kind, format, from, to, as_of, source, group, reveal_reason };
+        let masthead = crate::document::MastheadParams::parse(Some(&req.issuer), Some(&req.number), Some(&req.date))
+            .map_err(caseflow_runtime::Problem::invalid)?;
+        let query = crate::document::Query { kind, format, from, to, as_of, source, group, reveal_reason, masthead };
         let doc = self.reports.document(&principal, &query).await?;
         Ok(Response::new(pb::ReportDocument {
             content_type: doc.content_type.to_owned(),

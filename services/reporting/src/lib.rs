@@ -6,6 +6,7 @@ pub mod bounce;
 pub mod bulletin;
 pub mod csv_file;
 pub mod document;
+pub mod docx;
 pub mod grpc;
 pub mod projections;
 pub mod projector;
@@ -63,6 +64,29 @@ pub struct ReportingConfig {
     /// The targets (强基促稳指标): 70 % participation, 85 % petition, 98 % hotline satisfaction.
     #[serde(default)]
     pub targets: caseflow_rates::Targets,
+    /// The bulletin's masthead (GB/T 9704-2012 版头): the issuing body's mark and name.
+    #[serde(default)]
+    pub bulletin: BulletinConfig,
+}
+
+/// `[reporting.bulletin]`: what the DOCX bulletin's masthead prints unless the request names
+/// another issuer. The defaults are the source bulletin's own masthead (鲤城信访, issued by
+/// 中共泉州市鲤城区委 and 泉州市鲤城区人民政府: `shared/domain/000_75e8fb351e9c560f.txt`, lines 1-5).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulletinConfig {
+    /// 发文机关标志, printed in red.
+    pub mark: String,
+    /// 发文机关, printed beside the date.
+    pub issuer: String,
+}
+
+impl Default for BulletinConfig {
+    fn default() -> Self {
+        Self {
+            mark: "鲤城信访".into(), issuer: "中共泉州市鲤城区委 泉州市鲤城区人民政府".into()
+        }
+    }
 }
 
 fn default_evaluation_url() -> String {
@@ -114,6 +138,7 @@ pub async fn run(
         metrics.clone(),
     );
     let reports = Reports::new(db.clone(), units, config.targets)
+        .with_bulletin(config.bulletin.clone())
         .with_intake(intake.clone())
         .with_records(ctx.records, ctx.clock.clone());
     let auth = GrpcAuth::new(ctx.keys.clone());

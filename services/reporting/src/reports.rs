@@ -56,11 +56,18 @@ pub struct Reports {
     /// The span report periods must fall in, judged on this clock; unset, periods are checked
     /// only for their order (the tests of the figures themselves).
     pub(crate) records: Option<(caseflow_runtime::time::RecordBounds, caseflow_runtime::SharedClock)>,
+    pub(crate) bulletin: crate::BulletinConfig,
 }
 
 impl Reports {
     pub fn new(db: Db, units: std::sync::Arc<crate::units::Units>, targets: caseflow_rates::Targets) -> Self {
-        Self { db, units, targets, intake: None, records: None }
+        Self { db, units, targets, intake: None, records: None, bulletin: crate::BulletinConfig::default() }
+    }
+
+    /// The masthead the DOCX bulletin prints by default.
+    pub fn with_bulletin(mut self, bulletin: crate::BulletinConfig) -> Self {
+        self.bulletin = bulletin;
+        self
     }
 
     /// Bounds every report period: from the district's first records to the horizon after now.

@@ -133,16 +133,35 @@ async fn rendered(
     let get = |k: &str| params.get(k).map(String::as_str);
     let parsed = crate::document::parse(kind, get("format"), get("group"), get("source"));
     let q = period(params, state.clock.now());
-    let ((kind, format, group, source), q) = match (parsed, q) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(a), Err(b)) => {
-            return Err(Problem::invalid(a.violations.iter().chain(&b.violations).cloned().collect()));
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
+    let masthead = crate::document::MastheadParams::parse(get("issuer"), get("number"), get("date"));
+    // Every bad parameter is named at once.
+    let mut violations = Vec::new();
+    if let Err(e) = &parsed {
+        violations.extend(e.violations.iter().cloned());
+    }
+    if let Err(e) = &q {
+        violations.extend(e.violations.iter().cloned());
+    }
+    if let Err(v) = &masthead {
+        violations.extend(v.iter().cloned());
+    }
+    let ((kind, format, group, source), q, masthead) = match (parsed, q, masthead) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) if violations.is_empty() => return Err(e),
+        _ => return Err(Problem::invalid(violations)),
     };
     let reveal_reason = params.get("reveal_reason").cloned();
-    let query =
-        crate::document::Query { kind, format, from: q.from, to: q.to, as_of: q.as_of, source, group, reveal_reason };
+    let query = crate::document::Query {
+        kind,
+        format,
+        from: q.from,
+        to: q.to,
+        as_of: q.as_of,
+        source,
+        group,
+        reveal_reason,
+        masthead,
+    };
     let doc = state.reports.document(p, &query).await?;
     let disposition = if doc.content_type.starts_with("application/json") {
         "inline".to_owned()
@@ -320,8 +339,8 @@ async fn rebuild(State(state): State<RestState>, Authenticated(p): Authenticated
 /// The half-year bulletin (信访动态) in the source document's structure, every figure filled
 /// from the data: `format=markdown` (default) or `format=html`.
 #[utoipa::path(get, path = "/v1/reports/bulletin",
-    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("format" = Option<String>, Query, pattern = "^(markdown|md|html)$", description = "markdown (default, also md) | html")),
-    responses((status = 200, description = "the bulletin: Markdown, or HTML with `format=html`", content((String = "text/markdown"), (String = "text/html"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+    params(("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("format" = Option<String>, Query, pattern = "^(markdown|md|html|docx)$", description = "markdown (default, also md) | html | docx (GB/T 9704-2012 layout, to edit in Word)"), ("issuer" = Option<String>, Query, max_length = 100, description = "docx: the issuing body (发文机关) instead of the configured one"), ("number" = Option<String>, Query, max_length = 40, description = "docx: the document number or issue (发文字号), e.g. （二十二）"), ("date" = Option<String>, Query, format = Date, description = "docx: the date (成文日期), YYYY-MM-DD; the as-of date when absent")),
+    responses((status = 200, description = "the bulletin: Markdown, HTML with `format=html`, or DOCX with `format=docx`", content((String = "text/markdown"), (String = "text/html"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"))), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn bulletin(
     State(state): State<RestState>,
     Authenticated(p): Authenticated,

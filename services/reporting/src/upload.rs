@@ -80,7 +80,11 @@ pub fn parse_csv(text: &str, bounds: &Bounds) -> Result<Vec<Vec<String>>, Upload
             Err(e) => return Err(UploadRefused::Unreadable(format!("CSV line {}: {e}", rows.len() + 1))),
         }
         if record.len() > bounds.columns as usize {
-            return Err(exceeds("columns", format!("CSV line {} has more fields than", rows.len() + 1), bounds.columns));
+            return Err(exceeds(
+                "columns",
+                format!("CSV line {} has more fields than", rows.len() + 1),
+                bounds.columns,
+            ));
         }
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;

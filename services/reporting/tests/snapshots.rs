@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use caseflow_reporting::document::{Format, Kind, Query};
+use caseflow_reporting::document::{Format, Kind, MastheadParams, Query};
 use caseflow_reporting::{MIGRATIONS, Reports, units::Units};
 use caseflow_runtime::db::Db;
 use caseflow_runtime::event_log;
@@ -63,7 +63,17 @@ async fn every_report_in_every_format_matches_its_snapshot() {
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
     let mut differ = Vec::new();
     for (file, kind, format, source) in cases {
-        let q = Query { kind, format, from, to, as_of, source: source.into(), group: None, reveal_reason: None };
+        let q = Query {
+            kind,
+            format,
+            from,
+            to,
+            as_of,
+            source: source.into(),
+            group: None,
+            reveal_reason: None,
+            masthead: MastheadParams::default(),
+        };
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
         let text = match format {
             Format::Json => {
@@ -98,16 +108,29 @@ async fn every_report_in_every_format_matches_its_snapshot() {
         (Kind::Attachment3, Format::Csv, "attachment-3"),
         (Kind::Workbook, Format::Xlsx, "attachment-2"),
     ] {
-        let q = Query { kind, format, from, to, as_of, source: "hotline".into(), group: None, reveal_reason: None };
+        let q = Query {
+            kind,
+            format,
+            from,
+            to,
+            as_of,
+            source: "hotline".into(),
+            group: None,
+            reveal_reason: None,
+            masthead: MastheadParams::default(),
+        };
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{table}: {e:?}"));
         assert!(format != Format::Csv || doc.body.starts_with("\u{feff}".as_bytes()), "{table}: a byte-order mark");
         let bounds = caseflow_reporting::upload::Bounds::DEFAULT;
         let cells = match format {
-            Format::Csv => caseflow_reporting::upload::read_csv(std::str::from_utf8(&doc.body).expect("utf-8"), &bounds),
+            Format::Csv => {
+                caseflow_reporting::upload::read_csv(std::str::from_utf8(&doc.body).expect("utf-8"), &bounds)
+            }
             _ => caseflow_reporting::upload::read_xlsx(&doc.body, &bounds),
         }
         .expect("the export reads back");
-        let r = reports.reconcile(&office(), &cells, from, to, as_of).await.unwrap_or_else(|e| panic!("{table}: {e:?}"));
+        let r =
+            reports.reconcile(&office(), &cells, from, to, as_of).await.unwrap_or_else(|e| panic!("{table}: {e:?}"));
         assert!(r.tables.iter().any(|t| t == table), "{table}: found in {:?}", r.tables);
         assert!(r.self_contradictions.is_empty(), "{table}: {:?}", r.self_contradictions);
         assert!(r.differences_from_events.is_empty(), "{table}: {:?}", r.differences_from_events);
@@ -117,5 +140,26 @@ async fn every_report_in_every_format_matches_its_snapshot() {
             let lines = std::str::from_utf8(&doc.body).expect("utf-8").lines().count();
             assert_eq!(r.rows_read, lines - 1, "{table}: rows read");
         }
+    }
+
+    // The DOCX bulletin beside the Markdown it must agree with: `make docx-check` opens it with
+    // python-docx (tests/docx/check_bulletin.py) and compares every section and table cell.
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bulletin");
+    std::fs::create_dir_all(&out).expect("output directory");
+    for (format, file) in [(Format::Docx, "bulletin.docx"), (Format::Markdown, "bulletin.md")] {
+        let masthead = MastheadParams { issuer: None, number: Some("（二十二）".into()), date: None };
+        let q = Query {
+            kind: Kind::Bulletin,
+            format,
+            from,
+            to,
+            as_of,
+            source: "hotline".into(),
+            group: None,
+            reveal_reason: None,
+            masthead,
+        };
+        let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        std::fs::write(out.join(file), &doc.body).expect("written");
     }
 }
