@@ -473,6 +473,18 @@ async fn a_single_visit_matter_runs_on_natural_days_and_needs_its_case_analysis(
         200
     );
     assert_eq!(post(&sandbox, &format!("/v1/dispatches/{id}/resolve"), keys::DISPATCHER, json!({})).await.0, 200);
+
+    // Replayed from 2019, before 最多投一次 was in force: the same petition runs on the
+    // petition clocks of its time (15 days to land, 60 to resolve), not on 2020's.
+    let mut earlier = petition.clone();
+    earlier["petition_number"] = json!("XF2019SV0001");
+    earlier["received_at"] = json!("2019-11-04T09:00:00+08:00");
+    earlier["citizen"]["phone"] = json!("13700002222");
+    let (status, case) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &earlier).await;
+    assert_eq!(status, 201, "{case}");
+    let d = first_dispatch(&sandbox, case["case_id"].as_str().expect("id")).await;
+    assert_eq!(d["deadlines"]["land"], "2019-11-19T16:00:00Z");
+    assert_eq!(d["deadlines"]["resolve"], "2020-01-03T16:00:00Z");
     sandbox.shutdown().await;
 }
 

@@ -9,7 +9,7 @@ use crate::rates::Targets;
 
 const BUILTIN: &str = include_str!("../../../deploy/policy/evaluation.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Windows {
     pub hotline_days: u32,
@@ -29,7 +29,9 @@ pub struct ScaleLevel {
 #[serde(deny_unknown_fields)]
 pub struct EvaluationPolicy {
     pub version: String,
-    pub windows: Windows,
+    /// The rating windows, with the dates they are in force (`caseflow_runtime::dated`): a case
+    /// gets the window in force on the day it was received.
+    pub windows: caseflow_runtime::dated::Dated<Windows>,
     pub hotline_scale: Vec<ScaleLevel>,
     pub targets: Targets,
 }
@@ -62,6 +64,7 @@ impl EvaluationPolicy {
         if policy.hotline_scale.is_empty() {
             return Err(PolicyError::Invalid("hotline_scale must not be empty".into()));
         }
+        policy.windows.check("windows", true).map_err(PolicyError::Invalid)?;
         Ok(policy)
     }
 
@@ -82,8 +85,12 @@ impl EvaluationPolicy {
             .ok_or_else(|| format!("'{level}' is not on the {source} scale: {}", allowed.join(", ")))
     }
 
-    pub fn window_days(&self, source: &str) -> u32 {
-        if source == "petition" { self.windows.petition_days } else { self.windows.hotline_days }
+    /// The rating window for a case of `source` received on the district day `received_on`.
+    pub fn window_days(&self, source: &str, received_on: chrono::NaiveDate) -> u32 {
+        // A checked policy has a window every day; 30 days is the petition window of the
+        // provincial system, never reached.
+        let w = self.windows.on(received_on).unwrap_or(Windows { hotline_days: 30, petition_days: 30 });
+        if source == "petition" { w.petition_days } else { w.hotline_days }
     }
 }
 

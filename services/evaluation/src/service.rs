@@ -181,11 +181,14 @@ fn append(
 /// A case's matters are all resolved: open its evaluation, or re-open it once after
 /// re-handling. A repeated resolution never creates a second survey.
 pub fn open_or_reopen(c: &mut AnyConnection, surveys: &Surveys, case_id: &str, now: DateTime<Utc>) -> QueryResult<()> {
-    let source: String =
-        crate::store::eval_cases::table.find(case_id).select(crate::store::eval_cases::source).first(c)?;
+    let (source, received_at): (String, chrono::NaiveDateTime) = crate::store::eval_cases::table
+        .find(case_id)
+        .select((crate::store::eval_cases::source, crate::store::eval_cases::received_at))
+        .first(c)?;
+    let received_on = received_at.and_utc().with_timezone(&caseflow_runtime::clock::district_offset()).date_naive();
     let existing: Option<EvaluationRow> =
         evaluations::table.find(case_id).select(EvaluationRow::as_select()).first(c).optional()?;
-    let window_ends = end_of_day_after(now, surveys.policy.window_days(&source));
+    let window_ends = end_of_day_after(now, surveys.policy.window_days(&source, received_on));
     let cycle = match existing {
         None => {
             diesel::insert_into(evaluations::table)

@@ -148,6 +148,11 @@ impl Calendar {
     }
 }
 
+/// The district's calendar day of a UTC timestamp (as stored).
+pub fn district_day(t: chrono::NaiveDateTime) -> NaiveDate {
+    t.and_utc().with_timezone(&district_offset()).date_naive()
+}
+
 fn at_local(day: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     district_offset()
         .from_local_datetime(&day.and_time(time))

@@ -25,7 +25,12 @@ pub struct Rules {
 }
 
 pub fn class(m: &MatterRow) -> MatterClass<'_> {
-    MatterClass { source: &m.source, kind: &m.kind, single_visit: m.single_visit }
+    MatterClass {
+        source: &m.source,
+        kind: &m.kind,
+        single_visit: m.single_visit,
+        received_on: crate::calendar::district_day(m.case_received_at),
+    }
 }
 
 /// The unit that now holds `code`'s duties: itself, or its successor after a merger.

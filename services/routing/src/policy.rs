@@ -1,10 +1,18 @@
 //! The routing policy file (`deploy/policy/routing.toml`): deadlines by source, kind and
 //! single-visit flag; return windows, reasons and cap; extension caps; reminder fractions;
 //! supervision escalation. Built in for the example district; a deployment may point to its own.
+//!
+//! Deadline sets and extension caps carry the dates they are in force (`valid_from`, and
+//! `valid_to` exclusive), like the catalog's entries: a matter is judged by the rules in force
+//! on the district day its case was received, so replayed history keeps the rules of its time.
+//! A set written as a plain table is in force always; as an array of tables, each entry is one
+//! version, and the versions of one rule must not overlap.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use caseflow_runtime::dated::Dated;
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::calendar::{DeadlineSpec, DeadlineUnit};
@@ -23,9 +31,11 @@ pub struct DeadlineSet {
 #[serde(deny_unknown_fields)]
 pub struct Deadlines {
     /// By hotline kind: complaint, suggestion, inquiry, help_request.
-    pub hotline: BTreeMap<String, DeadlineSet>,
-    pub petition: DeadlineSet,
-    pub single_visit: DeadlineSet,
+    pub hotline: BTreeMap<String, Dated<DeadlineSet>>,
+    pub petition: Dated<DeadlineSet>,
+    /// 最多投一次: petitions taken in under the single-visit rule, while it is in force; before
+    /// (or after) it, they follow the petition deadlines.
+    pub single_visit: Dated<DeadlineSet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,9 +58,10 @@ pub struct ExtensionCap {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Extensions {
-    pub hotline: ExtensionCap,
-    pub petition: ExtensionCap,
-    pub single_visit: ExtensionCap,
+    pub hotline: Dated<ExtensionCap>,
+    pub petition: Dated<ExtensionCap>,
+    /// Like the single-visit deadlines: the petition cap applies when none is in force.
+    pub single_visit: Dated<ExtensionCap>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +101,8 @@ pub struct MatterClass<'a> {
     pub source: &'a str,
     pub kind: &'a str,
     pub single_visit: bool,
+    /// The district day its case was received: the rules in force that day apply.
+    pub received_on: NaiveDate,
 }
 
 impl RoutingPolicy {
@@ -99,7 +112,12 @@ impl RoutingPolicy {
                 .map_err(|e| PolicyError::Read { path: p.display().to_string(), message: e.to_string() })?,
             None => BUILTIN_POLICY.to_owned(),
         };
-        let policy: Self = toml::from_str(&text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
+        Self::parse(&text)
+    }
+
+    /// A policy from its text, checked.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let policy: Self = toml::from_str(text).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         for kind in ["complaint", "suggestion", "inquiry", "help_request"] {
             if !policy.deadlines.hotline.contains_key(kind) {
                 return Err(PolicyError::Invalid(format!("deadlines.hotline.{kind} is missing")));
@@ -111,22 +129,36 @@ impl RoutingPolicy {
         if policy.returns.reason_codes.is_empty() {
             return Err(PolicyError::Invalid("returns.reason_codes must not be empty".into()));
         }
+        // Versions of a rule neither overlap nor run backwards; the general deadline sets cover
+        // every day (single-visit rules may be in force for a time only).
+        for (kind, set) in &policy.deadlines.hotline {
+            set.check(&format!("deadlines.hotline.{kind}"), true).map_err(PolicyError::Invalid)?;
+        }
+        policy.deadlines.petition.check("deadlines.petition", true).map_err(PolicyError::Invalid)?;
+        policy.deadlines.single_visit.check("deadlines.single_visit", false).map_err(PolicyError::Invalid)?;
+        policy.extensions.hotline.check("extensions.hotline", true).map_err(PolicyError::Invalid)?;
+        policy.extensions.petition.check("extensions.petition", true).map_err(PolicyError::Invalid)?;
+        policy.extensions.single_visit.check("extensions.single_visit", false).map_err(PolicyError::Invalid)?;
         Ok(policy)
     }
 
     pub fn deadlines(&self, class: MatterClass<'_>) -> DeadlineSet {
-        if class.single_visit {
-            return self.deadlines.single_visit;
+        let on = class.received_on;
+        let petition = || self.deadlines.petition.on(on).unwrap_or(FALLBACK);
+        if class.single_visit
+            && let Some(set) = self.deadlines.single_visit.on(on)
+        {
+            return set;
         }
         if class.source == "petition" {
-            return self.deadlines.petition;
+            return petition();
         }
         self.deadlines
             .hotline
             .get(class.kind)
             .or_else(|| self.deadlines.hotline.get("complaint"))
-            .copied()
-            .unwrap_or(self.deadlines.petition)
+            .and_then(|set| set.on(on))
+            .unwrap_or_else(petition)
     }
 
     pub fn return_window(&self, class: MatterClass<'_>) -> DeadlineSpec {
@@ -135,32 +167,25 @@ impl RoutingPolicy {
 
     /// The extension cap and the unit its days are counted in.
     pub fn extension_cap(&self, class: MatterClass<'_>) -> (ExtensionCap, DeadlineUnit) {
-        if class.single_visit {
-            (self.extensions.single_visit, DeadlineUnit::NaturalDays)
+        let on = class.received_on;
+        let none = ExtensionCap { max_count: 0, max_days: 0 };
+        let petition = || self.extensions.petition.on(on).unwrap_or(none);
+        if class.single_visit
+            && let Some(cap) = self.extensions.single_visit.on(on)
+        {
+            (cap, DeadlineUnit::NaturalDays)
         } else if class.source == "petition" {
-            (self.extensions.petition, DeadlineUnit::NaturalDays)
+            (petition(), DeadlineUnit::NaturalDays)
         } else {
-            (self.extensions.hotline, DeadlineUnit::WorkingDays)
+            (self.extensions.hotline.on(on).unwrap_or(none), DeadlineUnit::WorkingDays)
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_shipped_policy_has_the_bulletins_clocks() {
-        let p = RoutingPolicy::load(None).expect("built-in policy");
-        let sv = p.deadlines(MatterClass { source: "petition", kind: "", single_visit: true });
-        assert_eq!(sv.land, DeadlineSpec { amount: 5, unit: DeadlineUnit::NaturalDays });
-        assert_eq!(sv.resolve, DeadlineSpec { amount: 15, unit: DeadlineUnit::NaturalDays });
-        let petition = p.deadlines(MatterClass { source: "petition", kind: "", single_visit: false });
-        assert_eq!(petition.resolve, DeadlineSpec { amount: 60, unit: DeadlineUnit::NaturalDays });
-        let (cap, _) = p.extension_cap(MatterClass { source: "petition", kind: "", single_visit: false });
-        assert_eq!((cap.max_count, cap.max_days), (1, 30));
-        assert_eq!(p.returns.cap, 2);
-        let inquiry = p.deadlines(MatterClass { source: "hotline", kind: "inquiry", single_visit: false });
-        assert_eq!(inquiry.resolve.unit, DeadlineUnit::WorkingDays);
-    }
-}
+/// Never used by a checked policy (its general sets cover every day); what a matter would get
+/// if one did not: the regulation's petition clocks.
+const FALLBACK: DeadlineSet = DeadlineSet {
+    acknowledge: DeadlineSpec { amount: 3, unit: DeadlineUnit::WorkingDays },
+    land: DeadlineSpec { amount: 15, unit: DeadlineUnit::NaturalDays },
+    resolve: DeadlineSpec { amount: 60, unit: DeadlineUnit::NaturalDays },
+};

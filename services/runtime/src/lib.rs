@@ -8,6 +8,7 @@ pub mod awaiting;
 pub mod clock;
 pub mod config;
 pub mod consumer;
+pub mod dated;
 pub mod db;
 pub mod deployment;
 pub mod error;
