@@ -230,6 +230,116 @@ async fn the_citizens_link_works_once_and_an_unrated_evaluation_expires_on_the_c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_citizens_link_opens_a_page_that_rates_once_without_javascript() {
+    let sandbox = Sandbox::start().await;
+    let mut with_phone = order(6, &["zhujian"]);
+    with_phone["matters"][0]["summary"] = json!("油烟扰民，请回电13812345678");
+    let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &with_phone).await;
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &case_id, 1).await;
+    let due = evaluation(&sandbox, &case_id, "due").await;
+    let (status, link) = sandbox
+        .post_json(Service::Evaluation, &format!("/v1/evaluations/{case_id}/link"), keys::INTEGRATOR, &json!({}))
+        .await;
+    assert_eq!(status, 200, "{link}");
+    let path = link["path"].as_str().expect("path").to_owned();
+    let token = link["token"].as_str().expect("token").to_owned();
+    let open = |path: String| {
+        let s = &sandbox;
+        async move {
+            let resp = s.http.get(s.url(Service::Evaluation, &path)).send().await.expect("answers");
+            let csp = resp.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            (resp.status().as_u16(), csp, resp.text().await.unwrap_or_default())
+        }
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let s = &sandbox;
+        async move {
+            let resp = s.http.post(s.url(Service::Evaluation, "/rate")).form(&form).send().await.expect("answers");
+            (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+        }
+    };
+
+    // A petition's page asks for the petition office and each handling unit by name.
+    let petition = json!({
+        "petition_number": "XF2020EV0101", "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
+        "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
+        "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001112"},
+        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
+    });
+    let (_, p) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition).await;
+    let pid = p["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &pid, 1).await;
+    evaluation(&sandbox, &pid, "due").await;
+    let (status, plink) = sandbox
+        .post_json(Service::Evaluation, &format!("/v1/evaluations/{pid}/link"), keys::EVALUATOR, &json!({}))
+        .await;
+    assert_eq!(status, 200, "{plink}");
+    let (status, _, page) = open(plink["path"].as_str().expect("path").to_owned()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("对信访部门") && page.contains("对办理单位“区住建局”"), "{page}");
+    assert!(page.contains(r#"name="unit.zhujian""#), "{page}");
+    let ptoken = plink["token"].as_str().expect("token").to_owned();
+    let (status, page) = send(vec![("t", ptoken.clone()), ("level", "satisfied".into())]).await;
+    assert_eq!(status, 422, "each unit is rated: {page}");
+    assert!(page.contains("请选择：对办理单位“区住建局”的评价"), "{page}");
+    let (status, page) =
+        send(vec![("t", ptoken), ("level", "satisfied".into()), ("unit.zhujian", "basic".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    let rated = evaluation(&sandbox, &pid, "rated").await;
+    assert_eq!((mapped(&rated, "agency"), mapped(&rated, "zhujian")), (Some("satisfied"), Some("basic")));
+
+    // The link the citizen gets opens a form in Chinese: the masked summary, the scale.
+    let (status, csp, page) = open(path.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("油烟扰民，请回电138****5678"), "the summary, its phone masked: {page}");
+    assert!(!page.contains("13812345678"));
+    for label in ["非常满意", "满意", "基本满意", "不满意", "差", "提交评价"] {
+        assert!(page.contains(label), "{label}: {page}");
+    }
+    assert!(!page.contains("<script"), "no JavaScript needed");
+    assert!(csp.is_some_and(|c| c.contains("default-src 'none'")), "scripts refused by the page's policy");
+
+    // Sent without a choice: the same form, saying what is missing, the comment kept.
+    let (status, page) = send(vec![("t", token.clone()), ("comment", "师傅很耐心".into())]).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("请选择") && page.contains("师傅很耐心"), "{page}");
+
+    // Sent with a choice and a comment: thanks, and the rating is the citizen's.
+    let (status, page) =
+        send(vec![("t", token.clone()), ("level", "very_satisfied".into()), ("comment", "师傅很耐心".into())]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("感谢您的评价"), "{page}");
+    let rated = evaluation(&sandbox, &case_id, "rated").await;
+    assert_eq!(rated["history"][0]["channel"], "citizen");
+    assert_eq!(rated["history"][0]["comment"], "师傅很耐心");
+
+    // The link works once: opening or posting it again says so plainly.
+    let (status, _, page) = open(path).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("此评价链接无效或已使用"), "{page}");
+    let (status, page) = send(vec![("t", token), ("level", "poor".into())]).await;
+    assert_eq!(status, 404, "{page}");
+
+    // A link whose window has closed says that, not that it is invalid.
+    let (_, other) = sandbox.post_order(Some(keys::INTEGRATOR), &order(7, &["zhujian"])).await;
+    let other = other["case_id"].as_str().expect("id").to_owned();
+    resolve_all(&sandbox, &other, 1).await;
+    let due_other = evaluation(&sandbox, &other, "due").await;
+    let (_, link) = sandbox
+        .post_json(Service::Evaluation, &format!("/v1/evaluations/{other}/link"), keys::INTEGRATOR, &json!({}))
+        .await;
+    let window_ends: chrono::DateTime<chrono::Utc> =
+        due_other["window_ends"].as_str().expect("window").parse().expect("time");
+    assert!(due["window_ends"].is_string());
+    sandbox.clock.set(window_ends + Span::minutes(1));
+    let (status, _, page) = open(link["path"].as_str().expect("path").to_owned()).await;
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("评价期已经结束"), "{page}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rehandling_after_an_unsatisfied_rating_reopens_the_dispatch_and_the_final_rating_counts() {
     let sandbox = Sandbox::start().await;
     let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(5, &["zhujian"])).await;

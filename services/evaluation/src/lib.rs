@@ -4,6 +4,7 @@
 pub mod gauges;
 pub mod policy;
 pub mod projections;
+pub mod rating_page;
 /// The rates, shared with reporting through their own crate.
 pub use caseflow_rates as rates;
 pub mod rest;
@@ -116,7 +117,8 @@ impl Evaluation for EvaluationGrpc {
             let principal = grpc_principal(&request)?;
             let wait = awaiting::requested(&request);
             let r = request.into_inner();
-            let input = service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect() };
+            let input =
+                service::RateInput { level: r.level, unit_levels: r.unit_levels.into_iter().collect(), comment: None };
             let e = &this.evaluation;
             let v = awaiting::until_made(&e.db, wait, not_open_yet, || e.rate(&principal, &r.case_id, input.clone()))
                 .await?;

@@ -27,6 +27,7 @@ impl EventHandler for IntakeEvents {
                 eval_cases::source.eq(pb::CaseSource::code_of(case.source)),
                 eval_cases::matters.eq(i32::try_from(case.matters.len()).unwrap_or(i32::MAX)),
                 eval_cases::received_at.eq(received.naive_utc()),
+                eval_cases::summary.eq(crate::rating_page::masked_summary(&case.matters)),
             ))
             .execute(c)?;
         for m in &case.matters {

@@ -38,6 +38,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/evaluations/{case_id}/follow-ups", post(follow_up))
         .route("/v1/evaluations/expiry/run", post(run_expiry))
         .route("/v1/ratings", post(rate_with_token))
+        .route("/rate", get(rating_page).post(rating_form))
         .route("/v1/rates", get(rates))
         .route("/openapi.json", get(openapi))
         .with_state(state)
@@ -106,13 +107,21 @@ struct TokenRating {
     level: String,
     #[serde(default)]
     unit_levels: std::collections::BTreeMap<String, String>,
+    /// The citizen's own words, up to 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    comment: Option<String>,
 }
 
 /// The citizen rates with the one-time token from the link; no account, no API key.
 #[utoipa::path(post, path = "/v1/ratings", request_body = TokenRating,
     responses((status = 200, body = EvaluationView), (status = 404, description = "not a valid link (or already used)"), (status = 409), (status = 422)))]
 async fn rate_with_token(State(s): S, ApiJson(b): ApiJson<TokenRating>) -> Res<EvaluationView> {
-    Ok(Json(s.evaluation.rate_with_token(&b.token, RateInput { level: b.level, unit_levels: b.unit_levels }).await?))
+    Ok(Json(
+        s.evaluation
+            .rate_with_token(&b.token, RateInput { level: b.level, unit_levels: b.unit_levels, comment: b.comment })
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -153,7 +162,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow evaluation", description = "Ratings, windows, follow-ups and the bulletin's rates."),
-    paths(get_evaluation, rate, issue_link, follow_up, run_expiry, rate_with_token, rates),
+    paths(get_evaluation, rate, issue_link, follow_up, run_expiry, rate_with_token, rating_page, rating_form, rates),
     components(schemas(
         RateSummary,
         UnitRates,
@@ -170,3 +179,113 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     modifiers(&ApiContract)
 )]
 pub struct ApiDoc;
+
+/// The page headers of the citizen's rating page: nothing cached (the link is a credential),
+/// no referrer carrying it away, no script, no framing.
+fn page(status: axum::http::StatusCode, body: Result<String, askama::Error>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (status, body) = match body {
+        Ok(b) => (status, b),
+        Err(e) => {
+            tracing::error!(error = %e, "the rating page did not render");
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "服务暂不可用，请稍后再试。".to_owned())
+        }
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn link_state(state: crate::service::RatingLinkState) -> axum::response::Response {
+    use crate::rating_page::{Closed, message};
+    use axum::http::StatusCode;
+    match state {
+        crate::service::RatingLinkState::Closed(c @ Closed::NotValid) => page(StatusCode::NOT_FOUND, message(c)),
+        crate::service::RatingLinkState::Closed(c @ Closed::Expired) => page(StatusCode::GONE, message(c)),
+        crate::service::RatingLinkState::Failed(e) => {
+            tracing::error!(error = ?e, "the rating link could not be read");
+            page(StatusCode::SERVICE_UNAVAILABLE, Ok("服务暂不可用，请稍后再试。".to_owned()))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RateLink {
+    /// The token of the citizen's one-time link.
+    #[param(max_length = 200)]
+    t: Option<String>,
+}
+
+/// The page the citizen's link opens (`/rate?t=…`): a form in Chinese, no JavaScript needed.
+#[utoipa::path(get, path = "/rate", params(RateLink),
+    responses((status = 200, description = "the rating form", content_type = "text/html"), (status = 404, description = "the link is not valid or was used", content_type = "text/html"), (status = 410, description = "the rating window has closed", content_type = "text/html"), (status = 400, description = "a query that does not parse")))]
+async fn rating_page(State(s): S, axum::extract::Query(q): axum::extract::Query<RateLink>) -> axum::response::Response {
+    let token = q.t.unwrap_or_default();
+    match s.evaluation.rating_form(&token).await {
+        Ok(form) => page(axum::http::StatusCode::OK, form.page(&token, "", Vec::new())),
+        Err(state) => link_state(state),
+    }
+}
+
+/// The form the rating page posts: the token, `level`, `unit.<code>` per handling unit of a
+/// petition, and an optional `comment`.
+#[utoipa::path(post, path = "/rate",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "t, level, unit.<code>, comment"),
+    responses((status = 200, description = "thanks", content_type = "text/html"), (status = 404, description = "the link is not valid or was used", content_type = "text/html"), (status = 410, description = "the rating window has closed", content_type = "text/html"), (status = 422, description = "the form again, with what is missing", content_type = "text/html"), (status = 400, description = "not a form body"), (status = 415, description = "not application/x-www-form-urlencoded")))]
+async fn rating_form(
+    State(s): S,
+    axum::extract::Form(values): axum::extract::Form<std::collections::BTreeMap<String, String>>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let token = values.get("t").cloned().unwrap_or_default();
+    let form = match s.evaluation.rating_form(&token).await {
+        Ok(form) => form,
+        Err(state) => return link_state(state),
+    };
+    let comment = values.get("comment").cloned().unwrap_or_default();
+    let unit_levels =
+        values.iter().filter_map(|(k, v)| k.strip_prefix("unit.").map(|unit| (unit.to_owned(), v.clone()))).collect();
+    let input = RateInput {
+        level: values.get("level").cloned().unwrap_or_default(),
+        unit_levels,
+        comment: Some(comment.clone()).filter(|c| !c.trim().is_empty()),
+    };
+    match s.evaluation.rate_with_token(&token, input).await {
+        Ok(_) => page(StatusCode::OK, crate::rating_page::thanks()),
+        Err(e) => {
+            let problem = caseflow_runtime::Problem::from(e);
+            match problem.kind {
+                caseflow_runtime::ErrorKind::InvalidArgument => {
+                    // Said in the citizen's words: which choice is missing.
+                    let form = form.with_picked(&values);
+                    let errors = problem
+                        .violations
+                        .iter()
+                        .map(|v| crate::rating_page::explain(&v.field, &form))
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    page(StatusCode::UNPROCESSABLE_ENTITY, form.page(&token, &comment, errors))
+                }
+                caseflow_runtime::ErrorKind::NotFound => {
+                    link_state(crate::service::RatingLinkState::Closed(crate::rating_page::Closed::NotValid))
+                }
+                _ => link_state(crate::service::RatingLinkState::Closed(crate::rating_page::Closed::Expired)),
+            }
+        }
+    }
+}

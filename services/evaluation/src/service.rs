@@ -104,6 +104,8 @@ pub struct RatingRecord {
     pub channel: String,
     pub at: DateTime<Utc>,
     pub superseded: bool,
+    /// The citizen's comment with this rating, if any.
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -116,6 +118,10 @@ pub struct RateInput {
     /// for the units the citizen named (the others take `level`).
     #[serde(default)]
     pub unit_levels: BTreeMap<String, String>,
+    /// The citizen's own words with the rating, up to 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -136,6 +142,13 @@ pub struct RatingLink {
     /// Path the citizen's link opens (POST a rating to it).
     pub path: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Why a rating link shows no form, or that reading it failed.
+#[derive(Debug)]
+pub enum RatingLinkState {
+    Closed(crate::rating_page::Closed),
+    Failed(EvaluationError),
 }
 
 fn end_of_day_after(now: DateTime<Utc>, days: u32) -> NaiveDateTime {
@@ -353,6 +366,73 @@ impl Evaluation {
         self.rate_as(case_id, Some(token_digest(token.trim())), input, ("citizen", None), "citizen".into()).await
     }
 
+    /// What the citizen's link shows: the form, or why there is none.
+    pub async fn rating_form(&self, token: &str) -> Result<crate::rating_page::Form, RatingLinkState> {
+        use crate::rating_page::{Closed, Form, Subject, scale};
+        let digest = token_digest(token.trim());
+        let now = self.clock.now().naive_utc();
+        let found = self
+            .db
+            .read(move |c| {
+                let Some(e) = evaluations::table
+                    .filter(evaluations::token_hash.eq(&digest))
+                    .select(EvaluationRow::as_select())
+                    .first(c)
+                    .optional()?
+                else {
+                    return Ok::<_, EvaluationError>(None);
+                };
+                let case: Option<(chrono::NaiveDateTime, String)> = crate::store::eval_cases::table
+                    .find(&e.case_id)
+                    .select((crate::store::eval_cases::received_at, crate::store::eval_cases::summary))
+                    .first(c)
+                    .optional()?;
+                let subjects = subjects(c, &e.case_id, &e.source)?;
+                Ok(Some((e, case, subjects)))
+            })
+            .await
+            .map_err(RatingLinkState::Failed)?;
+        let Some((e, case, rated)) = found else { return Err(RatingLinkState::Closed(Closed::NotValid)) };
+        if !matches!(e.status.as_str(), "due" | "re_rating_invited") {
+            return Err(RatingLinkState::Closed(Closed::NotValid));
+        }
+        if now > e.window_ends {
+            return Err(RatingLinkState::Closed(Closed::Expired));
+        }
+        let (received_at, summary) = case.unwrap_or((e.opened_at, String::new()));
+        let hotline = &self.surveys.policy.hotline_scale;
+        let mut subjects = Vec::new();
+        if e.source == "hotline" {
+            subjects.push(Subject {
+                field: "level".into(),
+                title: "您对本次诉求办理的评价".into(),
+                choices: scale("hotline", hotline, false),
+                picked: String::new(),
+            });
+        }
+        for s in rated {
+            let (field, title) = if s.subject == "agency" {
+                ("level".to_owned(), "对信访部门（登记、转送、告知）的评价".to_owned())
+            } else if e.source == "petition" {
+                (
+                    format!("unit.{}", s.subject),
+                    format!("对办理单位“{}”的评价", crate::rating_page::unit_name(&s.subject)),
+                )
+            } else {
+                // A hotline case is rated once; its units take the case's level.
+                continue;
+            };
+            subjects.push(Subject { field, title, choices: scale(&e.source, hotline, true), picked: String::new() });
+        }
+        Ok(Form {
+            source: e.source,
+            received_on: received_at.and_utc().with_timezone(&district_offset()).date_naive(),
+            summary,
+            window_ends: e.window_ends.and_utc(),
+            subjects,
+        })
+    }
+
     async fn rate_as(
         &self,
         case_id: String,
@@ -407,6 +487,13 @@ impl Evaluation {
                 let case_mapped = surveys.policy.map_level(&e.source, input.level.trim()).map_err(|rule| invalid("level", rule))?;
                 let units: Vec<String> = subjects.iter().filter(|s| s.subject != "agency").map(|s| s.subject.clone()).collect();
                 let mut violations = Vec::new();
+                if let Some(comment) = &input.comment {
+                    if comment.chars().count() > 500 {
+                        violations.push(FieldViolation::new("comment", "at most 500 characters"));
+                    } else if comment.chars().any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t')) {
+                        violations.push(FieldViolation::new("comment", "must not hold control characters"));
+                    }
+                }
                 for unit in input.unit_levels.keys() {
                     if !units.contains(unit) {
                         violations.push(FieldViolation::new(format!("unit_levels.{unit}"), format!("'{unit}' did not handle this case; its units: {}", units.join(", "))));
@@ -440,6 +527,7 @@ impl Evaluation {
                 }
                 let rerated = e.status == "re_rating_invited";
                 let attempt = if rerated { 2 } else { 1 };
+                let comment = input.comment.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
                 diesel::update(evaluation_ratings::table.filter(evaluation_ratings::case_id.eq(&case_id)).filter(evaluation_ratings::cycle.eq(e.cycle)))
                     .set(evaluation_ratings::superseded.eq(true))
                     .execute(c)?;
@@ -465,6 +553,7 @@ impl Evaluation {
                             channel: channel.to_owned(),
                             at: now.naive_utc(),
                             superseded: false,
+                            comment: comment.clone(),
                         })
                         .execute(c)?;
                 }
@@ -779,6 +868,7 @@ fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, Evaluati
                 channel: r.channel,
                 at: r.at.and_utc(),
                 superseded: r.superseded,
+                comment: r.comment,
             })
             .collect(),
     })

@@ -18,6 +18,7 @@ diesel::table! {
         source -> Text,
         matters -> Integer,
         received_at -> Timestamp,
+        summary -> Text,
     }
 }
 
@@ -61,6 +62,7 @@ diesel::table! {
         channel -> Text,
         at -> Timestamp,
         superseded -> Bool,
+        comment -> Nullable<Text>,
     }
 }
 
@@ -105,6 +107,7 @@ pub struct RatingRow {
     pub channel: String,
     pub at: NaiveDateTime,
     pub superseded: bool,
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

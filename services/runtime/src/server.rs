@@ -121,7 +121,8 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
 /// Every refusal is problem+json, including the ones the framework makes before a handler runs
 /// (a path segment that is not UTF-8 or does not fit its type, a query that does not parse, a
 /// body over the limit, a wrong method): such an answer is rewritten with its status kept and
-/// the framework's text as the detail. gRPC answers and problem+json pass through untouched.
+/// the framework's text as the detail. gRPC answers, problem+json and the pages a handler
+/// renders on purpose (text/html: the citizen's rating page) pass through untouched.
 async fn problem_shape(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
     let response = next.run(req).await;
     let status = response.status();
@@ -131,6 +132,7 @@ async fn problem_shape(req: Request<axum::body::Body>, next: axum::middleware::N
         || content_type.starts_with("application/problem+json")
         || content_type.starts_with("application/grpc")
         || content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
     {
         return response;
     }

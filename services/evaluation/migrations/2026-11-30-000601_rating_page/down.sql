@@ -1,0 +1,2 @@
+ALTER TABLE evaluation_ratings DROP COLUMN comment;
+ALTER TABLE eval_cases DROP COLUMN summary;
