@@ -11,6 +11,7 @@ mod idempotency;
 mod intake;
 mod metrics;
 mod operations;
+mod petitions;
 mod privacy;
 mod replicas;
 mod reporting;

@@ -91,6 +91,18 @@ fn petition_input(p: pb::Petition) -> PetitionInput {
         joint_letter: p.joint_signers.map(|signers| JointLetterInput { signers }),
         single_visit: p.single_visit,
         related_case_id: Some(p.related_case_id).filter(|s| !s.is_empty()),
+        decision: p.decision.map(decision_input),
+    }
+}
+
+fn decision_input(d: pb::PetitionDecision) -> crate::input::DecisionInput {
+    let some = |s: String| Some(s).filter(|s| !s.is_empty());
+    crate::input::DecisionInput {
+        outcome: d.outcome,
+        legal_channel: some(d.legal_channel),
+        concluded_case: some(d.concluded_case),
+        forwarded_to: some(d.forwarded_to),
+        notice: some(d.notice),
     }
 }
 
@@ -143,6 +155,25 @@ fn case_view(v: CaseView) -> pb::CaseView {
         is_first: v.is_first,
         repeat_of: v.repeat_of.unwrap_or_default(),
         status: v.status,
+        decision: v.petition.as_ref().and_then(|p| p.decision.as_ref()).map(|d| pb::PetitionDecision {
+            outcome: d.outcome.clone(),
+            legal_channel: d.legal_channel.clone().unwrap_or_default(),
+            concluded_case: d.concluded_case.clone().unwrap_or_default(),
+            forwarded_to: d.forwarded_to.clone().unwrap_or_default(),
+            notice: d.notice.clone(),
+        }),
+        decision_due_at: v
+            .petition
+            .as_ref()
+            .and_then(|p| p.decision.as_ref())
+            .and_then(|d| d.due_at)
+            .map(time::to_proto),
+        decided_at: v
+            .petition
+            .as_ref()
+            .and_then(|p| p.decision.as_ref())
+            .and_then(|d| d.decided_at)
+            .map(time::to_proto),
         purpose: v.petition.map(|p| p.purpose).unwrap_or_default(),
     }
 }
@@ -181,6 +212,26 @@ impl IntakeApi for IntakeGrpc {
             Ok(Response::new(pb::SubmitHotlineOrderResponse { case: Some(case_view(case)), created }))
         })
         .await
+    }
+
+    async fn decide_petition(
+        &self,
+        request: Request<pb::DecidePetitionRequest>,
+    ) -> Result<Response<pb::CaseView>, Status> {
+        let principal = grpc_principal(&request)?;
+        let r = request.into_inner();
+        let d = r.decision.ok_or_else(|| Status::from(caseflow_runtime::Problem::field("decision", "is required")))?;
+        let some = |s: String| Some(s).filter(|s| !s.is_empty());
+        let input = crate::decisions::DecideInput {
+            outcome: d.outcome,
+            legal_channel: some(d.legal_channel),
+            concluded_case: some(d.concluded_case),
+            forwarded_to: some(d.forwarded_to),
+            notice: some(d.notice),
+            decided_at: None,
+        };
+        let case = self.intake.decide_petition(&principal, &r.case_id, input).await?;
+        Ok(Response::new(case_view(case)))
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {

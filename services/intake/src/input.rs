@@ -183,4 +183,39 @@ pub struct PetitionInput {
     #[serde(default)]
     #[schema(pattern = "^[0-9a-fA-F-]{1,64}$")]
     pub related_case_id: Option<String>,
+    /// The petition office's decision (信访工作条例 第二十二条). Absent: registered and
+    /// accepted at once, its matters go to their units. `{"outcome": "pending"}` registers it
+    /// for a decision within 15 days (POST /v1/petitions/{case_id}/decision).
+    #[serde(default)]
+    pub decision: Option<DecisionInput>,
+}
+
+/// The petition office's decision on a registered petition, with the written notice to the
+/// petitioner (书面告知).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    /// accepted (受理: its matters go to the units with the power to handle them) |
+    /// not_accepted (不予受理: a matter for a statutory channel) | no_longer_accepted (不再受理:
+    /// the facts of a concluded review) | forwarded (转送: to a body outside the district) |
+    /// pending (at registration only: decided later)
+    #[schema(pattern = "^(pending|accepted|not_accepted|no_longer_accepted|forwarded)$")]
+    pub outcome: String,
+    /// not_accepted: litigation | arbitration | administrative_review | other_statutory
+    #[serde(default)]
+    #[schema(pattern = "^(litigation|arbitration|administrative_review|other_statutory)$")]
+    pub legal_channel: Option<String>,
+    /// no_longer_accepted: the concluded case (a case id or the review's reference).
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub concluded_case: Option<String>,
+    /// forwarded: the body outside the district, 2 to 100 characters.
+    #[serde(default)]
+    #[schema(min_length = 2, max_length = 100)]
+    pub forwarded_to: Option<String>,
+    /// The written notice to the petitioner, 1 to 2,000 characters; required with every
+    /// decision but pending.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub notice: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! protects the citizen's data, and emits `CaseReceived` for routing and reporting.
 
 pub mod citizen;
+pub mod decisions;
 pub mod error;
 pub mod grpc;
 pub mod input;

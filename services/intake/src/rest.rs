@@ -46,6 +46,7 @@ pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/v1/hotline/orders", post(submit_order))
         .route("/v1/petitions", post(submit_petition))
+        .route("/v1/petitions/{case_id}/decision", post(decide_petition))
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases/{case_id}", get(get_case))
         .route("/v1/cases/{case_id}/reveal", post(reveal))
@@ -90,6 +91,27 @@ async fn submit_order(
 ) -> Result<impl IntoResponse, IntakeError> {
     let (case, is_new) = state.intake.submit_hotline_order(&principal, order).await?;
     Ok(created(case, is_new))
+}
+
+/// The petition office decides on a petition registered pending its decision (信访工作条例
+/// 第二十二条: within 15 natural days of registration), with the written notice to the
+/// petitioner. Accepted, its matters go to their units now; otherwise no unit gets it.
+#[utoipa::path(
+    post, path = "/v1/petitions/{case_id}/decision", request_body = crate::decisions::DecideInput,
+    params(("case_id" = String, Path, description = "the petition's case id")),
+    responses(
+        (status = 200, body = CaseView), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "not a petition, or already decided"), (status = 413), (status = 422),
+    ),
+    security(("api_key" = []))
+)]
+async fn decide_petition(
+    State(state): State<RestState>,
+    Authenticated(principal): Authenticated,
+    axum::extract::Path(case_id): axum::extract::Path<String>,
+    ApiJson(input): ApiJson<crate::decisions::DecideInput>,
+) -> Result<Json<CaseView>, IntakeError> {
+    Ok(Json(state.intake.decide_petition(&principal, &case_id, input).await?))
 }
 
 /// Register a petition (letter, visit, online complaint, leader mailbox). The petition number
@@ -392,11 +414,12 @@ pub fn document(policy: &Policy) -> serde_json::Value {
 #[openapi(
     info(title = "Caseflow intake", description = "Takes in 12345 hotline work orders and petitions, exactly once, with the citizen's data protected."),
     paths(
-        submit_order, submit_petition, list_cases, get_case, reveal, reveal_log, flag_threat, watch, update_watch,
+        submit_order, submit_petition, decide_petition, list_cases, get_case, reveal, reveal_log, flag_threat, watch, update_watch,
         repeat_petitioners, record_reception, receptions, update_outcome, taxonomy
     ),
     components(schemas(
-        OrderInput, PetitionInput, VisitInput, JointLetterInput, LocationInput, Coordinates, CitizenInput, MatterInput,
+        OrderInput, PetitionInput, crate::input::DecisionInput, crate::decisions::DecideInput,
+        crate::decisions::DecisionView, VisitInput, JointLetterInput, LocationInput, Coordinates, CitizenInput, MatterInput,
         CaseView, CitizenView, LocationView, MatterView, PetitionView, CasePage, RevealRequest, RevealedCitizen, RevealRecord,
         WatchItem, WatchUpdate, ThreatFlag, RepeatPetitioner,
         ReceptionInput, ReceptionMatterInput, OutcomeUpdate, ReceptionView, ReceptionMatterView, ReceptionSummary,

@@ -68,7 +68,7 @@ struct Counts {
 
 enum Outcome {
     /// The new case as stored, read back in its own transaction.
-    Created(Box<(CaseRow, Vec<MatterRow>)>),
+    Created(Box<(CaseRow, Vec<MatterRow>, Option<store::DecisionRow>)>),
     Existing(Box<CaseRow>),
 }
 
@@ -142,7 +142,8 @@ fn integrator_scope(what: &str) -> Problem {
         .with_rule("scope.source")
 }
 
-pub const STATUSES: [&str; 3] = ["received", "dispatched", "in_triage"];
+pub const STATUSES: [&str; 7] =
+    ["received", "dispatched", "in_triage", "awaiting_decision", "not_accepted", "no_longer_accepted", "forwarded"];
 
 impl Intake {
     pub fn new(db: Db, clock: SharedClock, policy: Arc<Policy>, vault: Arc<CitizenVault>, rules: IntakeRules) -> Self {
@@ -202,6 +203,7 @@ impl Intake {
             let (row, matters) = self.rows(&case, &fingerprint, now);
             let actor = principal.name.clone();
             let related = case.related_case_id.clone();
+            let decided = case.decision.clone();
             // The same person's hashes under a key being retired (a rotation in progress).
             let previous_keys = (
                 case.citizen.phone.as_deref().and_then(|v| self.vault.previous_person_key("phone", v)),
@@ -228,14 +230,31 @@ impl Intake {
                         row.repeat_of = Some(first.repeat_of.unwrap_or(first.id));
                         row.is_first = false;
                     }
+                    let decision = (row.source == Source::Petition.as_str()).then(|| {
+                        crate::decisions::at_registration(&row.id, row.received_at.and_utc(), decided.as_ref(), &actor)
+                    });
+                    if let Some(d) = &decision {
+                        row.status = crate::decisions::status_for(&d.outcome).to_owned();
+                    }
                     store::insert_case(c, &row, &matters)?;
                     open_watch_items(c, &row, &actor, now)?;
-                    event_log::append(c, now, &row.id, &case_received(&row, &matters, &masked_name))?;
+                    event_log::append(
+                        c,
+                        now,
+                        &row.id,
+                        &case_received(&row, &matters, &masked_name, decision.as_ref()),
+                    )?;
+                    if let Some(d) = &decision {
+                        diesel::insert_into(store::petition_decisions::table).values(d).execute(c)?;
+                        if d.outcome != "pending" {
+                            event_log::append(c, now, &row.id, &crate::decisions::decided_event(d, None))?;
+                        }
+                    }
                     // Read back as stored (the backend's precision), before the commit: the answer
                     // needs no second transaction.
                     let stored = store::find_case(c, &row.id)?.ok_or_else(|| IntakeError::NotFound(row.id.clone()))?;
                     let matters = store::matters_of(c, std::slice::from_ref(&row.id))?;
-                    Ok::<_, IntakeError>(Outcome::Created(Box::new((stored, matters))))
+                    Ok::<_, IntakeError>(Outcome::Created(Box::new((stored, matters, decision))))
                 })
                 .await;
             match result {
@@ -251,14 +270,17 @@ impl Intake {
 
         match outcome {
             Outcome::Created(created) => {
-                let (case_row, matters) = *created;
+                let (case_row, matters, decision) = *created;
                 let id = case_row.id.clone();
                 tracing::Span::current().record("case_id", id.as_str());
                 tracing::info!(case_id = %id, source = case.source.as_str(), matters = case.matters.len(), "case taken in");
                 if let Some(counts) = &self.counts {
                     counts.received.add_one(&[("source", case.source.as_str()), ("kind", case_row.kind.as_str())]);
                 }
-                Ok((CaseView::build(case_row, matters, &self.vault, Visibility::Masked)?, true))
+                Ok((
+                    CaseView::build(case_row, matters, &self.vault, Visibility::Masked)?.with_decision(decision, now),
+                    true,
+                ))
             }
             Outcome::Existing(existing) => {
                 let stored: BTreeMap<String, String> = serde_json::from_str(&existing.fingerprint).unwrap_or_default();
@@ -331,11 +353,12 @@ impl Intake {
                     return Ok(None);
                 };
                 let matters = store::matters_of(c, std::slice::from_ref(&id))?;
-                Ok::<_, IntakeError>(Some((case, matters)))
+                let decision = store::decisions_of(c, std::slice::from_ref(&id))?.into_iter().next();
+                Ok::<_, IntakeError>(Some((case, matters, decision)))
             })
             .await?;
-        let (case, matters) = found.ok_or_else(|| IntakeError::NotFound(case_id.to_owned()))?;
-        Ok(CaseView::build(case, matters, &self.vault, visibility)?)
+        let (case, matters, decision) = found.ok_or_else(|| IntakeError::NotFound(case_id.to_owned()))?;
+        Ok(CaseView::build(case, matters, &self.vault, visibility)?.with_decision(decision, self.clock.now()))
     }
 
     /// Cases matching `filter`, oldest first, a page at a time.
@@ -352,7 +375,7 @@ impl Intake {
         let unit = principal.unit.clone().filter(|_| principal.role == Role::UnitHandler);
         let limit = query.limit;
         let is_unit = unit.is_some();
-        let (rows, matters) = self
+        let (rows, matters, decisions) = self
             .db
             .read(move |c| {
                 let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
@@ -393,9 +416,13 @@ impl Intake {
                     q.order((cases::received_at.asc(), cases::id.asc())).limit(limit + 1).load(c)?;
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 let matters = store::matters_of(c, &ids)?;
-                Ok::<_, IntakeError>((rows, matters))
+                let decisions = store::decisions_of(c, &ids)?;
+                Ok::<_, IntakeError>((rows, matters, decisions))
             })
             .await?;
+        let mut decisions: BTreeMap<String, store::DecisionRow> =
+            decisions.into_iter().map(|d| (d.case_id.clone(), d)).collect();
+        let now = self.clock.now();
         let more = rows.len() as i64 > limit;
         let mut by_case: BTreeMap<String, Vec<MatterRow>> = BTreeMap::new();
         for m in matters {
@@ -408,7 +435,8 @@ impl Intake {
             let visibility =
                 if is_unit && row.purpose == "accusation" { Visibility::Hidden } else { Visibility::Masked };
             let matters = by_case.remove(&row.id).unwrap_or_default();
-            cases.push(CaseView::build(row, matters, &self.vault, visibility)?);
+            let decision = decisions.remove(&row.id);
+            cases.push(CaseView::build(row, matters, &self.vault, visibility)?.with_decision(decision, now));
         }
         Ok(CasePage { cases, next_cursor: next_cursor.filter(|_| more) })
     }
@@ -672,11 +700,34 @@ impl ListQuery {
 
 /// The event routing and reporting consume: everything they need, and no clear-text personal
 /// data (the person key is a keyed hash).
-fn case_received(case: &CaseRow, matters: &[MatterRow], masked_name: &str) -> pb::IntakeEvent {
+fn case_received(
+    case: &CaseRow,
+    matters: &[MatterRow],
+    masked_name: &str,
+    decision: Option<&store::DecisionRow>,
+) -> pb::IntakeEvent {
+    let received = match decision {
+        Some(d) => case_received_message(case, matters, masked_name, d),
+        None => hotline_received(case, matters, masked_name),
+    };
+    pb::IntakeEvent { kind: Some(pb::intake_event::Kind::CaseReceived(received)) }
+}
+
+/// A petition's `CaseReceived`, saying the office's decision at registration.
+pub(crate) fn case_received_message(
+    case: &CaseRow,
+    matters: &[MatterRow],
+    masked_name: &str,
+    decision: &store::DecisionRow,
+) -> pb::CaseReceived {
+    pb::CaseReceived { decision: decision.outcome.clone(), ..hotline_received(case, matters, masked_name) }
+}
+
+fn hotline_received(case: &CaseRow, matters: &[MatterRow], masked_name: &str) -> pb::CaseReceived {
     let source =
         if case.source == Source::Petition.as_str() { pb::CaseSource::Petition } else { pb::CaseSource::Hotline };
-    pb::IntakeEvent {
-        kind: Some(pb::intake_event::Kind::CaseReceived(pb::CaseReceived {
+    {
+        pb::CaseReceived {
             case_id: case.id.clone(),
             source: source as i32,
             external_ref: case.external_ref.clone(),
@@ -717,6 +768,8 @@ fn case_received(case: &CaseRow, matters: &[MatterRow], masked_name: &str) -> pb
             } else {
                 masked_name.to_owned()
             },
-        })),
+            decision: String::new(),
+            accepted_at: None,
+        }
     }
 }

@@ -54,6 +54,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    petition_decisions (case_id) {
+        case_id -> Text,
+        outcome -> Text,
+        legal_channel -> Nullable<Text>,
+        concluded_case -> Nullable<Text>,
+        forwarded_to -> Nullable<Text>,
+        notice -> Text,
+        due_at -> Nullable<Timestamp>,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+    }
+}
+
+/// A petition's decision as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = petition_decisions, treat_none_as_null = true)]
+pub struct DecisionRow {
+    pub case_id: String,
+    pub outcome: String,
+    pub legal_channel: Option<String>,
+    pub concluded_case: Option<String>,
+    pub forwarded_to: Option<String>,
+    pub notice: String,
+    pub due_at: Option<NaiveDateTime>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub decided_by: Option<String>,
+}
+
+diesel::table! {
     case_units (case_id, unit) {
         case_id -> Text,
         unit -> Text,
@@ -206,6 +235,14 @@ pub fn find_by_ref(conn: &mut AnyConnection, source: &str, external_ref: &str) -
 
 pub fn find_case(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CaseRow>> {
     cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()
+}
+
+/// The decisions on the petitions among `case_ids`.
+pub fn decisions_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<Vec<DecisionRow>> {
+    petition_decisions::table
+        .filter(petition_decisions::case_id.eq_any(case_ids))
+        .select(DecisionRow::as_select())
+        .load(conn)
 }
 
 pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<Vec<MatterRow>> {

@@ -86,6 +86,76 @@ pub struct NewCase {
     pub joint_signers: Option<i32>,
     pub single_visit: bool,
     pub related_case_id: Option<String>,
+    /// Petitions: the decision at registration (accepted when none was given).
+    pub decision: Option<ValidDecision>,
+}
+
+/// A decision that passed its rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidDecision {
+    pub outcome: String,
+    pub legal_channel: Option<String>,
+    pub concluded_case: Option<String>,
+    pub forwarded_to: Option<String>,
+    pub notice: String,
+}
+
+pub const DECISION_OUTCOMES: [&str; 5] = ["pending", "accepted", "not_accepted", "no_longer_accepted", "forwarded"];
+pub const LEGAL_CHANNELS: [&str; 4] = ["litigation", "arbitration", "administrative_review", "other_statutory"];
+
+impl crate::input::DecisionInput {
+    /// Checks the decision's rules; `prefix` names the fields ("decision." inside a petition).
+    pub fn validate(&self, prefix: &str, at_registration: bool) -> Result<ValidDecision, Vec<FieldViolation>> {
+        let mut c = Check::new();
+        let field = |name: &str| format!("{prefix}{name}");
+        let allowed: &[&str] = if at_registration { &DECISION_OUTCOMES } else { &DECISION_OUTCOMES[1..] };
+        let outcome = c.one_of(&field("outcome"), &self.outcome, allowed);
+        let only_for = |c: &mut Check, name: &str, value: &Option<String>, wanted: &str| {
+            let given = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+            match (given, outcome == wanted) {
+                (None, true) => {
+                    c.fail(field(name), format!("is required when the outcome is {wanted}"));
+                    None
+                }
+                (Some(_), false) => {
+                    c.fail(field(name), format!("is only for the outcome {wanted}"));
+                    None
+                }
+                (v, _) => v.map(str::to_owned),
+            }
+        };
+        let legal_channel = only_for(&mut c, "legal_channel", &self.legal_channel, "not_accepted");
+        if let Some(ch) = &legal_channel
+            && !LEGAL_CHANNELS.contains(&ch.as_str())
+        {
+            c.fail(field("legal_channel"), format!("'{ch}' is not one of {}", LEGAL_CHANNELS.join(", ")));
+        }
+        let concluded_case = only_for(&mut c, "concluded_case", &self.concluded_case, "no_longer_accepted");
+        if let Some(r) = &concluded_case {
+            c.reference(&field("concluded_case"), r, "XF2019000123");
+        }
+        let forwarded_to = only_for(&mut c, "forwarded_to", &self.forwarded_to, "forwarded");
+        if let Some(body) = &forwarded_to {
+            let n = body.chars().count();
+            if !(2..=100).contains(&n) || body.chars().any(char::is_control) {
+                c.fail(field("forwarded_to"), "must be 2 to 100 characters, no control characters");
+            }
+        }
+        let notice = self.notice.as_deref().unwrap_or_default();
+        let notice = if outcome == "pending" {
+            if !notice.trim().is_empty() {
+                c.fail(field("notice"), "comes with the decision, not with a registration pending it");
+            }
+            String::new()
+        } else {
+            c.text(&field("notice"), notice, true, 2000)
+        };
+        if c.violations.is_empty() {
+            Ok(ValidDecision { outcome, legal_channel, concluded_case, forwarded_to, notice })
+        } else {
+            Err(c.violations)
+        }
+    }
 }
 
 impl NewCase {
@@ -323,6 +393,7 @@ impl OrderInput {
             joint_signers: None,
             single_visit: false,
             related_case_id,
+            decision: None,
         })
     }
 }
@@ -399,6 +470,16 @@ impl PetitionInput {
             None => None,
         };
         let related_case_id = c.related(self.related_case_id.as_deref());
+        let decision = match &self.decision {
+            None => None,
+            Some(d) => match d.validate("decision.", true) {
+                Ok(v) => Some(v),
+                Err(violations) => {
+                    c.violations.extend(violations);
+                    None
+                }
+            },
+        };
         c.finish(NewCase {
             source: Source::Petition,
             external_ref,
@@ -419,6 +500,7 @@ impl PetitionInput {
             joint_signers,
             single_visit: self.single_visit,
             related_case_id,
+            decision,
         })
     }
 }
@@ -452,6 +534,13 @@ impl NewCase {
             ("single_visit".into(), self.single_visit.to_string()),
             ("related_case_id".into(), opt(&self.related_case_id)),
         ];
+        if let Some(d) = &self.decision {
+            fields.push(("decision.outcome".into(), d.outcome.clone()));
+            fields.push(("decision.legal_channel".into(), opt(&d.legal_channel)));
+            fields.push(("decision.concluded_case".into(), opt(&d.concluded_case)));
+            fields.push(("decision.forwarded_to".into(), opt(&d.forwarded_to)));
+            fields.push(("decision.notice".into(), d.notice.clone()));
+        }
         for (i, m) in self.matters.iter().enumerate() {
             fields.push((format!("matters[{i}].category"), m.category.clone()));
             fields.push((format!("matters[{i}].summary"), m.summary.clone()));

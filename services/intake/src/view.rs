@@ -46,6 +46,8 @@ pub struct PetitionView {
     pub joint_signers: Option<i32>,
     /// Admitted under 最多投一次.
     pub single_visit: bool,
+    /// The petition office's decision (信访工作条例 第二十二条).
+    pub decision: Option<crate::decisions::DecisionView>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -69,8 +71,23 @@ pub struct CaseView {
     pub is_first: bool,
     /// The first case of the chain this case repeats.
     pub repeat_of: Option<String>,
-    /// received | dispatched | in_triage
+    /// received | dispatched | in_triage; petitions also awaiting_decision | not_accepted |
+    /// no_longer_accepted | forwarded
     pub status: String,
+}
+
+impl CaseView {
+    /// The petition's decision in its view.
+    pub fn with_decision(
+        mut self,
+        decision: Option<crate::store::DecisionRow>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        if let (Some(p), Some(d)) = (self.petition.as_mut(), decision) {
+            p.decision = Some(crate::decisions::DecisionView::of(d, now));
+        }
+        self
+    }
 }
 
 /// How much of the citizen a caller may see.
@@ -110,6 +127,7 @@ impl CaseView {
             collective: case.collective,
             joint_signers: case.joint_signers,
             single_visit: case.single_visit,
+            decision: None,
         });
         Ok(Self {
             case_id: case.id,

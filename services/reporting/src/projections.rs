@@ -48,6 +48,28 @@ impl EventHandler for IntakeProjection {
                 }
                 return Ok(());
             }
+            Some(pb::intake_event::Kind::PetitionDecided(d)) => {
+                let Some(decision) = d.decision else { return Ok(()) };
+                let received: Option<(String, NaiveDateTime)> = report_cases::table
+                    .find(&d.case_id)
+                    .select((report_cases::source, report_cases::received_at))
+                    .first(conn)
+                    .optional()?;
+                let Some((source, received_at)) = received else {
+                    return Err(refused(event.position)(format!("decision on unknown case {}", d.case_id)));
+                };
+                let value = if decision.legal_channel.is_empty() {
+                    decision.outcome.clone()
+                } else {
+                    format!("{}.{}", decision.outcome, decision.legal_channel)
+                };
+                let late = match (ts(d.decided_at.as_ref()), ts(d.due_at.as_ref())) {
+                    (Some(at), Some(due)) => at > due,
+                    _ => false,
+                };
+                rollup::decision_recorded(conn, &source, rollup::district_day(received_at), &value, late)?;
+                return Ok(());
+            }
             Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(u)) => {
                 diesel::update(crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)))
                     .set(crate::store::report_reception_matters::outcome.eq(&u.outcome))
@@ -79,6 +101,11 @@ impl EventHandler for IntakeProjection {
         };
         diesel::insert_into(report_cases::table).values(&fact).execute(conn)?;
         rollup::case_arrived(conn, &fact)?;
+        // A petition taken in before decisions were recorded was accepted at registration; a
+        // later one says so with its own PetitionDecided.
+        if fact.source == "petition" && case.decision.is_empty() {
+            rollup::decision_recorded(conn, &fact.source, rollup::district_day(received_at), "accepted", false)?;
+        }
         Ok(())
     }
 }

@@ -504,6 +504,22 @@ fn add_term(conn: &mut AnyConnection, source: &str, day: NaiveDate, term: &str) 
     Ok(())
 }
 
+/// Counts the petition office's decision on a case received on `day`: its outcome (with the
+/// legal channel when not accepted), and whether it came after it was due.
+pub fn decision_recorded(
+    conn: &mut AnyConnection,
+    source: &str,
+    day: NaiveDate,
+    value: &str,
+    late: bool,
+) -> QueryResult<()> {
+    add_count(conn, source, day, "decision", value)?;
+    if late {
+        add_count(conn, source, day, "decision_late", "")?;
+    }
+    Ok(())
+}
+
 /// Counts a newly received case and the words of its matters' summaries, and the evaluations
 /// of it that arrived before it did.
 pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> QueryResult<()> {

@@ -145,11 +145,34 @@ pub struct Summary {
     pub repeat_petitioners: Vec<RepeatPetitioner>,
     /// Petitions: collective visits (集体访), batches and persons.
     pub collective_visits: Option<CollectiveVisits>,
+    /// Petitions: the petition office's decisions on the period's petitions (信访工作条例
+    /// 第二十二条): every petition counts in the channels; only accepted ones go to units.
+    pub decisions: Option<Decisions>,
     /// Evaluation figures: petitions (信访机构 and 有权处理机关), hotline (overall, per case).
     pub evaluation: EvaluationFigures,
     /// Units under each target (强基促稳指标): petitions 70 % participation and 85 %
     /// satisfaction, hotline 98 % satisfaction (as of the end of every deadline).
     pub below_targets: BelowTargets,
+}
+
+/// What the petition office decided on the period's petitions. registered = accepted +
+/// not accepted + no longer accepted + forwarded + pending, checked.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Decisions {
+    pub registered: u64,
+    /// 受理: sent to the units with the power to handle them.
+    pub accepted: u64,
+    /// 不予受理, by the legal channel named: litigation, arbitration, administrative_review,
+    /// other_statutory.
+    pub not_accepted: Vec<Count>,
+    /// 不再受理: the facts of a concluded review.
+    pub no_longer_accepted: u64,
+    /// 转送: to a body outside the district.
+    pub forwarded: u64,
+    /// Registered, no decision recorded yet.
+    pub pending: u64,
+    /// Decided after the 15 days.
+    pub late: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -429,9 +452,47 @@ pub fn build(
         hot_topics: HotTopics::default(),
         repeat_petitioners: Vec::new(),
         collective_visits: None,
+        decisions: (source == "petition").then(|| decisions(cases, total)).transpose()?,
         evaluation: EvaluationFigures::default(),
         below_targets: BelowTargets::default(),
     })
+}
+
+fn legal_channel_label(c: &str) -> &str {
+    match c {
+        "litigation" => "诉讼",
+        "arbitration" => "仲裁",
+        "administrative_review" => "行政复议",
+        "other_statutory" => "其他法定途径",
+        other => other,
+    }
+}
+
+/// The decisions on the petitions counted in `cases`, which add up to the petitions.
+fn decisions(cases: &CaseCounts, total: u64) -> Result<Decisions, Broken> {
+    let mut d = Decisions { registered: total, ..Decisions::default() };
+    for (value, n) in dimension(cases, "decision") {
+        match value.split_once('.') {
+            Some(("not_accepted", channel)) => d.not_accepted.push(Count {
+                key: channel.to_owned(),
+                label: legal_channel_label(channel).to_owned(),
+                count: n,
+                last_year: 0,
+                change: None,
+            }),
+            _ => match value.as_str() {
+                "accepted" => d.accepted += n,
+                "no_longer_accepted" => d.no_longer_accepted += n,
+                "forwarded" => d.forwarded += n,
+                other => return Err(Broken(format!("unknown decision '{other}'"))),
+            },
+        }
+    }
+    d.late = single(cases, "decision_late");
+    let decided = d.accepted + d.no_longer_accepted + d.forwarded + d.not_accepted.iter().map(|c| c.count).sum::<u64>();
+    d.pending =
+        total.checked_sub(decided).ok_or_else(|| Broken(format!("{decided} decisions on {total} petitions")))?;
+    Ok(d)
 }
 
 #[cfg(test)]

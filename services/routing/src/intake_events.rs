@@ -1,6 +1,10 @@
 //! Routing's consumer of intake's stream: each matter of a received case becomes a routing
 //! matter with its clock, and a dispatch — to the unit the caller named, else to the unit the
 //! responsibility catalog names, else into the triage queue where a dispatcher chooses.
+//!
+//! A petition goes to units only once the petition office accepted it (信访工作条例 第二十二条):
+//! at registration (its `CaseReceived` says accepted), or later (`PetitionDecided` carries the
+//! case); one not accepted, no longer accepted or forwarded outside the district never does.
 
 use std::sync::Arc;
 
@@ -28,8 +32,22 @@ impl EventHandler for IntakeEvents {
             event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
         match decoded.kind {
             Some(pb::intake_event::Kind::CaseReceived(case)) => {
+                if !matches!(case.decision.as_str(), "" | "accepted") {
+                    // Registered pending the office's decision, or decided against the units.
+                    return Ok(());
+                }
                 // Dispatched when the case was taken in (a replayed case keeps its time).
                 let at = event_log::recorded_at(event).unwrap_or_else(|| self.clock.now());
+                self.case_received(conn, event.position, case, at)
+            }
+            Some(pb::intake_event::Kind::PetitionDecided(pb::PetitionDecided {
+                accepted_case: Some(case),
+                decided_at,
+                ..
+            })) => {
+                // Accepted after registration: dispatched at the decision.
+                let at = time::from_proto(decided_at.as_ref(), "decided_at")
+                    .map_err(|p| ApplyError::Refused { position: event.position, reason: p.detail.clone() })?;
                 self.case_received(conn, event.position, case, at)
             }
             // Leader receptions concern reporting, not routing.
@@ -49,6 +67,10 @@ impl IntakeEvents {
         let refused = |reason: String| ApplyError::Refused { position, reason };
         let received_at =
             time::from_proto(case.received_at.as_ref(), "received_at").map_err(|p| refused(p.detail.clone()))?;
+        let clock_start = match case.accepted_at.as_ref() {
+            Some(t) => time::from_proto(Some(t), "accepted_at").map_err(|p| refused(p.detail.clone()))?,
+            None => received_at,
+        };
         let sub_district = case.location.as_ref().map(|l| l.sub_district.clone()).unwrap_or_default();
         let source = if case.source == pb::CaseSource::Petition as i32 { "petition" } else { "hotline" };
         for m in &case.matters {
@@ -74,10 +96,12 @@ impl IntakeEvents {
                 resolved_at: None,
                 version: 1,
             };
-            // The clock runs from the case's receipt, whoever holds the matter (rule 6).
+            // The clock runs from the case's receipt, whoever holds the matter (rule 6); a
+            // petition accepted after registration runs from its acceptance (信访工作条例 第三十四条:
+            // 自受理之日起). The rules are those in force on the day of receipt.
             let deadlines = self.rules.policy.deadlines(class(&matter));
-            matter.land_deadline = self.rules.calendar.deadline(received_at, deadlines.land).naive_utc();
-            matter.resolve_deadline = self.rules.calendar.deadline(received_at, deadlines.resolve).naive_utc();
+            matter.land_deadline = self.rules.calendar.deadline(clock_start, deadlines.land).naive_utc();
+            matter.resolve_deadline = self.rules.calendar.deadline(clock_start, deadlines.resolve).naive_utc();
             diesel::insert_into(routing_matters::table).values(&matter).execute(conn)?;
 
             let facts = MatterFacts {

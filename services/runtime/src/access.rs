@@ -133,6 +133,15 @@ pub static TABLE: &[Call] = &[
     },
     Call {
         service: "intake",
+        method: "POST",
+        path: "/v1/petitions/{case_id}/decision",
+        action: "decide on petitions",
+        public: false,
+        grants: &[(Dispatcher, Allowed), (Admin, Allowed)],
+        import_as: &[],
+    },
+    Call {
+        service: "intake",
         method: "GET",
         path: "/v1/cases",
         action: "list cases",
@@ -283,6 +292,15 @@ pub static TABLE: &[Call] = &[
         action: "register petitions",
         public: false,
         grants: &[(Integrator, Allowed), (Dispatcher, Allowed), (Admin, Allowed)],
+        import_as: &[Dispatcher],
+    },
+    Call {
+        service: "intake",
+        method: "gRPC",
+        path: "/caseflow.v1.Intake/DecidePetition",
+        action: "decide on petitions",
+        public: false,
+        grants: &[(Dispatcher, Allowed), (Admin, Allowed)],
         import_as: &[Dispatcher],
     },
     Call {

@@ -468,6 +468,7 @@ impl Clients {
                         joint_signers: p.joint_signers,
                         single_visit: p.single_visit,
                         related_case_id: related,
+                        decision: None,
                     }),
                 };
                 let r = self.intake.submit_petition(request(msg, "dispatcher", at)?).await?.into_inner();
