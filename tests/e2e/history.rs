@@ -54,12 +54,17 @@ struct Recount {
     petition_due: u64,
     petition_expired: u64,
     petition_rated: u64,
+    /// The petition office's decisions on the period's petitions, by outcome (a refusal with
+    /// its legal channel: not_accepted.litigation), and the ones decided after the 15 days.
+    decisions: BTreeMap<String, u64>,
+    decided_late: u64,
 }
 
 fn recount(lines: &[Line]) -> Recount {
     let mut r = Recount::default();
     let mut hotline: BTreeMap<String, bool> = BTreeMap::new();
     let mut petitions: BTreeMap<String, bool> = BTreeMap::new();
+    let mut registered: BTreeMap<String, DateTime<FixedOffset>> = BTreeMap::new();
     for l in lines {
         match &l.event {
             Event::HotlineOrder { order } => {
@@ -69,6 +74,27 @@ fn recount(lines: &[Line]) -> Recount {
                 petitions.insert(petition.petition_number.clone(), in_period(&petition.received_at));
                 if in_period(&petition.received_at) {
                     *r.petitions_by_channel.entry(petition.channel.clone()).or_default() += 1;
+                    let d = petition.decision.as_ref();
+                    let outcome = match d {
+                        None => "accepted".to_owned(),
+                        Some(d) if d.legal_channel.is_empty() => d.outcome.clone(),
+                        Some(d) => format!("{}.{}", d.outcome, d.legal_channel),
+                    };
+                    if outcome != "pending" {
+                        *r.decisions.entry(outcome).or_default() += 1;
+                    } else {
+                        registered.insert(petition.petition_number.clone(), petition.received_at);
+                    }
+                }
+            }
+            Event::PetitionDecision { case, decision } => {
+                if let Some(received) = registered.get(case) {
+                    *r.decisions.entry(decision.outcome.clone()).or_default() += 1;
+                    // Due at the end of the 15th natural day after registration.
+                    let due = (received.date_naive() + chrono::Duration::days(16)).and_hms_opt(0, 0, 0);
+                    if due.is_some_and(|due| l.at.naive_local() > due) {
+                        r.decided_late += 1;
+                    }
                 }
             }
             _ => {}
@@ -150,7 +176,25 @@ fn figures(reports: &[Value]) -> Recount {
         petition_due: sum(a1, "due"),
         petition_expired: sum(a1, "expired"),
         petition_rated: sum(a1, "satisfied") + sum(a1, "basic") + sum(a1, "unsatisfied"),
+        decisions: decisions(&petition["decisions"]),
+        decided_late: petition["decisions"]["late"].as_u64().unwrap_or(0),
     }
+}
+
+/// The summary's decisions in the recount's terms (outcomes with a count).
+fn decisions(d: &Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for key in ["accepted", "no_longer_accepted", "forwarded"] {
+        if let Some(n) = d[key].as_u64().filter(|n| *n > 0) {
+            out.insert(key.to_owned(), n);
+        }
+    }
+    for c in d["not_accepted"].as_array().into_iter().flatten() {
+        if let (Some(k), Some(n)) = (c["key"].as_str(), c["count"].as_u64()) {
+            out.insert(format!("not_accepted.{k}"), n);
+        }
+    }
+    out
 }
 
 /// Waits (the three streams reach reporting in their own time) until the reports equal the

@@ -106,6 +106,10 @@ fn row(lines: &[Line], serial: u64) -> Option<Row> {
             _ => None,
         })?;
     let case_id = format!("c{serial:09}");
+    // A petition the office did not accept reaches no unit: the case alone.
+    let refused = lines.iter().any(|l| {
+        matches!(&l.event, Event::Petition { petition } if petition.decision.as_ref().is_some_and(|d| !matches!(d.outcome.as_str(), "accepted" | "pending")))
+    });
     let (ack_after, resolve_after) = deadlines(source == "petition", single_visit, &kind);
     let resolve_deadline = received + resolve_after;
     let open = |unit: &str, at: NaiveDateTime, assignment: i32| DispatchFact {
@@ -127,12 +131,12 @@ fn row(lines: &[Line], serial: u64) -> Option<Row> {
         rehandled: 0,
         settles_at: None,
     };
-    let mut facts = vec![open(&target, received, 1)];
+    let mut facts = if refused { Vec::new() } else { vec![open(&target, received, 1)] };
     let mut proposed: BTreeMap<String, String> = BTreeMap::new();
     let mut rating = None;
-    for l in lines {
+    for l in lines.iter().filter(|_| !refused) {
         let at = naive(&l.at);
-        let current = facts.len() - 1;
+        let current = facts.len().saturating_sub(1);
         match &l.event {
             Event::Acknowledge { .. } => facts[current].acknowledged_at = Some(at),
             Event::ExtensionDecision { approve: true, .. } => {

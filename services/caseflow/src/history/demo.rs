@@ -615,11 +615,70 @@ impl Gen<'_> {
             joint_signers: None,
             single_visit,
             related_case: None,
+            decision: None,
         };
+        // The petition office's decision (信访工作条例 第二十二条). Most petitions are accepted
+        // at registration; some are registered and accepted days later (within the 15 days, a
+        // few late), and some never reach a unit: not accepted (a statutory channel), no longer
+        // accepted, or forwarded outside the district (the bulletin counts 602 petitions but
+        // only 111 unit evaluations).
+        // Drawn from the petition's own stream, so the rest of the file is what it was before
+        // decisions were generated.
+        let mut own = Rng::new(
+            number.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
+        );
+        let mut petition = petition;
+        let mut accepted_at = t;
+        let r = own.unit();
+        let refused = |outcome: &str, notice: &str| format::Decision {
+            outcome: outcome.into(),
+            legal_channel: String::new(),
+            concluded_case: String::new(),
+            forwarded_to: String::new(),
+            notice: notice.into(),
+        };
+        let later = if r < 0.06 {
+            let channel = *own.pick(&["litigation", "arbitration", "administrative_review"]);
+            petition.decision = Some(format::Decision {
+                legal_channel: channel.into(),
+                ..refused("not_accepted", "该信访事项应当通过法定途径解决，不予受理，已书面告知信访人。")
+            });
+            None
+        } else if r < 0.08 {
+            petition.decision = Some(format::Decision {
+                concluded_case: format!("XF{}000001", year - 1),
+                ..refused("no_longer_accepted", "同一事实已复核终结，不再受理，已书面告知信访人。")
+            });
+            None
+        } else if r < 0.11 {
+            petition.decision = Some(format::Decision {
+                forwarded_to: "泉州市丰泽区信访局".into(),
+                ..refused("forwarded", "该事项属丰泽区职权范围，已转送并书面告知信访人。")
+            });
+            None
+        } else if r < 0.26 {
+            petition.decision = Some(refused("pending", ""));
+            // Decided 1 to 14 days later, one in twenty after the 15 days.
+            let days = if own.chance(0.05) { 16 + own.below(5) } else { 1 + own.below(14) };
+            accepted_at = working_hours(t + Duration::days(i64::try_from(days).unwrap_or(1)));
+            Some(accepted_at)
+        } else {
+            Some(t)
+        };
+        let accepted = petition.decision.as_ref().is_none_or(|d| d.outcome == "pending");
         if !self.push(t, Event::Petition { petition }) {
             return;
         }
-        if let Some(resolved) = self.route(&number, first, topic, t, true, single_visit) {
+        if let Some(at) = later.filter(|at| *at != t) {
+            let decision = refused("accepted", "您的信访事项已受理，已转有权处理机关办理，特此告知。");
+            if !self.push(at, Event::PetitionDecision { case: number.clone(), decision }) {
+                return;
+            }
+        }
+        if !accepted {
+            return;
+        }
+        if let Some(resolved) = self.route(&number, first, topic, accepted_at, true, single_visit) {
             let holder = self
                 .lines
                 .iter()

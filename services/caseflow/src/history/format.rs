@@ -104,6 +104,28 @@ pub struct Petition {
     pub single_visit: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub related_case: Option<String>,
+    /// The petition office's decision at registration; absent: accepted at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// The petition office's decision (信访工作条例 第二十二条), with its written notice.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// pending (at registration only) | accepted | not_accepted | no_longer_accepted | forwarded
+    pub outcome: String,
+    /// not_accepted: litigation | arbitration | administrative_review | other_statutory
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub legal_channel: String,
+    /// no_longer_accepted: the concluded case.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub concluded_case: String,
+    /// forwarded: the body outside the district.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub forwarded_to: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notice: String,
 }
 
 /// The dispatch a unit action names: the case, the matter (from 1) and the unit holding it.
@@ -148,6 +170,9 @@ pub enum Event {
     HotlineOrder { order: Order },
     /// A petition registered by the petition desk (as a dispatcher).
     Petition { petition: Petition },
+    /// The petition office decided on a petition registered pending its decision (as a
+    /// dispatcher), at the line's time.
+    PetitionDecision { case: String, decision: Decision },
     /// The holding unit acknowledged (查阅) the dispatch.
     Acknowledge {
         #[serde(flatten)]
@@ -282,6 +307,7 @@ impl Event {
         match self {
             Self::HotlineOrder { .. } => "hotline_order",
             Self::Petition { .. } => "petition",
+            Self::PetitionDecision { .. } => "petition_decision",
             Self::Acknowledge { .. } => "acknowledge",
             Self::Land { .. } => "land",
             Self::Reply { .. } => "reply",

@@ -296,6 +296,16 @@ fn request<T>(message: T, role: &str, at: &Moment<'_>) -> Result<tonic::Request<
     Ok(r)
 }
 
+fn decision(d: &format::Decision) -> pb::PetitionDecision {
+    pb::PetitionDecision {
+        outcome: d.outcome.clone(),
+        legal_channel: d.legal_channel.clone(),
+        concluded_case: d.concluded_case.clone(),
+        forwarded_to: d.forwarded_to.clone(),
+        notice: d.notice.clone(),
+    }
+}
+
 fn ts(t: &chrono::DateTime<chrono::FixedOffset>) -> Option<prost_types::Timestamp> {
     Some(time::to_proto(t.with_timezone(&chrono::Utc)))
 }
@@ -468,11 +478,17 @@ impl Clients {
                         joint_signers: p.joint_signers,
                         single_visit: p.single_visit,
                         related_case_id: related,
-                        decision: None,
+                        decision: p.decision.as_ref().map(decision),
                     }),
                 };
                 let r = self.intake.submit_petition(request(msg, "dispatcher", at)?).await?.into_inner();
                 Ok(case_ids(r.case, true))
+            }
+            Event::PetitionDecision { case, decision: d } => {
+                let case_id = names.case(case)?.0.clone();
+                let msg = pb::DecidePetitionRequest { case_id, decision: Some(decision(d)) };
+                self.intake.decide_petition(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
             }
             Event::Acknowledge { dispatch } => {
                 let id = self.dispatch(names, dispatch, at).await?;
