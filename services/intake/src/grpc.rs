@@ -218,20 +218,26 @@ impl IntakeApi for IntakeGrpc {
         &self,
         request: Request<pb::DecidePetitionRequest>,
     ) -> Result<Response<pb::CaseView>, Status> {
-        let principal = grpc_principal(&request)?;
-        let r = request.into_inner();
-        let d = r.decision.ok_or_else(|| Status::from(caseflow_runtime::Problem::field("decision", "is required")))?;
-        let some = |s: String| Some(s).filter(|s| !s.is_empty());
-        let input = crate::decisions::DecideInput {
-            outcome: d.outcome,
-            legal_channel: some(d.legal_channel),
-            concluded_case: some(d.concluded_case),
-            forwarded_to: some(d.forwarded_to),
-            notice: some(d.notice),
-            decided_at: None,
-        };
-        let case = self.intake.decide_petition(&principal, &r.case_id, input).await?;
-        Ok(Response::new(case_view(case)))
+        let this = self.clone();
+        // An importer's line applied but not journaled is answered again under its key.
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/DecidePetition", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let d =
+                r.decision.ok_or_else(|| Status::from(caseflow_runtime::Problem::field("decision", "is required")))?;
+            let some = |s: String| Some(s).filter(|s| !s.is_empty());
+            let input = crate::decisions::DecideInput {
+                outcome: d.outcome,
+                legal_channel: some(d.legal_channel),
+                concluded_case: some(d.concluded_case),
+                forwarded_to: some(d.forwarded_to),
+                notice: some(d.notice),
+                decided_at: None,
+            };
+            let case = this.intake.decide_petition(&principal, &r.case_id, input).await?;
+            Ok(Response::new(case_view(case)))
+        })
+        .await
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {

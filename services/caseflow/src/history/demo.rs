@@ -790,9 +790,10 @@ pub fn for_each_case(spec: &Spec, mut f: impl FnMut(Vec<Line>)) {
 fn run(spec: &Spec, sink: Option<&mut dyn FnMut(Vec<Line>)>) -> Vec<Line> {
     let offset = caseflow_runtime::clock::district_offset();
     let end = spec.start.checked_add_months(chrono::Months::new(spec.months)).unwrap_or(spec.start);
-    // As of the bulletin's date: 23 days after the half-year ends.
+    // As of the bulletin's date (2020-07-23 for the first half of 2020): the start of the 23rd
+    // day after the half-year ends, the moment its reports are read as of.
     let cutoff = offset
-        .from_local_datetime(&(end + Duration::days(22)).and_hms_opt(23, 59, 0).unwrap_or_default())
+        .from_local_datetime(&(end + Duration::days(22)).and_hms_opt(0, 0, 0).unwrap_or_default())
         .single()
         .unwrap_or_else(|| chrono::Utc::now().with_timezone(&offset));
     let mut g = Gen { rng: Rng::new(spec.seed), lines: Vec::new(), sink, cutoff, bounced: 0, returned: 0 };
