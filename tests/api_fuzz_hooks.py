@@ -12,6 +12,9 @@ the documents promise to take (`positive_data_acceptance`).
 - A petition names an `accused_unit` for an accusation and only then, and no matter goes to
   the accused unit; `visit` comes with channel visit only, `joint_letter` with letter only.
 - A review that sends a reply back gives its reason.
+- A petition office's decision names the legal channel when not accepted, the concluded case
+  when no longer accepted and the body when forwarded, each only then, and a written notice
+  with every outcome but pending (and none with pending).
 - A field that names another record names one that exists: a case's `related_case_id` (the
   fuzzer has no case id to give, so it gives none), a succession's `successor` (a unit of the
   built-in registry other than the one in the path).
@@ -59,7 +62,7 @@ def _inside_records(value):
     return value
 
 
-TIME_FIELDS = ("from", "to", "as_of", "received_at", "at")
+TIME_FIELDS = ("from", "to", "as_of", "received_at", "at", "decided_at")
 
 
 def _period(query):
@@ -122,6 +125,37 @@ def _petition(body):
         body.pop("joint_letter")
 
 
+def _clean(value):
+    """Text without control characters or surrounding blanks (the rules trim and refuse them)."""
+    if not isinstance(value, str):
+        return ""
+    return "".join(c for c in value if c.isprintable() or c in "\n\t").strip()
+
+
+def _decision(d):
+    if not isinstance(d, dict):
+        return
+    outcome = d.get("outcome")
+    if not isinstance(outcome, str):
+        return
+    wanted = {"not_accepted": "legal_channel", "no_longer_accepted": "concluded_case", "forwarded": "forwarded_to"}
+    for field, owner in [("legal_channel", "not_accepted"), ("concluded_case", "no_longer_accepted"), ("forwarded_to", "forwarded")]:
+        if outcome != owner:
+            d.pop(field, None)
+    field = wanted.get(outcome)
+    if field == "legal_channel" and not d.get(field):
+        d[field] = "litigation"
+    if field == "concluded_case" and not str(d.get(field) or "").strip():
+        d[field] = "XF2019000001"
+    if field == "forwarded_to":
+        body = _clean(d.get(field))
+        d[field] = body if 2 <= len(body) <= 100 else "泉州市丰泽区信访局"
+    if outcome == "pending":
+        d.pop("notice", None)
+    elif not _clean(d.get("notice")):
+        d["notice"] = "已书面告知信访人。"
+
+
 @schemathesis.hook
 def map_case(ctx, case):
     if isinstance(case.query, dict):
@@ -143,6 +177,9 @@ def map_case(ctx, case):
         body["successor"] = "zhujian" if code == "chengguan" else "chengguan"
     if path == "/v1/petitions":
         _petition(body)
+        _decision(body.get("decision"))
+    if path == "/v1/petitions/{case_id}/decision":
+        _decision(body)
     if path == "/v1/dispatches/{id}/review" and body.get("accept") is False and not str(body.get("reason", "")).strip():
         body["accept"] = True
     case.body = body

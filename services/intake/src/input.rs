@@ -209,13 +209,13 @@ pub struct DecisionInput {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub concluded_case: Option<String>,
-    /// forwarded: the body outside the district, 2 to 100 characters.
+    /// forwarded: the body outside the district, 2 to 100 characters, no control characters.
     #[serde(default)]
-    #[schema(min_length = 2, max_length = 100)]
+    #[schema(min_length = 2, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub forwarded_to: Option<String>,
-    /// The written notice to the petitioner, 1 to 2,000 characters; required with every
-    /// decision but pending.
+    /// The written notice to the petitioner, 1 to 2,000 characters, no control characters but
+    /// line breaks and tabs; required with every decision but pending.
     #[serde(default)]
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$")]
     pub notice: Option<String>,
 }

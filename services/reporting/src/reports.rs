@@ -130,7 +130,7 @@ impl Reports {
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         let (rows, cases) = self
             .db
-            .read(move |c| {
+            .snapshot(move |c| {
                 let rows: Vec<(Option<String>, String, String, i64)> = report_dispatches::table
                     .filter(report_dispatches::source.eq(&s))
                     .filter(report_dispatches::received_at.ge(f))
@@ -203,8 +203,10 @@ impl Reports {
     ) -> Result<Attachment2, Problem> {
         self.check_period(p, from, to)?;
         let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
-        let cells =
-            self.db.read(move |c| crate::read::dispatch_cells(c, "hotline", f, t, at).map_err(DbError::from)).await?;
+        let cells = self
+            .db
+            .snapshot(move |c| crate::read::dispatch_cells(c, "hotline", f, t, at).map_err(DbError::from))
+            .await?;
         attachments::attachment_2(&self.units, &cells, from, to, as_of).map_err(|e| Problem::internal(&e))
     }
 
@@ -230,8 +232,10 @@ impl Reports {
     ) -> Result<Attachment1, Problem> {
         self.check_period(p, from, to)?;
         let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
-        let cells =
-            self.db.read(move |c| crate::read::rating_cells(c, "petition", f, t, at).map_err(DbError::from)).await?;
+        let cells = self
+            .db
+            .snapshot(move |c| crate::read::rating_cells(c, "petition", f, t, at).map_err(DbError::from))
+            .await?;
         attachments::attachment_1(&self.units, &cells, &self.targets, from, to).map_err(|e| Problem::internal(&e))
     }
 }
@@ -325,7 +329,7 @@ impl Reports {
         let end = end_of_time();
         let (cells, returns) = self
             .db
-            .read(move |c| {
+            .snapshot(move |c| {
                 let mut cells = crate::read::dispatch_cells(c, "hotline", f, t, end)?;
                 for (unit, more) in crate::read::dispatch_cells(c, "petition", f, t, end)? {
                     *cells.entry(unit).or_default() += more;
@@ -352,7 +356,7 @@ impl Reports {
         let (f, t, s, at) = (from.naive_utc(), to.naive_utc(), summary.source.clone(), as_of.naive_utc());
         let (cases_now, cases_before, terms_now, terms_before, ratings, repeats, collective) = self
             .db
-            .read(move |c| {
+            .snapshot(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
                 let before = crate::read::case_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let terms_now = crate::read::term_counts(c, &s, f, t)?;
@@ -453,7 +457,7 @@ impl Reports {
         let settled = end_of_time();
         let (now, last, dispatches, single_visit) = self
             .db
-            .read(move |c| {
+            .snapshot(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
                 let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
                 let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
@@ -480,7 +484,7 @@ impl Reports {
             use crate::store::report_reception_matters as rm;
             let rows: Vec<(String, i32, String)> = self
                 .db
-                .read(move |c| {
+                .snapshot(move |c| {
                     rm::table
                         .filter(rm::received_at.ge(f))
                         .filter(rm::received_at.lt(t))

@@ -393,6 +393,34 @@ impl Db {
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?
     }
 
+    /// Like `read`, in one transaction that sees a single committed state from its first
+    /// query to its last (REPEATABLE READ, read only, on PostgreSQL; one deferred transaction
+    /// on SQLite in WAL mode): a report that reads a rollup and then the facts that correct it
+    /// never sees a projection's batch commit between the two.
+    pub async fn snapshot<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.read(move |c| {
+            let mut out = None;
+            let tx = c.transaction::<(), diesel::result::Error, _>(|c| {
+                if let AnyConnection::Postgresql(pg) = c {
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+                        pg,
+                    )?;
+                }
+                out = Some(f(c));
+                Ok(())
+            });
+            tx.map_err(|e| E::from(DbError::from(e)))?;
+            out.unwrap_or_else(|| Err(E::from(DbError::Unavailable("the snapshot did not run".into()))))
+        })
+        .await
+    }
+
     /// Runs `f` in one transaction on the write connection, off the async runtime. The
     /// transaction commits when `f` returns `Ok` and rolls back otherwise.
     pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
