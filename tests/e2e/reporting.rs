@@ -410,6 +410,9 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     let reports = [
         format!("/v1/reports/attachment-1?{PERIOD}"),
         format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-10T00:00:00%2B08:00"),
+        // As of moments while deadlines are still running: read through the day shifts.
+        format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-01T15:00:00%2B08:00"),
+        format!("/v1/reports/attachment-2?{PERIOD}&as_of=2020-07-03T02:00:00%2B08:00"),
         format!("/v1/reports/summary?source=hotline&{PERIOD}"),
         format!("/v1/reports/summary?source=petition&{PERIOD}"),
     ];

@@ -128,6 +128,7 @@ fn clear(c: &mut AnyConnection, now: chrono::DateTime<chrono::Utc>) -> Result<()
     diesel::delete(store::report_returns::table).execute(c)?;
     diesel::delete(store::report_reception_matters::table).execute(c)?;
     diesel::delete(store::report_dispatch_days::table).execute(c)?;
+    diesel::delete(store::report_dispatch_shifts::table).execute(c)?;
     diesel::delete(store::report_rating_days::table).execute(c)?;
     diesel::delete(store::report_term_days::table).execute(c)?;
     diesel::delete(store::report_case_days::table).execute(c)?;

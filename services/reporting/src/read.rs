@@ -15,42 +15,6 @@ use crate::store::{
     report_dispatches, report_rating_days, report_ratings, report_term_days,
 };
 
-/// A `report_dispatch_days` or `report_dispatch_shifts` row's unit and cells.
-#[derive(Queryable)]
-struct DispatchRow {
-    unit: String,
-    received: i64,
-    in_progress: i64,
-    completed: i64,
-    overdue_view: i64,
-    overdue_handling: i64,
-    unsatisfied: i64,
-    on_time: i64,
-    late: i64,
-    first_resolved: i64,
-    elsewhere_secs: i64,
-    rehandled: i64,
-}
-
-impl DispatchRow {
-    fn into_cells(self) -> (String, DispatchCells) {
-        let cells = DispatchCells {
-            received: self.received,
-            in_progress: self.in_progress,
-            completed: self.completed,
-            overdue_view: self.overdue_view,
-            overdue_handling: self.overdue_handling,
-            unsatisfied: self.unsatisfied,
-            on_time: self.on_time,
-            late: self.late,
-            first_resolved: self.first_resolved,
-            elsewhere_secs: self.elsewhere_secs,
-            rehandled: self.rehandled,
-        };
-        (self.unit, cells)
-    }
-}
-
 /// Keeps `IN (...)` lists well under both backends' bind limits.
 const CHUNK: usize = 5_000;
 
@@ -157,38 +121,87 @@ pub fn dispatch_cells(
     Ok(cells)
 }
 
-/// The dispatch rollup rows of `source` received on the days [first, end), summed per unit.
+/// The sums per unit of a dispatch rollup's cells, as the database adds them up.
+#[derive(QueryableByName)]
+struct Summed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    unit: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    received: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    in_progress: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    completed: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    overdue_view: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    overdue_handling: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    unsatisfied: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    on_time: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    late: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    first_resolved: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    elsewhere_secs: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rehandled: i64,
+}
+
+/// The cells a rollup table sums, as `CAST(SUM(x) AS BIGINT) AS x` (PostgreSQL sums BIGINT
+/// as NUMERIC).
+const SUMS: &str = "unit, CAST(SUM(received) AS BIGINT) AS received, CAST(SUM(in_progress) AS BIGINT) AS in_progress, \
+     CAST(SUM(completed) AS BIGINT) AS completed, CAST(SUM(overdue_view) AS BIGINT) AS overdue_view, \
+     CAST(SUM(overdue_handling) AS BIGINT) AS overdue_handling, CAST(SUM(unsatisfied) AS BIGINT) AS unsatisfied, \
+     CAST(SUM(on_time) AS BIGINT) AS on_time, CAST(SUM(late) AS BIGINT) AS late, \
+     CAST(SUM(first_resolved) AS BIGINT) AS first_resolved, CAST(SUM(elsewhere_secs) AS BIGINT) AS elsewhere_secs, \
+     CAST(SUM(rehandled) AS BIGINT) AS rehandled";
+
+fn summed(rows: Vec<Summed>) -> BTreeMap<String, DispatchCells> {
+    rows.into_iter()
+        .map(|r| {
+            let cells = DispatchCells {
+                received: r.received,
+                in_progress: r.in_progress,
+                completed: r.completed,
+                overdue_view: r.overdue_view,
+                overdue_handling: r.overdue_handling,
+                unsatisfied: r.unsatisfied,
+                on_time: r.on_time,
+                late: r.late,
+                first_resolved: r.first_resolved,
+                elsewhere_secs: r.elsewhere_secs,
+                rehandled: r.rehandled,
+            };
+            (r.unit, cells)
+        })
+        .collect()
+}
+
+/// The dispatch rollup rows of `source` received on the days [first, end), summed per unit by
+/// the database.
 fn dispatch_days(
     conn: &mut AnyConnection,
     source: &str,
     (first, end): (NaiveDate, NaiveDate),
 ) -> QueryResult<BTreeMap<String, DispatchCells>> {
-    use report_dispatch_days as r;
-    let rows: Vec<DispatchRow> = r::table
-        .filter(r::source.eq(source))
-        .filter(r::day.ge(first))
-        .filter(r::day.lt(end))
-        .select((
-            r::unit,
-            r::received,
-            r::in_progress,
-            r::completed,
-            r::overdue_view,
-            r::overdue_handling,
-            r::unsatisfied,
-            r::on_time,
-            r::late,
-            r::first_resolved,
-            r::elsewhere_secs,
-            r::rehandled,
-        ))
-        .load(conn)?;
-    Ok(sum_by_unit(rows.into_iter().map(DispatchRow::into_cells)))
+    use diesel::sql_types::{Date, Text};
+    let rows: Vec<Summed> = diesel::sql_query(format!(
+        "SELECT {SUMS} FROM report_dispatch_days WHERE source = $1 AND day >= $2 AND day < $3 GROUP BY unit"
+    ))
+    .bind::<Text, _>(source)
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .load(conn)?;
+    Ok(summed(rows))
 }
 
 /// The shifts after `base_day` of the dispatches of `source` received on the days
 /// [first, end), summed per unit. Only the days of receipt that had not settled by `edge`
-/// (their `settles_by` is later) can have any, so only those are read.
+/// (their `settles_by` is later) can have any, so only those are read, and the database adds
+/// them up.
 fn shifts_after(
     conn: &mut AnyConnection,
     source: &str,
@@ -196,7 +209,7 @@ fn shifts_after(
     base_day: NaiveDate,
     edge: NaiveDateTime,
 ) -> QueryResult<BTreeMap<String, DispatchCells>> {
-    use report_dispatch_shifts as s;
+    use diesel::sql_types::{Date, Text};
     let mut days: Vec<NaiveDate> = report_dispatch_days::table
         .filter(report_dispatch_days::source.eq(source))
         .filter(report_dispatch_days::day.ge(first))
@@ -215,32 +228,22 @@ fn shifts_after(
             _ => ranges.push((day, next)),
         }
     }
-    let mut rows: Vec<DispatchRow> = Vec::new();
+    let mut out: BTreeMap<String, DispatchCells> = BTreeMap::new();
     for (a, b) in ranges {
-        rows.extend(
-            s::table
-                .filter(s::source.eq(source))
-                .filter(s::day.ge(a))
-                .filter(s::day.lt(b))
-                .filter(s::shift_day.gt(base_day))
-                .select((
-                    s::unit,
-                    s::received,
-                    s::in_progress,
-                    s::completed,
-                    s::overdue_view,
-                    s::overdue_handling,
-                    s::unsatisfied,
-                    s::on_time,
-                    s::late,
-                    s::first_resolved,
-                    s::elsewhere_secs,
-                    s::rehandled,
-                ))
-                .load::<DispatchRow>(conn)?,
-        );
+        let rows: Vec<Summed> = diesel::sql_query(format!(
+            "SELECT {SUMS} FROM report_dispatch_shifts \
+             WHERE source = $1 AND day >= $2 AND day < $3 AND shift_day > $4 GROUP BY unit"
+        ))
+        .bind::<Text, _>(source)
+        .bind::<Date, _>(a)
+        .bind::<Date, _>(b)
+        .bind::<Date, _>(base_day)
+        .load(conn)?;
+        for (unit, c) in summed(rows) {
+            *out.entry(unit).or_default() += c;
+        }
     }
-    Ok(sum_by_unit(rows.into_iter().map(DispatchRow::into_cells)))
+    Ok(out)
 }
 
 /// The dispatches of `source` with a moment (receipt, deadline, acknowledgement, resolution)

@@ -697,3 +697,115 @@ mod tests {
         assert_eq!(covered, (t - f).num_minutes());
     }
 }
+
+#[cfg(test)]
+mod decomposition {
+    //! The as-of decomposition `read::dispatch_cells` uses, checked in memory against the
+    //! dispatches' own cells for random dispatches and moments (deadlines at midnight, things
+    //! done before their deadline and after, on the day of the moment asked and around it).
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn at(day: i64, minutes: i64) -> NaiveDateTime {
+        day_start(NaiveDate::from_ymd_opt(2020, 3, 1).unwrap_or_default())
+            + chrono::Duration::days(day)
+            + chrono::Duration::minutes(minutes)
+    }
+
+    fn random(rng: &mut Rng, i: usize) -> DispatchFact {
+        let mut m = |rng: &mut Rng| {
+            // A moment on one of ten days, often exactly at a midnight.
+            let minutes = if rng.below(3) == 0 { 0 } else { i64::try_from(rng.below(24 * 60)).unwrap_or(0) };
+            at(i64::try_from(rng.below(10)).unwrap_or(0), minutes)
+        };
+        let received = m(rng);
+        let later = |rng: &mut Rng, m: &mut dyn FnMut(&mut Rng) -> NaiveDateTime| {
+            let t = m(rng);
+            if t < received { received } else { t }
+        };
+        let acknowledge_deadline = Some(later(rng, &mut m));
+        let acknowledged_at = (rng.below(2) == 0).then(|| later(rng, &mut m));
+        let resolve_deadline = Some(later(rng, &mut m));
+        let resolved_at = (rng.below(2) == 0).then(|| later(rng, &mut m));
+        DispatchFact {
+            dispatch_id: format!("d{i}"),
+            case_id: format!("c{i}"),
+            matter_id: format!("m{i}"),
+            unit: Some(["a", "b"][usize::try_from(rng.below(2)).unwrap_or(0)].into()),
+            role: "lead".into(),
+            assignment: 1,
+            source: "hotline".into(),
+            received_at: received,
+            dispatched_at: received,
+            acknowledge_deadline,
+            acknowledged_at,
+            resolve_deadline,
+            resolved_at,
+            status: if resolved_at.is_some() { "resolved".into() } else { "open".into() },
+            closed_at: None,
+            rehandled: 0,
+            settles_at: None,
+        }
+    }
+
+    #[test]
+    fn rollups_less_later_shifts_plus_the_moved_ones_are_the_cells_as_of_any_moment() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..300 {
+            let facts: Vec<DispatchFact> = (0..20).map(|i| random(&mut rng, i)).collect();
+            let minutes = if rng.below(3) == 0 { 0 } else { i64::try_from(rng.below(24 * 60)).unwrap_or(0) };
+            let as_of = at(i64::try_from(rng.below(12)).unwrap_or(0), minutes);
+            // The truth.
+            let mut truth: BTreeMap<String, DispatchCells> = BTreeMap::new();
+            for f in &facts {
+                if let Some(((_, unit, _), c)) = dispatch_cells(f, false, AsOf::At(as_of)) {
+                    *truth.entry(unit).or_default() += c;
+                }
+            }
+            // The decomposition, over the whole days of all facts.
+            let day = district_day(as_of);
+            let next = day.succ_opt().unwrap_or(day);
+            let (base_day, edge) = if as_of - day_start(day) < day_start(next) - as_of {
+                (day.pred_opt().unwrap_or(day), day_start(day))
+            } else {
+                (day, day_start(next))
+            };
+            let mut got: BTreeMap<String, DispatchCells> = BTreeMap::new();
+            for f in &facts {
+                let Some(((_, unit, received_day), end)) = dispatch_cells(f, false, AsOf::End) else { continue };
+                if received_day <= base_day {
+                    *got.entry(unit.clone()).or_default() += end;
+                    for (shift_day, c) in dispatch_shifts(f, false) {
+                        if shift_day > base_day {
+                            *got.entry(unit.clone()).or_default() += DispatchCells::default() - c;
+                        }
+                    }
+                }
+                let (lo, hi) = if as_of < edge { (as_of, edge) } else { (edge, as_of) };
+                if moments(f).any(|m| m >= lo && m <= hi) {
+                    if let Some(((_, u, _), c)) = dispatch_cells(f, false, AsOf::At(as_of)) {
+                        *got.entry(u).or_default() += c;
+                    }
+                    if let Some(((_, u, _), c)) = dispatch_cells(f, false, AsOf::Before(edge)) {
+                        *got.entry(u).or_default() += DispatchCells::default() - c;
+                    }
+                }
+            }
+            got.retain(|_, c| !c.is_zero());
+            truth.retain(|_, c| !c.is_zero());
+            assert_eq!(got, truth, "round {round}, as of {as_of}");
+        }
+    }
+}

@@ -51,6 +51,18 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01", "2020-03-03", "2020-03-02"],
     ),
     (
+        "a period's day rows summed per unit",
+        "SELECT unit, CAST(SUM(received) AS BIGINT) AS received FROM report_dispatch_days \
+         WHERE source = $1 AND day >= $2 AND day < $3 GROUP BY unit",
+        &["hotline", "2020-03-01", "2020-03-20"],
+    ),
+    (
+        "the shifts after a day summed per unit",
+        "SELECT unit, CAST(SUM(received) AS BIGINT) AS received FROM report_dispatch_shifts \
+         WHERE source = $1 AND day >= $2 AND day < $3 AND shift_day > $4 GROUP BY unit",
+        &["hotline", "2020-03-01", "2020-03-03", "2020-03-02"],
+    ),
+    (
         "the days not settled by a moment",
         "SELECT DISTINCT day FROM report_dispatch_days WHERE source = $1 AND day >= $2 AND day < $3 \
          AND settles_by >= $4",
