@@ -11,8 +11,8 @@ use diesel::prelude::*;
 
 use crate::rollup::{self, AsOf, DispatchCells, RatingCells, Split, day_start, sum_by_unit};
 use crate::store::{
-    CaseFact, DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts,
-    report_dispatches, report_rating_days, report_ratings, report_term_days,
+    CaseFact, DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatches,
+    report_rating_days, report_ratings, report_term_days,
 };
 
 /// Keeps `IN (...)` lists well under both backends' bind limits.
