@@ -205,12 +205,15 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
         rate(sv.first_time_resolution, 1),
         sv.average_days.map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
     )));
-    let late: Vec<String> = p.late_by_unit.iter().map(|l| format!("{}{}件", i.units.name(&l.unit), l.late)).collect();
+    // The bulletin judges completion on the first petitions (初信初访件).
+    let first = p.first_petitions.clone().unwrap_or_default();
+    let late: Vec<String> =
+        first.late_by_unit.iter().map(|l| format!("{}{}件", i.units.name(&l.unit), l.late)).collect();
     let a1 = i.a1;
     b.push(Block::Paragraph(format!(
-        "存在不足：1.全区信访事项按期办结率{}，超期办结{}件（{}）；有权办理机关的参评率为{}（强基促稳指标为70%）、满意率为{}（强基促稳指标为85%）。参评率未达到要求的街道：{}；满意率未达到要求的街道：{}。参评率未达到要求的区直单位：{}；满意率未达到要求的区直单位：{}。（详见附件1）",
-        rate(p.on_time_rate, 1),
-        p.late_by_unit.iter().map(|l| l.late).sum::<u64>(),
+        "存在不足：1.全区信访事项三率指标中，初信初访件的按期办结率{}，超期办结{}件（{}）；有权办理机关的参评率为{}（强基促稳指标为70%）、满意率为{}（强基促稳指标为85%）。参评率未达到要求的街道：{}；满意率未达到要求的街道：{}。参评率未达到要求的区直单位：{}；满意率未达到要求的区直单位：{}。（详见附件1）",
+        rate(first.on_time_rate, 1),
+        first.late_by_unit.iter().map(|l| l.late).sum::<u64>(),
         list_or_none(&late),
         rate(units.participation, 1),
         rate(units.satisfaction, 1),

@@ -420,6 +420,35 @@ pub fn repeat_petitioners(
     Ok(rows)
 }
 
+/// A resolved dispatch's unit, resolution and deadline.
+pub type Resolution = (String, Option<NaiveDateTime>, Option<NaiveDateTime>);
+
+/// The resolved lead dispatches of the first petitions (初信初访件) received in [from, to).
+pub fn first_petitions_resolved(
+    conn: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<Resolution>> {
+    let first: Vec<String> = report_cases::table
+        .filter(report_cases::source.eq("petition"))
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .filter(report_cases::is_first.eq(true))
+        .select(report_cases::case_id)
+        .load(conn)?;
+    let mut out = Vec::new();
+    for chunk in first.chunks(CHUNK) {
+        let rows: Vec<(Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>)> = report_dispatches::table
+            .filter(report_dispatches::case_id.eq_any(chunk))
+            .filter(report_dispatches::role.eq("lead"))
+            .filter(report_dispatches::status.eq("resolved"))
+            .select((report_dispatches::unit, report_dispatches::resolved_at, report_dispatches::resolve_deadline))
+            .load(conn)?;
+        out.extend(rows.into_iter().filter_map(|(unit, at, deadline)| unit.map(|u| (u, at, deadline))));
+    }
+    Ok(out)
+}
+
 /// Collective visits (集体访) received in [from, to): (batches, persons).
 pub fn collective_visits(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<(u64, u64)> {
     let persons: Vec<i32> = report_cases::table

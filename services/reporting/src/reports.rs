@@ -455,18 +455,20 @@ impl Reports {
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         // On-time and late completions do not depend on the moment; read them at the end of time.
         let settled = end_of_time();
-        let (now, last, dispatches, single_visit) = self
+        let (now, last, dispatches, single_visit, first) = self
             .db
             .snapshot(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
                 let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
                 let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
                 let single_visit = crate::read::single_visit(c, &s, f, t)?;
-                Ok::<_, DbError>((now, last, dispatches, single_visit))
+                let first = if s == "petition" { Some(crate::read::first_petitions_resolved(c, f, t)?) } else { None };
+                Ok::<_, DbError>((now, last, dispatches, single_visit, first))
             })
             .await?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
+        summary.first_petitions = first.as_deref().map(crate::summary::FirstPetitions::of);
         self.add_topics_and_evaluations(&mut summary, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches

@@ -145,6 +145,9 @@ pub struct Summary {
     pub repeat_petitioners: Vec<RepeatPetitioner>,
     /// Petitions: collective visits (集体访), batches and persons.
     pub collective_visits: Option<CollectiveVisits>,
+    /// Petitions: the first petitions' (初信初访件) completion on time, the figure the
+    /// bulletin's 按期办结率 is (99.6 %, one late at 城管局).
+    pub first_petitions: Option<FirstPetitions>,
     /// Petitions: the petition office's decisions on the period's petitions (信访工作条例
     /// 第二十二条): every petition counts in the channels; only accepted ones go to units.
     pub decisions: Option<Decisions>,
@@ -153,6 +156,35 @@ pub struct Summary {
     /// Units under each target (强基促稳指标): petitions 70 % participation and 85 %
     /// satisfaction, hotline 98 % satisfaction (as of the end of every deadline).
     pub below_targets: BelowTargets,
+}
+
+/// The first petitions' resolved dispatches: how many on time, the rate, the late ones by unit.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct FirstPetitions {
+    pub resolved: u64,
+    pub on_time: u64,
+    /// 按期办结率, percent with one decimal; absent when none was resolved.
+    pub on_time_rate: Option<f64>,
+    pub late_by_unit: Vec<LateUnit>,
+}
+
+impl FirstPetitions {
+    /// From each resolved dispatch's (unit, resolved at, deadline): late when resolved after it.
+    pub fn of(rows: &[crate::read::Resolution]) -> Self {
+        let mut late: BTreeMap<String, u64> = BTreeMap::new();
+        for (unit, at, deadline) in rows {
+            if let (Some(at), Some(deadline)) = (at, deadline)
+                && at > deadline
+            {
+                *late.entry(unit.clone()).or_default() += 1;
+            }
+        }
+        let resolved = rows.len() as u64;
+        let on_time = resolved - late.values().sum::<u64>();
+        let mut late_by_unit: Vec<LateUnit> = late.into_iter().map(|(unit, late)| LateUnit { unit, late }).collect();
+        late_by_unit.sort_by(|a, b| b.late.cmp(&a.late).then_with(|| a.unit.cmp(&b.unit)));
+        Self { resolved, on_time, on_time_rate: Rate::of(on_time, resolved).map(|r| r.percent(1)), late_by_unit }
+    }
 }
 
 /// What the petition office decided on the period's petitions. registered = accepted +
@@ -452,6 +484,7 @@ pub fn build(
         hot_topics: HotTopics::default(),
         repeat_petitioners: Vec::new(),
         collective_visits: None,
+        first_petitions: None,
         decisions: (source == "petition").then(|| decisions(cases, total)).transpose()?,
         evaluation: EvaluationFigures::default(),
         below_targets: BelowTargets::default(),
@@ -498,6 +531,19 @@ fn decisions(cases: &CaseCounts, total: u64) -> Result<Decisions, Broken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_petitions_are_on_time_unless_resolved_after_their_deadline() {
+        let t = |h: i64| Some(chrono::NaiveDateTime::default() + chrono::Duration::hours(h));
+        let rows = vec![
+            ("chengguan".to_owned(), t(5), t(10)),
+            ("chengguan".to_owned(), t(11), t(10)),
+            ("zhujian".to_owned(), t(10), t(10)),
+        ];
+        let f = FirstPetitions::of(&rows);
+        assert_eq!((f.resolved, f.on_time, f.on_time_rate), (3, 2, Some(66.7)));
+        assert_eq!(f.late_by_unit, vec![LateUnit { unit: "chengguan".into(), late: 1 }]);
+    }
 
     #[test]
     fn year_on_year_changes_match_the_bulletin() {

@@ -116,6 +116,12 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
     ),
     (
+        "a period's first petitions",
+        "SELECT case_id FROM report_cases WHERE source = $1 AND received_at >= $2 AND received_at < $3 \
+         AND is_first = TRUE",
+        &["petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
+    ),
+    (
         "a consumer's checkpoint",
         "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
         &["reporting<-routing"],

@@ -210,6 +210,12 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                 let late = resolved.iter().filter(|d| d.resolved.is_some_and(|r| r > d.deadline)).count() as u64;
                 assert_eq!(s.on_time, resolved.len() as u64 - late, "seed {seed}: {source} on time");
                 assert_eq!(s.late_by_unit.iter().map(|l| l.late).sum::<u64>(), late, "seed {seed}: {source} late");
+                if petition {
+                    // Every generated case is a first one: the first petitions' figure is the same.
+                    let first = s.first_petitions.as_ref().expect("petitions have the figure");
+                    assert_eq!((first.resolved, first.on_time), (resolved.len() as u64, resolved.len() as u64 - late));
+                    assert_eq!(first.late_by_unit, s.late_by_unit, "seed {seed}: first petitions late by unit");
+                }
                 // Hot topics: each word's and sub-category's count, now and in the period before.
                 let before: Vec<&Case> = world
                     .cases
