@@ -178,6 +178,9 @@ def map_case(ctx, case):
     if path == "/v1/petitions":
         _petition(body)
         _decision(body.get("decision"))
+        if isinstance(body.get("decision"), dict):
+            # A decision at registration is made when the petition is received.
+            body["decision"].pop("decided_at", None)
     if path == "/v1/petitions/{case_id}/decision":
         _decision(body)
     if path == "/v1/dispatches/{id}/review" and body.get("accept") is False and not str(body.get("reason", "")).strip():

@@ -336,6 +336,9 @@ async fn the_citizens_link_opens_a_page_that_rates_once_without_javascript() {
     let (status, _, page) = open(link["path"].as_str().expect("path").to_owned()).await;
     assert_eq!(status, 410, "{page}");
     assert!(page.contains("评价期已经结束"), "{page}");
+    let (status, page) =
+        send(vec![("t", link["token"].as_str().expect("token").to_owned()), ("level", "satisfied".into())]).await;
+    assert_eq!(status, 410, "a post after the window says so too: {page}");
     sandbox.shutdown().await;
 }
 

@@ -60,6 +60,23 @@ async fn a_petition_reaches_units_only_once_the_office_accepts_it() {
     let fields: Vec<&str> =
         refused["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["decision.legal_channel", "decision.notice"], "{refused}");
+    let (status, refused) = sandbox
+        .post_json(
+            Service::Intake,
+            "/v1/petitions",
+            keys::DISPATCHER,
+            &petition(
+                "XF2020DC0002",
+                "13900002002",
+                json!({"outcome": "accepted", "notice": "已受理", "decided_at": "2020-06-21T09:00:00+08:00"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), refused["errors"][0]["field"].as_str()),
+        (422, Some("decision.decided_at")),
+        "a registration's decision is made when received: {refused}"
+    );
     let not_accepted = register(
         &sandbox,
         &petition(
@@ -104,6 +121,12 @@ async fn a_petition_reaches_units_only_once_the_office_accepts_it() {
     assert_eq!(status, 403);
     let (status, refused) = decide(keys::DISPATCHER, json!({"outcome": "pending"})).await;
     assert_eq!((status.as_u16(), refused["errors"][0]["field"].as_str()), (422, Some("outcome")), "{refused}");
+    let (status, refused) = decide(
+        keys::DISPATCHER,
+        json!({"outcome": "accepted", "notice": "已受理", "decided_at": "2020-07-30T09:00:00+08:00"}),
+    )
+    .await;
+    assert_eq!((status.as_u16(), refused["errors"][0]["field"].as_str()), (422, Some("decided_at")), "{refused}");
     let (status, decided) =
         decide(keys::DISPATCHER, json!({"outcome": "accepted", "notice": "您的信访事项已受理，转区住建局办理。"}))
             .await;

@@ -281,10 +281,15 @@ async fn rating_form(
                         .collect();
                     page(StatusCode::UNPROCESSABLE_ENTITY, form.page(&token, &comment, errors))
                 }
-                caseflow_runtime::ErrorKind::NotFound => {
+                // The window closed between the page and the post.
+                _ if problem.rule.as_deref() == Some("evaluation.window") => {
+                    link_state(crate::service::RatingLinkState::Closed(crate::rating_page::Closed::Expired))
+                }
+                // Rated meanwhile (another channel, another tab): the link is spent.
+                caseflow_runtime::ErrorKind::NotFound | caseflow_runtime::ErrorKind::FailedPrecondition => {
                     link_state(crate::service::RatingLinkState::Closed(crate::rating_page::Closed::NotValid))
                 }
-                _ => link_state(crate::service::RatingLinkState::Closed(crate::rating_page::Closed::Expired)),
+                _ => link_state(crate::service::RatingLinkState::Failed(problem.into())),
             }
         }
     }

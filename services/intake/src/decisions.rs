@@ -13,9 +13,10 @@ use caseflow_proto::v1 as pb;
 use caseflow_runtime::{ErrorKind, Principal, Problem, Role, event_log, time};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::IntakeError;
+use crate::input::DecisionInput;
 use crate::store::{self, DecisionRow, cases, petition_decisions};
 use crate::validate::ValidDecision;
 use crate::view::{CaseView, Visibility};
@@ -27,9 +28,12 @@ const DECIDERS: &[Role] = &[Role::Dispatcher, Role::Admin];
 
 /// The end (24:00, district time) of the 15th natural day after registration.
 pub fn due_at(received_at: DateTime<Utc>) -> NaiveDateTime {
+    use chrono::TimeZone as _;
     let offset = caseflow_runtime::clock::district_offset();
     let day = received_at.with_timezone(&offset).date_naive() + Duration::days(DECISION_DAYS + 1);
-    day.and_hms_opt(0, 0, 0).map_or(received_at.naive_utc(), |t| t - Duration::hours(8))
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|midnight| offset.from_local_datetime(&midnight).single())
+        .map_or(received_at.naive_utc(), |t| t.naive_utc())
 }
 
 /// The case's status while (or once) the decision keeps it from the units.
@@ -127,37 +131,6 @@ impl DecisionView {
     }
 }
 
-/// The decision on a petition registered pending it.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecideInput {
-    /// accepted | not_accepted | no_longer_accepted | forwarded
-    #[schema(pattern = "^(accepted|not_accepted|no_longer_accepted|forwarded)$")]
-    pub outcome: String,
-    /// not_accepted: litigation | arbitration | administrative_review | other_statutory
-    #[serde(default)]
-    #[schema(pattern = "^(litigation|arbitration|administrative_review|other_statutory)$")]
-    pub legal_channel: Option<String>,
-    /// no_longer_accepted: the concluded case.
-    #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
-    pub concluded_case: Option<String>,
-    /// forwarded: the body outside the district, 2 to 100 characters, no control characters.
-    #[serde(default)]
-    #[schema(min_length = 2, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    pub forwarded_to: Option<String>,
-    /// The written notice to the petitioner, 1 to 2,000 characters, no control characters but
-    /// line breaks and tabs.
-    #[serde(default)]
-    #[schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$")]
-    pub notice: Option<String>,
-    /// When it was decided, RFC 3339 with offset: not before the registration, not after now
-    /// (a replayed history gives it); now when absent.
-    #[serde(default)]
-    #[schema(format = DateTime)]
-    pub decided_at: Option<String>,
-}
-
 impl crate::service::Intake {
     /// Decides on a petition registered pending the office's decision. Accepted, its matters go
     /// to their units now (their handling period runs from acceptance); otherwise no unit gets it.
@@ -166,44 +139,12 @@ impl crate::service::Intake {
         &self,
         principal: &Principal,
         case_id: &str,
-        input: DecideInput,
+        input: DecisionInput,
     ) -> Result<CaseView, IntakeError> {
         principal.require("decide on petitions", DECIDERS)?;
         let now = self.clock.now();
-        let as_decision = crate::input::DecisionInput {
-            outcome: input.outcome.clone(),
-            legal_channel: input.legal_channel.clone(),
-            concluded_case: input.concluded_case.clone(),
-            forwarded_to: input.forwarded_to.clone(),
-            notice: input.notice.clone(),
-        };
-        let mut violations = match as_decision.validate("", false) {
-            Ok(_) => Vec::new(),
-            Err(v) => v,
-        };
-        let decided_at = match input.decided_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => Some(now),
-            Some(raw) => match DateTime::parse_from_rfc3339(raw) {
-                Ok(t) if t.with_timezone(&Utc) > now => {
-                    violations.push(caseflow_runtime::FieldViolation::new("decided_at", "must not be in the future"));
-                    None
-                }
-                Ok(t) => Some(t.with_timezone(&Utc)),
-                Err(_) => {
-                    violations.push(caseflow_runtime::FieldViolation::new(
-                        "decided_at",
-                        "must be RFC 3339 with offset, e.g. 2020-07-01T10:00:00+08:00",
-                    ));
-                    None
-                }
-            },
-        };
-        let (Ok(decision), Some(decided_at)) = (as_decision.validate("", false), decided_at) else {
-            return Err(IntakeError::Invalid(violations));
-        };
-        if !violations.is_empty() {
-            return Err(IntakeError::Invalid(violations));
-        }
+        let decision = input.validate("", false, now).map_err(IntakeError::Invalid)?;
+        let decided_at = decision.decided_at.unwrap_or(now);
         let id = case_id.to_owned();
         let actor = principal.name.clone();
         let vault = self.vault.clone();

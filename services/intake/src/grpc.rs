@@ -103,6 +103,7 @@ fn decision_input(d: pb::PetitionDecision) -> crate::input::DecisionInput {
         concluded_case: some(d.concluded_case),
         forwarded_to: some(d.forwarded_to),
         notice: some(d.notice),
+        decided_at: None,
     }
 }
 
@@ -225,16 +226,7 @@ impl IntakeApi for IntakeGrpc {
             let r = request.into_inner();
             let d =
                 r.decision.ok_or_else(|| Status::from(caseflow_runtime::Problem::field("decision", "is required")))?;
-            let some = |s: String| Some(s).filter(|s| !s.is_empty());
-            let input = crate::decisions::DecideInput {
-                outcome: d.outcome,
-                legal_channel: some(d.legal_channel),
-                concluded_case: some(d.concluded_case),
-                forwarded_to: some(d.forwarded_to),
-                notice: some(d.notice),
-                decided_at: None,
-            };
-            let case = this.intake.decide_petition(&principal, &r.case_id, input).await?;
+            let case = this.intake.decide_petition(&principal, &r.case_id, decision_input(d)).await?;
             Ok(Response::new(case_view(case)))
         })
         .await

@@ -218,4 +218,10 @@ pub struct DecisionInput {
     #[serde(default)]
     #[schema(max_length = 2000, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$")]
     pub notice: Option<String>,
+    /// A decision made after registration (POST /v1/petitions/{case_id}/decision): when, RFC 3339
+    /// with offset, not before the registration and not after now (a replayed history gives
+    /// it); now when absent. Not at registration: that decision is made when it is received.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub decided_at: Option<String>,
 }

@@ -97,7 +97,7 @@ async fn submit_order(
 /// 第二十二条: within 15 natural days of registration), with the written notice to the
 /// petitioner. Accepted, its matters go to their units now; otherwise no unit gets it.
 #[utoipa::path(
-    post, path = "/v1/petitions/{case_id}/decision", request_body = crate::decisions::DecideInput,
+    post, path = "/v1/petitions/{case_id}/decision", request_body = crate::input::DecisionInput,
     params(("case_id" = String, Path, description = "the petition's case id")),
     responses(
         (status = 200, body = CaseView), (status = 400), (status = 401), (status = 403), (status = 404),
@@ -109,7 +109,7 @@ async fn decide_petition(
     State(state): State<RestState>,
     Authenticated(principal): Authenticated,
     axum::extract::Path(case_id): axum::extract::Path<String>,
-    ApiJson(input): ApiJson<crate::decisions::DecideInput>,
+    ApiJson(input): ApiJson<crate::input::DecisionInput>,
 ) -> Result<Json<CaseView>, IntakeError> {
     Ok(Json(state.intake.decide_petition(&principal, &case_id, input).await?))
 }
@@ -418,7 +418,7 @@ pub fn document(policy: &Policy) -> serde_json::Value {
         repeat_petitioners, record_reception, receptions, update_outcome, taxonomy
     ),
     components(schemas(
-        OrderInput, PetitionInput, crate::input::DecisionInput, crate::decisions::DecideInput,
+        OrderInput, PetitionInput, crate::input::DecisionInput,
         crate::decisions::DecisionView, VisitInput, JointLetterInput, LocationInput, Coordinates, CitizenInput, MatterInput,
         CaseView, CitizenView, LocationView, MatterView, PetitionView, CasePage, RevealRequest, RevealedCitizen, RevealRecord,
         WatchItem, WatchUpdate, ThreatFlag, RepeatPetitioner,

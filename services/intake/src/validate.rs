@@ -98,14 +98,22 @@ pub struct ValidDecision {
     pub concluded_case: Option<String>,
     pub forwarded_to: Option<String>,
     pub notice: String,
+    /// A later decision's moment, when the caller gave one.
+    pub decided_at: Option<DateTime<Utc>>,
 }
 
 pub const DECISION_OUTCOMES: [&str; 5] = ["pending", "accepted", "not_accepted", "no_longer_accepted", "forwarded"];
 pub const LEGAL_CHANNELS: [&str; 4] = ["litigation", "arbitration", "administrative_review", "other_statutory"];
 
 impl crate::input::DecisionInput {
-    /// Checks the decision's rules; `prefix` names the fields ("decision." inside a petition).
-    pub fn validate(&self, prefix: &str, at_registration: bool) -> Result<ValidDecision, Vec<FieldViolation>> {
+    /// Checks the decision's rules as of `now`; `prefix` names the fields ("decision." inside a
+    /// petition). At registration it may be pending and has no moment of its own.
+    pub fn validate(
+        &self,
+        prefix: &str,
+        at_registration: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ValidDecision, Vec<FieldViolation>> {
         let mut c = Check::new();
         let field = |name: &str| format!("{prefix}{name}");
         let allowed: &[&str] = if at_registration { &DECISION_OUTCOMES } else { &DECISION_OUTCOMES[1..] };
@@ -150,8 +158,29 @@ impl crate::input::DecisionInput {
         } else {
             c.text(&field("notice"), notice, true, 2000)
         };
+        let decided_at = match self.decided_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(_) if at_registration => {
+                c.fail(
+                    field("decided_at"),
+                    "is only for a decision after registration (at registration it is decided when received)",
+                );
+                None
+            }
+            Some(raw) => match DateTime::parse_from_rfc3339(raw) {
+                Ok(t) if t.with_timezone(&Utc) > now => {
+                    c.fail(field("decided_at"), "must not be in the future");
+                    None
+                }
+                Ok(t) => Some(t.with_timezone(&Utc)),
+                Err(_) => {
+                    c.fail(field("decided_at"), "must be RFC 3339 with offset, e.g. 2020-07-01T10:00:00+08:00");
+                    None
+                }
+            },
+        };
         if c.violations.is_empty() {
-            Ok(ValidDecision { outcome, legal_channel, concluded_case, forwarded_to, notice })
+            Ok(ValidDecision { outcome, legal_channel, concluded_case, forwarded_to, notice, decided_at })
         } else {
             Err(c.violations)
         }
@@ -472,7 +501,7 @@ impl PetitionInput {
         let related_case_id = c.related(self.related_case_id.as_deref());
         let decision = match &self.decision {
             None => None,
-            Some(d) => match d.validate("decision.", true) {
+            Some(d) => match d.validate("decision.", true, now) {
                 Ok(v) => Some(v),
                 Err(violations) => {
                     c.violations.extend(violations);

@@ -253,6 +253,44 @@ macro_rules! insert_or_keep {
     };
 }
 
+/// The rollup tables' cell columns (`report_dispatch_days`, `report_dispatch_shifts`): all
+/// zero, for a new row; each plus `d`, for an update.
+macro_rules! zero_cells {
+    ($t:ident) => {
+        (
+            $t::received.eq(0_i64),
+            $t::in_progress.eq(0_i64),
+            $t::completed.eq(0_i64),
+            $t::overdue_view.eq(0_i64),
+            $t::overdue_handling.eq(0_i64),
+            $t::unsatisfied.eq(0_i64),
+            $t::on_time.eq(0_i64),
+            $t::late.eq(0_i64),
+            $t::first_resolved.eq(0_i64),
+            $t::elsewhere_secs.eq(0_i64),
+            $t::rehandled.eq(0_i64),
+        )
+    };
+}
+
+macro_rules! plus_cells {
+    ($t:ident, $d:expr) => {
+        (
+            $t::received.eq($t::received + $d.received),
+            $t::in_progress.eq($t::in_progress + $d.in_progress),
+            $t::completed.eq($t::completed + $d.completed),
+            $t::overdue_view.eq($t::overdue_view + $d.overdue_view),
+            $t::overdue_handling.eq($t::overdue_handling + $d.overdue_handling),
+            $t::unsatisfied.eq($t::unsatisfied + $d.unsatisfied),
+            $t::on_time.eq($t::on_time + $d.on_time),
+            $t::late.eq($t::late + $d.late),
+            $t::first_resolved.eq($t::first_resolved + $d.first_resolved),
+            $t::elsewhere_secs.eq($t::elsewhere_secs + $d.elsewhere_secs),
+            $t::rehandled.eq($t::rehandled + $d.rehandled),
+        )
+    };
+}
+
 fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
     let n: i64 = report_ratings::table
         .filter(report_ratings::dispatch_id.eq(dispatch_id))
@@ -334,36 +372,9 @@ pub fn add_shift(
 ) -> QueryResult<()> {
     use report_dispatch_shifts as t;
     let (source, unit, day) = key;
-    let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
-    let rest = (
-        t::received.eq(0_i64),
-        t::in_progress.eq(0_i64),
-        t::completed.eq(0_i64),
-        t::overdue_view.eq(0_i64),
-        t::overdue_handling.eq(0_i64),
-        t::unsatisfied.eq(0_i64),
-        t::on_time.eq(0_i64),
-        t::late.eq(0_i64),
-        t::first_resolved.eq(0_i64),
-        t::elsewhere_secs.eq(0_i64),
-        t::rehandled.eq(0_i64),
-    );
-    insert_or_keep!(conn, t::table, (zero, rest))?;
-    diesel::update(t::table.find((source, day, shift_day, unit)))
-        .set((
-            t::received.eq(t::received + d.received),
-            t::in_progress.eq(t::in_progress + d.in_progress),
-            t::completed.eq(t::completed + d.completed),
-            t::overdue_view.eq(t::overdue_view + d.overdue_view),
-            t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
-            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
-            t::on_time.eq(t::on_time + d.on_time),
-            t::late.eq(t::late + d.late),
-            t::first_resolved.eq(t::first_resolved + d.first_resolved),
-            t::elsewhere_secs.eq(t::elsewhere_secs + d.elsewhere_secs),
-            t::rehandled.eq(t::rehandled + d.rehandled),
-        ))
-        .execute(conn)?;
+    let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
+    insert_or_keep!(conn, t::table, (row, zero_cells!(t)))?;
+    diesel::update(t::table.find((source, day, shift_day, unit))).set(plus_cells!(t, d)).execute(conn)?;
     Ok(())
 }
 
@@ -376,36 +387,9 @@ pub fn add_dispatch(
 ) -> QueryResult<()> {
     use report_dispatch_days as t;
     let (source, unit, day) = key;
-    let zero = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::received.eq(0_i64));
-    let rest = (
-        t::in_progress.eq(0_i64),
-        t::completed.eq(0_i64),
-        t::overdue_view.eq(0_i64),
-        t::overdue_handling.eq(0_i64),
-        t::unsatisfied.eq(0_i64),
-        t::on_time.eq(0_i64),
-        t::late.eq(0_i64),
-        t::first_resolved.eq(0_i64),
-        t::elsewhere_secs.eq(0_i64),
-        t::rehandled.eq(0_i64),
-    );
-    insert_or_keep!(conn, t::table, (zero, rest))?;
+    insert_or_keep!(conn, t::table, ((t::source.eq(source), t::unit.eq(unit), t::day.eq(day)), zero_cells!(t)))?;
     if !d.is_zero() {
-        diesel::update(t::table.find((source, day, unit)))
-            .set((
-                t::received.eq(t::received + d.received),
-                t::in_progress.eq(t::in_progress + d.in_progress),
-                t::completed.eq(t::completed + d.completed),
-                t::overdue_view.eq(t::overdue_view + d.overdue_view),
-                t::overdue_handling.eq(t::overdue_handling + d.overdue_handling),
-                t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
-                t::on_time.eq(t::on_time + d.on_time),
-                t::late.eq(t::late + d.late),
-                t::first_resolved.eq(t::first_resolved + d.first_resolved),
-                t::elsewhere_secs.eq(t::elsewhere_secs + d.elsewhere_secs),
-                t::rehandled.eq(t::rehandled + d.rehandled),
-            ))
-            .execute(conn)?;
+        diesel::update(t::table.find((source, day, unit))).set(plus_cells!(t, d)).execute(conn)?;
     }
     if let Some(settles) = settles {
         diesel::update(

@@ -45,6 +45,18 @@ async fn every_report_in_every_format_matches_its_snapshot() {
     let reports = Reports::new(db.clone(), Arc::new(Units::load(None).expect("units")), Default::default());
     let (from, to, as_of) =
         (at("2020-01-01T00:00:00+08:00"), at("2020-07-01T00:00:00+08:00"), at("2020-07-23T00:00:00+08:00"));
+    // The period and moment of every document here; the hotline unless a case says otherwise.
+    let query = |kind, format| Query {
+        kind,
+        format,
+        from,
+        to,
+        as_of,
+        source: "hotline".into(),
+        group: None,
+        reveal_reason: None,
+        masthead: MastheadParams::default(),
+    };
     let cases: [(&str, Kind, Format, &str); 12] = [
         ("attachment-1.json", Kind::Attachment1, Format::Json, "hotline"),
         ("attachment-1.csv", Kind::Attachment1, Format::Csv, "hotline"),
@@ -63,17 +75,7 @@ async fn every_report_in_every_format_matches_its_snapshot() {
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1");
     let mut differ = Vec::new();
     for (file, kind, format, source) in cases {
-        let q = Query {
-            kind,
-            format,
-            from,
-            to,
-            as_of,
-            source: source.into(),
-            group: None,
-            reveal_reason: None,
-            masthead: MastheadParams::default(),
-        };
+        let q = Query { source: source.into(), ..query(kind, format) };
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
         let text = match format {
             Format::Json => {
@@ -108,17 +110,7 @@ async fn every_report_in_every_format_matches_its_snapshot() {
         (Kind::Attachment3, Format::Csv, "attachment-3"),
         (Kind::Workbook, Format::Xlsx, "attachment-2"),
     ] {
-        let q = Query {
-            kind,
-            format,
-            from,
-            to,
-            as_of,
-            source: "hotline".into(),
-            group: None,
-            reveal_reason: None,
-            masthead: MastheadParams::default(),
-        };
+        let q = query(kind, format);
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{table}: {e:?}"));
         assert!(format != Format::Csv || doc.body.starts_with("\u{feff}".as_bytes()), "{table}: a byte-order mark");
         let bounds = caseflow_reporting::upload::Bounds::DEFAULT;
@@ -148,17 +140,7 @@ async fn every_report_in_every_format_matches_its_snapshot() {
     std::fs::create_dir_all(&out).expect("output directory");
     for (format, file) in [(Format::Docx, "bulletin.docx"), (Format::Markdown, "bulletin.md")] {
         let masthead = MastheadParams { issuer: None, number: Some("（二十二）".into()), date: None };
-        let q = Query {
-            kind: Kind::Bulletin,
-            format,
-            from,
-            to,
-            as_of,
-            source: "hotline".into(),
-            group: None,
-            reveal_reason: None,
-            masthead,
-        };
+        let q = Query { masthead, ..query(Kind::Bulletin, format) };
         let doc = reports.document(&office(), &q).await.unwrap_or_else(|e| panic!("{file}: {e:?}"));
         std::fs::write(out.join(file), &doc.body).expect("written");
     }
