@@ -7,7 +7,7 @@ export CARGO_BUILD_JOBS ?= 2
 # plain `cargo test` is the fallback where nextest is not installed.
 TEST_RUNNER := $(shell cargo nextest --version >/dev/null 2>&1 && echo "cargo nextest run --no-fail-fast" || echo "cargo test --no-fail-fast")
 
-.PHONY: help run run-empty demo-data build test test-sqlite test-postgres contracts api-fuzz deploy-check docx-check image up down bench fuzz lint fmt clean
+.PHONY: help run run-empty demo-data build browser-deps test test-sqlite test-postgres contracts api-fuzz deploy-check docx-check image up down bench fuzz lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,10 +26,17 @@ build: ## Build every binary
 
 test: test-sqlite test-postgres contracts api-fuzz deploy-check docx-check ## Run the whole suite: SQLite, then PostgreSQL when TEST_DATABASE_URL is set, then the contracts, the API fuzzer, the deployment files and the DOCX bulletin
 
-test-sqlite: ## The whole suite on SQLite
+# The browser tests (tests/e2e/browser.rs) drive Debian's Chromium with playwright-core from the
+# npm registry, pinned in tests/browser/package-lock.json; no browser is downloaded.
+browser-deps: ## Install playwright-core for the browser tests (needs Node.js 20+ and Debian's chromium)
+	@command -v node >/dev/null || { echo "Node.js is missing: the browser tests need Node.js 20 or later"; exit 1; }
+	@command -v chromium >/dev/null || test -x "$${CHROMIUM:-/usr/bin/chromium}" || { echo "chromium is missing: apt-get install --no-install-recommends chromium"; exit 1; }
+	@test -d tests/browser/node_modules/playwright-core || (cd tests/browser && npm ci --no-audit --no-fund)
+
+test-sqlite: browser-deps ## The whole suite on SQLite
 	env -u TEST_DATABASE_URL $(TEST_RUNNER) --workspace
 
-test-postgres: ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skipped without it)
+test-postgres: browser-deps ## The whole suite on PostgreSQL (needs TEST_DATABASE_URL; skipped without it)
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== PostgreSQL: $$TEST_DATABASE_URL"; \
 		$(TEST_RUNNER) --workspace; \

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod browser;
 mod deploy;
 mod evaluation;
 mod hardening;

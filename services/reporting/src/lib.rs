@@ -4,6 +4,8 @@
 pub mod attachments;
 pub mod bounce;
 pub mod bulletin;
+pub mod cells;
+pub mod console;
 pub mod csv_file;
 pub mod document;
 pub mod docx;
@@ -20,6 +22,7 @@ pub mod summary;
 pub mod topics;
 pub mod units;
 pub mod upload;
+pub mod views;
 pub mod xlsx;
 
 use caseflow_proto::v1::reporting_server::ReportingServer;

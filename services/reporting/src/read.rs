@@ -19,7 +19,10 @@ use crate::store::{
 const CHUNK: usize = 5_000;
 
 /// The dispatches among `ids` rated unsatisfied.
-fn unsatisfied_among(conn: &mut AnyConnection, ids: &[&str]) -> QueryResult<std::collections::HashSet<String>> {
+pub(crate) fn unsatisfied_among(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> QueryResult<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
     for chunk in ids.chunks(CHUNK) {
         let found: Vec<Option<String>> = report_ratings::table

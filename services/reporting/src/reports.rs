@@ -501,3 +501,37 @@ impl Reports {
         Ok(summary)
     }
 }
+
+impl Reports {
+    /// Refuses a caller who may not see `unit`'s facts: the readers see every unit, a unit
+    /// handler only its own (and only with the unit named: no totals across units).
+    pub fn authorize_unit(principal: &Principal, unit: Option<&str>) -> Result<(), Problem> {
+        if principal.role == Role::UnitHandler {
+            return match (unit, principal.unit.as_deref()) {
+                (Some(asked), Some(own)) if asked == own => Ok(()),
+                _ => Err(Problem::new(
+                    caseflow_runtime::ErrorKind::PermissionDenied,
+                    "a unit handler sees only its own unit's figures: name it in `unit`",
+                )
+                .with_rule("auth.unit")),
+            };
+        }
+        principal.require("read reports", READERS)
+    }
+
+    /// The facts behind one cell of an attachment, paged: as many in all as the figure says.
+    #[tracing::instrument(skip_all, fields(caseflow.service = "reporting"))]
+    pub async fn cells(&self, p: &Principal, q: crate::cells::CellQuery) -> Result<crate::cells::CellRows, Problem> {
+        Self::authorize_unit(p, q.unit.as_deref())?;
+        if let Some((records, clock)) = &self.records {
+            records
+                .check_period(q.from, q.to, clock.now())
+                .map_err(|v| Problem::invalid(v).with_rule("records.bounds"))?;
+        }
+        if q.from >= q.to {
+            return Err(Problem::field("to", "must be after from (the period is [from, to))"));
+        }
+        let units = self.units.clone();
+        Ok(self.db.snapshot(move |c| crate::cells::page(c, &units, &q).map_err(DbError::from)).await?)
+    }
+}

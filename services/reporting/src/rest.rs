@@ -15,6 +15,7 @@ use utoipa::OpenApi;
 
 use crate::attachments::{Attachment1, Attachment2, Attachment3, HotlineRow, PetitionRow, RankRow};
 use crate::bounce::{BounceReport, BounceRow};
+use crate::cells::{CellQuery, CellRow, CellRows};
 use crate::projector::{ReadModelStatus, StreamPosition};
 use crate::reconcile::{CellFinding, Reconciliation};
 use crate::reports::{Reports, UnitCount, UnitCounts};
@@ -39,6 +40,7 @@ impl FromRef<RestState> for KeyStore {
 }
 
 pub fn router(state: RestState) -> Router {
+    let console = crate::console::router(state.clone());
     Router::new()
         .route("/v1/reports/unit-counts", get(unit_counts))
         .route("/v1/reports/attachment-1", get(attachment_1))
@@ -46,6 +48,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/reports/attachment-3", get(attachment_3))
         .route("/v1/reports/attachments.xlsx", get(workbook))
         .route("/v1/reports/bounce", get(bounce))
+        .route("/v1/reports/cells", get(cells))
         .route("/v1/reports/summary", get(summary))
         .route("/v1/reports/bulletin", get(bulletin))
         .route("/v1/reports/reconciliation", axum::routing::post(reconcile))
@@ -53,6 +56,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/read-model/rebuild", axum::routing::post(rebuild))
         .route("/openapi.json", get(openapi))
         .with_state(state)
+        .merge(console)
 }
 
 fn timestamp(params: &HashMap<String, String>, name: &str, errors: &mut Vec<FieldViolation>) -> Option<DateTime<Utc>> {
@@ -106,13 +110,14 @@ fn optional_time(
     timestamp(params, name, errors)
 }
 
-struct Period {
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    as_of: DateTime<Utc>,
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
 }
 
-fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period, Problem> {
+/// The period and moment a report is asked for (`from`, `to`, `as_of` defaulting to now).
+pub fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period, Problem> {
     let mut errors = Vec::new();
     let from = timestamp(params, "from", &mut errors);
     let to = timestamp(params, "to", &mut errors);
@@ -124,7 +129,7 @@ fn period(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Period
 }
 
 /// Renders `kind` as the query asks (format, group, source), for any edge that serves documents.
-async fn rendered(
+pub(crate) async fn rendered(
     state: &RestState,
     p: &caseflow_runtime::Principal,
     params: &HashMap<String, String>,
@@ -317,6 +322,50 @@ async fn summary(
     rendered(&state, &p, &params, "summary").await
 }
 
+/// The facts behind one count of an attachment (drill-down): the dispatches (attachments 2
+/// and 3), petition evaluations (attachment 1) or cases received (`cases`) the cell counts for the same period, moment,
+/// unit and column, paged, citizens masked. `count` equals the figure.
+#[utoipa::path(get, path = "/v1/reports/cells",
+    params(("report" = String, Query, pattern = "^(attachment-[123]|cases)$", description = "attachment-1 | attachment-2 | attachment-3 | cases (cases received: the overview's weekly counts and category shares)"), ("column" = String, Query, description = "attachment-1: due, expired, satisfied, basic, unsatisfied; attachment-2: received, in_progress, completed, overdue_view, overdue_handling, unsatisfied; attachment-3: received, unsatisfied; cases: received"), ("unit" = Option<String>, Query, max_length = 64, description = "the unit's code (attachment 1 also `agency`); absent: every unit (not for unit handlers); not for cases"), ("source" = Option<String>, Query, pattern = "^(hotline|petition)$", description = "cases only, and required there: hotline | petition"), ("category" = Option<String>, Query, max_length = 64, pattern = "^[A-Za-z0-9_.]+$", description = "cases only: a category code, or a sub-category `a.b`"), ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "page, from 1"), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 200, description = "rows a page, 50 by default")),
+    responses((status = 200, body = CellRows), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
+async fn cells(
+    State(state): State<RestState>,
+    Authenticated(p): Authenticated,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<CellRows>, Problem> {
+    let q = cell_query(&params, state.clock.now())?;
+    Ok(Json(state.reports.cells(&p, q).await?))
+}
+
+/// A drill-down request from query parameters, every bad one named at once.
+pub fn cell_query(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<CellQuery, Problem> {
+    let get = |k: &str| params.get(k).map(String::as_str);
+    let q = period(params, now);
+    let mut violations = match &q {
+        Err(e) => e.violations.clone(),
+        Ok(_) => Vec::new(),
+    };
+    let (from, to, as_of) = q.as_ref().map_or((now, now, now), |q| (q.from, q.to, q.as_of));
+    let asked = crate::cells::Asked {
+        report: get("report"),
+        column: get("column"),
+        unit: get("unit"),
+        source: get("source"),
+        category: get("category"),
+        page: get("page"),
+        per_page: get("per_page"),
+    };
+    let parsed = CellQuery::parse(asked, from, to, as_of);
+    match parsed {
+        Ok(c) if violations.is_empty() => Ok(c),
+        Ok(_) => Err(Problem::invalid(violations)),
+        Err(v) => {
+            violations.extend(v);
+            Err(Problem::invalid(violations))
+        }
+    }
+}
+
 /// How far the read model has read intake's, routing's and evaluation's streams.
 #[utoipa::path(get, path = "/v1/read-model",
     responses((status = 200, body = ReadModelStatus), (status = 401), (status = 403)), security(("api_key" = [])))]
@@ -356,7 +405,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow reporting", description = "The efficiency office's tables, from events alone."),
-    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, reconcile, summary, bulletin, read_model, rebuild),
+    paths(unit_counts, attachment_1, attachment_2, attachment_3, workbook, bounce, cells, reconcile, summary, bulletin, read_model, rebuild),
     components(schemas(
         BelowTargets,
         HotTopics,
@@ -377,6 +426,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         CellFinding,
         BounceReport,
         BounceRow,
+        CellRows,
+        CellRow,
         UnitCounts,
         UnitCount,
         Attachment1,

@@ -3,6 +3,7 @@
 //! injected clock and the server shell. Domain rules live in the services, not here.
 
 pub mod access;
+pub mod assets;
 pub mod auth;
 pub mod awaiting;
 pub mod clock;

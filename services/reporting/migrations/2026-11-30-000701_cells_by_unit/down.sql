@@ -1,0 +1,3 @@
+DROP INDEX report_ratings_subject;
+DROP INDEX report_dispatches_unit_open;
+DROP INDEX report_dispatches_unit;

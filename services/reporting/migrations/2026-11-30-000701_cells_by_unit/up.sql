@@ -1,0 +1,6 @@
+-- The drill-down (`cells.rs`) and the console's unit page read one unit's dispatches of a
+-- period, and its open ones by deadline, through these rather than through the period's
+-- dispatches of every unit.
+CREATE INDEX report_dispatches_unit ON report_dispatches (unit, source, received_at);
+CREATE INDEX report_dispatches_unit_open ON report_dispatches (unit, status, resolve_deadline);
+CREATE INDEX report_ratings_subject ON report_ratings (subject, source, case_id);
