@@ -15,6 +15,8 @@ the documents promise to take (`positive_data_acceptance`).
 - A petition office's decision names the legal channel when not accepted, the concluded case
   when no longer accepted and the body when forwarded, each only then, and a written notice
   with every outcome but pending (and none with pending).
+- A drill-down (`/v1/reports/cells`) names a column of its report, and `source` (required) and
+  `category` only for `report=cases`, `unit` only for the attachments.
 - A field that names another record names one that exists: a case's `related_case_id` (the
   fuzzer has no case id to give, so it gives none), a succession's `successor` (a unit of the
   built-in registry other than the one in the path).
@@ -157,10 +159,35 @@ def _decision(d):
 
 
 @schemathesis.hook
+CELL_COLUMNS = {
+    "attachment-1": ["due", "expired", "satisfied", "basic", "unsatisfied"],
+    "attachment-2": ["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"],
+    "attachment-3": ["received", "unsatisfied"],
+    "cases": ["received"],
+}
+
+
+def _cells(query):
+    report = query.get("report")
+    if report not in CELL_COLUMNS:
+        return
+    if query.get("column") not in CELL_COLUMNS[report]:
+        query["column"] = CELL_COLUMNS[report][0]
+    if report == "cases":
+        query.pop("unit", None)
+        if query.get("source") not in ("hotline", "petition"):
+            query["source"] = "hotline"
+    else:
+        query.pop("source", None)
+        query.pop("category", None)
+
+
 def map_case(ctx, case):
     if isinstance(case.query, dict):
         case.query = {k: _inside_records(v) if k in TIME_FIELDS else v for k, v in case.query.items()}
         _period(case.query)
+        if ctx.operation.path == "/v1/reports/cells":
+            _cells(case.query)
     body = case.body
     if not isinstance(body, dict):
         return case

@@ -109,9 +109,9 @@ impl CellQuery {
         }
         let unit = unit.map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned);
         if let Some(u) = &unit
-            && (u.chars().count() > 64 || u.chars().any(char::is_control))
+            && (u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
         {
-            errors.push(FieldViolation::new("unit", "must be a unit code of at most 64 characters"));
+            errors.push(FieldViolation::new("unit", "must be a unit code: letters, digits, _ - and ., at most 64"));
         }
         let source = match (table, source.unwrap_or("")) {
             (Some(Table::Cases), s @ ("hotline" | "petition")) => s.to_owned(),

@@ -14,7 +14,10 @@
 //! petitions (`evaluation.source_role`), the integrator reads no petition (`scope.source`).
 //!
 //! Health (`/health/*`), the OpenAPI documents (`/openapi.json`), gRPC health and reflection need
-//! no key and are not listed.
+//! no key and are not listed. Neither are the office's console pages (`/console/*` on
+//! reporting) nor the pages' font: they are a browser's pages, not API calls; each page signs
+//! its user in with a key and reads through the same service-layer checks as the API
+//! (`reporting::console`).
 
 use crate::auth::Role::{self, *};
 
@@ -37,8 +40,7 @@ pub struct Call {
     pub path: &'static str,
     /// What it does, as a refusal names it ("role 'x' may not <action>").
     pub action: &'static str,
-    /// Needs no key: the one-time rating link is its own credential, and the console's pages
-    /// take a session cookie and check the signed-in role on each page (`reporting::console`).
+    /// Needs no key (the one-time rating link is its own credential).
     pub public: bool,
     /// The roles that may call it; every other role is refused.
     pub grants: &'static [(Role, Access)],
@@ -96,7 +98,6 @@ pub fn markdown() -> String {
             for role in ROLES {
                 let cell = match (role, call.public, call.access(role)) {
                     (Importer, _, _) if call.import_as.is_empty() => "—".to_owned(),
-                    (_, true, _) if call.path.starts_with("/console") => "console session (per page)".to_owned(),
                     (_, true, _) => "public (one-time link)".to_owned(),
                     (Importer, _, _) => {
                         format!("as {}", call.import_as.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
@@ -962,15 +963,6 @@ pub static TABLE: &[Call] = &[
     },
     Call {
         service: "evaluation",
-        method: "GET",
-        path: "/rate/wqy-microhei.woff2",
-        action: "load the rating page's font",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "evaluation",
         method: "POST",
         path: "/rate",
         action: "rate on the rating page of a one-time link",
@@ -1085,141 +1077,6 @@ pub static TABLE: &[Call] = &[
         action: "read the facts behind a report's figure",
         public: false,
         grants: &[(UnitHandler, Scoped("its own unit's figures")), (EfficiencyOffice, Allowed), (Admin, Allowed)],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console",
-        action: "open the console's overview",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/login",
-        action: "open the console's sign-in page",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "POST",
-        path: "/console/login",
-        action: "sign in to the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "POST",
-        path: "/console/logout",
-        action: "sign out of the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/attachments/{n}",
-        action: "open an attachment in the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/cells",
-        action: "open the facts behind a figure in the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/units",
-        action: "open the console's list of units",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/units/{code}",
-        action: "open a unit's page in the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/bounces",
-        action: "open the console's bounce page",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/bulletin",
-        action: "preview the bulletin in the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/reconciliation",
-        action: "open the console's reconciliation page",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "POST",
-        path: "/console/reconciliation",
-        action: "reconcile an uploaded table in the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/download/{kind}",
-        action: "download a report from the console",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/wqy-microhei.woff2",
-        action: "load the console's font",
-        public: true,
-        grants: &[],
-        import_as: &[],
-    },
-    Call {
-        service: "reporting",
-        method: "GET",
-        path: "/console/console.css",
-        action: "load the console's style sheet",
-        public: true,
-        grants: &[],
         import_as: &[],
     },
     Call {
