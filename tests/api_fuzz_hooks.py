@@ -158,7 +158,6 @@ def _decision(d):
         d["notice"] = "已书面告知信访人。"
 
 
-@schemathesis.hook
 CELL_COLUMNS = {
     "attachment-1": ["due", "expired", "satisfied", "basic", "unsatisfied"],
     "attachment-2": ["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"],
@@ -169,7 +168,7 @@ CELL_COLUMNS = {
 
 def _cells(query):
     report = query.get("report")
-    if report not in CELL_COLUMNS:
+    if not isinstance(report, str) or report not in CELL_COLUMNS:
         return
     if query.get("column") not in CELL_COLUMNS[report]:
         query["column"] = CELL_COLUMNS[report][0]
@@ -182,6 +181,7 @@ def _cells(query):
         query.pop("category", None)
 
 
+@schemathesis.hook
 def map_case(ctx, case):
     if isinstance(case.query, dict):
         case.query = {k: _inside_records(v) if k in TIME_FIELDS else v for k, v in case.query.items()}

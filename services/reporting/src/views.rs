@@ -244,6 +244,7 @@ impl Reports {
                 use report_dispatches as d;
                 // Only matters that moved at least once have a second assignment.
                 let moved: Vec<String> = d::table
+                    .filter(d::source.eq_any(["hotline", "petition"]))
                     .filter(d::received_at.ge(f))
                     .filter(d::received_at.lt(t))
                     .filter(d::role.eq("lead"))

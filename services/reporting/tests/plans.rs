@@ -122,6 +122,35 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
     ),
     (
+        "a unit's dispatches of a period (the drill-down)",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at >= $2 AND received_at < $3 \
+         AND unit = $4",
+        &["hotline", "2020-03-01 00:00:00", "2020-03-20 00:00:00", "chengguan"],
+    ),
+    (
+        "a unit's open dispatches past their deadline (its console page)",
+        "SELECT dispatch_id FROM report_dispatches WHERE unit = $1 AND status = $2 AND resolve_deadline < $3 \
+         ORDER BY resolve_deadline, dispatch_id LIMIT 200",
+        &["chengguan", "open", "2020-03-20 00:00:00"],
+    ),
+    (
+        "a unit's petition ratings of a period (the drill-down)",
+        "SELECT case_id FROM report_ratings WHERE source = $1 AND subject = $2 AND case_id IN (SELECT case_id \
+         FROM report_cases WHERE source = $1 AND received_at >= $3 AND received_at < $4)",
+        &["petition", "chengguan", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
+    ),
+    (
+        "the matters of a period that moved (the bounce page)",
+        "SELECT DISTINCT matter_id FROM report_dispatches WHERE source IN ($1, $2) AND received_at >= $3 \
+         AND received_at < $4 AND role = $5 AND assignment > 1",
+        &["hotline", "petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00", "lead"],
+    ),
+    (
+        "a period's wrongful returns",
+        "SELECT unit FROM report_returns WHERE received_at >= $1 AND received_at < $2 AND wrongful = TRUE",
+        &["2020-03-01 00:00:00", "2020-03-20 00:00:00"],
+    ),
+    (
         "a consumer's checkpoint",
         "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
         &["reporting<-routing"],
