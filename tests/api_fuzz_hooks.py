@@ -163,6 +163,14 @@ CELL_COLUMNS = {
     "attachment-2": ["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"],
     "attachment-3": ["received", "unsatisfied"],
     "cases": ["received"],
+    "bounce": [
+        "resolved",
+        "resolved_on_first_assignment",
+        "returns_asked",
+        "returns_approved",
+        "returns_rejected",
+        "wrongful_returns",
+    ],
 }
 
 

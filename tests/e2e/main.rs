@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod browser;
+mod console;
 mod deploy;
 mod evaluation;
 mod hardening;

@@ -32,6 +32,8 @@ pub mod keys {
     pub const ADMIN: &str = "test-admin-key";
     pub const SERVICE: &str = "test-service-key";
     pub const IMPORTER: &str = "test-importer-key";
+    /// The secret the sandbox's single sign-on proxy presents (`[reporting.console.sso]`).
+    pub const SSO_PROXY: &str = "test-sso-proxy-key";
 
     /// The key of a handler of `unit` (every unit of the example district has one).
     pub fn unit(unit: &str) -> String {
@@ -121,6 +123,19 @@ impl Sandbox {
                 units_file: None,
                 targets: Default::default(),
                 bulletin: Default::default(),
+                // Single sign-on through a trusted proxy: `sso.office` takes the office's key.
+                console: caseflow_reporting::console::sso::ConsoleConfig {
+                    session_hours: 9,
+                    sso: Some(caseflow_reporting::console::sso::SsoConfig {
+                        user_header: "x-remote-user".into(),
+                        proxy_key_header: "x-caseflow-proxy-key".into(),
+                        proxy_key_sha256: digest_key_hex(keys::SSO_PROXY),
+                        users: vec![caseflow_reporting::console::sso::SsoUser {
+                            user: "sso.office".into(),
+                            key: "office".into(),
+                        }],
+                    }),
+                },
             },
         };
         let clock = ManualClock::new(default_now());

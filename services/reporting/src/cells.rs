@@ -30,6 +30,9 @@ pub enum Table {
     Attachment2,
     /// Cases received (the overview's weekly counts and category shares), of one source.
     Cases,
+    /// The bounce figures' counts: matters resolved (on their first assignment), returns asked,
+    /// approved, rejected, wrongful. Both sources.
+    Bounce,
 }
 
 /// The columns a count can be followed from, per table (rates are not counts).
@@ -38,6 +41,14 @@ pub const ATTACHMENT_2_COLUMNS: &[&str] =
     &["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"];
 pub const ATTACHMENT_3_COLUMNS: &[&str] = &["received", "unsatisfied"];
 pub const CASES_COLUMNS: &[&str] = &["received"];
+pub const BOUNCE_COLUMNS: &[&str] = &[
+    "resolved",
+    "resolved_on_first_assignment",
+    "returns_asked",
+    "returns_approved",
+    "returns_rejected",
+    "wrongful_returns",
+];
 
 /// A checked request for one cell's facts.
 #[derive(Debug, Clone)]
@@ -95,7 +106,7 @@ impl CellQuery {
             other => {
                 errors.push(FieldViolation::new(
                     "report",
-                    format!("'{other}' is not one of attachment-1, attachment-2, attachment-3, cases"),
+                    format!("'{other}' is not one of attachment-1, attachment-2, attachment-3, cases, bounce"),
                 ));
                 (None, &[][..])
             }
@@ -175,7 +186,8 @@ impl CellQuery {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CellRow {
     pub case_id: String,
-    /// The dispatch (attachment 2); for attachment 1, the dispatch the rating applies to, if any.
+    /// The dispatch (attachment 2, bounce resolutions); for attachment 1, the dispatch the
+    /// rating applies to, if any; for bounce returns, the return request.
     pub dispatch_id: Option<String>,
     pub unit: String,
     pub unit_name: String,
@@ -336,6 +348,86 @@ fn found(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<Vec<Found>> {
                 }
             }
             out
+        }
+        Table::Bounce if q.column.starts_with("resolved") => {
+            use report_dispatches as d;
+            // As `Reports::bounce` reads them: every dispatch of both sources as of the end of
+            // time, a matter resolved by the unit that holds it.
+            let mut query = d::table
+                .filter(d::source.eq_any(["hotline", "petition"]))
+                .filter(d::received_at.ge(from))
+                .filter(d::received_at.lt(to))
+                .select(DispatchFact::as_select())
+                .into_boxed();
+            if let Some(unit) = &q.unit {
+                query = query.filter(d::unit.eq(unit.clone()));
+            }
+            let facts: Vec<DispatchFact> = query.load(conn)?;
+            let mut out = Vec::new();
+            for f in facts {
+                let Some(((_, unit, _), cells)) = rollup::dispatch_cells(&f, false, AsOf::End) else {
+                    continue;
+                };
+                let counts = match q.column.as_str() {
+                    "resolved" => cells.on_time + cells.late > 0,
+                    _ => cells.first_resolved > 0,
+                };
+                if counts {
+                    out.push(Found {
+                        case_id: f.case_id.clone(),
+                        dispatch_id: Some(f.dispatch_id.clone()),
+                        unit,
+                        received_at: f.received_at,
+                        status: f.status.clone(),
+                        rating: None,
+                        dispatch: Some(f),
+                    });
+                }
+            }
+            out
+        }
+        Table::Bounce => {
+            use crate::store::report_returns as r;
+            let mut query = r::table
+                .filter(r::received_at.ge(from))
+                .filter(r::received_at.lt(to))
+                .select((r::return_id, r::unit, r::matter_id, r::status, r::wrongful, r::received_at))
+                .into_boxed();
+            if let Some(unit) = &q.unit {
+                query = query.filter(r::unit.eq(unit.clone()));
+            }
+            type Row = (String, String, String, String, bool, Option<NaiveDateTime>);
+            let rows: Vec<Row> = query.load(conn)?;
+            let kept: Vec<Row> = rows
+                .into_iter()
+                .filter(|(_, _, _, status, wrongful, _)| match q.column.as_str() {
+                    "returns_approved" => status == "approved",
+                    "returns_rejected" => status == "rejected",
+                    "wrongful_returns" => *wrongful,
+                    _ => true,
+                })
+                .collect();
+            // Each return's case, through its matter's dispatches.
+            let matters: Vec<&str> = kept.iter().map(|r| r.2.as_str()).collect();
+            let mut case_of: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+            for chunk in matters.chunks(500) {
+                let pairs: Vec<(String, String)> = report_dispatches::table
+                    .filter(report_dispatches::matter_id.eq_any(chunk))
+                    .select((report_dispatches::matter_id, report_dispatches::case_id))
+                    .load(conn)?;
+                case_of.extend(pairs);
+            }
+            kept.into_iter()
+                .map(|(return_id, unit, matter, status, _, received_at)| Found {
+                    case_id: case_of.get(&matter).cloned().unwrap_or_default(),
+                    dispatch_id: Some(return_id),
+                    unit,
+                    received_at: received_at.unwrap_or(from),
+                    status,
+                    dispatch: None,
+                    rating: None,
+                })
+                .collect()
         }
         Table::Cases => {
             use report_cases as c;

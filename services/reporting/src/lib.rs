@@ -70,6 +70,9 @@ pub struct ReportingConfig {
     /// The bulletin's masthead (GB/T 9704-2012 版头): the issuing body's mark and name.
     #[serde(default)]
     pub bulletin: BulletinConfig,
+    /// The office's console: how long a sign-in lasts, single sign-on through a trusted proxy.
+    #[serde(default)]
+    pub console: console::sso::ConsoleConfig,
 }
 
 /// `[reporting.bulletin]`: what the DOCX bulletin's masthead prints unless the request names
@@ -125,6 +128,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    config.console.check(&ctx.keys).map_err(anyhow::Error::msg)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
@@ -156,6 +160,7 @@ pub async fn run(
             projector: projector.clone(),
             keys: ctx.keys.clone(),
             clock: ctx.clock.clone(),
+            console: config.console.clone(),
         }),
         grpc,
         grpc_names: vec!["caseflow.v1.Reporting"],

@@ -31,6 +31,8 @@ pub struct RestState {
     pub projector: crate::projector::Projector,
     pub keys: KeyStore,
     pub clock: caseflow_runtime::SharedClock,
+    /// The console's sessions and single sign-on.
+    pub console: crate::console::sso::ConsoleConfig,
 }
 
 impl FromRef<RestState> for KeyStore {
@@ -323,10 +325,11 @@ async fn summary(
 }
 
 /// The facts behind one count of an attachment (drill-down): the dispatches (attachments 2
-/// and 3), petition evaluations (attachment 1) or cases received (`cases`) the cell counts for the same period, moment,
+/// and 3), petition evaluations (attachment 1), cases received (`cases`) or the bounce figures'
+/// resolutions and returns (`bounce`) the cell counts for the same period, moment,
 /// unit and column, paged, citizens masked. `count` equals the figure.
 #[utoipa::path(get, path = "/v1/reports/cells",
-    params(("report" = String, Query, pattern = "^(attachment-[123]|cases)$", description = "attachment-1 | attachment-2 | attachment-3 | cases (cases received: the overview's weekly counts and category shares)"), ("column" = String, Query, description = "attachment-1: due, expired, satisfied, basic, unsatisfied; attachment-2: received, in_progress, completed, overdue_view, overdue_handling, unsatisfied; attachment-3: received, unsatisfied; cases: received"), ("unit" = Option<String>, Query, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$", description = "the unit's code (attachment 1 also `agency`); absent: every unit (not for unit handlers); not for cases"), ("source" = Option<String>, Query, pattern = "^(hotline|petition)$", description = "cases only, and required there: hotline | petition"), ("category" = Option<String>, Query, max_length = 64, pattern = "^[A-Za-z0-9_.]+$", description = "cases only: a category code, or a sub-category `a.b`"), ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "page, from 1"), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 200, description = "rows a page, 50 by default")),
+    params(("report" = String, Query, pattern = "^(attachment-[123]|cases|bounce)$", description = "attachment-1 | attachment-2 | attachment-3 | cases (cases received: the overview's weekly counts and category shares) | bounce (the bounce figures' counts, both sources)"), ("column" = String, Query, description = "attachment-1: due, expired, satisfied, basic, unsatisfied; attachment-2: received, in_progress, completed, overdue_view, overdue_handling, unsatisfied; attachment-3: received, unsatisfied; cases: received; bounce: resolved, resolved_on_first_assignment, returns_asked, returns_approved, returns_rejected, wrongful_returns"), ("unit" = Option<String>, Query, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$", description = "the unit's code (attachment 1 also `agency`); absent: every unit (not for unit handlers); not for cases"), ("source" = Option<String>, Query, pattern = "^(hotline|petition)$", description = "cases only, and required there: hotline | petition"), ("category" = Option<String>, Query, max_length = 64, pattern = "^[A-Za-z0-9_.]+$", description = "cases only: a category code, or a sub-category `a.b`"), ("from" = String, Query, format = DateTime, description = "period start, RFC 3339, inclusive; not before the district's first records"), ("to" = String, Query, format = DateTime, description = "period end, RFC 3339, exclusive; after `from`, at most the report horizon (366 days by default) after now"), ("as_of" = Option<String>, Query, format = DateTime, description = "moment the figures are as of, RFC 3339; now when absent"), ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "page, from 1"), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 200, description = "rows a page, 50 by default")),
     responses((status = 200, body = CellRows), (status = 401), (status = 403), (status = 422)), security(("api_key" = [])))]
 async fn cells(
     State(state): State<RestState>,

@@ -1,5 +1,5 @@
 //! The facts behind a figure: for random event sets, random periods and moments, and random
-//! cells of attachments 1, 2 and 3 and of the cases received, the drill-down lists exactly as
+//! cells of attachments 1, 2 and 3, of the bounce figures and of the cases received, the drill-down lists exactly as
 //! many facts as the figure says, each once across its pages. A unit handler follows only its
 //! own unit's figures. SQLite, or PostgreSQL with `TEST_DATABASE_URL`.
 
@@ -104,6 +104,24 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
                 let (count, _) =
                     all_pages(&reports, &office(), query("attachment-3", "unsatisfied", Some(&r.unit), at)).await;
                 assert_eq!(count, r.unsatisfied, "seed {seed}: attachment 3 {}", r.unit);
+            }
+
+            // The bounce figures' counts: resolutions and returns per unit.
+            let bounce = reports.bounce(&office(), from, to).await.expect("bounce figures");
+            for r in bounce.units.iter().take(5) {
+                for (column, figure) in [
+                    ("resolved", r.resolved),
+                    ("resolved_on_first_assignment", r.resolved_on_first_assignment),
+                    ("returns_asked", r.returns_asked),
+                    ("returns_approved", r.returns_approved),
+                    ("returns_rejected", r.returns_rejected),
+                    ("wrongful_returns", r.wrongful_returns),
+                ] {
+                    let (count, listed) =
+                        all_pages(&reports, &office(), query("bounce", column, Some(&r.unit), at)).await;
+                    assert_eq!((count, listed as u64), (figure, figure), "seed {seed}: bounce {} {column}", r.unit);
+                    checked += 1;
+                }
             }
 
             let a1 = reports.attachment_1(&office(), from, to, as_of).await.expect("attachment 1");

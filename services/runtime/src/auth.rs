@@ -180,6 +180,12 @@ impl KeyStore {
         Ok(Self { by_digest: Arc::new(by_digest) })
     }
 
+    /// The principal of the key configured under `name` (`auth.keys[].name`), for a sign-in
+    /// that a trusted proxy vouches for instead of a presented key.
+    pub fn principal_named(&self, name: &str) -> Option<Principal> {
+        self.by_digest.values().find(|p| p.name == name).cloned()
+    }
+
     /// Looks up a presented key. Missing and unknown keys are both `Unauthenticated`.
     pub fn authenticate(&self, presented: Option<&str>) -> Result<Principal, Problem> {
         let key = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or_else(|| {

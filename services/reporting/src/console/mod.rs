@@ -14,6 +14,7 @@
 pub mod charts;
 mod pages;
 pub mod session;
+pub mod sso;
 
 use std::collections::HashMap;
 
@@ -27,9 +28,6 @@ use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Utc};
 
 use crate::rest::RestState;
 use session::Sessions;
-
-/// How long a console session lasts: a working day.
-pub const SESSION_HOURS: u64 = 9;
 
 /// The roles that may sign in to the console.
 const CONSOLE_ROLES: &[Role] = &[Role::EfficiencyOffice, Role::Admin, Role::Dispatcher, Role::UnitHandler];
@@ -51,7 +49,8 @@ pub struct ConsoleState {
 }
 
 pub fn router(rest: RestState) -> Router {
-    let state = ConsoleState { rest, sessions: Sessions::new(std::time::Duration::from_secs(SESSION_HOURS * 3600)) };
+    let ttl = std::time::Duration::from_secs(rest.console.session_hours * 3600);
+    let state = ConsoleState { rest, sessions: Sessions::new(ttl) };
     Router::new()
         .route("/console", get(pages::overview))
         .route("/console/login", get(login_page).post(login))
@@ -123,12 +122,15 @@ impl FromRequestParts<ConsoleState> for User {
 
     async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
         let found = session::cookie_id(&parts.headers).and_then(|id| state.sessions.get(&id).map(|s| (id, s)));
-        match found {
-            Some((session_id, s)) => Ok(Self { principal: s.principal, csrf: s.csrf, session_id }),
-            None => {
-                let next = parts.uri.path_and_query().map_or("/console", |p| p.as_str());
-                Err(Redirect::to(&format!("/console/login?next={}", encode(next))).into_response())
-            }
+        if let Some((session_id, s)) = found {
+            return Ok(Self { principal: s.principal, csrf: s.csrf, session_id });
+        }
+        let here = parts.uri.path_and_query().map_or("/console", |p| p.as_str()).to_owned();
+        match state.rest.console.sso(&parts.headers, &state.rest.keys) {
+            // The proxy vouched for the user: a session, and the same page again with it.
+            sso::Sso::SignedIn(principal) => Err(signed_in(state, principal, &parts.headers, &here)),
+            sso::Sso::Refused(why) => Err(page_error(StatusCode::FORBIDDEN, "未能登录", why)),
+            sso::Sso::NotAsked => Err(Redirect::to(&format!("/console/login?next={}", encode(&here))).into_response()),
         }
     }
 }
@@ -258,20 +260,24 @@ async fn login(
         Ok(p) => p,
         Err(_) => return refused("密钥不正确，请核对后重试。", StatusCode::UNAUTHORIZED),
     };
+    signed_in(&state, principal, &headers, &next)
+}
+
+/// Opens a session for `principal` and sends the browser on to `next` with its cookie (a unit
+/// handler's home is its unit's page, a dispatcher's the units').
+fn signed_in(state: &ConsoleState, principal: Principal, headers: &HeaderMap, next: &str) -> Response {
     if !CONSOLE_ROLES.contains(&principal.role) {
-        return refused(
-            &format!("角色“{}”不能登录管理页面（效能办、派单员、承办单位和管理员可以）。", principal.role),
-            StatusCode::FORBIDDEN,
-        );
+        let why = format!("角色“{}”不能登录管理页面（效能办、派单员、承办单位和管理员可以）。", principal.role);
+        return page_error(StatusCode::FORBIDDEN, "未能登录", &why);
     }
     tracing::info!(who = %principal.name, role = %principal.role, "console sign-in");
     let home = match (principal.role, principal.unit.clone()) {
         (Role::UnitHandler, Some(unit)) if next == "/console" => format!("/console/units/{}", encode(&unit)),
         (Role::Dispatcher, _) if next == "/console" => "/console/units".to_owned(),
-        _ => next.clone(),
+        _ => next.to_owned(),
     };
     let id = state.sessions.open(principal);
-    let cookie = session::set_cookie(Some(&id), session::over_tls(&headers), state.sessions.ttl());
+    let cookie = session::set_cookie(Some(&id), session::over_tls(headers), state.sessions.ttl());
     ([(header::SET_COOKIE, cookie)], Redirect::to(&home)).into_response()
 }
 

@@ -319,7 +319,8 @@ struct Overview {
     headlines: Vec<Headline>,
     weekly: Vec<(&'static str, Lines)>,
     categories: Vec<(&'static str, Bars)>,
-    hot_categories: Vec<crate::summary::Growth>,
+    /// The hot topics, each with the link to its cases.
+    hot_categories: Vec<(crate::summary::Growth, String)>,
     hot_words: Vec<crate::summary::Growth>,
     compared: bool,
     totals: Vec<(&'static str, u64, String, String)>,
@@ -459,12 +460,32 @@ pub async fn overview(
         ));
     }
     let compared = hotline.hot_topics.previous_cases > 0;
+    let hot_categories = hotline
+        .hot_topics
+        .categories
+        .iter()
+        .map(|g| {
+            let href = link(
+                "/console/cells",
+                &[
+                    ("report", "cases"),
+                    ("column", "received"),
+                    ("source", "hotline"),
+                    ("category", &g.key),
+                    ("from", &period.from),
+                    ("to", &period.to),
+                    ("as_of", &period.as_of),
+                ],
+            );
+            (g.clone(), href)
+        })
+        .collect();
     let page = Overview {
         frame: Frame::new(&user, "总览", period, "/console"),
         headlines,
         weekly,
         categories,
-        hot_categories: hotline.hot_topics.categories.clone(),
+        hot_categories,
         hot_words: hotline.hot_topics.keywords.clone(),
         compared,
         totals,
@@ -490,6 +511,18 @@ struct CellsPage {
     rows: crate::cells::CellRows,
     pages: Vec<(u32, String, bool)>,
     is_cases: bool,
+}
+
+fn bounce_label(column: &str) -> &'static str {
+    match column {
+        "resolved" => "办结事项",
+        "resolved_on_first_assignment" => "首次派单即办结",
+        "returns_asked" => "申请退回",
+        "returns_approved" => "退回获批",
+        "returns_rejected" => "退回被驳回",
+        "wrongful_returns" => "错误退回",
+        _ => "",
+    }
 }
 
 fn column_label(report: &str, column: &str) -> &'static str {
@@ -552,7 +585,9 @@ pub async fn cells(
         || "全部单位".to_owned(),
         |u| if u == crate::rollup::AGENCY { "信访机构".to_owned() } else { state.rest.reports.units().name(u) },
     );
-    let heading = if rows.report == "cases" {
+    let heading = if rows.report == "bounce" {
+        format!("流转与退回 · {} · {}：{} 件", who, bounce_label(&rows.column), rows.count)
+    } else if rows.report == "cases" {
         format!(
             "{}受理件数{}：{} 件",
             if rows.source.as_deref() == Some("petition") { "信访" } else { "12345热线" },
@@ -772,15 +807,16 @@ pub async fn bounces(
         .units
         .iter()
         .map(|r| {
+            let c = |n: u64, col: &str| Cell::count(n, cells_link(&period, "bounce", col, &r.unit));
             vec![
                 Cell::text(r.name.clone()),
-                Cell::number(r.resolved.to_string()),
-                Cell::number(r.resolved_on_first_assignment.to_string()),
+                c(r.resolved, "resolved"),
+                c(r.resolved_on_first_assignment, "resolved_on_first_assignment"),
                 Cell::number(pct(r.first_assignment_share, 1)),
-                Cell::number(r.returns_asked.to_string()),
-                Cell::number(r.returns_approved.to_string()),
-                Cell::number(r.returns_rejected.to_string()),
-                Cell::number(r.wrongful_returns.to_string()).flagged(r.wrongful_returns > 0),
+                c(r.returns_asked, "returns_asked"),
+                c(r.returns_approved, "returns_approved"),
+                c(r.returns_rejected, "returns_rejected"),
+                c(r.wrongful_returns, "wrongful_returns").flagged(r.wrongful_returns > 0),
                 Cell::number(format!("{:.1}", r.wrongful_days)),
                 Cell::number(r.rehandlings.to_string()),
                 Cell::number(r.mean_days_elsewhere.map_or_else(|| "—".into(), |d| format!("{d:.1}"))),
