@@ -79,7 +79,8 @@ async fn the_trusted_proxy_signs_in_its_user_and_nothing_else_can() {
         .await
         .expect("answers");
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "a post from another site");
-    let res = http.post(&logout).header(COOKIE, &session).form(&[("csrf", csrf.as_str())]).send().await.expect("answers");
+    let res =
+        http.post(&logout).header(COOKIE, &session).form(&[("csrf", csrf.as_str())]).send().await.expect("answers");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(res.headers()[SET_COOKIE].to_str().expect("text").contains("Max-Age=0"));
     let res = http.get(&page).header(COOKIE, &session).send().await.expect("answers");
@@ -117,7 +118,8 @@ async fn a_unit_handler_reads_only_its_own_units_facts_through_the_api() {
         .get_json(Service::Reporting, "/v1/reports/cells?from=2020-01-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00&report=cases&column=due&unit=x", keys::OFFICE)
         .await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<&str> = body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    let fields: Vec<&str> =
+        body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
     assert_eq!(fields, ["column", "source", "unit"], "each bad field named: {body}");
     sandbox.shutdown().await;
 }

@@ -96,10 +96,11 @@ impl CellQuery {
             "attachment-2" => (Some(Table::Attachment2), ATTACHMENT_2_COLUMNS),
             "attachment-3" => (Some(Table::Attachment2), ATTACHMENT_3_COLUMNS),
             "cases" => (Some(Table::Cases), CASES_COLUMNS),
+            "bounce" => (Some(Table::Bounce), BOUNCE_COLUMNS),
             "" => {
                 errors.push(FieldViolation::new(
                     "report",
-                    "is required: attachment-1, attachment-2, attachment-3 or cases",
+                    "is required: attachment-1, attachment-2, attachment-3, cases or bounce",
                 ));
                 (None, &[][..])
             }

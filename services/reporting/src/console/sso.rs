@@ -166,7 +166,10 @@ mod tests {
         c.check(&k).expect("valid");
         let h = headers(&[("x-remote-user", "li.si"), ("x-caseflow-proxy-key", "proxy-secret")]);
         let Sso::SignedIn(p) = c.sso(&h, &k) else { panic!("signed in") };
-        assert_eq!((p.role, p.unit.as_deref(), p.name.as_str()), (Role::UnitHandler, Some("chengguan"), "li.si (chengguan-clerk)"));
+        assert_eq!(
+            (p.role, p.unit.as_deref(), p.name.as_str()),
+            (Role::UnitHandler, Some("chengguan"), "li.si (chengguan-clerk)")
+        );
     }
 
     #[test]
