@@ -14,7 +14,7 @@ use serde::Serialize;
 use caseflow_runtime::AnyConnection;
 use caseflow_runtime::FieldViolation;
 
-use crate::rollup::{self, AsOf, DispatchCells, RatingCells};
+use crate::rollup::{self, AsOf, RatingCells};
 use crate::store::{DispatchFact, report_cases, report_dispatches, report_ratings};
 
 /// The largest page a caller may ask for.
@@ -225,19 +225,6 @@ pub struct CellRows {
     pub rows: Vec<CellRow>,
 }
 
-fn counted(cells: &DispatchCells, column: &str) -> bool {
-    let v = match column {
-        "received" => cells.received,
-        "in_progress" => cells.in_progress,
-        "completed" => cells.completed,
-        "overdue_view" => cells.overdue_view,
-        "overdue_handling" => cells.overdue_handling,
-        "unsatisfied" => cells.unsatisfied,
-        _ => 0,
-    };
-    v > 0
-}
-
 fn rated(cells: &RatingCells, column: &str) -> bool {
     let v = match column {
         "due" => cells.due,
@@ -265,45 +252,88 @@ struct Found {
     rating: Option<String>,
 }
 
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+
+/// The lead dispatches one column of attachment 2 counts as of the moment, as SQL. These are
+/// `rollup::dispatch_cells`'s rules, written as predicates so that the database counts and
+/// pages a cell of any size through the unit's index; `tests/drilldown.rs` follows random
+/// cells of random event sets and compares each count with the figure the rollups give.
+fn hotline_cell(q: &CellQuery) -> report_dispatches::BoxedQuery<'static, Backend> {
+    use report_dispatches as d;
+    let (from, to, at) = (q.from.naive_utc(), q.to.naive_utc(), q.as_of.naive_utc());
+    // A dispatch exists once its case was received; only lead dispatches a unit holds count.
+    let mut query = d::table
+        .filter(d::source.eq("hotline"))
+        .filter(d::received_at.ge(from))
+        .filter(d::received_at.lt(to))
+        .filter(d::received_at.le(at))
+        .filter(d::role.eq("lead"))
+        .filter(d::status.eq_any(["open", "resolved"]))
+        .filter(d::unit.is_not_null())
+        .into_boxed();
+    if let Some(unit) = &q.unit {
+        query = query.filter(d::unit.eq(unit.clone()));
+    }
+    // Resolved by then; a deadline passes after its moment.
+    let open_then = || d::resolved_at.is_null().or(d::resolved_at.gt(at));
+    match q.column.as_str() {
+        "received" => query,
+        "completed" => query.filter(d::resolved_at.le(at)),
+        "overdue_handling" => query.filter(open_then()).filter(d::resolve_deadline.lt(at)),
+        "in_progress" => query.filter(open_then()).filter(d::resolve_deadline.is_null().or(d::resolve_deadline.ge(at))),
+        // Acknowledged by then but late, or not acknowledged by a deadline that has passed.
+        "overdue_view" => query.filter(
+            d::acknowledged_at
+                .le(at)
+                .and(d::acknowledged_at.gt(d::acknowledge_deadline))
+                .or(d::acknowledged_at.is_null().or(d::acknowledged_at.gt(at)).and(d::acknowledge_deadline.lt(at))),
+        ),
+        "unsatisfied" => query.filter(d::resolved_at.le(at)).filter(
+            d::dispatch_id.nullable().eq_any(
+                report_ratings::table
+                    .filter(report_ratings::status.eq("rated"))
+                    .filter(report_ratings::mapped.eq("unsatisfied"))
+                    .select(report_ratings::dispatch_id),
+            ),
+        ),
+        _ => query.filter(d::dispatch_id.is_null()),
+    }
+}
+
+/// How many dispatches a cell of attachment 2 counts, and the page asked for.
+fn hotline_page(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<(u64, Vec<Found>)> {
+    use report_dispatches as d;
+    let count: i64 = hotline_cell(q).count().get_result(conn)?;
+    let skip = i64::from(q.page - 1) * i64::from(q.per_page);
+    let facts: Vec<DispatchFact> = hotline_cell(q)
+        .order((d::received_at.asc(), d::case_id.asc(), d::dispatch_id.asc()))
+        .limit(i64::from(q.per_page))
+        .offset(skip)
+        .select(DispatchFact::as_select())
+        .load(conn)?;
+    let ids: Vec<&str> = facts.iter().map(|f| f.dispatch_id.as_str()).collect();
+    let unsatisfied = crate::read::unsatisfied_among(conn, &ids)?;
+    let shown = facts
+        .into_iter()
+        .map(|f| Found {
+            case_id: f.case_id.clone(),
+            dispatch_id: Some(f.dispatch_id.clone()),
+            unit: f.unit.clone().unwrap_or_default(),
+            received_at: f.received_at,
+            status: f.status.clone(),
+            rating: unsatisfied.contains(&f.dispatch_id).then(|| "unsatisfied".to_owned()),
+            dispatch: Some(f),
+        })
+        .collect();
+    Ok((u64::try_from(count).unwrap_or(0), shown))
+}
+
 /// Every fact behind the cell, in the order of receipt.
 fn found(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<Vec<Found>> {
     let (from, to, at) = (q.from.naive_utc(), q.to.naive_utc(), q.as_of.naive_utc());
     let mut out = match q.table {
-        Table::Attachment2 => {
-            use report_dispatches as d;
-            let mut query = d::table
-                .filter(d::source.eq("hotline"))
-                .filter(d::received_at.ge(from))
-                .filter(d::received_at.lt(to))
-                .select(DispatchFact::as_select())
-                .into_boxed();
-            if let Some(unit) = &q.unit {
-                query = query.filter(d::unit.eq(unit.clone()));
-            }
-            let facts: Vec<DispatchFact> = query.load(conn)?;
-            let ids: Vec<&str> = facts.iter().map(|f| f.dispatch_id.as_str()).collect();
-            let unsatisfied = crate::read::unsatisfied_among(conn, &ids)?;
-            let mut out = Vec::new();
-            for f in facts {
-                let Some(((_, unit, _), cells)) =
-                    rollup::dispatch_cells(&f, unsatisfied.contains(&f.dispatch_id), AsOf::At(at))
-                else {
-                    continue;
-                };
-                if counted(&cells, &q.column) {
-                    out.push(Found {
-                        case_id: f.case_id.clone(),
-                        dispatch_id: Some(f.dispatch_id.clone()),
-                        unit,
-                        received_at: f.received_at,
-                        status: f.status.clone(),
-                        rating: unsatisfied.contains(&f.dispatch_id).then(|| "unsatisfied".to_owned()),
-                        dispatch: Some(f),
-                    });
-                }
-            }
-            out
-        }
+        // Read by `hotline_page`, in SQL.
+        Table::Attachment2 => Vec::new(),
         Table::Attachment1 => {
             use report_ratings as r;
             let period_cases = || {
@@ -467,10 +497,14 @@ fn found(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<Vec<Found>> {
 
 /// The page of facts asked for, with the case's details (masked) joined to each.
 pub fn page(conn: &mut AnyConnection, units: &crate::units::Units, q: &CellQuery) -> QueryResult<CellRows> {
-    let all = found(conn, q)?;
-    let count = all.len() as u64;
-    let skip = usize::try_from(u64::from(q.page - 1) * u64::from(q.per_page)).unwrap_or(usize::MAX);
-    let shown: Vec<Found> = all.into_iter().skip(skip).take(q.per_page as usize).collect();
+    let (count, shown) = if q.table == Table::Attachment2 {
+        hotline_page(conn, q)?
+    } else {
+        let all = found(conn, q)?;
+        let count = all.len() as u64;
+        let skip = usize::try_from(u64::from(q.page - 1) * u64::from(q.per_page)).unwrap_or(usize::MAX);
+        (count, all.into_iter().skip(skip).take(q.per_page as usize).collect())
+    };
     let ids: Vec<&str> = shown.iter().map(|f| f.case_id.as_str()).collect();
     let cases: Vec<(String, String, String, String)> = report_cases::table
         .filter(report_cases::case_id.eq_any(&ids))

@@ -4,3 +4,5 @@
 CREATE INDEX report_dispatches_unit ON report_dispatches (unit, source, received_at);
 CREATE INDEX report_dispatches_unit_open ON report_dispatches (unit, status, resolve_deadline);
 CREATE INDEX report_ratings_subject ON report_ratings (subject, source, case_id);
+-- The bounce page's matters that moved: the few dispatches past a first assignment.
+CREATE INDEX report_dispatches_moved ON report_dispatches (source, assignment, received_at);
