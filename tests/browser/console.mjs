@@ -115,6 +115,13 @@ try {
   assert.equal(Number(await page.getAttribute("h2[data-count]", "data-count")), busiest.received);
   assert.equal(await page.locator("tr.fact").count(), Math.min(busiest.received, 50));
   await shot(page, "04-cell-facts");
+  // On paper the navigation, the picker and the downloads give way to the table.
+  await page.emulateMedia({ media: "print" });
+  assert.equal(await page.locator("nav").isVisible(), false, "no navigation in print");
+  assert.equal(await page.locator("form.picker").isVisible(), false, "no picker in print");
+  assert.equal(await page.locator("table").first().isVisible(), true);
+  await shot(page, "04b-cell-facts-print");
+  await page.emulateMedia({ media: "screen" });
   // Sorting is a link: by 受理件数, descending, the busiest unit leads its section.
   await page.goto(`${REPORTING}/console/attachments/2?${PERIOD}&sort=1&dir=desc`);
   const firstDept = (await page.locator("tbody tr:not(.section)").first().locator("td").first().textContent()).trim();
@@ -130,6 +137,12 @@ try {
   assert.ok(rows.slice(overdue).every((c) => c === "open"), "the rest are in progress");
   assert.ok((await page.textContent("table.open")).includes(OPEN_CASE), "the open case is listed");
   await shot(page, "05-unit");
+  // Its returns and resolutions open the facts behind them.
+  const resolvedLink = page.locator('a[href*="report=bounce"][href*="column=resolved&"]').first();
+  const resolvedCount = Number((await resolvedLink.textContent()).trim());
+  await resolvedLink.click();
+  assert.equal(Number(await page.getAttribute("h2[data-count]", "data-count")), resolvedCount);
+  assert.equal(await page.locator("tr.fact").count(), Math.min(resolvedCount, 50));
 
   step("an uploaded table that contradicts itself comes back with the cell marked");
   const csv = await (await api(REPORTING, `/v1/reports/attachment-2?format=csv&${API_PERIOD}`, OFFICE_KEY)).text();

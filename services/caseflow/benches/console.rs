@@ -22,18 +22,20 @@ use readmodel::{at, load, reference, time};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::var("BENCH_CONSOLE_DISPATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
+    // BENCH_KEEP=1 leaves the SQLite file behind to look at the query plans.
+    let dir = if std::env::var("BENCH_KEEP").is_ok() { dir.keep() } else { dir.path().to_owned() };
     let config = match std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
             DatabaseConfig { url, schema: Some(format!("bench_console_{}", std::process::id())), pool_size: 4 }
         }
         None => DatabaseConfig {
-            url: format!("sqlite://{}", dir.path().join("reporting.db").display()),
+            url: format!("sqlite://{}", dir.join("reporting.db").display()),
             schema: None,
             pool_size: 4,
         },
     };
     let backend = if config.url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
-    eprintln!("console benchmark: {n} dispatches over a year on {backend}");
+    eprintln!("console benchmark: {n} dispatches over a year on {backend} ({})", dir.display());
     let db = Db::connect(&config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     let n = load(&db, n).await?;
     let reports = Reports::new(db.clone(), Arc::new(Units::load(None)?), Default::default());

@@ -262,18 +262,14 @@ fn hotline_cell(q: &CellQuery) -> report_dispatches::BoxedQuery<'static, Backend
     use report_dispatches as d;
     let (from, to, at) = (q.from.naive_utc(), q.to.naive_utc(), q.as_of.naive_utc());
     // A dispatch exists once its case was received; only lead dispatches a unit holds count.
-    let mut query = d::table
-        .filter(d::source.eq("hotline"))
-        .filter(d::received_at.ge(from))
-        .filter(d::received_at.lt(to))
-        .filter(d::received_at.le(at))
-        .filter(d::role.eq("lead"))
-        .filter(d::status.eq_any(["open", "resolved"]))
-        .filter(d::unit.is_not_null())
-        .into_boxed();
-    if let Some(unit) = &q.unit {
-        query = query.filter(d::unit.eq(unit.clone()));
-    }
+    // One upper bound on the receipt (two would turn SQLite away from the unit's index).
+    let mut query = d::table.filter(d::source.eq("hotline")).filter(d::received_at.ge(from)).into_boxed();
+    query = if at < to { query.filter(d::received_at.le(at)) } else { query.filter(d::received_at.lt(to)) };
+    query = query.filter(d::role.eq("lead")).filter(d::status.eq_any(["open", "resolved"]));
+    query = match &q.unit {
+        Some(unit) => query.filter(d::unit.eq(unit.clone())),
+        None => query.filter(d::unit.is_not_null()),
+    };
     // Resolved by then; a deadline passes after its moment.
     let open_then = || d::resolved_at.is_null().or(d::resolved_at.gt(at));
     match q.column.as_str() {
@@ -300,10 +296,25 @@ fn hotline_cell(q: &CellQuery) -> report_dispatches::BoxedQuery<'static, Backend
     }
 }
 
-/// How many dispatches a cell of attachment 2 counts, and the page asked for.
+/// How many dispatches a cell of attachment 2 counts (the figure itself, summed from the
+/// rollups as the attachment sums it), and the page asked for.
 fn hotline_page(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<(u64, Vec<Found>)> {
     use report_dispatches as d;
-    let count: i64 = hotline_cell(q).count().get_result(conn)?;
+    let cells =
+        crate::read::dispatch_cells(conn, "hotline", q.from.naive_utc(), q.to.naive_utc(), q.as_of.naive_utc())?;
+    let count: i64 = cells
+        .iter()
+        .filter(|(unit, _)| q.unit.as_ref().is_none_or(|u| u == *unit))
+        .map(|(_, c)| match q.column.as_str() {
+            "received" => c.received,
+            "in_progress" => c.in_progress,
+            "completed" => c.completed,
+            "overdue_view" => c.overdue_view,
+            "overdue_handling" => c.overdue_handling,
+            "unsatisfied" => c.unsatisfied,
+            _ => 0,
+        })
+        .sum();
     let skip = i64::from(q.page - 1) * i64::from(q.per_page);
     let facts: Vec<DispatchFact> = hotline_cell(q)
         .order((d::received_at.asc(), d::case_id.asc(), d::dispatch_id.asc()))

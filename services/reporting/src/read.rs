@@ -426,30 +426,30 @@ pub fn repeat_petitioners(
 /// A resolved dispatch's unit, resolution and deadline.
 pub type Resolution = (String, Option<NaiveDateTime>, Option<NaiveDateTime>);
 
-/// The resolved lead dispatches of the first petitions (初信初访件) received in [from, to): the
-/// period's petition dispatches (a dispatch carries its case's receipt) whose case is a first
-/// one, read as two range scans rather than one lookup per case.
+/// The resolved lead dispatches of the first petitions (初信初访件) received in [from, to).
 pub fn first_petitions_resolved(
     conn: &mut AnyConnection,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<Resolution>> {
-    let first = report_cases::table
+    let first: Vec<String> = report_cases::table
         .filter(report_cases::source.eq("petition"))
         .filter(report_cases::received_at.ge(from))
         .filter(report_cases::received_at.lt(to))
         .filter(report_cases::is_first.eq(true))
-        .select(report_cases::case_id);
-    let rows: Vec<(Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>)> = report_dispatches::table
-        .filter(report_dispatches::source.eq("petition"))
-        .filter(report_dispatches::received_at.ge(from))
-        .filter(report_dispatches::received_at.lt(to))
-        .filter(report_dispatches::role.eq("lead"))
-        .filter(report_dispatches::status.eq("resolved"))
-        .filter(report_dispatches::case_id.eq_any(first))
-        .select((report_dispatches::unit, report_dispatches::resolved_at, report_dispatches::resolve_deadline))
+        .select(report_cases::case_id)
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|(unit, at, deadline)| unit.map(|u| (u, at, deadline))).collect())
+    let mut out = Vec::new();
+    for chunk in first.chunks(CHUNK) {
+        let rows: Vec<(Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>)> = report_dispatches::table
+            .filter(report_dispatches::case_id.eq_any(chunk))
+            .filter(report_dispatches::role.eq("lead"))
+            .filter(report_dispatches::status.eq("resolved"))
+            .select((report_dispatches::unit, report_dispatches::resolved_at, report_dispatches::resolve_deadline))
+            .load(conn)?;
+        out.extend(rows.into_iter().filter_map(|(unit, at, deadline)| unit.map(|u| (u, at, deadline))));
+    }
+    Ok(out)
 }
 
 /// Collective visits (集体访) received in [from, to): (batches, persons).
@@ -472,33 +472,26 @@ pub fn single_visit(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<crate::summary::SingleVisitFacts> {
-    let admitted = || {
-        report_cases::table
-            .filter(report_cases::source.eq(source))
-            .filter(report_cases::single_visit.eq(true))
-            .filter(report_cases::received_at.ge(from))
-            .filter(report_cases::received_at.lt(to))
-            .select(report_cases::case_id)
-    };
-    let mut facts = crate::summary::SingleVisitFacts::default();
-    // The period's resolved lead dispatches of single-visit cases, as two range scans.
-    let resolved: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = report_dispatches::table
-        .filter(report_dispatches::source.eq(source))
-        .filter(report_dispatches::received_at.ge(from))
-        .filter(report_dispatches::received_at.lt(to))
-        .filter(report_dispatches::role.eq("lead"))
-        .filter(report_dispatches::status.eq("resolved"))
-        .filter(report_dispatches::case_id.eq_any(admitted()))
-        .select((report_dispatches::case_id, report_dispatches::received_at, report_dispatches::resolved_at))
+    let admitted: Vec<String> = report_cases::table
+        .filter(report_cases::source.eq(source))
+        .filter(report_cases::single_visit.eq(true))
+        .filter(report_cases::received_at.ge(from))
+        .filter(report_cases::received_at.lt(to))
+        .select(report_cases::case_id)
         .load(conn)?;
-    for (case_id, received, resolved_at) in resolved {
-        if let Some(at) = resolved_at {
-            facts.resolved.insert(case_id, (received, at));
+    let mut facts = crate::summary::SingleVisitFacts::default();
+    for chunk in admitted.chunks(CHUNK) {
+        let resolved: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = report_dispatches::table
+            .filter(report_dispatches::case_id.eq_any(chunk))
+            .filter(report_dispatches::role.eq("lead"))
+            .filter(report_dispatches::status.eq("resolved"))
+            .select((report_dispatches::case_id, report_dispatches::received_at, report_dispatches::resolved_at))
+            .load(conn)?;
+        for (case_id, received, resolved_at) in resolved {
+            if let Some(at) = resolved_at {
+                facts.resolved.insert(case_id, (received, at));
+            }
         }
-    }
-    // Which of them a repeat case followed (through the repeat_of index).
-    let ids: Vec<String> = admitted().load(conn)?;
-    for chunk in ids.chunks(CHUNK) {
         let repeated: Vec<Option<String>> = report_cases::table
             .filter(report_cases::repeat_of.eq_any(chunk))
             .select(report_cases::repeat_of)

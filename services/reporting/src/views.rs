@@ -248,7 +248,8 @@ impl Reports {
                     .filter(d::received_at.ge(f))
                     .filter(d::received_at.lt(t))
                     .filter(d::role.eq("lead"))
-                    .filter(d::assignment.gt(1))
+                    // Written out, so the partial index `report_dispatches_moved` serves it.
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("assignment > 1"))
                     .select(d::matter_id)
                     .distinct()
                     .load(c)?;

@@ -47,6 +47,10 @@ async fn all_pages(reports: &Reports, p: &Principal, mut q: CellQuery) -> (u64, 
         }
         if u64::from(q.page) * u64::from(q.per_page) >= page.count {
             assert_eq!(listed, seen.len(), "no fact is listed twice across pages");
+            // And nothing past the figure: the page after the last is empty.
+            q.page += 1;
+            let after = reports.cells(p, q.clone()).await.expect("the page after");
+            assert!(after.rows.is_empty(), "{} more facts than the figure {}", after.rows.len(), page.count);
             return (page.count, seen.len());
         }
         q.page += 1;

@@ -4,5 +4,6 @@
 CREATE INDEX report_dispatches_unit ON report_dispatches (unit, source, received_at);
 CREATE INDEX report_dispatches_unit_open ON report_dispatches (unit, status, resolve_deadline);
 CREATE INDEX report_ratings_subject ON report_ratings (subject, source, case_id);
--- The bounce page's matters that moved: the few dispatches past a first assignment.
-CREATE INDEX report_dispatches_moved ON report_dispatches (source, assignment, received_at);
+-- The bounce page's matters that moved: the few dispatches past a first assignment. Partial,
+-- so that a query saying `assignment > 1` in so many words reads only those (both backends).
+CREATE INDEX report_dispatches_moved ON report_dispatches (source, received_at) WHERE assignment > 1;

@@ -653,7 +653,7 @@ struct UnitPage {
     chart: Bars,
     open: Vec<Vec<Cell>>,
     overdue: usize,
-    bounce: Vec<(&'static str, String)>,
+    bounce: Vec<(&'static str, Cell)>,
     petition: Option<Vec<Cell>>,
 }
 
@@ -731,14 +731,17 @@ pub async fn unit(
         .collect();
     let overdue = view.open.iter().filter(|o| o.overdue).count();
     let b = &view.bounce;
+    let count = |n: u64, column: &str| Cell::count(n, cells_link(&period, "bounce", column, &view.unit));
     let bounce = vec![
-        ("申请退回", b.returns_asked.to_string()),
-        ("退回获批", b.returns_approved.to_string()),
-        ("退回被驳回", b.returns_rejected.to_string()),
-        ("错误退回", b.wrongful_returns.to_string()),
-        ("错误退回耽误天数", format!("{:.1}", b.wrongful_days)),
-        ("重办", b.rehandlings.to_string()),
-        ("首次派单即办结占比", pct(b.first_assignment_share, 1)),
+        ("办结事项", count(b.resolved, "resolved")),
+        ("首次派单即办结", count(b.resolved_on_first_assignment, "resolved_on_first_assignment")),
+        ("首次派单即办结占比", Cell::number(pct(b.first_assignment_share, 1))),
+        ("申请退回", count(b.returns_asked, "returns_asked")),
+        ("退回获批", count(b.returns_approved, "returns_approved")),
+        ("退回被驳回", count(b.returns_rejected, "returns_rejected")),
+        ("错误退回", count(b.wrongful_returns, "wrongful_returns").flagged(b.wrongful_returns > 0)),
+        ("错误退回耽误天数", Cell::number(format!("{:.1}", b.wrongful_days))),
+        ("重办（次）", Cell::number(b.rehandlings.to_string())),
     ];
     let targets = state.rest.reports.targets;
     let petition = view.petition.as_ref().map(|r| petition_cells(r, &period, &targets));
