@@ -108,6 +108,9 @@ try {
   await page.goto(`${REPORTING}/console/attachments/2?${PERIOD}`);
   await shot(page, "03-attachment-2");
   const a2 = await (await api(REPORTING, `/v1/reports/attachment-2?${API_PERIOD}`, OFFICE_KEY)).json();
+  // The satisfaction rates under the 98 % target are red, and only those.
+  const below = [...a2.departments, ...a2.sub_districts].filter((r) => r.satisfaction !== null && r.satisfaction < 98);
+  assert.equal(await page.locator("tbody .flag").count(), below.length);
   const busiest = [...a2.departments, ...a2.sub_districts].sort((a, b) => b.received - a.received)[0];
   const cell = page.locator(`a[href*="column=received"][href*="unit=${busiest.unit}&"], a[href*="column=received"][href$="unit=${busiest.unit}"]`).first();
   assert.equal((await cell.textContent()).trim(), String(busiest.received));

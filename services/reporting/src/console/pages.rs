@@ -176,7 +176,7 @@ fn cells_link(period: &Period, report: &str, column: &str, unit: &str) -> String
     period.link("/console/cells", &[("report", report), ("column", column), ("unit", unit)])
 }
 
-fn hotline_cells(r: &HotlineRow, period: &Period, report: &str) -> Vec<Cell> {
+fn hotline_cells(r: &HotlineRow, period: &Period, report: &str, target: f64) -> Vec<Cell> {
     let c = |n: u64, col: &str| Cell::count(n, cells_link(period, report, col, &r.unit));
     vec![
         Cell::text(r.name.clone()),
@@ -186,7 +186,7 @@ fn hotline_cells(r: &HotlineRow, period: &Period, report: &str) -> Vec<Cell> {
         c(r.overdue_view, "overdue_view"),
         c(r.overdue_handling, "overdue_handling"),
         c(r.unsatisfied, "unsatisfied"),
-        Cell::number(pct(r.satisfaction, 2)),
+        Cell::number(pct(r.satisfaction, 2)).flagged(r.satisfaction.is_some_and(|v| v < target)),
     ]
 }
 
@@ -258,11 +258,17 @@ pub async fn attachment(
                 vec![
                     (
                         "区直部门".into(),
-                        a.departments.iter().map(|r| hotline_cells(r, &period, "attachment-2")).collect(),
+                        a.departments
+                            .iter()
+                            .map(|r| hotline_cells(r, &period, "attachment-2", targets.hotline_satisfaction))
+                            .collect(),
                     ),
                     (
                         "街道".into(),
-                        a.sub_districts.iter().map(|r| hotline_cells(r, &period, "attachment-2")).collect(),
+                        a.sub_districts
+                            .iter()
+                            .map(|r| hotline_cells(r, &period, "attachment-2", targets.hotline_satisfaction))
+                            .collect(),
                     ),
                 ],
                 "attachment-2",
@@ -678,15 +684,16 @@ pub async fn unit(
         Err(e) => return problem_page(&e),
     };
     let here = format!("/console/units/{}", super::encode(&code));
+    let target = state.rest.reports.targets.hotline_satisfaction;
     let mut rows: Vec<Vec<Cell>> = Vec::new();
     for (label, first, end, r) in &view.months {
         // A month's counts drill into that month, as of the page's moment.
         let month = Period { from: first.to_string(), to: end.to_string(), as_of: period.as_of.clone() };
-        let mut cells = hotline_cells(r, &month, "attachment-2");
+        let mut cells = hotline_cells(r, &month, "attachment-2", target);
         cells[0] = Cell::text(label.clone());
         rows.push(cells);
     }
-    let mut total = hotline_cells(&view.hotline, &period, "attachment-2");
+    let mut total = hotline_cells(&view.hotline, &period, "attachment-2", target);
     total[0] = Cell::text("本期合计");
     rows.push(total);
     let figures = Table {
