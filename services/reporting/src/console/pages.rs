@@ -515,8 +515,56 @@ struct CellsPage {
     frame: Frame,
     heading: String,
     rows: crate::cells::CellRows,
+    facts: Vec<Fact>,
     pages: Vec<(u32, String, bool)>,
     is_cases: bool,
+}
+
+/// One fact as the page prints it: times in the district's time, names instead of codes.
+struct Fact {
+    received: String,
+    case_id: String,
+    unit: String,
+    status: &'static str,
+    category: String,
+    sub_district: String,
+    citizen: String,
+    acknowledge_deadline: String,
+    acknowledged: String,
+    resolve_deadline: String,
+    resolved: String,
+    rating: &'static str,
+}
+
+/// A moment in the district's time (UTC+8), or nothing.
+fn district_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| (t.naive_utc() + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+}
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "open" => "办理中",
+        "resolved" => "已办结",
+        "received" => "已受理",
+        "due" => "待评价",
+        "rated" => "已评价",
+        "expired" => "超期未评",
+        "approved" => "已批准",
+        "rejected" => "已驳回",
+        "pending" => "待审核",
+        "returned" => "已退回",
+        "superseded" => "已改派",
+        _ => "其他",
+    }
+}
+
+fn rating_label(rating: Option<&str>) -> &'static str {
+    match rating {
+        Some("satisfied") => "满意",
+        Some("basic") => "基本满意",
+        Some("unsatisfied") => "不满意",
+        _ => "",
+    }
 }
 
 fn bounce_label(column: &str) -> &'static str {
@@ -611,15 +659,30 @@ pub async fn cells(
     };
     let is_cases = rows.report == "cases";
     let names = crate::summary::category_names();
-    let mut rows = rows;
-    for r in &mut rows.rows {
-        if let Some(name) = names.get(&r.category) {
-            r.category = name.clone();
-        }
-    }
+    let units = state.rest.reports.units();
+    let facts = rows
+        .rows
+        .iter()
+        .map(|r| Fact {
+            received: district_time(Some(r.received_at)),
+            case_id: r.case_id.clone(),
+            unit: r.unit_name.clone(),
+            status: status_label(&r.status),
+            category: names.get(&r.category).cloned().unwrap_or_else(|| r.category.clone()),
+            sub_district: if r.sub_district.is_empty() { String::new() } else { units.name(&r.sub_district) },
+            citizen: r.citizen.clone(),
+            acknowledge_deadline: district_time(r.acknowledge_deadline),
+            acknowledged: district_time(r.acknowledged_at),
+            resolve_deadline: district_time(r.resolve_deadline),
+            resolved: district_time(r.resolved_at),
+            rating: rating_label(r.rating.as_deref()),
+        })
+        .collect();
     html(
-        CellsPage { frame: Frame::new(&user, "明细", period, "/console/cells"), heading, rows, pages, is_cases }
-            .render(),
+        CellsPage {
+            frame: Frame::new(&user, "明细", period, "/console/cells"), heading, rows, facts, pages, is_cases
+        }
+        .render(),
     )
 }
 

@@ -99,8 +99,9 @@ impl ConsoleConfig {
         let Some(sso) = &self.sso else { return Sso::NotAsked };
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let Some(user) = text(&sso.user_header).filter(|u| !u.is_empty()) else { return Sso::NotAsked };
+        let expected = sso.proxy_key_sha256.trim().to_ascii_lowercase();
         let vouched = text(&sso.proxy_key_header)
-            .is_some_and(|k| hex::encode(digest_key(k)) == sso.proxy_key_sha256.trim().to_ascii_lowercase());
+            .is_some_and(|k| super::session::same_token(&hex::encode(digest_key(k)), &expected));
         if !vouched {
             return Sso::Refused("统一身份认证的请求没有来自受信任的代理，未予登录。");
         }
