@@ -16,7 +16,8 @@ the documents promise to take (`positive_data_acceptance`).
   when no longer accepted and the body when forwarded, each only then, and a written notice
   with every outcome but pending (and none with pending).
 - A drill-down (`/v1/reports/cells`) names a column of its report, and `source` (required) and
-  `category` only for `report=cases`, `unit` only for the attachments.
+  `category` only for `report=cases`, `unit` not for cases, `next_unit` only (and with `unit`)
+  for `report=moves`.
 - A field that names another record names one that exists: a case's `related_case_id` (the
   fuzzer has no case id to give, so it gives none), a succession's `successor` (a unit of the
   built-in registry other than the one in the path).
@@ -163,6 +164,7 @@ CELL_COLUMNS = {
     "attachment-2": ["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"],
     "attachment-3": ["received", "unsatisfied"],
     "cases": ["received"],
+    "moves": ["moved"],
     "bounce": [
         "resolved",
         "resolved_on_first_assignment",
@@ -180,6 +182,13 @@ def _cells(query):
         return
     if query.get("column") not in CELL_COLUMNS[report]:
         query["column"] = CELL_COLUMNS[report][0]
+    if report == "moves":
+        for key in ("unit", "next_unit"):
+            value = query.get(key)
+            if not (isinstance(value, str) and value.strip()):
+                query[key] = "chengguan" if key == "unit" else "zhujian"
+    else:
+        query.pop("next_unit", None)
     if report == "cases":
         query.pop("unit", None)
         if query.get("source") not in ("hotline", "petition"):

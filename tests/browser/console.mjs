@@ -173,6 +173,14 @@ try {
   step("the bounce page, the bulletin preview and its downloads");
   await page.goto(`${REPORTING}/console/bounces?${PERIOD}`);
   await shot(page, "07-bounces");
+  // A band of the flow chart opens the matters that moved along it.
+  const bands = await page.locator("svg path.band").evaluateAll((ps) =>
+    ps.map((p) => ({ value: Number(p.getAttribute("data-value")), href: p.parentElement.getAttribute("href") })),
+  );
+  assert.ok(bands.length > 0, "the half-year has matters that moved");
+  await page.goto(REPORTING + bands[0].href);
+  assert.equal(Number(await page.getAttribute("h2[data-count]", "data-count")), bands[0].value);
+  assert.equal(await page.locator("tr.fact").count(), Math.min(bands[0].value, 50));
   await page.goto(`${REPORTING}/console/bulletin?${PERIOD}`);
   assert.match(await page.textContent(".bulletin h1"), /信访动态/);
   await shot(page, "08-bulletin");

@@ -33,6 +33,8 @@ pub enum Table {
     /// The bounce figures' counts: matters resolved (on their first assignment), returns asked,
     /// approved, rejected, wrongful. Both sources.
     Bounce,
+    /// The moves from one unit (`unit`) straight to another (`next_unit`): the bounce page's flows.
+    Moves,
 }
 
 /// The columns a count can be followed from, per table (rates are not counts).
@@ -41,6 +43,7 @@ pub const ATTACHMENT_2_COLUMNS: &[&str] =
     &["received", "in_progress", "completed", "overdue_view", "overdue_handling", "unsatisfied"];
 pub const ATTACHMENT_3_COLUMNS: &[&str] = &["received", "unsatisfied"];
 pub const CASES_COLUMNS: &[&str] = &["received"];
+pub const MOVES_COLUMNS: &[&str] = &["moved"];
 pub const BOUNCE_COLUMNS: &[&str] = &[
     "resolved",
     "resolved_on_first_assignment",
@@ -58,6 +61,8 @@ pub struct CellQuery {
     pub column: String,
     /// The unit (for attachment 1 also `agency`); absent: every unit, the column's total.
     pub unit: Option<String>,
+    /// `moves`: the unit the matters went to next.
+    pub next_unit: Option<String>,
     /// `cases`: hotline or petition.
     pub source: String,
     /// `cases`: only this category (a top-level code, or a sub-category `a.b`).
@@ -75,6 +80,7 @@ pub struct Asked<'a> {
     pub report: Option<&'a str>,
     pub column: Option<&'a str>,
     pub unit: Option<&'a str>,
+    pub next_unit: Option<&'a str>,
     pub source: Option<&'a str>,
     pub category: Option<&'a str>,
     pub page: Option<&'a str>,
@@ -89,7 +95,7 @@ impl CellQuery {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<Self, Vec<FieldViolation>> {
-        let Asked { report, column, unit, source, category, page, per_page } = asked;
+        let Asked { report, column, unit, next_unit, source, category, page, per_page } = asked;
         let mut errors = Vec::new();
         let (table, columns) = match report.unwrap_or("") {
             "attachment-1" => (Some(Table::Attachment1), ATTACHMENT_1_COLUMNS),
@@ -97,17 +103,18 @@ impl CellQuery {
             "attachment-3" => (Some(Table::Attachment2), ATTACHMENT_3_COLUMNS),
             "cases" => (Some(Table::Cases), CASES_COLUMNS),
             "bounce" => (Some(Table::Bounce), BOUNCE_COLUMNS),
+            "moves" => (Some(Table::Moves), MOVES_COLUMNS),
             "" => {
                 errors.push(FieldViolation::new(
                     "report",
-                    "is required: attachment-1, attachment-2, attachment-3, cases or bounce",
+                    "is required: attachment-1, attachment-2, attachment-3, cases, bounce or moves",
                 ));
                 (None, &[][..])
             }
             other => {
                 errors.push(FieldViolation::new(
                     "report",
-                    format!("'{other}' is not one of attachment-1, attachment-2, attachment-3, cases, bounce"),
+                    format!("'{other}' is not one of attachment-1, attachment-2, attachment-3, cases, bounce, moves"),
                 ));
                 (None, &[][..])
             }
@@ -152,6 +159,20 @@ impl CellQuery {
         if unit.is_some() && table == Some(Table::Cases) {
             errors.push(FieldViolation::new("unit", "cases belong to no unit: leave it out for report=cases"));
         }
+        let next_unit = next_unit.map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned);
+        if let Some(u) = &next_unit
+            && (u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        {
+            errors.push(FieldViolation::new("next_unit", "must be a unit code: letters, digits, _ - and ., at most 64"));
+        }
+        match (table == Some(Table::Moves), &unit, &next_unit) {
+            (true, None, _) => errors.push(FieldViolation::new("unit", "is required for report=moves: where the matters were")),
+            (true, _, None) => {
+                errors.push(FieldViolation::new("next_unit", "is required for report=moves: where they went next"));
+            }
+            (false, _, Some(_)) => errors.push(FieldViolation::new("next_unit", "is read only for report=moves")),
+            _ => {}
+        }
         let mut number = |name: &str, raw: Option<&str>, default: u32, max: u32| match raw {
             None | Some("") => default,
             Some(raw) => match raw.parse::<u32>() {
@@ -170,6 +191,7 @@ impl CellQuery {
                 table,
                 column,
                 unit,
+                next_unit,
                 source,
                 category,
                 from,
@@ -213,6 +235,7 @@ pub struct CellRows {
     pub report: String,
     pub column: String,
     pub unit: Option<String>,
+    pub next_unit: Option<String>,
     pub source: Option<String>,
     pub category: Option<String>,
     pub from: DateTime<Utc>,
@@ -428,6 +451,25 @@ fn found(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<Vec<Found>> {
             }
             out
         }
+        Table::Moves => {
+            let mut out = Vec::new();
+            for legs in crate::views::moved_paths(conn, from, to)?.values() {
+                for (a, b) in crate::views::steps(legs) {
+                    if Some(&a.unit) == q.unit.as_ref() && Some(&b.unit) == q.next_unit.as_ref() {
+                        out.push(Found {
+                            case_id: b.case_id.clone(),
+                            dispatch_id: Some(b.dispatch_id.clone()),
+                            unit: b.unit.clone(),
+                            received_at: b.received_at,
+                            status: b.status.clone(),
+                            dispatch: None,
+                            rating: None,
+                        });
+                    }
+                }
+            }
+            out
+        }
         Table::Bounce => {
             use crate::store::report_returns as r;
             let mut query = r::table
@@ -537,6 +579,7 @@ pub fn page(conn: &mut AnyConnection, units: &crate::units::Units, q: &CellQuery
                 unit_name: match f.unit.as_str() {
                     "" => String::new(),
                     rollup::AGENCY => "信访机构".to_owned(),
+                    "triage" => "待分拨".to_owned(),
                     u => units.name(u),
                 },
                 case_id: f.case_id,
@@ -559,6 +602,7 @@ pub fn page(conn: &mut AnyConnection, units: &crate::units::Units, q: &CellQuery
         report: q.report.clone(),
         column: q.column.clone(),
         unit: q.unit.clone(),
+        next_unit: q.next_unit.clone(),
         source: Some(q.source.clone()).filter(|s| !s.is_empty()),
         category: q.category.clone(),
         from: q.from,

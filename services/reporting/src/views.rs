@@ -82,6 +82,70 @@ fn months_of(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, DateTime<Ut
     out
 }
 
+/// One lead dispatch of a matter that moved between units.
+#[derive(Debug, Clone)]
+pub(crate) struct Leg {
+    pub case_id: String,
+    pub dispatch_id: String,
+    /// The unit, or `triage` while no unit held it.
+    pub unit: String,
+    pub assignment: i32,
+    pub dispatched_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+    pub status: String,
+}
+
+/// The lead dispatches, in order, of each matter of cases received in [from, to) that went to a
+/// second unit (only those have an assignment past the first: the partial index
+/// `report_dispatches_moved`).
+pub(crate) fn moved_paths(
+    conn: &mut caseflow_runtime::AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, Vec<Leg>>> {
+    use report_dispatches as d;
+    let moved: Vec<String> = d::table
+        .filter(d::source.eq_any(["hotline", "petition"]))
+        .filter(d::received_at.ge(from))
+        .filter(d::received_at.lt(to))
+        .filter(d::role.eq("lead"))
+        // Written out, so the partial index `report_dispatches_moved` serves it.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("assignment > 1"))
+        .select(d::matter_id)
+        .distinct()
+        .load(conn)?;
+    let mut paths: BTreeMap<String, Vec<Leg>> = BTreeMap::new();
+    for chunk in moved.chunks(500) {
+        let facts: Vec<DispatchFact> = d::table
+            .filter(d::matter_id.eq_any(chunk))
+            .filter(d::role.eq("lead"))
+            .select(DispatchFact::as_select())
+            .load(conn)?;
+        for f in facts {
+            paths.entry(f.matter_id.clone()).or_default().push(Leg {
+                case_id: f.case_id,
+                dispatch_id: f.dispatch_id,
+                unit: f.unit.unwrap_or_else(|| "triage".to_owned()),
+                assignment: f.assignment,
+                dispatched_at: f.dispatched_at,
+                received_at: f.received_at,
+                status: f.status,
+            });
+        }
+    }
+    for legs in paths.values_mut() {
+        legs.sort_by(|a, b| {
+            (a.assignment, a.dispatched_at, &a.unit, &a.dispatch_id).cmp(&(b.assignment, b.dispatched_at, &b.unit, &b.dispatch_id))
+        });
+    }
+    Ok(paths)
+}
+
+/// The moves along a matter's path: each dispatch to another unit than the one before it.
+pub(crate) fn steps(legs: &[Leg]) -> impl Iterator<Item = (&Leg, &Leg)> {
+    legs.windows(2).filter(|w| w[0].unit != w[1].unit).map(|w| (&w[0], &w[1]))
+}
+
 impl Reports {
     /// Cases received per week of [from, to), and in the same weeks a year earlier.
     pub async fn weekly_cases(
@@ -236,60 +300,27 @@ impl Reports {
     pub async fn moves(&self, p: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Moves, Problem> {
         p.require("read reports", &[Role::EfficiencyOffice, Role::Admin])?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
-        type Leg = (String, String, Option<String>, i32, NaiveDateTime);
         type Wrongful = (String, String, Option<f64>);
-        let (legs, wrongful): (Vec<Leg>, Vec<Wrongful>) = self
+        let (paths, wrongful): (BTreeMap<String, Vec<Leg>>, Vec<Wrongful>) = self
             .db
             .snapshot(move |c| {
-                use report_dispatches as d;
-                // Only matters that moved at least once have a second assignment.
-                let moved: Vec<String> = d::table
-                    .filter(d::source.eq_any(["hotline", "petition"]))
-                    .filter(d::received_at.ge(f))
-                    .filter(d::received_at.lt(t))
-                    .filter(d::role.eq("lead"))
-                    // Written out, so the partial index `report_dispatches_moved` serves it.
-                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("assignment > 1"))
-                    .select(d::matter_id)
-                    .distinct()
-                    .load(c)?;
-                let mut legs: Vec<Leg> = Vec::new();
-                for chunk in moved.chunks(500) {
-                    legs.extend(
-                        d::table
-                            .filter(d::matter_id.eq_any(chunk))
-                            .filter(d::role.eq("lead"))
-                            .select((d::matter_id, d::case_id, d::unit, d::assignment, d::dispatched_at))
-                            .load::<Leg>(c)?,
-                    );
-                }
                 let wrongful = report_returns::table
                     .filter(report_returns::received_at.ge(f))
                     .filter(report_returns::received_at.lt(t))
                     .filter(report_returns::wrongful.eq(true))
                     .select((report_returns::unit, report_returns::matter_id, report_returns::days_cost))
                     .load(c)?;
-                Ok::<_, DbError>((legs, wrongful))
+                Ok::<_, DbError>((moved_paths(c, f, t)?, wrongful))
             })
             .await?;
-        // Per matter: its case, and its lead dispatches (assignment, when, unit).
-        type Path = (String, Vec<(i32, NaiveDateTime, String)>);
-        let mut by_matter: BTreeMap<String, Path> = BTreeMap::new();
-        for (matter, case, unit, assignment, at) in legs {
-            let entry = by_matter.entry(matter).or_insert_with(|| (case, Vec::new()));
-            entry.1.push((assignment, at, unit.unwrap_or_else(|| "triage".to_owned())));
-        }
         let mut flows: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut most_moved = Vec::new();
-        for (matter, (case, mut legs)) in by_matter {
-            legs.sort();
-            let units: Vec<String> = legs.into_iter().map(|(_, _, u)| u).collect();
-            for pair in units.windows(2) {
-                if pair[0] != pair[1] {
-                    *flows.entry((pair[0].clone(), pair[1].clone())).or_default() += 1;
-                }
+        for (matter, legs) in paths {
+            for (a, b) in steps(&legs) {
+                *flows.entry((a.unit.clone(), b.unit.clone())).or_default() += 1;
             }
-            most_moved.push((matter, case, units));
+            let case = legs.first().map(|l| l.case_id.clone()).unwrap_or_default();
+            most_moved.push((matter, case, legs.into_iter().map(|l| l.unit).collect::<Vec<_>>()));
         }
         most_moved.sort_by(|a, b| b.2.len().cmp(&a.2.len()).then_with(|| a.0.cmp(&b.0)));
         most_moved.truncate(20);

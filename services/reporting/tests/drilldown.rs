@@ -128,6 +128,28 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
                 }
             }
 
+            // The flows between units: each band's matters.
+            let moves = reports.moves(&office(), from, to).await.expect("moves");
+            for (a, b, n) in moves.flows.iter().take(6) {
+                let q = CellQuery::parse(
+                    Asked {
+                        report: Some("moves"),
+                        column: Some("moved"),
+                        unit: Some(a.as_str()),
+                        next_unit: Some(b.as_str()),
+                        per_page: Some("7"),
+                        ..Asked::default()
+                    },
+                    from,
+                    to,
+                    as_of,
+                )
+                .expect("valid");
+                let (count, listed) = all_pages(&reports, &office(), q).await;
+                assert_eq!((count, listed as u64), (*n, *n), "seed {seed}: moves {a} -> {b}");
+                checked += 1;
+            }
+
             let a1 = reports.attachment_1(&office(), from, to, as_of).await.expect("attachment 1");
             for r in a1.departments.iter().chain(&a1.sub_districts).filter(|r| r.due > 0).take(4) {
                 for (column, figure) in [

@@ -164,6 +164,8 @@ pub struct Band {
     pub from: String,
     pub to: String,
     pub value: u64,
+    /// The matters behind the band.
+    pub href: String,
     pub path: String,
     pub width: u32,
 }
@@ -181,13 +183,15 @@ const FLOW_SPAN: u32 = 360;
 const FLOW_LEFT_X: u32 = 160;
 const FLOW_RIGHT_X: u32 = 480;
 
-/// A two-column Sankey diagram of moves between units: `moves` are (from, to, matters), the
-/// labels already unit names. The most frequent `top` moves are drawn; the rest are in the table.
-pub fn flows(mut moves: Vec<(String, String, u64)>, top: usize) -> Flows {
+/// One drawn move: from, to (unit names), matters, the link to them.
+pub type Move = (String, String, u64, String);
+
+/// A two-column Sankey diagram of moves between units. The most frequent `top` moves are drawn.
+pub fn flows(mut moves: Vec<Move>, top: usize) -> Flows {
     moves.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
     moves.truncate(top);
     let total: u64 = moves.iter().map(|m| m.2).sum::<u64>().max(1);
-    let column = |pick: fn(&(String, String, u64)) -> &String| {
+    let column = |pick: fn(&Move) -> &String| {
         let mut order: Vec<(String, u64)> = Vec::new();
         for m in &moves {
             match order.iter_mut().find(|(l, _)| l == pick(m)) {
@@ -211,7 +215,7 @@ pub fn flows(mut moves: Vec<(String, String, u64)>, top: usize) -> Flows {
     let mut used_left: Vec<u32> = vec![0; left.len()];
     let mut used_right: Vec<u32> = vec![0; right.len()];
     let mut bands = Vec::new();
-    for (from, to, value) in &moves {
+    for (from, to, value, href) in &moves {
         let (Some(li), Some(ri)) =
             (left.iter().position(|n| &n.label == from), right.iter().position(|n| &n.label == to))
         else {
@@ -227,6 +231,7 @@ pub fn flows(mut moves: Vec<(String, String, u64)>, top: usize) -> Flows {
             from: from.clone(),
             to: to.clone(),
             value: *value,
+            href: href.clone(),
             path: format!("M{FLOW_LEFT_X},{y0} C{mid},{y0} {mid},{y1} {FLOW_RIGHT_X},{y1}"),
             width,
         });
@@ -270,5 +275,6 @@ mod tests {
         assert_eq!(f.right.iter().map(|n| (n.label.as_str(), n.total)).collect::<Vec<_>>(), [("B", 7), ("C", 1)]);
         assert_eq!(f.bands.len(), 3);
         assert!(f.bands.iter().all(|b| b.path.starts_with("M160,")));
+        assert_eq!(f.bands[0].href, "/db", "the largest first, with its link");
     }
 }

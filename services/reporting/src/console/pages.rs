@@ -609,7 +609,7 @@ pub async fn cells(
         Err(e) => return problem_page(&e),
     };
     let mut params = m.params.clone();
-    for k in ["report", "column", "unit", "source", "category", "page", "per_page"] {
+    for k in ["report", "column", "unit", "next_unit", "source", "category", "page", "per_page"] {
         if let Some(v) = q.get(k) {
             params.insert(k.to_owned(), v.clone());
         }
@@ -623,7 +623,7 @@ pub async fn cells(
         Err(e) => return problem_page(&e),
     };
     let pages_total = rows.count.div_ceil(u64::from(rows.per_page)).max(1);
-    let keep: Vec<(&str, String)> = ["report", "column", "unit", "source", "category", "per_page"]
+    let keep: Vec<(&str, String)> = ["report", "column", "unit", "next_unit", "source", "category", "per_page"]
         .iter()
         .filter_map(|k| q.get(*k).map(|v| (*k, v.clone())))
         .collect();
@@ -639,7 +639,12 @@ pub async fn cells(
         || "全部单位".to_owned(),
         |u| if u == crate::rollup::AGENCY { "信访机构".to_owned() } else { state.rest.reports.units().name(u) },
     );
-    let heading = if rows.report == "bounce" {
+    let heading = if rows.report == "moves" {
+        let next = rows.next_unit.as_deref().map_or_else(String::new, |u| {
+            if u == "triage" { "待分拨".to_owned() } else { state.rest.reports.units().name(u) }
+        });
+        format!("从{who}转到{next}的事项：{} 件", rows.count)
+    } else if rows.report == "bounce" {
         format!("流转与退回 · {} · {}：{} 件", who, bounce_label(&rows.column), rows.count)
     } else if rows.report == "cases" {
         format!(
@@ -861,7 +866,20 @@ pub async fn bounces(
         };
     let units = reports.units();
     let name = |code: &str| if code == "triage" { "待分拨".to_owned() } else { units.name(code) };
-    let flows = charts::flows(moves.flows.iter().map(|(a, b, n)| (name(a), name(b), *n)).collect(), 16);
+    let flows = charts::flows(
+        moves
+            .flows
+            .iter()
+            .map(|(a, b, n)| {
+                let href = period.link(
+                    "/console/cells",
+                    &[("report", "moves"), ("column", "moved"), ("unit", a), ("next_unit", b)],
+                );
+                (name(a), name(b), *n, href)
+            })
+            .collect(),
+        16,
+    );
     let labels: &[&'static str] = &[
         "单位",
         "办结事项",
