@@ -163,10 +163,13 @@ impl CellQuery {
         if let Some(u) = &next_unit
             && (u.len() > 64 || !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
         {
-            errors.push(FieldViolation::new("next_unit", "must be a unit code: letters, digits, _ - and ., at most 64"));
+            errors
+                .push(FieldViolation::new("next_unit", "must be a unit code: letters, digits, _ - and ., at most 64"));
         }
         match (table == Some(Table::Moves), &unit, &next_unit) {
-            (true, None, _) => errors.push(FieldViolation::new("unit", "is required for report=moves: where the matters were")),
+            (true, None, _) => {
+                errors.push(FieldViolation::new("unit", "is required for report=moves: where the matters were"))
+            }
             (true, _, None) => {
                 errors.push(FieldViolation::new("next_unit", "is required for report=moves: where they went next"));
             }

@@ -135,7 +135,12 @@ pub(crate) fn moved_paths(
     }
     for legs in paths.values_mut() {
         legs.sort_by(|a, b| {
-            (a.assignment, a.dispatched_at, &a.unit, &a.dispatch_id).cmp(&(b.assignment, b.dispatched_at, &b.unit, &b.dispatch_id))
+            (a.assignment, a.dispatched_at, &a.unit, &a.dispatch_id).cmp(&(
+                b.assignment,
+                b.dispatched_at,
+                &b.unit,
+                &b.dispatch_id,
+            ))
         });
     }
     Ok(paths)

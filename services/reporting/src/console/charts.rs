@@ -270,7 +270,14 @@ mod tests {
 
     #[test]
     fn flows_give_each_unit_one_node_as_tall_as_what_left_it() {
-        let f = flows(vec![("A".into(), "B".into(), 3), ("A".into(), "C".into(), 1), ("D".into(), "B".into(), 4)], 10);
+        let f = flows(
+            vec![
+                ("A".into(), "B".into(), 3, "/ab".into()),
+                ("A".into(), "C".into(), 1, "/ac".into()),
+                ("D".into(), "B".into(), 4, "/db".into()),
+            ],
+            10,
+        );
         assert_eq!(f.left.iter().map(|n| (n.label.as_str(), n.total)).collect::<Vec<_>>(), [("D", 4), ("A", 4)]);
         assert_eq!(f.right.iter().map(|n| (n.label.as_str(), n.total)).collect::<Vec<_>>(), [("B", 7), ("C", 1)]);
         assert_eq!(f.bands.len(), 3);

@@ -871,10 +871,8 @@ pub async fn bounces(
             .flows
             .iter()
             .map(|(a, b, n)| {
-                let href = period.link(
-                    "/console/cells",
-                    &[("report", "moves"), ("column", "moved"), ("unit", a), ("next_unit", b)],
-                );
+                let href = period
+                    .link("/console/cells", &[("report", "moves"), ("column", "moved"), ("unit", a), ("next_unit", b)]);
                 (name(a), name(b), *n, href)
             })
             .collect(),
