@@ -187,6 +187,9 @@ async fn a_row_written_by_another_replica_is_published_at_once() {
         .expect("append");
     // Long before the 30 s safety poll: only the notification can have woken A's publisher.
     let (ids, _) = read_until(&db, 1, Duration::from_secs(3)).await;
+    // The row is visible stamped a moment before A's publisher counts its own commit: let that
+    // count settle before taking the figure the next step compares with.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A call of A's waiting for a record (`awaiting`) is woken by B's commit, even when B's own
     // publisher stamped the row first and A's has nothing to commit.
