@@ -15,29 +15,10 @@ use caseflow_tests::{Sandbox, keys, order};
 use chrono::DateTime;
 use serde_json::json;
 
-use crate::evaluation::{dispatches, evaluation};
+use crate::evaluation::{dispatches, evaluation, resolve_all_landed};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
-}
-
-/// Takes each dispatch of the case through to resolution, landing it at `landed`.
-async fn resolve(s: &Sandbox, case_id: &str, landed: &str) {
-    for d in dispatches(s, case_id, 1).await {
-        let (id, unit) = (d["dispatch_id"].as_str().expect("id"), d["unit"].as_str().expect("unit"));
-        let clerk = keys::unit(unit);
-        for (path, key, body) in [
-            ("acknowledge", clerk.as_str(), json!({})),
-            ("land", clerk.as_str(), json!({"at": landed, "method": "phone"})),
-            ("reply", clerk.as_str(), json!({"text": "已处理"})),
-            ("review", keys::DISPATCHER, json!({"accept": true})),
-            ("resolve", keys::DISPATCHER, json!({})),
-        ] {
-            let (status, body) =
-                s.post_json(Service::Routing, &format!("/v1/dispatches/{id}/{path}"), key, &body).await;
-            assert_eq!(status, 200, "{path}: {body}");
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +57,7 @@ async fn the_office_unit_handlers_and_citizens_use_the_pages_in_a_browser() {
     let rated_case = rated["case_id"].as_str().expect("id").to_owned();
     dispatches(&sandbox, &rated_case, 1).await;
     sandbox.clock.set(read_at.with_timezone(&chrono::Utc) + chrono::Duration::hours(1));
-    resolve(&sandbox, &rated_case, "2020-07-23T12:30:00+08:00").await;
+    resolve_all_landed(&sandbox, &rated_case, 1, "2020-07-23T12:30:00+08:00").await;
     evaluation(&sandbox, &rated_case, "due").await;
     let (status, link) = sandbox
         .post_json(Service::Evaluation, &format!("/v1/evaluations/{rated_case}/link"), keys::INTEGRATOR, &json!({}))

@@ -20,13 +20,18 @@ pub(crate) async fn dispatches(s: &Sandbox, case_id: &str, n: usize) -> Vec<Valu
 
 /// Takes every dispatch of the case through to resolution.
 pub(crate) async fn resolve_all(s: &Sandbox, case_id: &str, n: usize) -> Vec<Value> {
+    resolve_all_landed(s, case_id, n, "2020-06-30T12:00:00+08:00").await
+}
+
+/// Takes every dispatch of the case through to resolution, landing each at `landed`.
+pub(crate) async fn resolve_all_landed(s: &Sandbox, case_id: &str, n: usize, landed: &str) -> Vec<Value> {
     let list = dispatches(s, case_id, n).await;
     for d in &list {
         let (id, unit) = (d["dispatch_id"].as_str().expect("id"), d["unit"].as_str().expect("unit"));
         let clerk = keys::unit(unit);
         for (path, key, body) in [
             ("acknowledge", clerk.as_str(), json!({})),
-            ("land", clerk.as_str(), json!({"at": "2020-06-30T12:00:00+08:00", "method": "phone"})),
+            ("land", clerk.as_str(), json!({"at": landed, "method": "phone"})),
             ("reply", clerk.as_str(), json!({"text": "已处理"})),
             ("review", keys::DISPATCHER, json!({"accept": true})),
             ("resolve", keys::DISPATCHER, json!({})),

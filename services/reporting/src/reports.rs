@@ -184,6 +184,11 @@ impl Reports {
 
     fn check_period(&self, principal: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
         principal.require("read reports", READERS)?;
+        self.check_dates(from, to)
+    }
+
+    /// A period inside the district's records, its end after its start.
+    fn check_dates(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Problem> {
         if let Some((records, clock)) = &self.records {
             records.check_period(from, to, clock.now()).map_err(|v| Problem::invalid(v).with_rule("records.bounds"))?;
         }
@@ -523,14 +528,7 @@ impl Reports {
     #[tracing::instrument(skip_all, fields(caseflow.service = "reporting"))]
     pub async fn cells(&self, p: &Principal, q: crate::cells::CellQuery) -> Result<crate::cells::CellRows, Problem> {
         Self::authorize_unit(p, q.unit.as_deref())?;
-        if let Some((records, clock)) = &self.records {
-            records
-                .check_period(q.from, q.to, clock.now())
-                .map_err(|v| Problem::invalid(v).with_rule("records.bounds"))?;
-        }
-        if q.from >= q.to {
-            return Err(Problem::field("to", "must be after from (the period is [from, to))"));
-        }
+        self.check_dates(q.from, q.to)?;
         let units = self.units.clone();
         Ok(self.db.snapshot(move |c| crate::cells::page(c, &units, &q).map_err(DbError::from)).await?)
     }

@@ -32,19 +32,23 @@ struct Level2 {
     name: String,
 }
 
-/// Category names by code: level 1 (城市管理) and level 2 (`urban_management.cooking_fume` 餐饮油烟).
-pub fn category_names() -> BTreeMap<String, String> {
-    let Ok(file) = toml::from_str::<TaxonomyFile>(BUILTIN_TAXONOMY) else {
-        return BTreeMap::new();
-    };
-    let mut names = BTreeMap::new();
-    for c in file.categories {
-        for s in c.subcategories {
-            names.insert(format!("{}.{}", c.code, s.code), s.name);
+/// Category names by code: level 1 (城市管理) and level 2 (`urban_management.cooking_fume` 餐饮油烟),
+/// read from the built-in taxonomy once.
+pub fn category_names() -> &'static BTreeMap<String, String> {
+    static NAMES: std::sync::LazyLock<BTreeMap<String, String>> = std::sync::LazyLock::new(|| {
+        let Ok(file) = toml::from_str::<TaxonomyFile>(BUILTIN_TAXONOMY) else {
+            return BTreeMap::new();
+        };
+        let mut names = BTreeMap::new();
+        for c in file.categories {
+            for s in c.subcategories {
+                names.insert(format!("{}.{}", c.code, s.code), s.name);
+            }
+            names.insert(c.code, c.name);
         }
-        names.insert(c.code, c.name);
-    }
-    names
+        names
+    });
+    &NAMES
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]

@@ -160,7 +160,7 @@ impl Reports {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Week>, Problem> {
-        p.require("read reports", &[Role::EfficiencyOffice, Role::Admin])?;
+        Self::authorize_reader(p)?;
         let (first, end) = (district_day(from.naive_utc()), district_day(to.naive_utc()));
         let shift = Duration::weeks(52);
         let s = source.to_owned();
@@ -303,7 +303,7 @@ impl Reports {
     /// dispatch's unit to the next one's, the matters that went to most units, and the
     /// wrongful returns with the days they cost.
     pub async fn moves(&self, p: &Principal, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Moves, Problem> {
-        p.require("read reports", &[Role::EfficiencyOffice, Role::Admin])?;
+        Self::authorize_reader(p)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         type Wrongful = (String, String, Option<f64>);
         let (paths, wrongful): (BTreeMap<String, Vec<Leg>>, Vec<Wrongful>) = self

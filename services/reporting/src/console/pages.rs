@@ -10,7 +10,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 use super::charts::{self, Bars, Flows, Lines};
-use super::{ConsoleState, Period, User, html, link, page_error, problem_page};
+use super::{ConsoleState, Period, User, html, page_error, problem_page};
 use crate::attachments::{HotlineRow, PetitionRow, RankRow};
 use crate::bulletin::Block;
 use caseflow_runtime::Problem;
@@ -73,6 +73,13 @@ fn moments(period: &Period, now: DateTime<Utc>) -> Result<Moments, Problem> {
     let params = period.api_params()?;
     let p = crate::rest::period(&params, now)?;
     Ok(Moments { from: p.from, to: p.to, as_of: p.as_of, params })
+}
+
+/// The period a page's query asks for, and its moments as the API reads them.
+fn asked(q: &HashMap<String, String>, now: DateTime<Utc>) -> Result<(Period, Moments), Problem> {
+    let period = Period::from_query(q, now);
+    let m = moments(&period, now)?;
+    Ok((period, m))
 }
 
 /// A table cell: its text, and the link to the facts behind it when it is a count.
@@ -172,6 +179,14 @@ fn sort_asked(q: &HashMap<String, String>, width: usize) -> Option<(usize, bool)
     Some((col, q.get("dir").is_none_or(|d| d != "asc")))
 }
 
+/// The cases of `source` received in the period (of one category, when given).
+fn cases_link(period: &Period, source: &str, category: &str) -> String {
+    period.link(
+        "/console/cells",
+        &[("report", "cases"), ("column", "received"), ("source", source), ("category", category)],
+    )
+}
+
 fn cells_link(period: &Period, report: &str, column: &str, unit: &str) -> String {
     period.link("/console/cells", &[("report", report), ("column", column), ("unit", unit)])
 }
@@ -230,9 +245,8 @@ pub async fn attachment(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let reports = &state.rest.reports;
-    let period = Period::from_query(&q, state.rest.clock.now());
-    let m = match moments(&period, state.rest.clock.now()) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, state.rest.clock.now()) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let here = format!("/console/attachments/{n}");
@@ -353,17 +367,15 @@ pub async fn overview(
     user: User,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
     if !user.reads_reports() {
         let home = match &user.principal.unit {
             Some(u) => format!("/console/units/{}", super::encode(u)),
             None => "/console/units".to_owned(),
         };
-        return axum::response::Redirect::to(&home).into_response_page();
+        return axum::response::IntoResponse::into_response(axum::response::Redirect::to(&home));
     }
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, state.rest.clock.now()) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let reports = &state.rest.reports;
@@ -417,17 +429,10 @@ pub async fn overview(
             Err(e) => return problem_page(&e),
         };
         let cases_link = |from: &str, to: &str, category: &str| {
-            link(
-                "/console/cells",
-                &[
-                    ("report", "cases"),
-                    ("column", "received"),
-                    ("source", source),
-                    ("category", category),
-                    ("from", from),
-                    ("to", to),
-                    ("as_of", &period.as_of),
-                ],
+            cases_link(
+                &Period { from: from.to_owned(), to: to.to_owned(), as_of: period.as_of.clone() },
+                source,
+                category,
             )
         };
         let now_points = weeks
@@ -466,26 +471,8 @@ pub async fn overview(
         ));
     }
     let compared = hotline.hot_topics.previous_cases > 0;
-    let hot_categories = hotline
-        .hot_topics
-        .categories
-        .iter()
-        .map(|g| {
-            let href = link(
-                "/console/cells",
-                &[
-                    ("report", "cases"),
-                    ("column", "received"),
-                    ("source", "hotline"),
-                    ("category", &g.key),
-                    ("from", &period.from),
-                    ("to", &period.to),
-                    ("as_of", &period.as_of),
-                ],
-            );
-            (g.clone(), href)
-        })
-        .collect();
+    let hot_categories =
+        hotline.hot_topics.categories.iter().map(|g| (g.clone(), cases_link(&period, "hotline", &g.key))).collect();
     let page = Overview {
         frame: Frame::new(&user, "总览", period, "/console"),
         headlines,
@@ -497,16 +484,6 @@ pub async fn overview(
         totals,
     };
     html(page.render())
-}
-
-trait PageRedirect {
-    fn into_response_page(self) -> Response;
-}
-
-impl PageRedirect for axum::response::Redirect {
-    fn into_response_page(self) -> Response {
-        axum::response::IntoResponse::into_response(self)
-    }
 }
 
 #[derive(Template)]
@@ -536,9 +513,9 @@ struct Fact {
     rating: &'static str,
 }
 
-/// A moment in the district's time (UTC+8), or nothing.
-fn district_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| (t.naive_utc() + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+/// A moment (UTC, as the read model holds it) in the district's time (UTC+8), or nothing.
+fn district_time(t: Option<chrono::NaiveDateTime>) -> String {
+    t.map(|t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
 fn status_label(status: &str) -> &'static str {
@@ -603,9 +580,8 @@ pub async fn cells(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, now) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let mut params = m.params.clone();
@@ -669,17 +645,17 @@ pub async fn cells(
         .rows
         .iter()
         .map(|r| Fact {
-            received: district_time(Some(r.received_at)),
+            received: district_time(Some(r.received_at.naive_utc())),
             case_id: r.case_id.clone(),
             unit: r.unit_name.clone(),
             status: status_label(&r.status),
             category: names.get(&r.category).cloned().unwrap_or_else(|| r.category.clone()),
             sub_district: if r.sub_district.is_empty() { String::new() } else { units.name(&r.sub_district) },
             citizen: r.citizen.clone(),
-            acknowledge_deadline: district_time(r.acknowledge_deadline),
-            acknowledged: district_time(r.acknowledged_at),
-            resolve_deadline: district_time(r.resolve_deadline),
-            resolved: district_time(r.resolved_at),
+            acknowledge_deadline: district_time(r.acknowledge_deadline.map(|t| t.naive_utc())),
+            acknowledged: district_time(r.acknowledged_at.map(|t| t.naive_utc())),
+            resolve_deadline: district_time(r.resolve_deadline.map(|t| t.naive_utc())),
+            resolved: district_time(r.resolved_at.map(|t| t.naive_utc())),
             rating: rating_label(r.rating.as_deref()),
         })
         .collect();
@@ -731,10 +707,6 @@ struct UnitPage {
     petition: Option<Vec<Cell>>,
 }
 
-fn local(t: Option<chrono::NaiveDateTime>) -> String {
-    t.map_or_else(|| "—".to_owned(), |t| (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string())
-}
-
 pub async fn unit(
     State(state): State<ConsoleState>,
     user: User,
@@ -742,9 +714,8 @@ pub async fn unit(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, now) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let view = match state.rest.reports.unit_view(&user.principal, &code, m.from, m.to, m.as_of).await {
@@ -795,11 +766,11 @@ pub async fn unit(
             vec![
                 Cell::text(o.fact.case_id.clone()),
                 Cell::text(if o.fact.role == "lead" { "主办" } else { "协办" }),
-                Cell::text(local(Some(o.fact.received_at))),
+                Cell::text(district_time(Some(o.fact.received_at))),
                 Cell::text(category(&o.category)),
                 Cell::text(o.citizen.clone()),
-                Cell::text(local(o.fact.acknowledge_deadline)),
-                Cell::text(local(o.fact.resolve_deadline)).flagged(o.overdue),
+                Cell::text(district_time(o.fact.acknowledge_deadline)),
+                Cell::text(district_time(o.fact.resolve_deadline)).flagged(o.overdue),
                 Cell::text(if o.overdue { "已逾期" } else { "办理中" }).flagged(o.overdue),
             ]
         })
@@ -852,9 +823,8 @@ pub async fn bounces(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, now) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let reports = &state.rest.reports;
@@ -954,9 +924,8 @@ pub async fn bulletin(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (period, m) = match asked(&q, now) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     let blocks = match state.rest.reports.bulletin(&user.principal, m.from, m.to, m.as_of).await {
@@ -983,9 +952,8 @@ pub async fn download(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let now = state.rest.clock.now();
-    let period = Period::from_query(&q, now);
-    let m = match moments(&period, now) {
-        Ok(m) => m,
+    let (_, m) = match asked(&q, now) {
+        Ok(asked) => asked,
         Err(e) => return problem_page(&e),
     };
     if !["attachment-1", "attachment-2", "attachment-3", "workbook", "bulletin"].contains(&kind.as_str()) {

@@ -109,7 +109,9 @@ impl World {
             case_id: case.id.clone(),
             matter_id: format!("{}-m{}", case.id, d.id.rsplit('-').nth(1).unwrap_or("0")),
             unit: d.unit.clone(),
-            assignment: 1,
+            // As routing numbers them: a matter's first dispatch is 1, the unit after a return or
+            // a transfer 2 (the id ends in the hop; an assisting unit's in `assist`, hop 0).
+            assignment: d.id.rsplit('-').next().and_then(|hop| hop.parse::<i32>().ok()).map_or(1, |hop| hop + 1),
             action: action.into(),
             to_state: to_state.into(),
             at: ts(at),
