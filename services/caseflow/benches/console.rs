@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use caseflow_reporting::cells::{Asked, CellQuery};
-use caseflow_reporting::{MIGRATIONS, Reports, units::Units};
+use caseflow_reporting::{MIGRATIONS, Reports, read, repeats, single_visit, units::Units};
 use caseflow_runtime::db::{DatabaseConfig, Db, DbError};
 use caseflow_runtime::{Principal, Role, event_log};
 use diesel::prelude::*;
@@ -54,8 +54,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         as_of,
     )
     .map_err(|v| format!("{v:?}"))?;
+    let unsatisfied_cell = CellQuery::parse(
+        Asked {
+            report: Some("attachment-2"),
+            column: Some("unsatisfied"),
+            unit: Some(&busiest.unit),
+            ..Asked::default()
+        },
+        from,
+        to,
+        as_of,
+    )
+    .map_err(|v| format!("{v:?}"))?;
     // Each measured page must succeed: an error would be timed as fast.
     reports.cells(&office, cell.clone()).await?;
+    reports.cells(&office, unsatisfied_cell.clone()).await?;
     reports.unit_view(&office, &busiest.unit, from, to, as_of).await?;
     reports.moves(&office, from, to).await?;
     reports.weekly_cases(&office, "hotline", from, to).await?;
@@ -101,6 +114,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     })
     .await;
+    let unsatisfied = time(runs, || {
+        let (r, o, q) = (reports.clone(), office.clone(), unsatisfied_cell.clone());
+        async move {
+            let _ = r.cells(&o, q).await;
+        }
+    })
+    .await;
     let bounces = time(runs, || {
         let (r, o) = (reports.clone(), office.clone());
         async move {
@@ -125,12 +145,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("attachments 1 and 3 (2 is inside 3)", attachments),
         ("the busiest unit's page", unit),
         ("the busiest cell's facts, first page", cells),
+        ("its unsatisfied dispatches, first page", unsatisfied),
         ("bounces (figures and flows)", bounces),
         ("bulletin preview", bulletin),
     ];
     for (name, d) in pages {
         let verdict = if ms(d) < 100.0 { "under 100 ms" } else { "OVER 100 ms" };
         println!("{name}: {:.1} ms, ratio {:.4}, {verdict}", ms(d), ratio(d));
+    }
+    // Where the summaries' time goes: each read they make, for each source.
+    println!("the summaries' reads, each:");
+    let (f, t, at) = (from.naive_utc(), to.naive_utc(), as_of.naive_utc());
+    let settled = chrono::NaiveDate::from_ymd_opt(9999, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).ok_or("a date")?;
+    for source in ["hotline", "petition"] {
+        type Read = fn(
+            &mut caseflow_runtime::AnyConnection,
+            &str,
+            chrono::NaiveDateTime,
+            chrono::NaiveDateTime,
+            chrono::NaiveDateTime,
+        ) -> diesel::QueryResult<usize>;
+        let reads: [(&str, Read); 6] = [
+            ("case counts", |c, s, f, t, _| read::case_counts(c, s, f, t).map(|m| m.len())),
+            ("term counts", |c, s, f, t, _| read::term_counts(c, s, f, t).map(|m| m.len())),
+            ("rating cells", |c, s, f, t, at| read::rating_cells(c, s, f, t, at).map(|m| m.len())),
+            ("dispatch cells, settled", |c, s, f, t, at| read::dispatch_cells(c, s, f, t, at).map(|m| m.len())),
+            ("single-visit cells", |c, s, f, t, _| single_visit::read(c, s, f, t).map(|_| 1)),
+            ("repeat petitioners", |c, _, f, t, _| repeats::read(c, f, t).map(|m| m.len())),
+        ];
+        for (name, read) in reads {
+            let d = time(runs, || {
+                let db = db.clone();
+                async move {
+                    let _ = db
+                        .read(move |c| {
+                            read(c, source, f, t, if name.contains("settled") { settled } else { at })
+                                .map_err(DbError::from)
+                        })
+                        .await;
+                }
+            })
+            .await;
+            println!("  {source} {name}: {:.1} ms", ms(d));
+        }
     }
     if let Some(schema) = &config.schema {
         let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");

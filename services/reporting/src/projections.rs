@@ -7,8 +7,8 @@ use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::rollup;
 use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
+use crate::{rollup, single_visit};
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
     t.and_then(|t| time::from_proto(Some(t), "t").ok()).map(|t| t.naive_utc())
@@ -99,8 +99,18 @@ impl EventHandler for IntakeProjection {
             collective: case.collective,
             terms,
         };
-        diesel::insert_into(report_cases::table).values(&fact).execute(conn)?;
-        rollup::case_arrived(conn, &fact)?;
+        // The case's own single-visit figures move, and those of the case it repeats.
+        let own = |c: &mut AnyConnection| {
+            if fact.single_visit {
+                single_visit::track(c, &fact.case_id, |c| insert_case(c, &fact))
+            } else {
+                insert_case(c, &fact)
+            }
+        };
+        match fact.repeat_of.clone() {
+            Some(first) => single_visit::track(conn, &first, own)?,
+            None => own(conn)?,
+        }
         // A petition taken in before decisions were recorded was accepted at registration; a
         // later one says so with its own PetitionDecided.
         if fact.source == "petition" && case.decision.is_empty() {
@@ -108,6 +118,20 @@ impl EventHandler for IntakeProjection {
         }
         Ok(())
     }
+}
+
+/// A case reaching the read model: its row, its rollups, the first case's dispatches that came
+/// before it, and where it stands among the petitioner's petitions.
+fn insert_case(conn: &mut AnyConnection, fact: &CaseFact) -> QueryResult<()> {
+    diesel::insert_into(report_cases::table).values(fact).execute(conn)?;
+    rollup::case_arrived(conn, fact)?;
+    if fact.is_first {
+        rollup::mark_first_case(conn, &fact.case_id)?;
+    }
+    if fact.source == "petition" {
+        crate::repeats::petition_arrived(conn, &fact.case_id, &fact.person_key, fact.received_at)?;
+    }
+    Ok(())
 }
 
 /// Routing's stream: dispatches and their lifecycle, returns and their outcome.
@@ -123,136 +147,175 @@ impl EventHandler for RoutingProjection {
         let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
-        let at = ts(d.at.as_ref()).ok_or_else(|| refused(event.position)("at missing".into()))?;
-        let received_at = ts(d.case_received_at.as_ref())
-            .ok_or_else(|| refused(event.position)("case_received_at missing".into()))?;
-        let created =
-            d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
-        if d.action == "triage" {
-            diesel::insert_into(report_dispatches::table)
-                .values(DispatchFact {
-                    dispatch_id: format!("triage:{}", d.matter_id),
-                    case_id: d.case_id.clone(),
-                    matter_id: d.matter_id.clone(),
-                    unit: None,
-                    role: "lead".into(),
-                    assignment: 0,
-                    source: pb::CaseSource::code_of(d.source).into(),
-                    received_at,
-                    dispatched_at: at,
-                    acknowledge_deadline: None,
-                    acknowledged_at: None,
-                    resolve_deadline: ts(d.resolve_deadline.as_ref()),
-                    resolved_at: None,
-                    status: "triage".into(),
-                    closed_at: None,
-                    rehandled: 0,
-                    settles_at: None,
-                })
-                .execute(conn)?;
-            return Ok(());
+        // A single-visit case's figures follow its lead dispatches.
+        if d.single_visit {
+            let case_id = d.case_id.clone();
+            return single_visit::track(conn, &case_id, |c| Ok(dispatch_changed(c, &d, event.position)))?;
         }
-        if created {
-            diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
-            let mut fact = DispatchFact {
-                dispatch_id: d.dispatch_id.clone(),
+        dispatch_changed(conn, &d, event.position)
+    }
+}
+
+/// The unit of a matter's lead dispatch just before the assignment `assignment`, past the first.
+fn previous_unit(conn: &mut AnyConnection, matter_id: &str, assignment: i32) -> QueryResult<Option<String>> {
+    if assignment <= 1 {
+        return Ok(None);
+    }
+    let unit: Option<Option<String>> = report_dispatches::table
+        .filter(report_dispatches::matter_id.eq(matter_id))
+        .filter(report_dispatches::role.eq("lead"))
+        .filter(report_dispatches::assignment.eq(assignment - 1))
+        .select(report_dispatches::unit)
+        .first(conn)
+        .optional()?;
+    Ok(unit.flatten())
+}
+
+/// One dispatch event applied to the dispatch's row, its rollups and the returns.
+fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position: i64) -> Result<(), ApplyError> {
+    let refused = refused(position);
+    let at = ts(d.at.as_ref()).ok_or_else(|| refused("at missing".into()))?;
+    let received_at = ts(d.case_received_at.as_ref()).ok_or_else(|| refused("case_received_at missing".into()))?;
+    let created =
+        d.to_state == "dispatched" && matches!(d.action.as_str(), "dispatch" | "designate" | "transfer" | "assign");
+    if d.action == "triage" {
+        diesel::insert_into(report_dispatches::table)
+            .values(DispatchFact {
+                dispatch_id: format!("triage:{}", d.matter_id),
                 case_id: d.case_id.clone(),
                 matter_id: d.matter_id.clone(),
-                unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
-                role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
-                assignment: d.assignment,
+                unit: None,
+                role: "lead".into(),
+                assignment: 0,
                 source: pb::CaseSource::code_of(d.source).into(),
                 received_at,
-                dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
-                acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
+                dispatched_at: at,
+                acknowledge_deadline: None,
                 acknowledged_at: None,
                 resolve_deadline: ts(d.resolve_deadline.as_ref()),
                 resolved_at: None,
-                status: "open".into(),
+                status: "triage".into(),
                 closed_at: None,
                 rehandled: 0,
                 settles_at: None,
-            };
-            fact.settles_at = rollup::settles_at(&fact);
-            rollup::track_dispatch(conn, &d.dispatch_id, |c| {
-                diesel::insert_into(report_dispatches::table).values(&fact).execute(c)
-            })?;
-            return Ok(());
-        }
-        if d.dispatch_id.is_empty() {
-            return Ok(());
-        }
-        let Some(mut fact) =
-            report_dispatches::table.find(&d.dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
-        else {
-            return Ok(());
+                first_case: false,
+                previous_unit: None,
+            })
+            .execute(conn)?;
+        return Ok(());
+    }
+    if created {
+        diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
+        let mut fact = DispatchFact {
+            dispatch_id: d.dispatch_id.clone(),
+            case_id: d.case_id.clone(),
+            matter_id: d.matter_id.clone(),
+            unit: Some(d.unit.clone()).filter(|u| !u.is_empty()),
+            role: if d.role.is_empty() { "lead".into() } else { d.role.clone() },
+            assignment: d.assignment,
+            source: pb::CaseSource::code_of(d.source).into(),
+            received_at,
+            dispatched_at: ts(d.dispatched_at.as_ref()).unwrap_or(at),
+            acknowledge_deadline: ts(d.acknowledge_deadline.as_ref()),
+            acknowledged_at: None,
+            resolve_deadline: ts(d.resolve_deadline.as_ref()),
+            resolved_at: None,
+            status: "open".into(),
+            closed_at: None,
+            rehandled: 0,
+            settles_at: None,
+            first_case: rollup::is_first_case(conn, &d.case_id)?,
+            previous_unit: previous_unit(conn, &d.matter_id, d.assignment)?,
         };
-        // The unit may change (a merged unit's successor); deadlines move only by extension.
-        if !d.unit.is_empty() {
-            fact.unit = Some(d.unit.clone());
-        }
-        fact.resolve_deadline = ts(d.resolve_deadline.as_ref()).or(fact.resolve_deadline);
-        match d.action.as_str() {
-            "acknowledge" => fact.acknowledged_at = Some(at),
-            "resolve" => {
-                fact.status = "resolved".into();
-                fact.resolved_at = Some(at);
-            }
-            "rehandle" => {
-                fact.status = "open".into();
-                fact.resolved_at = None;
-                fact.rehandled += 1;
-            }
-            "review_send_back" => fact.rehandled += 1,
-            "return_approve" | "transfer" | "supersede" => {
-                fact.status = d.to_state.clone();
-                fact.closed_at = Some(at);
-            }
-            _ => {}
-        }
         fact.settles_at = rollup::settles_at(&fact);
         rollup::track_dispatch(conn, &d.dispatch_id, |c| {
-            diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(c)
+            diesel::insert_into(report_dispatches::table).values(&fact).execute(c)
         })?;
-        match d.action.as_str() {
-            "return_request" => {
-                diesel::insert_into(report_returns::table)
-                    .values((
-                        report_returns::return_id.eq(&d.return_id),
-                        report_returns::unit.eq(&d.unit),
-                        report_returns::matter_id.eq(&d.matter_id),
-                        report_returns::status.eq("pending"),
-                        report_returns::wrongful.eq(false),
-                        report_returns::received_at.eq(Some(received_at)),
-                    ))
-                    .execute(conn)?;
-            }
-            "return_reject" => {
-                diesel::update(report_returns::table.find(&d.return_id))
-                    .set(report_returns::status.eq("rejected"))
-                    .execute(conn)?;
-            }
-            "return_approve" => {
-                diesel::update(
-                    report_returns::table
-                        .filter(report_returns::matter_id.eq(&d.matter_id))
-                        .filter(report_returns::unit.eq(&d.unit))
-                        .filter(report_returns::status.eq("pending")),
-                )
-                .set(report_returns::status.eq("approved"))
-                .execute(conn)?;
-            }
-            "resolve" => {
-                for w in &d.wrongful_returns {
-                    diesel::update(report_returns::table.find(&w.return_id))
-                        .set((report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))))
-                        .execute(conn)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        return Ok(());
     }
+    if d.dispatch_id.is_empty() {
+        return Ok(());
+    }
+    let Some(mut fact) =
+        report_dispatches::table.find(&d.dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
+    else {
+        return Ok(());
+    };
+    // The unit may change (a merged unit's successor); deadlines move only by extension.
+    if !d.unit.is_empty() && fact.unit.as_deref() != Some(d.unit.as_str()) {
+        fact.unit = Some(d.unit.clone());
+        if fact.role == "lead" {
+            diesel::update(
+                report_dispatches::table
+                    .filter(report_dispatches::matter_id.eq(&fact.matter_id))
+                    .filter(report_dispatches::role.eq("lead"))
+                    .filter(report_dispatches::assignment.eq(fact.assignment + 1)),
+            )
+            .set(report_dispatches::previous_unit.eq(&d.unit))
+            .execute(conn)?;
+        }
+    }
+    fact.resolve_deadline = ts(d.resolve_deadline.as_ref()).or(fact.resolve_deadline);
+    match d.action.as_str() {
+        "acknowledge" => fact.acknowledged_at = Some(at),
+        "resolve" => {
+            fact.status = "resolved".into();
+            fact.resolved_at = Some(at);
+        }
+        "rehandle" => {
+            fact.status = "open".into();
+            fact.resolved_at = None;
+            fact.rehandled += 1;
+        }
+        "review_send_back" => fact.rehandled += 1,
+        "return_approve" | "transfer" | "supersede" => {
+            fact.status = d.to_state.clone();
+            fact.closed_at = Some(at);
+        }
+        _ => {}
+    }
+    fact.settles_at = rollup::settles_at(&fact);
+    rollup::track_dispatch(conn, &d.dispatch_id, |c| {
+        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(c)
+    })?;
+    match d.action.as_str() {
+        "return_request" => {
+            diesel::insert_into(report_returns::table)
+                .values((
+                    report_returns::return_id.eq(&d.return_id),
+                    report_returns::unit.eq(&d.unit),
+                    report_returns::matter_id.eq(&d.matter_id),
+                    report_returns::status.eq("pending"),
+                    report_returns::wrongful.eq(false),
+                    report_returns::received_at.eq(Some(received_at)),
+                ))
+                .execute(conn)?;
+        }
+        "return_reject" => {
+            diesel::update(report_returns::table.find(&d.return_id))
+                .set(report_returns::status.eq("rejected"))
+                .execute(conn)?;
+        }
+        "return_approve" => {
+            diesel::update(
+                report_returns::table
+                    .filter(report_returns::matter_id.eq(&d.matter_id))
+                    .filter(report_returns::unit.eq(&d.unit))
+                    .filter(report_returns::status.eq("pending")),
+            )
+            .set(report_returns::status.eq("approved"))
+            .execute(conn)?;
+        }
+        "resolve" => {
+            for w in &d.wrongful_returns {
+                diesel::update(report_returns::table.find(&w.return_id))
+                    .set((report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))))
+                    .execute(conn)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Evaluation's stream: what is due, rated (the final rating replaces earlier ones) or expired.

@@ -18,20 +18,25 @@ use crate::store::{
 /// Keeps `IN (...)` lists well under both backends' bind limits.
 const CHUNK: usize = 5_000;
 
-/// The dispatches among `ids` rated unsatisfied.
+/// The dispatches among `ids` rated unsatisfied. Read by `dispatch_id` alone, the rest judged
+/// here: with the status in the query too, SQLite without statistics reads every rated
+/// evaluation through the status index rather than the few rows of an `IN` list.
 pub(crate) fn unsatisfied_among(
     conn: &mut AnyConnection,
     ids: &[&str],
 ) -> QueryResult<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
     for chunk in ids.chunks(CHUNK) {
-        let found: Vec<Option<String>> = report_ratings::table
+        let found: Vec<(Option<String>, String, Option<String>)> = report_ratings::table
             .filter(report_ratings::dispatch_id.eq_any(chunk))
-            .filter(report_ratings::status.eq("rated"))
-            .filter(report_ratings::mapped.eq("unsatisfied"))
-            .select(report_ratings::dispatch_id)
+            .select((report_ratings::dispatch_id, report_ratings::status, report_ratings::mapped))
             .load(conn)?;
-        out.extend(found.into_iter().flatten());
+        out.extend(
+            found
+                .into_iter()
+                .filter(|(_, status, mapped)| status == "rated" && mapped.as_deref() == Some("unsatisfied"))
+                .filter_map(|(id, _, _)| id),
+        );
     }
     Ok(out)
 }
@@ -151,6 +156,10 @@ struct Summed {
     elsewhere_secs: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     rehandled: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    first_on_time: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    first_late: i64,
 }
 
 /// The cells a rollup table sums, as `CAST(SUM(x) AS BIGINT) AS x` (PostgreSQL sums BIGINT
@@ -160,7 +169,8 @@ const SUMS: &str = "unit, CAST(SUM(received) AS BIGINT) AS received, CAST(SUM(in
      CAST(SUM(overdue_handling) AS BIGINT) AS overdue_handling, CAST(SUM(unsatisfied) AS BIGINT) AS unsatisfied, \
      CAST(SUM(on_time) AS BIGINT) AS on_time, CAST(SUM(late) AS BIGINT) AS late, \
      CAST(SUM(first_resolved) AS BIGINT) AS first_resolved, CAST(SUM(elsewhere_secs) AS BIGINT) AS elsewhere_secs, \
-     CAST(SUM(rehandled) AS BIGINT) AS rehandled";
+     CAST(SUM(rehandled) AS BIGINT) AS rehandled, CAST(SUM(first_on_time) AS BIGINT) AS first_on_time, \
+     CAST(SUM(first_late) AS BIGINT) AS first_late";
 
 fn summed(rows: Vec<Summed>) -> BTreeMap<String, DispatchCells> {
     rows.into_iter()
@@ -177,6 +187,8 @@ fn summed(rows: Vec<Summed>) -> BTreeMap<String, DispatchCells> {
                 first_resolved: r.first_resolved,
                 elsewhere_secs: r.elsewhere_secs,
                 rehandled: r.rehandled,
+                first_on_time: r.first_on_time,
+                first_late: r.first_late,
             };
             (r.unit, cells)
         })
@@ -363,8 +375,8 @@ pub fn case_counts(
     }
     for range in split.edges() {
         for case in cases_received(conn, source, range)? {
-            for (dimension, value) in rollup::case_dimensions(&case) {
-                *out.entry((dimension.to_owned(), value)).or_default() += 1;
+            for (dimension, value, n) in rollup::case_dimensions(&case) {
+                *out.entry((dimension.to_owned(), value)).or_default() += u64::try_from(n).unwrap_or(0);
             }
         }
     }
@@ -398,107 +410,6 @@ pub fn term_counts(
         }
     }
     Ok(out)
-}
-
-/// (person key, masked name, petitions, latest case id).
-pub type Repeater = (String, String, i64, Option<String>);
-
-/// Petitioners with more than one petition received in [from, to), most first. Petitions are few (hundreds a half-year), so they are counted directly.
-pub fn repeat_petitioners(
-    conn: &mut AnyConnection,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<Repeater>> {
-    use diesel::dsl::{count_star, max};
-    let mut rows: Vec<Repeater> = report_cases::table
-        .filter(report_cases::source.eq("petition"))
-        .filter(report_cases::received_at.ge(from))
-        .filter(report_cases::received_at.lt(to))
-        .filter(report_cases::person_key.ne(""))
-        .group_by((report_cases::person_key, report_cases::citizen_masked))
-        .select((report_cases::person_key, report_cases::citizen_masked, count_star(), max(report_cases::case_id)))
-        .load(conn)?;
-    rows.retain(|r| r.2 > 1);
-    rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    Ok(rows)
-}
-
-/// A resolved dispatch's unit, resolution and deadline.
-pub type Resolution = (String, Option<NaiveDateTime>, Option<NaiveDateTime>);
-
-/// The resolved lead dispatches of the first petitions (初信初访件) received in [from, to).
-pub fn first_petitions_resolved(
-    conn: &mut AnyConnection,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<Resolution>> {
-    let first: Vec<String> = report_cases::table
-        .filter(report_cases::source.eq("petition"))
-        .filter(report_cases::received_at.ge(from))
-        .filter(report_cases::received_at.lt(to))
-        .filter(report_cases::is_first.eq(true))
-        .select(report_cases::case_id)
-        .load(conn)?;
-    let mut out = Vec::new();
-    for chunk in first.chunks(CHUNK) {
-        let rows: Vec<(Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>)> = report_dispatches::table
-            .filter(report_dispatches::case_id.eq_any(chunk))
-            .filter(report_dispatches::role.eq("lead"))
-            .filter(report_dispatches::status.eq("resolved"))
-            .select((report_dispatches::unit, report_dispatches::resolved_at, report_dispatches::resolve_deadline))
-            .load(conn)?;
-        out.extend(rows.into_iter().filter_map(|(unit, at, deadline)| unit.map(|u| (u, at, deadline))));
-    }
-    Ok(out)
-}
-
-/// Collective visits (集体访) received in [from, to): (batches, persons).
-pub fn collective_visits(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<(u64, u64)> {
-    let persons: Vec<i32> = report_cases::table
-        .filter(report_cases::source.eq("petition"))
-        .filter(report_cases::collective.eq(true))
-        .filter(report_cases::received_at.ge(from))
-        .filter(report_cases::received_at.lt(to))
-        .select(report_cases::visit_persons)
-        .load(conn)?;
-    Ok((persons.len() as u64, persons.iter().map(|p| u64::try_from(*p).unwrap_or(0)).sum()))
-}
-
-/// The single-visit (最多投一次) cases of the period that a unit resolved, and which of them a
-/// repeat case followed.
-pub fn single_visit(
-    conn: &mut AnyConnection,
-    source: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<crate::summary::SingleVisitFacts> {
-    let admitted: Vec<String> = report_cases::table
-        .filter(report_cases::source.eq(source))
-        .filter(report_cases::single_visit.eq(true))
-        .filter(report_cases::received_at.ge(from))
-        .filter(report_cases::received_at.lt(to))
-        .select(report_cases::case_id)
-        .load(conn)?;
-    let mut facts = crate::summary::SingleVisitFacts::default();
-    for chunk in admitted.chunks(CHUNK) {
-        let resolved: Vec<(String, NaiveDateTime, Option<NaiveDateTime>)> = report_dispatches::table
-            .filter(report_dispatches::case_id.eq_any(chunk))
-            .filter(report_dispatches::role.eq("lead"))
-            .filter(report_dispatches::status.eq("resolved"))
-            .select((report_dispatches::case_id, report_dispatches::received_at, report_dispatches::resolved_at))
-            .load(conn)?;
-        for (case_id, received, resolved_at) in resolved {
-            if let Some(at) = resolved_at {
-                facts.resolved.insert(case_id, (received, at));
-            }
-        }
-        let repeated: Vec<Option<String>> = report_cases::table
-            .filter(report_cases::repeat_of.eq_any(chunk))
-            .select(report_cases::repeat_of)
-            .load(conn)?;
-        facts.repeated.extend(repeated.into_iter().flatten());
-    }
-    Ok(facts)
 }
 
 /// A return: (unit, status, wrongful, days it cost).

@@ -359,7 +359,7 @@ impl Reports {
         use crate::summary::{CollectiveVisits, Evaluated, RepeatPetitioner, growth};
         let (pf, pt) = (from - (to - from), from);
         let (f, t, s, at) = (from.naive_utc(), to.naive_utc(), summary.source.clone(), as_of.naive_utc());
-        let (cases_now, cases_before, terms_now, terms_before, ratings, repeats, collective) = self
+        let (cases_now, cases_before, terms_now, terms_before, ratings, repeats) = self
             .db
             .snapshot(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
@@ -368,9 +368,8 @@ impl Reports {
                 let terms_before = crate::read::term_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let ratings = crate::read::rating_cells(c, &s, f, t, at)?;
                 let petition = s == "petition";
-                let repeats = if petition { crate::read::repeat_petitioners(c, f, t)? } else { Vec::new() };
-                let collective = if petition { Some(crate::read::collective_visits(c, f, t)?) } else { None };
-                Ok::<_, DbError>((now, before, terms_now, terms_before, ratings, repeats, collective))
+                let repeats = if petition { crate::repeats::read(c, f, t)? } else { Vec::new() };
+                Ok::<_, DbError>((now, before, terms_now, terms_before, ratings, repeats))
             })
             .await?;
         let sub = |m: &crate::summary::CaseCounts| -> std::collections::BTreeMap<String, u64> {
@@ -390,14 +389,18 @@ impl Reports {
         };
         summary.repeat_petitioners = repeats
             .into_iter()
-            .map(|(_, name, n, case_id)| RepeatPetitioner {
-                name: if name.is_empty() { "（匿名）".into() } else { name },
-                petitions: u64::try_from(n).unwrap_or(0),
-                case_id: case_id.unwrap_or_default(),
+            .map(|r| RepeatPetitioner {
+                name: if r.masked_name.is_empty() { "（匿名）".into() } else { r.masked_name },
+                petitions: r.petitions,
+                case_id: r.case_id,
                 clear_name: None,
             })
             .collect();
-        summary.collective_visits = collective.map(|(batches, persons)| CollectiveVisits { batches, persons });
+        if summary.source == "petition" {
+            let count = |d: &str| cases_now.get(&(d.to_owned(), String::new())).copied().unwrap_or(0);
+            summary.collective_visits =
+                Some(CollectiveVisits { batches: count("collective"), persons: count("collective_persons") });
+        }
         let internal = |e: crate::attachments::Broken| Problem::internal(&e);
         if summary.source == "petition" {
             let mut units = crate::rollup::RatingCells::default();
@@ -460,20 +463,21 @@ impl Reports {
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         // On-time and late completions do not depend on the moment; read them at the end of time.
         let settled = end_of_time();
-        let (now, last, dispatches, single_visit, first) = self
+        let (now, last, dispatches, single_visit) = self
             .db
             .snapshot(move |c| {
                 let now = crate::read::case_counts(c, &s, f, t)?;
                 let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
                 let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
-                let single_visit = crate::read::single_visit(c, &s, f, t)?;
-                let first = if s == "petition" { Some(crate::read::first_petitions_resolved(c, f, t)?) } else { None };
-                Ok::<_, DbError>((now, last, dispatches, single_visit, first))
+                let single_visit = crate::single_visit::read(c, &s, f, t)?;
+                Ok::<_, DbError>((now, last, dispatches, single_visit))
             })
             .await?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
-        summary.first_petitions = first.as_deref().map(crate::summary::FirstPetitions::of);
+        if summary.source == "petition" {
+            summary.first_petitions = Some(crate::summary::FirstPetitions::of(&dispatches));
+        }
         self.add_topics_and_evaluations(&mut summary, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches

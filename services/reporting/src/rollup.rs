@@ -12,7 +12,7 @@
 //! settled by then (`DispatchFact::settles_at` after it): few, for a report as of now.
 
 use std::collections::BTreeMap;
-use std::ops::{AddAssign, Sub};
+use std::ops::AddAssign;
 
 use caseflow_runtime::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -40,13 +40,13 @@ macro_rules! cells {
             $(pub $field: i64,)+
         }
 
-        impl AddAssign for $name {
+        impl std::ops::AddAssign for $name {
             fn add_assign(&mut self, o: Self) {
                 $(self.$field += o.$field;)+
             }
         }
 
-        impl Sub for $name {
+        impl std::ops::Sub for $name {
             type Output = Self;
             fn sub(self, o: Self) -> Self {
                 Self { $($field: self.$field - o.$field,)+ }
@@ -60,6 +60,7 @@ macro_rules! cells {
         }
     };
 }
+pub(crate) use cells;
 
 cells!(DispatchCells {
     received,
@@ -73,6 +74,8 @@ cells!(DispatchCells {
     first_resolved,
     elsewhere_secs,
     rehandled,
+    first_on_time,
+    first_late,
 });
 cells!(RatingCells { due, expired, satisfied, basic, unsatisfied });
 
@@ -147,6 +150,10 @@ pub fn dispatch_cells(d: &DispatchFact, rated_unsatisfied: bool, as_of: AsOf) ->
             (Some(at), Some(deadline)) if at > deadline => c.late = 1,
             _ => c.on_time = 1,
         }
+        // The first cases' (初信初访件) own completion, the bulletin's 按期办结率 of petitions.
+        if d.first_case {
+            (c.first_on_time, c.first_late) = (c.on_time, c.late);
+        }
     }
     Some(((d.source.clone(), unit.clone(), district_day(d.received_at)), c))
 }
@@ -202,25 +209,27 @@ pub const AGENCY: &str = "agency";
 /// The hotline case's own rating, counted per case.
 pub const CASE: &str = "case";
 
-/// The dimensions a case counts under in `report_case_days`.
-pub fn case_dimensions(case: &crate::store::CaseFact) -> Vec<(&'static str, String)> {
+/// The dimensions a case counts under in `report_case_days`, each with what it adds: one case,
+/// or for `collective_persons` the persons of a collective visit (集体访).
+pub fn case_dimensions(case: &crate::store::CaseFact) -> Vec<(&'static str, String, i64)> {
     let mut v = vec![
-        ("total", String::new()),
-        ("channel", case.channel.clone()),
-        ("category", case.category.split('.').next().unwrap_or_default().to_owned()),
-        ("subcategory", case.category.clone()),
+        ("total", String::new(), 1),
+        ("channel", case.channel.clone(), 1),
+        ("category", case.category.split('.').next().unwrap_or_default().to_owned(), 1),
+        ("subcategory", case.category.clone(), 1),
     ];
     if !case.kind.is_empty() {
-        v.push(("kind", case.kind.clone()));
+        v.push(("kind", case.kind.clone(), 1));
     }
     if case.is_first {
-        v.push(("first", String::new()));
+        v.push(("first", String::new(), 1));
     }
     if case.single_visit {
-        v.push(("single_visit", String::new()));
+        v.push(("single_visit", String::new(), 1));
     }
     if case.collective {
-        v.push(("collective", String::new()));
+        v.push(("collective", String::new(), 1));
+        v.push(("collective_persons", String::new(), i64::from(case.visit_persons.max(0))));
     }
     v
 }
@@ -252,6 +261,7 @@ macro_rules! insert_or_keep {
         }
     };
 }
+pub(crate) use insert_or_keep;
 
 /// The rollup tables' cell columns (`report_dispatch_days`, `report_dispatch_shifts`): all
 /// zero, for a new row; each plus `d`, for an update.
@@ -269,6 +279,8 @@ macro_rules! zero_cells {
             $t::first_resolved.eq(0_i64),
             $t::elsewhere_secs.eq(0_i64),
             $t::rehandled.eq(0_i64),
+            $t::first_on_time.eq(0_i64),
+            $t::first_late.eq(0_i64),
         )
     };
 }
@@ -287,6 +299,8 @@ macro_rules! plus_cells {
             $t::first_resolved.eq($t::first_resolved + $d.first_resolved),
             $t::elsewhere_secs.eq($t::elsewhere_secs + $d.elsewhere_secs),
             $t::rehandled.eq($t::rehandled + $d.rehandled),
+            $t::first_on_time.eq($t::first_on_time + $d.first_on_time),
+            $t::first_late.eq($t::first_late + $d.first_late),
         )
     };
 }
@@ -401,6 +415,29 @@ pub fn add_dispatch(
     Ok(())
 }
 
+/// Whether a case is a first case (初信初访件); false while the case has not reached the read
+/// model, which then marks the dispatches that came before it (`mark_first_case`).
+pub fn is_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<bool> {
+    let first: Option<bool> =
+        report_cases::table.find(case_id).select(report_cases::is_first).first(conn).optional()?;
+    Ok(first.unwrap_or(false))
+}
+
+/// Marks the dispatches of a first case that reached the read model before the case did.
+pub fn mark_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<()> {
+    let earlier: Vec<String> = report_dispatches::table
+        .filter(report_dispatches::case_id.eq(case_id))
+        .filter(report_dispatches::first_case.eq(false))
+        .select(report_dispatches::dispatch_id)
+        .load(conn)?;
+    for id in earlier {
+        track_dispatch(conn, &id, |c| {
+            diesel::update(report_dispatches::table.find(&id)).set(report_dispatches::first_case.eq(true)).execute(c)
+        })?;
+    }
+    Ok(())
+}
+
 /// An evaluation of one subject: its rollup key and cells, once both the rating and its case
 /// are in the read model.
 fn rating_state(
@@ -470,13 +507,19 @@ pub fn add_rating(conn: &mut AnyConnection, (source, subject, day): &RatingKey, 
     Ok(())
 }
 
-/// Counts one more case in a `report_case_days` row.
-fn add_count(conn: &mut AnyConnection, source: &str, day: NaiveDate, dimension: &str, value: &str) -> QueryResult<()> {
+/// Adds `n` to a `report_case_days` row.
+fn add_count(
+    conn: &mut AnyConnection,
+    source: &str,
+    day: NaiveDate,
+    (dimension, value): (&str, &str),
+    n: i64,
+) -> QueryResult<()> {
     use report_case_days as t;
     let row =
         (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(0_i64));
     insert_or_keep!(conn, t::table, row)?;
-    diesel::update(t::table.find((source, day, dimension, value))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
+    diesel::update(t::table.find((source, day, dimension, value))).set(t::cases.eq(t::cases + n)).execute(conn)?;
     Ok(())
 }
 
@@ -497,9 +540,9 @@ pub fn decision_recorded(
     value: &str,
     late: bool,
 ) -> QueryResult<()> {
-    add_count(conn, source, day, "decision", value)?;
+    add_count(conn, source, day, ("decision", value), 1)?;
     if late {
-        add_count(conn, source, day, "decision_late", "")?;
+        add_count(conn, source, day, ("decision_late", ""), 1)?;
     }
     Ok(())
 }
@@ -508,8 +551,8 @@ pub fn decision_recorded(
 /// of it that arrived before it did.
 pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> QueryResult<()> {
     let day = district_day(case.received_at);
-    for (dimension, value) in case_dimensions(case) {
-        add_count(conn, &case.source, day, dimension, &value)?;
+    for (dimension, value, n) in case_dimensions(case) {
+        add_count(conn, &case.source, day, (dimension, &value), n)?;
     }
     for term in case.terms.split(' ').filter(|t| !t.is_empty()) {
         add_term(conn, &case.source, day, term)?;
@@ -599,6 +642,8 @@ mod tests {
             closed_at: None,
             rehandled: 0,
             settles_at: None,
+            first_case: false,
+            previous_unit: None,
         }
     }
 
@@ -741,6 +786,8 @@ mod decomposition {
             closed_at: None,
             rehandled: 0,
             settles_at: None,
+            first_case: false,
+            previous_unit: None,
         }
     }
 

@@ -20,6 +20,7 @@ diesel::table! {
         visit_persons -> Integer,
         collective -> Bool,
         terms -> Text,
+        previous_at -> Nullable<Timestamp>,
     }
 }
 
@@ -42,6 +43,8 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         rehandled -> Integer,
         settles_at -> Nullable<Timestamp>,
+        first_case -> Bool,
+        previous_unit -> Nullable<Text>,
     }
 }
 
@@ -62,6 +65,8 @@ diesel::table! {
         elsewhere_secs -> BigInt,
         rehandled -> BigInt,
         settles_by -> Nullable<Timestamp>,
+        first_on_time -> BigInt,
+        first_late -> BigInt,
     }
 }
 
@@ -82,6 +87,18 @@ diesel::table! {
         first_resolved -> BigInt,
         elsewhere_secs -> BigInt,
         rehandled -> BigInt,
+        first_on_time -> BigInt,
+        first_late -> BigInt,
+    }
+}
+
+diesel::table! {
+    report_single_visit_days (source, day) {
+        source -> Text,
+        day -> Date,
+        resolved -> BigInt,
+        once -> BigInt,
+        resolution_secs -> BigInt,
     }
 }
 
@@ -197,4 +214,10 @@ pub struct DispatchFact {
     pub rehandled: i32,
     /// Kept equal to `rollup::settles_at(self)` by the projection.
     pub settles_at: Option<NaiveDateTime>,
+    /// Its case is a first case (初信初访件): copied from the case by whichever of the two
+    /// reaches the read model second.
+    pub first_case: bool,
+    /// Past a matter's first assignment: the unit of its lead dispatch just before (the
+    /// bounce page's flows).
+    pub previous_unit: Option<String>,
 }

@@ -173,19 +173,16 @@ pub struct FirstPetitions {
 }
 
 impl FirstPetitions {
-    /// From each resolved dispatch's (unit, resolved at, deadline): late when resolved after it.
-    pub fn of(rows: &[crate::read::Resolution]) -> Self {
-        let mut late: BTreeMap<String, u64> = BTreeMap::new();
-        for (unit, at, deadline) in rows {
-            if let (Some(at), Some(deadline)) = (at, deadline)
-                && at > deadline
-            {
-                *late.entry(unit.clone()).or_default() += 1;
-            }
-        }
-        let resolved = rows.len() as u64;
-        let on_time = resolved - late.values().sum::<u64>();
-        let mut late_by_unit: Vec<LateUnit> = late.into_iter().map(|(unit, late)| LateUnit { unit, late }).collect();
+    /// From each unit's dispatch cells, settled: the first cases' resolutions on time and late.
+    pub fn of(cells: &BTreeMap<String, crate::rollup::DispatchCells>) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let on_time = cells.values().map(|c| count(c.first_on_time)).sum::<u64>();
+        let mut late_by_unit: Vec<LateUnit> = cells
+            .iter()
+            .filter(|(_, c)| c.first_late > 0)
+            .map(|(unit, c)| LateUnit { unit: unit.clone(), late: count(c.first_late) })
+            .collect();
+        let resolved = on_time + late_by_unit.iter().map(|l| l.late).sum::<u64>();
         late_by_unit.sort_by(|a, b| b.late.cmp(&a.late).then_with(|| a.unit.cmp(&b.unit)));
         Self { resolved, on_time, on_time_rate: Rate::of(on_time, resolved).map(|r| r.percent(1)), late_by_unit }
     }
@@ -348,14 +345,6 @@ fn single(counts: &CaseCounts, name: &str) -> u64 {
     dimension(counts, name).map(|(_, n)| n).sum()
 }
 
-/// The single-visit cases of the period that were resolved: (case, received, resolved), and
-/// which of them were followed by a repeat case.
-#[derive(Debug, Default)]
-pub struct SingleVisitFacts {
-    pub resolved: BTreeMap<String, (chrono::NaiveDateTime, chrono::NaiveDateTime)>,
-    pub repeated: std::collections::BTreeSet<String>,
-}
-
 fn change(this: u64, last: u64) -> Option<f64> {
     caseflow_rates::Change::of(this, last).map(caseflow_rates::Change::percent)
 }
@@ -404,7 +393,7 @@ pub fn build(
     cases: &CaseCounts,
     last_year: &CaseCounts,
     dispatches: &BTreeMap<String, crate::rollup::DispatchCells>,
-    single_visit: &SingleVisitFacts,
+    single_visit: &crate::single_visit::SingleVisitCells,
 ) -> Result<Summary, Broken> {
     let names = category_names();
     let total = single(cases, "total");
@@ -454,11 +443,11 @@ pub fn build(
 
     let admitted = single(cases, "single_visit");
     let first_cases = single(cases, "first");
-    let once = single_visit.resolved.keys().filter(|c| !single_visit.repeated.contains(*c)).count() as u64;
-    let average_days = (!single_visit.resolved.is_empty()).then(|| {
-        let days: f64 =
-            single_visit.resolved.values().map(|(r, d)| (*d - *r).num_seconds().max(0) as f64 / 86_400.0).sum();
-        ((days / single_visit.resolved.len() as f64) * 10.0).round() / 10.0
+    let once =
+        u64::try_from(single_visit.once).map_err(|_| Broken("single-visit cases resolved once are negative".into()))?;
+    let average_days = (single_visit.resolved > 0).then(|| {
+        let days = single_visit.resolution_secs as f64 / 86_400.0 / single_visit.resolved as f64;
+        (days * 10.0).round() / 10.0
     });
     Ok(Summary {
         source: source.to_owned(),
@@ -538,13 +527,15 @@ mod tests {
 
     #[test]
     fn the_first_petitions_are_on_time_unless_resolved_after_their_deadline() {
-        let t = |h: i64| Some(chrono::NaiveDateTime::default() + chrono::Duration::hours(h));
-        let rows = vec![
-            ("chengguan".to_owned(), t(5), t(10)),
-            ("chengguan".to_owned(), t(11), t(10)),
-            ("zhujian".to_owned(), t(10), t(10)),
-        ];
-        let f = FirstPetitions::of(&rows);
+        use crate::rollup::DispatchCells;
+        let cells = BTreeMap::from([
+            (
+                "chengguan".to_owned(),
+                DispatchCells { on_time: 3, late: 2, first_on_time: 1, first_late: 1, ..DispatchCells::default() },
+            ),
+            ("zhujian".to_owned(), DispatchCells { on_time: 4, first_on_time: 1, ..DispatchCells::default() }),
+        ]);
+        let f = FirstPetitions::of(&cells);
         assert_eq!((f.resolved, f.on_time, f.on_time_rate), (3, 2, Some(66.7)));
         assert_eq!(f.late_by_unit, vec![LateUnit { unit: "chengguan".into(), late: 1 }]);
     }

@@ -82,73 +82,76 @@ fn months_of(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(String, DateTime<Ut
     out
 }
 
-/// One lead dispatch of a matter that moved between units.
-#[derive(Debug, Clone)]
-pub(crate) struct Leg {
-    pub case_id: String,
-    pub dispatch_id: String,
-    /// The unit, or `triage` while no unit held it.
-    pub unit: String,
-    pub assignment: i32,
-    pub dispatched_at: NaiveDateTime,
-    pub received_at: NaiveDateTime,
-    pub status: String,
+/// Only the lead dispatches past a matter's first assignment, written out so that the partial
+/// index `report_dispatches_moves` serves the query on both backends.
+pub(crate) fn moved() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("assignment > 1 AND role = 'lead'")
 }
 
-/// The lead dispatches, in order, of each matter of cases received in [from, to) that went to a
-/// second unit (only those have an assignment past the first: the partial index
-/// `report_dispatches_moved`).
-pub(crate) fn moved_paths(
+/// The unit a matter moved from, or `triage` when no unit held it before.
+pub(crate) const TRIAGE: &str = "triage";
+
+/// One move of a matter of a case received in [from, to): a lead dispatch to another unit
+/// than the one before it (the flows between units).
+#[derive(Debug, Clone)]
+pub(crate) struct Move {
+    pub from_unit: String,
+    pub unit: String,
+    pub matter_id: String,
+    pub assignment: i32,
+}
+
+/// The lead dispatches past a first assignment of cases received in [from, to), read whole
+/// from the partial index: the moves (where the unit changed) and every matter's assignments.
+pub(crate) fn moves_of(
     conn: &mut caseflow_runtime::AnyConnection,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> QueryResult<BTreeMap<String, Vec<Leg>>> {
+) -> QueryResult<Vec<Move>> {
     use report_dispatches as d;
-    let moved: Vec<String> = d::table
+    let rows: Vec<(Option<String>, Option<String>, String, i32)> = d::table
         .filter(d::source.eq_any(["hotline", "petition"]))
         .filter(d::received_at.ge(from))
         .filter(d::received_at.lt(to))
-        .filter(d::role.eq("lead"))
-        // Written out, so the partial index `report_dispatches_moved` serves it.
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("assignment > 1"))
-        .select(d::matter_id)
-        .distinct()
+        .filter(moved())
+        .select((d::previous_unit, d::unit, d::matter_id, d::assignment))
         .load(conn)?;
-    let mut paths: BTreeMap<String, Vec<Leg>> = BTreeMap::new();
-    for chunk in moved.chunks(500) {
-        let facts: Vec<DispatchFact> = d::table
-            .filter(d::matter_id.eq_any(chunk))
-            .filter(d::role.eq("lead"))
-            .select(DispatchFact::as_select())
-            .load(conn)?;
-        for f in facts {
-            paths.entry(f.matter_id.clone()).or_default().push(Leg {
-                case_id: f.case_id,
-                dispatch_id: f.dispatch_id,
-                unit: f.unit.unwrap_or_else(|| "triage".to_owned()),
-                assignment: f.assignment,
-                dispatched_at: f.dispatched_at,
-                received_at: f.received_at,
-                status: f.status,
-            });
-        }
-    }
-    for legs in paths.values_mut() {
-        legs.sort_by(|a, b| {
-            (a.assignment, a.dispatched_at, &a.unit, &a.dispatch_id).cmp(&(
-                b.assignment,
-                b.dispatched_at,
-                &b.unit,
-                &b.dispatch_id,
-            ))
-        });
-    }
-    Ok(paths)
+    Ok(rows
+        .into_iter()
+        .map(|(before, unit, matter_id, assignment)| Move {
+            from_unit: before.unwrap_or_else(|| TRIAGE.to_owned()),
+            unit: unit.unwrap_or_else(|| TRIAGE.to_owned()),
+            matter_id,
+            assignment,
+        })
+        .collect())
 }
 
-/// The moves along a matter's path: each dispatch to another unit than the one before it.
-pub(crate) fn steps(legs: &[Leg]) -> impl Iterator<Item = (&Leg, &Leg)> {
-    legs.windows(2).filter(|w| w[0].unit != w[1].unit).map(|w| (&w[0], &w[1]))
+/// The units of each of `matters`, in the order of their lead dispatches, and its case.
+fn paths(
+    conn: &mut caseflow_runtime::AnyConnection,
+    matters: &[String],
+) -> QueryResult<BTreeMap<String, (String, Vec<String>)>> {
+    use report_dispatches as d;
+    let mut legs: Vec<DispatchFact> = d::table
+        .filter(d::matter_id.eq_any(matters))
+        .filter(d::role.eq("lead"))
+        .select(DispatchFact::as_select())
+        .load(conn)?;
+    legs.sort_by(|a, b| {
+        (&a.matter_id, a.assignment, a.dispatched_at, &a.dispatch_id).cmp(&(
+            &b.matter_id,
+            b.assignment,
+            b.dispatched_at,
+            &b.dispatch_id,
+        ))
+    });
+    let mut out: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    for leg in legs {
+        let path = out.entry(leg.matter_id).or_insert_with(|| (leg.case_id, Vec::new()));
+        path.1.push(leg.unit.unwrap_or_else(|| TRIAGE.to_owned()));
+    }
+    Ok(out)
 }
 
 impl Reports {
@@ -306,29 +309,38 @@ impl Reports {
         Self::authorize_reader(p)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         type Wrongful = (String, String, Option<f64>);
-        let (paths, wrongful): (BTreeMap<String, Vec<Leg>>, Vec<Wrongful>) = self
+        /// The matters listed as moving most.
+        const MOST: usize = 20;
+        let (moves, paths, wrongful) = self
             .db
             .snapshot(move |c| {
-                let wrongful = report_returns::table
+                let wrongful: Vec<Wrongful> = report_returns::table
                     .filter(report_returns::received_at.ge(f))
                     .filter(report_returns::received_at.lt(t))
                     .filter(report_returns::wrongful.eq(true))
                     .select((report_returns::unit, report_returns::matter_id, report_returns::days_cost))
                     .load(c)?;
-                Ok::<_, DbError>((moved_paths(c, f, t)?, wrongful))
+                let moves = moves_of(c, f, t)?;
+                // The matters that reached the highest assignment, and only their paths.
+                let mut highest: BTreeMap<&str, i32> = BTreeMap::new();
+                for m in &moves {
+                    let h = highest.entry(m.matter_id.as_str()).or_default();
+                    *h = (*h).max(m.assignment);
+                }
+                let mut top: Vec<(&str, i32)> = highest.into_iter().collect();
+                top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let top: Vec<String> = top.into_iter().take(MOST).map(|(m, _)| m.to_owned()).collect();
+                let paths = paths(c, &top)?;
+                Ok::<_, DbError>((moves, paths, wrongful))
             })
             .await?;
         let mut flows: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut most_moved = Vec::new();
-        for (matter, legs) in paths {
-            for (a, b) in steps(&legs) {
-                *flows.entry((a.unit.clone(), b.unit.clone())).or_default() += 1;
-            }
-            let case = legs.first().map(|l| l.case_id.clone()).unwrap_or_default();
-            most_moved.push((matter, case, legs.into_iter().map(|l| l.unit).collect::<Vec<_>>()));
+        for m in moves.into_iter().filter(|m| m.from_unit != m.unit) {
+            *flows.entry((m.from_unit, m.unit)).or_default() += 1;
         }
+        let mut most_moved: Vec<(String, String, Vec<String>)> =
+            paths.into_iter().map(|(matter, (case, units))| (matter, case, units)).collect();
         most_moved.sort_by(|a, b| b.2.len().cmp(&a.2.len()).then_with(|| a.0.cmp(&b.0)));
-        most_moved.truncate(20);
         let mut wrongful: Vec<(String, String, f64)> =
             wrongful.into_iter().map(|(u, m, d)| (u, m, d.unwrap_or(0.0))).collect();
         wrongful.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.cmp(&b.1)));

@@ -35,6 +35,11 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["m-1500-d1", "rated", "unsatisfied"],
     ),
     (
+        "the ratings of a page of dispatches",
+        "SELECT dispatch_id, status, mapped FROM report_ratings WHERE dispatch_id IN ($1, $2, $3)",
+        &["m-1500-d1", "m-1501-d1", "m-1502-d1"],
+    ),
+    (
         "a dispatch-day row",
         "SELECT received FROM report_dispatch_days WHERE source = $1 AND day = $2 AND unit = $3",
         &["hotline", "2020-03-01", "chengguan"],
@@ -116,9 +121,49 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
     ),
     (
-        "a period's first petitions",
-        "SELECT case_id FROM report_cases WHERE source = $1 AND received_at >= $2 AND received_at < $3 \
-         AND is_first = TRUE",
+        "a first case's dispatches that came before it",
+        "SELECT dispatch_id FROM report_dispatches WHERE case_id = $1 AND first_case = FALSE",
+        &["case-1500"],
+    ),
+    (
+        "a case's lead dispatches (its single-visit figures)",
+        "SELECT status, resolved_at FROM report_dispatches WHERE case_id = $1 AND role = $2 AND status IN ($3, $4, $5)",
+        &["case-1500", "lead", "open", "resolved", "triage"],
+    ),
+    ("a case's repeat", "SELECT case_id FROM report_cases WHERE repeat_of = $1 LIMIT 1", &["case-1500"]),
+    (
+        "a single-visit day row",
+        "SELECT resolved FROM report_single_visit_days WHERE source = $1 AND day = $2",
+        &["petition", "2020-03-01"],
+    ),
+    (
+        "a period's single-visit day rows",
+        "SELECT resolved, once, resolution_secs FROM report_single_visit_days WHERE source = $1 AND day >= $2 \
+         AND day < $3",
+        &["petition", "2020-03-01", "2020-03-20"],
+    ),
+    (
+        "a period edge's single-visit cases",
+        "SELECT case_id FROM report_cases WHERE source = $1 AND single_visit = TRUE AND received_at >= $2 \
+         AND received_at < $3",
+        &["petition", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
+    ),
+    (
+        "a petitioner's petition just before another",
+        "SELECT MAX(received_at) FROM report_cases WHERE person_key = $1 AND source = $2 \
+         AND (received_at < $3 OR (received_at = $3 AND case_id < $4))",
+        &["p-100", "petition", "2020-03-01 09:00:00", "case-100"],
+    ),
+    (
+        "a petitioner's petition just after another",
+        "SELECT case_id FROM report_cases WHERE person_key = $1 AND source = $2 \
+         AND (received_at > $3 OR (received_at = $3 AND case_id > $4)) ORDER BY received_at, case_id LIMIT 1",
+        &["p-100", "petition", "2020-03-01 09:00:00", "case-100"],
+    ),
+    (
+        "a period's repeat petitions",
+        "SELECT received_at, person_key, citizen_masked, case_id FROM report_cases WHERE source = $1 \
+         AND previous_at >= $2 AND previous_at < $3 AND received_at < $3",
         &["petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
     ),
     (
@@ -140,10 +185,15 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["petition", "chengguan", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
     ),
     (
-        "the matters of a period that moved (the bounce page)",
-        "SELECT DISTINCT matter_id FROM report_dispatches WHERE source IN ($1, $2) AND received_at >= $3 \
-         AND received_at < $4 AND role = $5 AND assignment > 1",
-        &["hotline", "petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00", "lead"],
+        "the moves of a period (the bounce page)",
+        "SELECT previous_unit, unit, matter_id, assignment FROM report_dispatches WHERE source IN ($1, $2) \
+         AND received_at >= $3 AND received_at < $4 AND assignment > 1 AND role = 'lead'",
+        &["hotline", "petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
+    ),
+    (
+        "a matter's lead dispatch at an assignment",
+        "SELECT unit FROM report_dispatches WHERE matter_id = $1 AND role = $2 AND assignment = $3",
+        &["m-1500", "lead", "1"],
     ),
     (
         "a period's wrongful returns",
@@ -193,7 +243,9 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              ('hotline', 's{i}', '{day}', 1, 0, 1, 0, 0);\n\
              INSERT INTO report_case_days (source, day, dimension, value, cases) VALUES ('hotline', '{day}', \
              'subcategory', 'c{i}', 1);\n\
-             INSERT INTO report_term_days (source, day, term, cases) VALUES ('hotline', '{day}', 't{i}', 1);\n",
+             INSERT INTO report_term_days (source, day, term, cases) VALUES ('hotline', '{day}', 't{i}', 1);\n\
+             INSERT INTO report_single_visit_days (source, day, resolved, once, resolution_secs) VALUES ('p{i}', \
+             '{day}', 1, 1, 86400);\n",
             p = i % 500,
         ));
     }

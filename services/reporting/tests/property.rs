@@ -211,11 +211,53 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                 assert_eq!(s.on_time, resolved.len() as u64 - late, "seed {seed}: {source} on time");
                 assert_eq!(s.late_by_unit.iter().map(|l| l.late).sum::<u64>(), late, "seed {seed}: {source} late");
                 if petition {
-                    // Every generated case is a first one: the first petitions' figure is the same.
+                    // The first petitions' (初信初访件) resolutions: on time, and late by unit.
+                    let mut late_by_unit: BTreeMap<String, u64> = BTreeMap::new();
+                    let mut on_time = 0;
+                    for d in resolved.iter().filter(|d| world.cases[d.case].first) {
+                        if d.resolved.is_some_and(|r| r > d.deadline) {
+                            *late_by_unit.entry(d.unit.clone()).or_default() += 1;
+                        } else {
+                            on_time += 1;
+                        }
+                    }
                     let first = s.first_petitions.as_ref().expect("petitions have the figure");
-                    assert_eq!((first.resolved, first.on_time), (resolved.len() as u64, resolved.len() as u64 - late));
-                    assert_eq!(first.late_by_unit, s.late_by_unit, "seed {seed}: first petitions late by unit");
+                    let got: BTreeMap<String, u64> =
+                        first.late_by_unit.iter().map(|l| (l.unit.clone(), l.late)).collect();
+                    assert_eq!((first.on_time, got), (on_time, late_by_unit), "seed {seed}: first petitions");
+                    // Collective visits: five persons or more.
+                    let collective: Vec<&&Case> = cases.iter().filter(|c| c.visit_persons >= 5).collect();
+                    let visits = s.collective_visits.as_ref().expect("petitions have the figure");
+                    assert_eq!(
+                        (visits.batches, visits.persons),
+                        (collective.len() as u64, collective.iter().map(|c| c.visit_persons as u64).sum::<u64>()),
+                        "seed {seed}: collective visits"
+                    );
                 }
+                // 最多投一次: resolved once every matter's lead dispatch is, 一次性办结 when no
+                // repeat case followed, the mean days to the last resolution.
+                let (mut solved, mut once, mut secs) = (0_u64, 0_u64, 0_i64);
+                for c in cases.iter().filter(|c| c.single_visit) {
+                    let index = world.cases.iter().position(|w| w.id == c.id).expect("its own case");
+                    let leads: Vec<&Dispatch> = world
+                        .dispatches
+                        .iter()
+                        .filter(|d| d.case == index && d.lead && matches!(d.status, "open" | "resolved"))
+                        .collect();
+                    if leads.is_empty() || leads.iter().any(|d| d.status != "resolved") {
+                        continue;
+                    }
+                    solved += 1;
+                    once += u64::from(!world.cases.iter().any(|w| w.repeat_of == Some(index)));
+                    let last = leads.iter().filter_map(|d| d.resolved).max().expect("resolved");
+                    secs += (last - c.received).num_seconds().max(0);
+                }
+                let admitted = cases.iter().filter(|c| c.single_visit).count() as u64;
+                assert_eq!(s.single_visit.admitted, admitted, "seed {seed}: {source} single visit");
+                let rate = caseflow_rates::Rate::of(once, admitted).map(|r| r.percent(1));
+                assert_eq!(s.single_visit.first_time_resolution, rate, "seed {seed}: {source} once");
+                let days = (solved > 0).then(|| ((secs as f64 / 86_400.0 / solved as f64) * 10.0).round() / 10.0);
+                assert_eq!(s.single_visit.average_days, days, "seed {seed}: {source} single-visit days");
                 // Hot topics: each word's and sub-category's count, now and in the period before.
                 let before: Vec<&Case> = world
                     .cases

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use caseflow::history::demo::{self, Spec};
 use caseflow::history::format::{Event, Line};
 use caseflow_reporting::rollup::{self, DispatchCells};
+use caseflow_reporting::single_visit;
 use caseflow_reporting::store::{
     CaseFact, DispatchFact, report_case_days, report_cases, report_dispatches, report_ratings,
 };
@@ -70,6 +71,21 @@ fn mapped(level: &str) -> &'static str {
 
 /// The facts one generated case leads to (None for a leader reception).
 fn row(lines: &[Line], serial: u64) -> Option<Row> {
+    // A petitioner is known by phone (a keyed hash in production); a visit of five or more
+    // persons is collective (集体访).
+    let (person_key, citizen_masked, visit_persons) = lines
+        .iter()
+        .find_map(|l| match &l.event {
+            Event::Petition { petition } if !petition.citizen.anonymous && !petition.citizen.phone.is_empty() => {
+                Some((
+                    petition.citizen.phone.clone(),
+                    petition.citizen.name.chars().take(1).chain("**".chars()).collect::<String>(),
+                    petition.visit_persons.unwrap_or(0),
+                ))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     let (received, source, channel, kind, category, single_visit, target) =
         lines.iter().find_map(|l| match &l.event {
             Event::HotlineOrder { order } => Some((
@@ -117,6 +133,8 @@ fn row(lines: &[Line], serial: u64) -> Option<Row> {
         closed_at: None,
         rehandled: 0,
         settles_at: None,
+        first_case: true,
+        previous_unit: None,
     };
     let mut facts = if refused { Vec::new() } else { vec![open(&target, received, 1)] };
     let mut proposed: BTreeMap<String, String> = BTreeMap::new();
@@ -158,8 +176,11 @@ fn row(lines: &[Line], serial: u64) -> Option<Row> {
             _ => {}
         }
     }
+    // Each assignment after the first moved from the unit before it.
+    let mut before: Option<String> = None;
     for f in &mut facts {
         f.settles_at = rollup::settles_at(f);
+        f.previous_unit = std::mem::replace(&mut before, f.unit.clone());
     }
     let case = CaseFact {
         case_id: case_id.clone(),
@@ -172,10 +193,10 @@ fn row(lines: &[Line], serial: u64) -> Option<Row> {
         is_first: true,
         single_visit,
         repeat_of: None,
-        person_key: String::new(),
-        citizen_masked: String::new(),
-        visit_persons: 0,
-        collective: false,
+        person_key,
+        citizen_masked,
+        visit_persons,
+        collective: visit_persons >= 5,
         terms: String::new(),
     };
     Some(Row { facts, case, rating })
@@ -189,6 +210,7 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
     let mut dispatch_shifts: BTreeMap<(rollup::DispatchKey, chrono::NaiveDate), DispatchCells> = BTreeMap::new();
     let mut rating_days: BTreeMap<rollup::RatingKey, rollup::RatingCells> = BTreeMap::new();
     let mut case_days: BTreeMap<(String, chrono::NaiveDate, &'static str, String), i64> = BTreeMap::new();
+    let mut single_visit_days: BTreeMap<single_visit::DayKey, single_visit::SingleVisitCells> = BTreeMap::new();
     let started = Instant::now();
     let (mut serial, mut loaded, mut reported) = (0_u64, 0_u64, 0_u64);
     let mut batch: Vec<Row> = Vec::new();
@@ -225,10 +247,21 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
                 let key = (r.case.source.clone(), unit.clone(), rollup::district_day(r.case.received_at));
                 *rating_days.entry(key).or_default() += rollup::rating_cells("rated", Some(m));
             }
-            for (dimension, value) in rollup::case_dimensions(&r.case) {
+            for (dimension, value, n) in rollup::case_dimensions(&r.case) {
                 *case_days
                     .entry((r.case.source.clone(), rollup::district_day(r.case.received_at), dimension, value))
-                    .or_default() += 1;
+                    .or_default() += n;
+            }
+            if r.case.single_visit {
+                let leads: Vec<(String, Option<NaiveDateTime>)> = r
+                    .facts
+                    .iter()
+                    .filter(|f| matches!(f.status.as_str(), "open" | "resolved"))
+                    .map(|f| (f.status.clone(), f.resolved_at))
+                    .collect();
+                *single_visit_days
+                    .entry((r.case.source.clone(), rollup::district_day(r.case.received_at)))
+                    .or_default() += single_visit::case_cells(r.case.received_at, &leads, false);
             }
             loaded += r.facts.len() as u64;
         }
@@ -274,6 +307,18 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         for (key, cells) in rating_days {
             rollup::add_rating(c, &key, cells)?;
         }
+        for (key, cells) in single_visit_days {
+            single_visit::add(c, &key, cells)?;
+        }
+        // Each petition's previous one by the same person, as `repeats::petition_arrived` keeps it.
+        diesel::sql_query(
+            "UPDATE report_cases SET previous_at = (SELECT max(o.received_at) FROM report_cases o \
+             WHERE o.person_key = report_cases.person_key AND o.source = 'petition' \
+             AND (o.received_at < report_cases.received_at \
+             OR (o.received_at = report_cases.received_at AND o.case_id < report_cases.case_id))) \
+             WHERE source = 'petition' AND person_key <> ''",
+        )
+        .execute(c)?;
         for ((source, day, dimension, value), cases) in case_days {
             diesel::insert_into(report_case_days::table)
                 .values((
@@ -288,8 +333,11 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         Ok::<_, DbError>(())
     })
     .await?;
+    // A read model in service is vacuumed and analyzed by autovacuum as it grows; a bulk load
+    // is not until then (VACUUM sets the visibility map that index-only scans rely on). It runs
+    // outside a transaction: on a plain read connection.
     if let caseflow_runtime::db::Backend::Postgres = db.backend() {
-        db.write(|c| diesel::sql_query("ANALYZE").execute(c).map_err(DbError::from)).await?;
+        db.read(|c| diesel::sql_query("VACUUM ANALYZE").execute(c).map_err(DbError::from)).await?;
     }
     eprintln!("  loaded {loaded} dispatches in {:.0} s", started.elapsed().as_secs_f64());
     Ok(loaded)

@@ -72,6 +72,14 @@ pub struct Case {
     /// Petitions: one of `PERSONS`, so that some petition more than once.
     pub person: Option<usize>,
     pub summary: &'static str,
+    /// A first case (初信初访件); a repeat case (`repeat_of`) never is.
+    pub first: bool,
+    /// Petitions admitted under 最多投一次.
+    pub single_visit: bool,
+    /// A repeat of an earlier generated case (by index), whenever that one was received.
+    pub repeat_of: Option<usize>,
+    /// Petitions by visit: the persons who came; five or more is a collective visit (集体访).
+    pub visit_persons: i32,
 }
 
 /// Petitioners, by masked name (the event never carries a clear one).
@@ -121,6 +129,7 @@ impl World {
             acknowledge_deadline: ts(d.ack_deadline),
             resolve_deadline: ts(d.deadline),
             role: if d.lead { "lead" } else { "assist" }.into(),
+            single_visit: case.single_visit,
             ..Default::default()
         }
     }
@@ -292,6 +301,9 @@ impl World {
 
     pub fn generate(seed: u64) -> Self {
         let mut rng = Rng(seed);
+        // The attributes added later come from their own sequence, so the earlier ones (and the
+        // snapshots made of them) stay as they were.
+        let mut more = Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B);
         let mut w = World::default();
         for i in 0..CASES {
             let petition = rng.chance(40);
@@ -314,11 +326,19 @@ impl World {
                 category: rng.pick(&CATEGORIES),
                 person: None,
                 summary: "",
+                first: true,
+                single_visit: false,
+                repeat_of: None,
+                visit_persons: 0,
             };
             let mut case = case;
             case.person = petition.then(|| rng.below(PERSONS.len() as u64 * 3) as usize).filter(|p| *p < PERSONS.len());
             case.summary =
                 if case.received < start() + Duration::days(90) { rng.pick(&EARLY) } else { rng.pick(&LATE) };
+            case.repeat_of = (i > 0 && more.chance(20)).then(|| more.below(i as u64) as usize);
+            case.first = case.repeat_of.is_none() && more.chance(85);
+            case.single_visit = petition && more.chance(40);
+            case.visit_persons = if petition && case.channel == "visit" { 1 + more.below(8) as i32 } else { 0 };
             w.intake.push(pb::IntakeEvent {
                 kind: Some(pb::intake_event::Kind::CaseReceived(pb::CaseReceived {
                     case_id: case.id.clone(),
@@ -327,7 +347,11 @@ impl World {
                     channel: case.channel.into(),
                     kind: case.kind as i32,
                     category: case.category.into(),
-                    is_first: true,
+                    is_first: case.first,
+                    single_visit: case.single_visit,
+                    repeat_of: case.repeat_of.map(|r| w.cases[r].id.clone()).unwrap_or_default(),
+                    visit_persons: case.visit_persons,
+                    collective: case.visit_persons >= 5,
                     matters: vec![pb::ReceivedMatter {
                         matter_id: format!("{}-m1", case.id),
                         ordinal: 1,

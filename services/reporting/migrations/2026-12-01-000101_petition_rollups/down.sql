@@ -1,0 +1,13 @@
+DROP INDEX report_ratings_unsatisfied;
+DROP INDEX report_dispatches_moves;
+CREATE INDEX report_dispatches_moved ON report_dispatches (source, received_at) WHERE assignment > 1;
+ALTER TABLE report_dispatches DROP COLUMN previous_unit;
+DROP INDEX report_cases_previous;
+DROP INDEX report_cases_person;
+ALTER TABLE report_cases DROP COLUMN previous_at;
+DROP TABLE report_single_visit_days;
+ALTER TABLE report_dispatch_shifts DROP COLUMN first_late;
+ALTER TABLE report_dispatch_shifts DROP COLUMN first_on_time;
+ALTER TABLE report_dispatch_days DROP COLUMN first_late;
+ALTER TABLE report_dispatch_days DROP COLUMN first_on_time;
+ALTER TABLE report_dispatches DROP COLUMN first_case;
