@@ -242,18 +242,10 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
         return Ok(());
     };
     // The unit may change (a merged unit's successor); deadlines move only by extension.
-    if !d.unit.is_empty() && fact.unit.as_deref() != Some(d.unit.as_str()) {
+    // Only an open dispatch moves (routing's move_to_successor): the latest of its matter, so
+    // no later dispatch's `previous_unit` names it yet.
+    if !d.unit.is_empty() {
         fact.unit = Some(d.unit.clone());
-        if fact.role == "lead" {
-            diesel::update(
-                report_dispatches::table
-                    .filter(report_dispatches::matter_id.eq(&fact.matter_id))
-                    .filter(report_dispatches::role.eq("lead"))
-                    .filter(report_dispatches::assignment.eq(fact.assignment + 1)),
-            )
-            .set(report_dispatches::previous_unit.eq(&d.unit))
-            .execute(conn)?;
-        }
     }
     fact.resolve_deadline = ts(d.resolve_deadline.as_ref()).or(fact.resolve_deadline);
     match d.action.as_str() {

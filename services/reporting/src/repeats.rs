@@ -8,6 +8,7 @@
 //! through one covering index, instead of grouping every petition of the period.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use caseflow_runtime::AnyConnection;
 use chrono::NaiveDateTime;
@@ -61,12 +62,20 @@ pub fn read(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) ->
         .filter(c::received_at.lt(to))
         .select((c::received_at, c::person_key, c::citizen_masked, c::case_id))
         .load(conn)?;
+    // Per person: the first petition of the period plus these, and the latest of them.
     let mut by_person: BTreeMap<String, (u64, NaiveDateTime, String, String)> = BTreeMap::new();
     for (received_at, person, masked, case_id) in rows {
-        let e = by_person.entry(person).or_insert((1, received_at, masked.clone(), case_id.clone()));
-        e.0 += 1;
-        if (received_at, &case_id) > (e.1, &e.3) {
-            (e.1, e.2, e.3) = (received_at, masked, case_id);
+        match by_person.entry(person) {
+            Entry::Vacant(v) => {
+                v.insert((2, received_at, masked, case_id));
+            }
+            Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                e.0 += 1;
+                if (received_at, &case_id) > (e.1, &e.3) {
+                    (e.1, e.2, e.3) = (received_at, masked, case_id);
+                }
+            }
         }
     }
     let mut out: Vec<Repeater> = by_person

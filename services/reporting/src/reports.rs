@@ -1,5 +1,7 @@
 //! Reports over the read model. Every table names its unit of count.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -300,12 +302,21 @@ impl Reports {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<Vec<crate::bulletin::Block>, Problem> {
-        let petition = self.summary(p, "petition".into(), from, to, as_of).await?;
-        let hotline = self.summary(p, "hotline".into(), from, to, as_of).await?;
-        let a1 = self.attachment_1(p, from, to, as_of).await?;
-        let a2 = self.attachment_2(p, from, to, as_of).await?;
+        // The reports are read side by side; the bounce figures come from the summaries' own
+        // settled dispatch cells (the same figures `bounce` reads) and the period's returns.
+        let (f, t) = (from.naive_utc(), to.naive_utc());
+        let ((petition, petition_cells), (hotline, mut cells), a1, a2, returns) = futures::try_join!(
+            self.summary_and_cells(p, "petition".into(), from, to, as_of),
+            self.summary_and_cells(p, "hotline".into(), from, to, as_of),
+            self.attachment_1(p, from, to, as_of),
+            self.attachment_2(p, from, to, as_of),
+            async { Ok(self.db.snapshot(move |c| crate::read::returns(c, f, t).map_err(DbError::from)).await?) },
+        )?;
+        for (unit, more) in petition_cells {
+            *cells.entry(unit).or_default() += more;
+        }
+        let bounce = crate::bounce::bounce(&self.units, &cells, &returns);
         let a3 = attachments::attachment_3(&a2, &self.targets);
-        let bounce = self.bounce(p, from, to).await?;
         Ok(crate::bulletin::blocks(&crate::bulletin::Inputs {
             from,
             to,
@@ -352,6 +363,7 @@ impl Reports {
     async fn add_topics_and_evaluations(
         &self,
         summary: &mut crate::summary::Summary,
+        cases_now: &crate::summary::CaseCounts,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
@@ -359,17 +371,16 @@ impl Reports {
         use crate::summary::{CollectiveVisits, Evaluated, RepeatPetitioner, growth};
         let (pf, pt) = (from - (to - from), from);
         let (f, t, s, at) = (from.naive_utc(), to.naive_utc(), summary.source.clone(), as_of.naive_utc());
-        let (cases_now, cases_before, terms_now, terms_before, ratings, repeats) = self
+        let (cases_before, terms_now, terms_before, ratings, repeats) = self
             .db
             .snapshot(move |c| {
-                let now = crate::read::case_counts(c, &s, f, t)?;
                 let before = crate::read::case_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let terms_now = crate::read::term_counts(c, &s, f, t)?;
                 let terms_before = crate::read::term_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let ratings = crate::read::rating_cells(c, &s, f, t, at)?;
                 let petition = s == "petition";
                 let repeats = if petition { crate::repeats::read(c, f, t)? } else { Vec::new() };
-                Ok::<_, DbError>((now, before, terms_now, terms_before, ratings, repeats))
+                Ok::<_, DbError>((before, terms_now, terms_before, ratings, repeats))
             })
             .await?;
         let sub = |m: &crate::summary::CaseCounts| -> std::collections::BTreeMap<String, u64> {
@@ -382,7 +393,7 @@ impl Reports {
             previous_from: Some(pf),
             previous_to: Some(pt),
             previous_cases,
-            categories: growth(&sub(&cases_now), &sub(&cases_before), compared, 5, |k| {
+            categories: growth(&sub(cases_now), &sub(&cases_before), compared, 5, |k| {
                 names.get(k).cloned().unwrap_or_else(|| k.to_owned())
             }),
             keywords: growth(&terms_now, &terms_before, compared, 10, str::to_owned),
@@ -454,6 +465,19 @@ impl Reports {
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
     ) -> Result<crate::summary::Summary, Problem> {
+        Ok(self.summary_and_cells(p, source, from, to, as_of).await?.0)
+    }
+
+    /// The summary, and each unit's dispatch cells of the source's period as they stand once
+    /// settled, which it is computed from (the bulletin's bounce figures are those too).
+    async fn summary_and_cells(
+        &self,
+        p: &Principal,
+        source: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> Result<(crate::summary::Summary, BTreeMap<String, crate::rollup::DispatchCells>), Problem> {
         self.check_period(p, from, to)?;
         if source != "hotline" && source != "petition" {
             return Err(Problem::field("source", format!("'{source}' is not one of hotline, petition")));
@@ -478,7 +502,7 @@ impl Reports {
         if summary.source == "petition" {
             summary.first_petitions = Some(crate::summary::FirstPetitions::of(&dispatches));
         }
-        self.add_topics_and_evaluations(&mut summary, from, to, as_of).await?;
+        self.add_topics_and_evaluations(&mut summary, &now, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches
                 .iter()
@@ -507,7 +531,7 @@ impl Reports {
             summary.leader_receptions =
                 Some(crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?);
         }
-        Ok(summary)
+        Ok((summary, dispatches))
     }
 }
 

@@ -158,6 +158,26 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                 }
             }
             assert_eq!(got, expected, "seed {seed}: resolved per unit in the bounce figures");
+            // The flows between units: each time a matter's next lead dispatch went to another unit.
+            let mut paths: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+            for d in world.dispatches.iter().filter(|d| d.lead) {
+                let c = &world.cases[d.case];
+                if c.received >= from && c.received < to {
+                    let (matter, hop) = d.id.rsplit_once('-').expect("a matter's dispatch id ends in its hop");
+                    paths.entry(matter).or_default().push((hop.parse().expect("a hop"), d.unit.as_str()));
+                }
+            }
+            let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+            for legs in paths.values_mut() {
+                legs.sort();
+                for w in legs.windows(2).filter(|w| w[0].1 != w[1].1) {
+                    *expected.entry((w[0].1.to_owned(), w[1].1.to_owned())).or_default() += 1;
+                }
+            }
+            let moves = reports.moves(&office(), from, to).await.expect("the flows");
+            let got: BTreeMap<(String, String), u64> =
+                moves.flows.iter().map(|(a, b, n)| ((a.clone(), b.clone()), *n)).collect();
+            assert_eq!(got, expected, "seed {seed}: the flows between units");
             // Judged at the period's end: the earlier cases' windows have closed by then.
             let judged = to;
             let a1 = reports.attachment_1(&office(), from, to, judged).await.expect("attachment 1 adds up");

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::charts::{self, Bars, Flows, Lines};
@@ -62,7 +63,7 @@ impl Frame {
 }
 
 /// The API moments of a page's period, or the page that says what is wrong with it.
-struct Moments {
+pub struct Moments {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     as_of: DateTime<Utc>,
@@ -75,11 +76,28 @@ fn moments(period: &Period, now: DateTime<Utc>) -> Result<Moments, Problem> {
     Ok(Moments { from: p.from, to: p.to, as_of: p.as_of, params })
 }
 
-/// The period a page's query asks for, and its moments as the API reads them.
-fn asked(q: &HashMap<String, String>, now: DateTime<Utc>) -> Result<(Period, Moments), Problem> {
-    let period = Period::from_query(q, now);
-    let m = moments(&period, now)?;
-    Ok((period, m))
+/// A page's query: the period it asks for, its moments as the API reads them, the rest of the
+/// query, and the moment it was asked. A period the API would refuse gets the problem page,
+/// naming the field and the rule, before the handler runs.
+pub struct Asked {
+    pub period: Period,
+    pub m: Moments,
+    pub q: HashMap<String, String>,
+    pub now: DateTime<Utc>,
+}
+
+impl FromRequestParts<ConsoleState> for Asked {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Self::Rejection> {
+        let Query(q) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let now = state.rest.clock.now();
+        let period = Period::from_query(&q, now);
+        let m = moments(&period, now).map_err(|e| problem_page(&e))?;
+        Ok(Self { period, m, q, now })
+    }
 }
 
 /// A table cell: its text, and the link to the facts behind it when it is a count.
@@ -242,13 +260,9 @@ pub async fn attachment(
     State(state): State<ConsoleState>,
     user: User,
     Path(n): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Asked { period, m, q, .. }: Asked,
 ) -> Response {
     let reports = &state.rest.reports;
-    let (period, m) = match asked(&q, state.rest.clock.now()) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
     let here = format!("/console/attachments/{n}");
     let p = &user.principal;
     let targets = reports.targets;
@@ -362,11 +376,7 @@ fn headline(
     }
 }
 
-pub async fn overview(
-    State(state): State<ConsoleState>,
-    user: User,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+pub async fn overview(State(state): State<ConsoleState>, user: User, Asked { period, m, .. }: Asked) -> Response {
     if !user.reads_reports() {
         let home = match &user.principal.unit {
             Some(u) => format!("/console/units/{}", super::encode(u)),
@@ -374,10 +384,6 @@ pub async fn overview(
         };
         return axum::response::IntoResponse::into_response(axum::response::Redirect::to(&home));
     }
-    let (period, m) = match asked(&q, state.rest.clock.now()) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
     let reports = &state.rest.reports;
     let p = &user.principal;
     let (hotline, petition) = match (
@@ -574,16 +580,7 @@ fn column_label(report: &str, column: &str) -> &'static str {
 }
 
 /// The facts behind a figure, paged: as many rows as the figure says.
-pub async fn cells(
-    State(state): State<ConsoleState>,
-    user: User,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let now = state.rest.clock.now();
-    let (period, m) = match asked(&q, now) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
+pub async fn cells(State(state): State<ConsoleState>, user: User, Asked { period, m, q, now }: Asked) -> Response {
     let mut params = m.params.clone();
     for k in ["report", "column", "unit", "next_unit", "source", "category", "page", "per_page"] {
         if let Some(v) = q.get(k) {
@@ -711,13 +708,8 @@ pub async fn unit(
     State(state): State<ConsoleState>,
     user: User,
     Path(code): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Asked { period, m, .. }: Asked,
 ) -> Response {
-    let now = state.rest.clock.now();
-    let (period, m) = match asked(&q, now) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
     let view = match state.rest.reports.unit_view(&user.principal, &code, m.from, m.to, m.as_of).await {
         Ok(v) => v,
         Err(e) => return problem_page(&e),
@@ -817,16 +809,7 @@ struct BouncesPage {
     wrongful: Vec<(String, String, String)>,
 }
 
-pub async fn bounces(
-    State(state): State<ConsoleState>,
-    user: User,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let now = state.rest.clock.now();
-    let (period, m) = match asked(&q, now) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
+pub async fn bounces(State(state): State<ConsoleState>, user: User, Asked { period, m, q, .. }: Asked) -> Response {
     let reports = &state.rest.reports;
     let (report, moves) =
         match (reports.bounce(&user.principal, m.from, m.to).await, reports.moves(&user.principal, m.from, m.to).await)
@@ -918,16 +901,7 @@ struct BulletinPage {
     downloads: Vec<(String, &'static str)>,
 }
 
-pub async fn bulletin(
-    State(state): State<ConsoleState>,
-    user: User,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let now = state.rest.clock.now();
-    let (period, m) = match asked(&q, now) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
+pub async fn bulletin(State(state): State<ConsoleState>, user: User, Asked { period, m, .. }: Asked) -> Response {
     let blocks = match state.rest.reports.bulletin(&user.principal, m.from, m.to, m.as_of).await {
         Ok(b) => b,
         Err(e) => return problem_page(&e),
@@ -949,13 +923,8 @@ pub async fn download(
     State(state): State<ConsoleState>,
     user: User,
     Path(kind): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Asked { m, q, .. }: Asked,
 ) -> Response {
-    let now = state.rest.clock.now();
-    let (_, m) = match asked(&q, now) {
-        Ok(asked) => asked,
-        Err(e) => return problem_page(&e),
-    };
     if !["attachment-1", "attachment-2", "attachment-3", "workbook", "bulletin"].contains(&kind.as_str()) {
         return page_error(StatusCode::NOT_FOUND, "没有这个文件", "可下载：附件1-3、附件工作簿、信访动态。");
     }
