@@ -85,8 +85,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let overview = time(runs, || {
         let (r, o) = (reports.clone(), office.clone());
         async move {
-            let _ = r.summary(&o, "hotline".into(), from, to, as_of).await;
-            let _ = r.summary(&o, "petition".into(), from, to, as_of).await;
+            // Side by side, as the page reads them.
+            let _ = futures::join!(
+                r.summary(&o, "hotline".into(), from, to, as_of),
+                r.summary(&o, "petition".into(), from, to, as_of)
+            );
             let _ = r.weekly_cases(&o, "hotline", from, to).await;
             let _ = r.weekly_cases(&o, "petition", from, to).await;
         }

@@ -358,12 +358,13 @@ impl Reports {
 }
 
 impl Reports {
-    /// Hot topics against the period just before, repeat petitioners, collective visits and the
-    /// evaluation figures.
+    /// Hot topics against the period just before, the repeat petitioners read, collective visits
+    /// and the evaluation figures.
     async fn add_topics_and_evaluations(
         &self,
         summary: &mut crate::summary::Summary,
         cases_now: &crate::summary::CaseCounts,
+        repeats: Vec<crate::repeats::Repeater>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         as_of: DateTime<Utc>,
@@ -371,16 +372,14 @@ impl Reports {
         use crate::summary::{CollectiveVisits, Evaluated, RepeatPetitioner, growth};
         let (pf, pt) = (from - (to - from), from);
         let (f, t, s, at) = (from.naive_utc(), to.naive_utc(), summary.source.clone(), as_of.naive_utc());
-        let (cases_before, terms_now, terms_before, ratings, repeats) = self
+        let (cases_before, terms_now, terms_before, ratings) = self
             .db
             .snapshot(move |c| {
                 let before = crate::read::case_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let terms_now = crate::read::term_counts(c, &s, f, t)?;
                 let terms_before = crate::read::term_counts(c, &s, pf.naive_utc(), pt.naive_utc())?;
                 let ratings = crate::read::rating_cells(c, &s, f, t, at)?;
-                let petition = s == "petition";
-                let repeats = if petition { crate::repeats::read(c, f, t)? } else { Vec::new() };
-                Ok::<_, DbError>((before, terms_now, terms_before, ratings, repeats))
+                Ok::<_, DbError>((before, terms_now, terms_before, ratings))
             })
             .await?;
         let sub = |m: &crate::summary::CaseCounts| -> std::collections::BTreeMap<String, u64> {
@@ -487,22 +486,54 @@ impl Reports {
         let (f, t, s) = (from.naive_utc(), to.naive_utc(), source.clone());
         // On-time and late completions do not depend on the moment; read them at the end of time.
         let settled = end_of_time();
-        let (now, last, dispatches, single_visit) = self
-            .db
-            .snapshot(move |c| {
-                let now = crate::read::case_counts(c, &s, f, t)?;
-                let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
-                let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
-                let single_visit = crate::single_visit::read(c, &s, f, t)?;
-                Ok::<_, DbError>((now, last, dispatches, single_visit))
-            })
-            .await?;
+        let petition = source == "petition";
+        // The petitions' repeat petitioners and leader receptions are read beside the rest.
+        let ((now, last, dispatches, single_visit), repeats, receptions) = futures::try_join!(
+            async {
+                Ok::<_, Problem>(
+                    self.db
+                        .snapshot(move |c| {
+                            let now = crate::read::case_counts(c, &s, f, t)?;
+                            let last = crate::read::case_counts(c, &s, lf.naive_utc(), lt.naive_utc())?;
+                            let dispatches = crate::read::dispatch_cells(c, &s, f, t, settled)?;
+                            let single_visit = crate::single_visit::read(c, &s, f, t)?;
+                            Ok::<_, DbError>((now, last, dispatches, single_visit))
+                        })
+                        .await?,
+                )
+            },
+            async {
+                if !petition {
+                    return Ok(Vec::new());
+                }
+                Ok::<_, Problem>(self.db.snapshot(move |c| crate::repeats::read(c, f, t).map_err(DbError::from)).await?)
+            },
+            async {
+                use crate::store::report_reception_matters as rm;
+                if !petition {
+                    return Ok(None);
+                }
+                let rows: Vec<(String, i32, String)> = self
+                    .db
+                    .snapshot(move |c| {
+                        rm::table
+                            .filter(rm::received_at.ge(f))
+                            .filter(rm::received_at.lt(t))
+                            .select((rm::reception_id, rm::persons, rm::outcome))
+                            .load(c)
+                            .map_err(DbError::from)
+                    })
+                    .await?;
+                Ok::<_, Problem>(Some(crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?))
+            },
+        )?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
             .map_err(|e| Problem::internal(&e))?;
         if summary.source == "petition" {
             summary.first_petitions = Some(crate::summary::FirstPetitions::of(&dispatches));
         }
-        self.add_topics_and_evaluations(&mut summary, &now, from, to, as_of).await?;
+        summary.leader_receptions = receptions;
+        self.add_topics_and_evaluations(&mut summary, &now, repeats, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches
                 .iter()
@@ -514,22 +545,6 @@ impl Reports {
                 })
                 .map(|(u, _)| u.clone())
                 .collect();
-        }
-        if summary.source == "petition" {
-            use crate::store::report_reception_matters as rm;
-            let rows: Vec<(String, i32, String)> = self
-                .db
-                .snapshot(move |c| {
-                    rm::table
-                        .filter(rm::received_at.ge(f))
-                        .filter(rm::received_at.lt(t))
-                        .select((rm::reception_id, rm::persons, rm::outcome))
-                        .load(c)
-                        .map_err(DbError::from)
-                })
-                .await?;
-            summary.leader_receptions =
-                Some(crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?);
         }
         Ok((summary, dispatches))
     }

@@ -382,13 +382,13 @@ pub async fn overview(State(state): State<ConsoleState>, user: User, Asked { per
             Some(u) => format!("/console/units/{}", super::encode(u)),
             None => "/console/units".to_owned(),
         };
-        return axum::response::IntoResponse::into_response(axum::response::Redirect::to(&home));
+        return axum::response::Redirect::to(&home).into_response();
     }
     let reports = &state.rest.reports;
     let p = &user.principal;
-    let (hotline, petition) = match (
-        reports.summary(p, "hotline".into(), m.from, m.to, m.as_of).await,
-        reports.summary(p, "petition".into(), m.from, m.to, m.as_of).await,
+    let (hotline, petition) = match futures::join!(
+        reports.summary(p, "hotline".into(), m.from, m.to, m.as_of),
+        reports.summary(p, "petition".into(), m.from, m.to, m.as_of),
     ) {
         (Ok(h), Ok(pe)) => (h, pe),
         (Err(e), _) | (_, Err(e)) => return problem_page(&e),
