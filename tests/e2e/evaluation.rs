@@ -52,6 +52,20 @@ pub(crate) async fn evaluation(s: &Sandbox, case_id: &str, status: &str) -> Valu
     .await
 }
 
+/// Waits until the case's `part` (`case`, `agency` or a unit's code) has `status`.
+pub(crate) async fn part(s: &Sandbox, case_id: &str, part: &str, status: &str) -> Value {
+    s.eventually(&format!("{part}'s part to be {status}"), Duration::from_secs(10), || async {
+        let (code, e) = s.get_json(Service::Evaluation, &format!("/v1/evaluations/{case_id}"), keys::EVALUATOR).await;
+        let found = e["parts"].as_array().into_iter().flatten().any(|p| p["part"] == part && p["status"] == status);
+        (code == 200 && found).then_some(e)
+    })
+    .await
+}
+
+fn part_of<'a>(e: &'a Value, part: &str) -> Option<&'a Value> {
+    e["parts"].as_array()?.iter().find(|p| p["part"] == part)
+}
+
 fn mapped<'a>(e: &'a Value, subject: &str) -> Option<&'a str> {
     e["subjects"].as_array()?.iter().find(|s| s["subject"] == subject)?["mapped"].as_str()
 }
@@ -107,7 +121,7 @@ async fn a_case_resolved_by_two_units_and_rated_unsatisfied_is_unsatisfied_twice
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hotline_rating_may_name_units_and_a_petition_rates_agency_and_each_unit() {
+async fn a_hotline_rating_may_name_units() {
     let sandbox = Sandbox::start().await;
     let (_, case) = sandbox.post_order(Some(keys::INTEGRATOR), &order(2, &["zhujian", "shengtaihuanjing"])).await;
     let case_id = case["case_id"].as_str().expect("id").to_owned();
@@ -124,7 +138,7 @@ async fn a_hotline_rating_may_name_units_and_a_petition_rates_agency_and_each_un
     assert_eq!(status, 422);
     let fields: Vec<&str> =
         bad["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
-    assert_eq!(fields, ["level"], "{bad}");
+    assert_eq!(fields, ["level", "unit_levels.chengguan"], "every violation in one answer: {bad}");
     let (status, rated) = sandbox
         .post_json(
             Service::Evaluation,
@@ -139,39 +153,137 @@ async fn a_hotline_rating_may_name_units_and_a_petition_rates_agency_and_each_un
         (Some("unsatisfied"), Some("satisfied"))
     );
 
-    let petition = json!({
-        "petition_number": "XF2020EV0001", "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
-        "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
-        "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001111"},
-        "matters": [{"category": "construction.renovation", "summary": "违规装修", "target_unit": "zhujian"}],
-    });
-    let (_, p) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition).await;
+    sandbox.shutdown().await;
+}
+
+/// A petition is rated in parts at their own times (信访工作条例 第二十二条: the office decides,
+/// registers and notifies; the units handle): the petition office's part opens with its
+/// decision, each unit's with its resolution, and each has its own window, expiry and follow-ups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_petition_rates_the_office_at_its_decision_and_each_unit_at_its_resolution() {
+    let sandbox = Sandbox::start().await;
+    let petition = |number: &str, units: &[&str]| {
+        let matters: Vec<Value> = units
+            .iter()
+            .map(|u| json!({"category": "construction.renovation", "summary": "违规装修", "target_unit": u}))
+            .collect();
+        json!({
+            "petition_number": number, "received_at": "2020-06-30T09:00:00+08:00", "channel": "letter",
+            "purpose": "request_decision", "category": "construction.renovation", "content": "违规装修",
+            "location": {"sub_district": "lizhong", "address": "新华路"}, "citizen": {"name": "林碧英", "phone": "13900001111"},
+            "matters": matters,
+        })
+    };
+    let rate = |case: String, body: Value| {
+        let s = &sandbox;
+        async move {
+            s.post_json(Service::Evaluation, &format!("/v1/evaluations/{case}/ratings"), keys::EVALUATOR, &body).await
+        }
+    };
+    let (_, p) = sandbox
+        .post_json(
+            Service::Intake,
+            "/v1/petitions",
+            keys::DISPATCHER,
+            &petition("XF2020EV0001", &["zhujian", "lizhong"]),
+        )
+        .await;
     let pid = p["case_id"].as_str().expect("id").to_owned();
-    resolve_all(&sandbox, &pid, 1).await;
-    evaluation(&sandbox, &pid, "due").await;
-    let (status, body) = sandbox
-        .post_json(
-            Service::Evaluation,
-            &format!("/v1/evaluations/{pid}/ratings"),
-            keys::EVALUATOR,
-            &json!({"level": "satisfied"}),
-        )
-        .await;
+
+    // Accepted at the desk: the office's part is due at once, before any unit has done anything.
+    let opened = part(&sandbox, &pid, "agency", "due").await;
+    assert_eq!(opened["parts"].as_array().map(Vec::len), Some(1), "no unit's part yet: {opened}");
+    let (status, body) = rate(pid.clone(), json!({"unit_levels": {"zhujian": "basic"}})).await;
     assert_eq!(
-        (status.as_u16(), body["errors"][0]["field"].as_str()),
-        (422, Some("unit_levels.zhujian")),
-        "a petition rates each unit: {body}"
+        (status.as_u16(), body["rule"].as_str()),
+        (404, Some("evaluation.not_open")),
+        "a unit is rated once it resolved: {body}"
     );
-    let (status, rated) = sandbox
-        .post_json(
-            Service::Evaluation,
-            &format!("/v1/evaluations/{pid}/ratings"),
-            keys::EVALUATOR,
-            &json!({"level": "satisfied", "unit_levels": {"zhujian": "basic"}}),
-        )
-        .await;
+    let (status, body) = rate(pid.clone(), json!({"unit_levels": {"chengguan": "basic"}})).await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("unit_levels.chengguan")), "{body}");
+    let (status, body) = rate(pid.clone(), json!({})).await;
+    assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("level")), "{body}");
+    let (status, rated) = rate(pid.clone(), json!({"level": "unsatisfied"})).await;
     assert_eq!(status, 200, "{rated}");
-    assert_eq!((mapped(&rated, "agency"), mapped(&rated, "zhujian")), (Some("satisfied"), Some("basic")));
+    assert_eq!(mapped(&rated, "agency"), Some("unsatisfied"));
+    assert_eq!(part_of(&rated, "agency").map(|p| p["status"].clone()), Some(json!("rated")));
+    let (status, body) = rate(pid.clone(), json!({"level": "satisfied"})).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (409, Some("evaluation.state")), "rated once: {body}");
+
+    // The office's own step is explained, not re-handled by a unit.
+    let follow = |body: Value| {
+        let (s, pid) = (&sandbox, pid.clone());
+        async move {
+            s.post_json(Service::Evaluation, &format!("/v1/evaluations/{pid}/follow-ups"), keys::EVALUATOR, &body).await
+        }
+    };
+    let (status, body) = follow(json!({"outcome": "rehandling", "note": "重办", "part": "agency"})).await;
+    assert_eq!((status.as_u16(), body["rule"].as_str()), (409, Some("follow_up.agency_rehandling")), "{body}");
+    let (status, invited) = follow(json!({"outcome": "explanation", "note": "已解释登记转送程序"})).await;
+    assert_eq!(status, 200, "{invited}");
+    assert_eq!(part_of(&invited, "agency").map(|p| p["status"].clone()), Some(json!("re_rating_invited")));
+    let (status, rerated) = rate(pid.clone(), json!({"level": "basic"})).await;
+    assert_eq!(status, 200, "{rerated}");
+    assert_eq!(mapped(&rerated, "agency"), Some("basic"), "the second rating stands");
+
+    // Each unit's part opens with its own resolution; the units are rated apart.
+    let list = dispatches(&sandbox, &pid, 2).await;
+    resolve_all(&sandbox, &pid, 2).await;
+    for d in &list {
+        part(&sandbox, &pid, d["unit"].as_str().expect("unit"), "due").await;
+    }
+    let (status, rated) = rate(pid.clone(), json!({"unit_levels": {"zhujian": "satisfied"}})).await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(
+        (mapped(&rated, "agency"), mapped(&rated, "zhujian"), mapped(&rated, "lizhong")),
+        (Some("basic"), Some("satisfied"), None),
+        "{rated}"
+    );
+
+    // Each part's window is its own: past lizhong's window, only lizhong's part expires.
+    let lizhong = part_of(&rated, "lizhong").cloned().expect("lizhong's part");
+    let ends: chrono::DateTime<chrono::Utc> = lizhong["window_ends"].as_str().expect("window").parse().expect("time");
+    sandbox.clock.set(ends + Span::minutes(1));
+    let (status, ran) =
+        sandbox.post_json(Service::Evaluation, "/v1/evaluations/expiry/run", keys::ADMIN, &json!({})).await;
+    assert_eq!((status.as_u16(), ran["expired"].as_u64()), (200, Some(1)), "{ran}");
+    let (_, after) = sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{pid}"), keys::EVALUATOR).await;
+    let states: Vec<(String, String)> = after["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (p["part"].as_str().unwrap_or_default().to_owned(), p["status"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("agency".to_owned(), "rated".to_owned()),
+            ("lizhong".into(), "expired".into()),
+            ("zhujian".into(), "rated".into())
+        ],
+        "{after}"
+    );
+
+    // Reporting counts the office and the units apart: the office rated, a unit rated, a unit expired.
+    let period = "from=2020-06-01T00:00:00%2B08:00&to=2020-07-01T00:00:00%2B08:00";
+    let summary = sandbox
+        .eventually("reporting to count the parts", Duration::from_secs(10), || async {
+            let (_, v) = sandbox
+                .get_json(Service::Reporting, &format!("/v1/reports/summary?source=petition&{period}"), keys::OFFICE)
+                .await;
+            let e = &v["evaluation"];
+            (e["units"]["expired"] == 1 && e["agency"]["basic"] == 1).then_some(v)
+        })
+        .await;
+    let e = &summary["evaluation"];
+    assert_eq!((e["agency"]["due"].as_u64(), e["agency"]["expired"].as_u64()), (Some(1), Some(0)), "{e}");
+    assert_eq!((e["units"]["due"].as_u64(), e["units"]["satisfied"].as_u64()), (Some(2), Some(1)), "{e}");
+    assert_eq!(
+        (e["agency"]["participation"].as_f64(), e["units"]["participation"].as_f64()),
+        (Some(100.0), Some(50.0))
+    );
     sandbox.shutdown().await;
 }
 
@@ -275,7 +387,7 @@ async fn the_citizens_link_opens_a_page_that_rates_once_without_javascript() {
     let (_, p) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &petition).await;
     let pid = p["case_id"].as_str().expect("id").to_owned();
     resolve_all(&sandbox, &pid, 1).await;
-    evaluation(&sandbox, &pid, "due").await;
+    part(&sandbox, &pid, "zhujian", "due").await;
     let (status, plink) = sandbox
         .post_json(Service::Evaluation, &format!("/v1/evaluations/{pid}/link"), keys::EVALUATOR, &json!({}))
         .await;

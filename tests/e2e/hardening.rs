@@ -120,7 +120,7 @@ async fn each_role_reaches_only_its_own_cases_and_calls() {
     resolve_all(&sandbox, &hotline_id, 1).await;
     resolve_all(&sandbox, &petition_id, 1).await;
     evaluation(&sandbox, &hotline_id, "due").await;
-    evaluation(&sandbox, &petition_id, "due").await;
+    crate::evaluation::part(&sandbox, &petition_id, "zhujian", "due").await;
     let rate = |case: &str, key: &'static str, body: serde_json::Value| {
         let path = format!("/v1/evaluations/{case}/ratings");
         let sandbox = &sandbox;
@@ -171,7 +171,8 @@ async fn each_role_reaches_only_its_own_cases_and_calls() {
     assert_eq!(caseflow_runtime::error::status_rule(&refused).as_deref(), Some("scope.source"));
     let subjects = evaluation_client.get_case_subjects(as_integrator(&hotline_id)).await.expect("its own case");
     assert_eq!(subjects.into_inner().units, ["zhujian"]);
-    let mut expire = tonic::Request::new(caseflow_proto::v1::ExpireRequest { case_id: petition_id.clone() });
+    let mut expire =
+        tonic::Request::new(caseflow_proto::v1::ExpireRequest { case_id: petition_id.clone(), part: String::new() });
     expire.metadata_mut().insert("authorization", format!("Bearer {}", keys::INTEGRATOR).parse().expect("header"));
     let refused = evaluation_client.expire(expire).await.expect_err("refused");
     assert_eq!(caseflow_runtime::error::status_rule(&refused).as_deref(), Some("evaluation.source_role"));

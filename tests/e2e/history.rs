@@ -54,6 +54,10 @@ struct Recount {
     petition_due: u64,
     petition_expired: u64,
     petition_rated: u64,
+    /// The petition office's own part: opened by every decision, rated or expired on its own.
+    agency_due: u64,
+    agency_expired: u64,
+    agency_rated: u64,
     /// The petition office's decisions on the period's petitions, by outcome (a refusal with
     /// its legal channel: not_accepted.litigation), and the ones decided after the 15 days.
     decisions: BTreeMap<String, u64>,
@@ -82,6 +86,7 @@ fn recount(lines: &[Line]) -> Recount {
                     };
                     if outcome != "pending" {
                         *r.decisions.entry(outcome).or_default() += 1;
+                        r.agency_due += 1;
                     } else {
                         registered.insert(petition.petition_number.clone(), petition.received_at);
                     }
@@ -90,6 +95,7 @@ fn recount(lines: &[Line]) -> Recount {
             Event::PetitionDecision { case, decision } => {
                 if let Some(received) = registered.get(case) {
                     *r.decisions.entry(decision.outcome.clone()).or_default() += 1;
+                    r.agency_due += 1;
                     // Due at the end of the 15th natural day after registration.
                     let due = (received.date_naive() + chrono::Duration::days(16)).and_hms_opt(0, 0, 0);
                     if due.is_some_and(|due| l.at.naive_local() > due) {
@@ -103,8 +109,24 @@ fn recount(lines: &[Line]) -> Recount {
     r.hotline = hotline.values().filter(|v| **v).count() as u64;
     r.received = r.hotline;
     let mut last_rating: BTreeMap<String, String> = BTreeMap::new();
+    let mut rated_units: BTreeMap<String, ()> = BTreeMap::new();
+    let mut rated_agency: BTreeMap<String, ()> = BTreeMap::new();
     for l in lines {
+        let in_period_petition = |case: &String| petitions.get(case) == Some(&true);
         match &l.event {
+            // A petition's parts: the office's (`level`) and its units' (`unit_levels`).
+            Event::Rating { case, level, unit_levels } if in_period_petition(case) => {
+                if !level.is_empty() {
+                    rated_agency.insert(case.clone(), ());
+                }
+                if !unit_levels.is_empty() {
+                    rated_units.insert(case.clone(), ());
+                }
+            }
+            Event::Expiry { case, part } if in_period_petition(case) => match part.as_deref() {
+                Some("agency") => r.agency_expired += 1,
+                _ => r.petition_expired += 1,
+            },
             Event::Resolve { dispatch } if hotline.get(&dispatch.case) == Some(&true) => {
                 *r.completed_by_unit.entry(dispatch.unit.clone()).or_default() += 1;
             }
@@ -112,7 +134,6 @@ fn recount(lines: &[Line]) -> Recount {
             Event::Rating { case, level, .. } => {
                 last_rating.insert(case.clone(), level.clone());
             }
-            Event::Expiry { case } if petitions.get(case) == Some(&true) => r.petition_expired += 1,
             _ => {}
         }
     }
@@ -120,10 +141,9 @@ fn recount(lines: &[Line]) -> Recount {
         if hotline.get(case) == Some(&true) && matches!(level.as_str(), "unsatisfied" | "poor") {
             r.unsatisfied += 1;
         }
-        if petitions.get(case) == Some(&true) {
-            r.petition_rated += 1;
-        }
     }
+    r.petition_rated = rated_units.len() as u64;
+    r.agency_rated = rated_agency.len() as u64;
     r
 }
 
@@ -155,6 +175,7 @@ async fn reports(sandbox: &Sandbox) -> Vec<Value> {
 /// The reports' figures, in the recount's terms.
 fn figures(reports: &[Value]) -> Recount {
     let (a1, a2, hotline, petition) = (&reports[0], &reports[1], &reports[2], &reports[3]);
+    let agency = &petition["evaluation"]["agency"];
     let completed_by_unit: BTreeMap<String, u64> = rows(a2)
         .iter()
         .filter(|r| r["completed"].as_u64() > Some(0))
@@ -176,6 +197,9 @@ fn figures(reports: &[Value]) -> Recount {
         petition_due: sum(a1, "due"),
         petition_expired: sum(a1, "expired"),
         petition_rated: sum(a1, "satisfied") + sum(a1, "basic") + sum(a1, "unsatisfied"),
+        agency_due: agency["due"].as_u64().unwrap_or(0),
+        agency_expired: agency["expired"].as_u64().unwrap_or(0),
+        agency_rated: ["satisfied", "basic", "unsatisfied"].iter().filter_map(|k| agency[k].as_u64()).sum(),
         decisions: decisions(&petition["decisions"]),
         decided_late: petition["decisions"]["late"].as_u64().unwrap_or(0),
     }

@@ -94,13 +94,7 @@ async fn the_attachments_add_up_and_follow_the_bulletins_definitions() {
     let p = post(&sandbox, Service::Intake, "/v1/petitions", keys::DISPATCHER, petition).await;
     let pid = p["case_id"].as_str().expect("id").to_owned();
     resolve(&sandbox, &dispatch_of(&sandbox, &pid).await).await;
-    sandbox
-        .eventually("the petition's evaluation", Duration::from_secs(10), || async {
-            let (s, _) =
-                sandbox.get_json(Service::Evaluation, &format!("/v1/evaluations/{pid}"), keys::EVALUATOR).await;
-            (s == 200).then_some(())
-        })
-        .await;
+    crate::evaluation::part(&sandbox, &pid, "zhujian", "due").await;
     post(
         &sandbox,
         Service::Evaluation,

@@ -1,12 +1,12 @@
 //! What an operator watches in evaluation, read when `/metrics` is scraped: evaluations waiting
 //! for the citizen (due, invited to rate again, waiting for re-handling), by source, through the
-//! `evaluations_status` index (the open ones only, however many were rated before).
+//! `evaluation_parts_status` index (the open ones only, however many were rated before).
 
 use caseflow_runtime::metrics::{KeyValue, Metrics};
 use caseflow_runtime::{Db, DbError};
 use diesel::prelude::*;
 
-use crate::store::evaluations;
+use crate::store::evaluation_parts;
 
 /// The statuses that still wait for something.
 pub const WAITING: [&str; 3] = ["due", "re_rating_invited", "awaiting_rehandling"];
@@ -41,10 +41,10 @@ const SOURCES: [&str; 2] = ["hotline", "petition"];
 /// (status, source, evaluations) for every waiting status and source, zeros included (a panel
 /// or an alert then sees 0, not nothing).
 pub fn read(c: &mut caseflow_runtime::AnyConnection) -> QueryResult<Vec<(String, String, i64)>> {
-    let counted: Vec<(String, String, i64)> = evaluations::table
-        .filter(evaluations::status.eq_any(WAITING))
-        .group_by((evaluations::status, evaluations::source))
-        .select((evaluations::status, evaluations::source, diesel::dsl::count_star()))
+    let counted: Vec<(String, String, i64)> = evaluation_parts::table
+        .filter(evaluation_parts::status.eq_any(WAITING))
+        .group_by((evaluation_parts::status, evaluation_parts::source))
+        .select((evaluation_parts::status, evaluation_parts::source, diesel::dsl::count_star()))
         .load(c)?;
     let mut grid: std::collections::BTreeMap<(String, String), i64> = WAITING
         .iter()

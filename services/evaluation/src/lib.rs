@@ -2,6 +2,7 @@
 //! ratings, follow-ups and expiry.
 
 pub mod gauges;
+pub mod parts;
 pub mod policy;
 pub mod projections;
 pub mod rating_page;
@@ -136,7 +137,8 @@ impl Evaluation for EvaluationGrpc {
             let principal = grpc_principal(&request)?;
             let wait = awaiting::requested(&request);
             let r = request.into_inner();
-            let input = service::FollowUpInput { outcome: r.outcome, note: r.note };
+            let part = Some(r.part).filter(|p| !p.is_empty());
+            let input = service::FollowUpInput { outcome: r.outcome, note: r.note, part };
             let e = &this.evaluation;
             let v =
                 awaiting::until_made(&e.db, wait, not_open_yet, || e.follow_up(&principal, &r.case_id, input.clone()))
@@ -156,18 +158,20 @@ impl Evaluation for EvaluationGrpc {
             let wait = awaiting::requested(&request);
             let r = request.into_inner();
             let e = &this.evaluation;
-            let v = awaiting::until_made(&e.db, wait, not_open_yet, || e.expire(&principal, &r.case_id)).await?;
+            let v = awaiting::until_made(&e.db, wait, not_open_yet, || {
+                e.expire(&principal, &r.case_id, Some(r.part.clone()).filter(|p| !p.is_empty()))
+            })
+            .await?;
             Ok(tonic::Response::new(view_pb(v)))
         })
         .await
     }
 }
 
-/// The case has no evaluation yet: it is resolved, and evaluation is still opening it from
-/// routing's event (what a caller's `x-caseflow-wait-ms` waits for).
+/// The part named has not opened yet: it is resolved or decided, and evaluation is still opening
+/// it from routing's or intake's event (what a caller's `x-caseflow-wait-ms` waits for).
 fn not_open_yet<T>(answer: &Result<T, service::EvaluationError>) -> bool {
-    matches!(answer, Err(service::EvaluationError::Refused(p))
-        if p.kind == caseflow_runtime::ErrorKind::NotFound && p.detail.contains("not resolved yet"))
+    matches!(answer, Err(service::EvaluationError::Refused(p)) if p.rule.as_deref() == Some(service::NOT_OPEN))
 }
 
 fn view_pb(v: service::EvaluationView) -> pb::EvaluationView {
@@ -185,6 +189,17 @@ fn view_pb(v: service::EvaluationView) -> pb::EvaluationView {
                 dispatch_id: s.dispatch_id.unwrap_or_default(),
                 level: s.level.unwrap_or_default(),
                 mapped: s.mapped.unwrap_or_default(),
+            })
+            .collect(),
+        parts: v
+            .parts
+            .into_iter()
+            .map(|p| pb::EvaluationPart {
+                part: p.part,
+                status: p.status,
+                cycle: p.cycle,
+                opened_at: Some(caseflow_runtime::time::to_proto(p.opened_at)),
+                window_ends: Some(caseflow_runtime::time::to_proto(p.window_ends)),
             })
             .collect(),
     }
@@ -214,7 +229,7 @@ pub async fn run(
             db.clone(),
             ctx.clock.clone(),
             Subscription { service: "evaluation", checkpoint: "evaluation<-intake".into(), source: intake },
-            Arc::new(projections::IntakeEvents),
+            Arc::new(projections::IntakeEvents { surveys: surveys.clone() }),
             shutdown.clone(),
         ),
         consumer::spawn(

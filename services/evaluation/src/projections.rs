@@ -1,6 +1,8 @@
-//! Evaluation's consumers. From intake: each case and how many matters it has. From routing:
-//! which unit leads each matter, when matters resolve (a case whose matters are all resolved
-//! opens its evaluation, once per cycle) and when they are re-opened.
+//! Evaluation's consumers. From intake: each case and how many matters it has, and the petition
+//! office's decisions (each opens the office's part of a petition's evaluation). From routing:
+//! which unit leads each matter, when matters resolve (a hotline case whose matters are all
+//! resolved opens its evaluation; a petition's unit that resolved all its matters of the case
+//! opens its part; once per cycle) and when they are re-opened.
 
 use std::sync::Arc;
 
@@ -9,18 +11,35 @@ use caseflow_runtime::consumer::{ApplyError, EventHandler};
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 use diesel::prelude::*;
 
-use crate::service::{Surveys, open_or_reopen};
+use crate::parts::{self, AGENCY, CASE};
+use crate::service::Surveys;
 use crate::store::{eval_cases, eval_matters, evaluation_subjects};
 
-pub struct IntakeEvents;
+pub struct IntakeEvents {
+    pub surveys: Arc<Surveys>,
+}
 
 impl EventHandler for IntakeEvents {
     fn apply(&self, c: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent =
             event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
-        let Some(pb::intake_event::Kind::CaseReceived(case)) = decoded.kind else { return Ok(()) };
-        let received = time::from_proto(case.received_at.as_ref(), "received_at")
-            .map_err(|p| ApplyError::Refused { position: event.position, reason: p.detail.clone() })?;
+        let refused =
+            |p: caseflow_runtime::Problem| ApplyError::Refused { position: event.position, reason: p.detail.clone() };
+        let case = match decoded.kind {
+            Some(pb::intake_event::Kind::CaseReceived(case)) => case,
+            Some(pb::intake_event::Kind::PetitionDecided(d)) => {
+                // The office's part opens with its decision, whatever it decided: the citizen
+                // rates the registration, the acceptance or forwarding, and the written notice.
+                let outcome = d.decision.as_ref().map_or("", |d| d.outcome.as_str());
+                if outcome != "pending" {
+                    let at = time::from_proto(d.decided_at.as_ref(), "decided_at").map_err(refused)?;
+                    parts::open(c, &self.surveys, &d.case_id, AGENCY, at)?;
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let received = time::from_proto(case.received_at.as_ref(), "received_at").map_err(refused)?;
         diesel::insert_into(eval_cases::table)
             .values((
                 eval_cases::case_id.eq(&case.case_id),
@@ -38,6 +57,15 @@ impl EventHandler for IntakeEvents {
                     eval_matters::resolved.eq(false),
                 ))
                 .execute(c)?;
+        }
+        if case.source == pb::CaseSource::Petition as i32 && case.decision != "pending" {
+            // Decided at the desk when it was registered (a petition sent without a decision is
+            // accepted then): the office's part opens at the registration's record.
+            let at = match event.recorded_at.as_ref() {
+                Some(t) => time::from_proto(Some(t), "recorded_at").map_err(refused)?,
+                None => received,
+            };
+            parts::open(c, &self.surveys, &case.case_id, AGENCY, at)?;
         }
         Ok(())
     }
@@ -85,14 +113,20 @@ impl EventHandler for RoutingEvents {
                         eval_matters::lead_unit.eq(Some(&d.unit)),
                     ))
                     .execute(c)?;
-                let open: i64 = eval_matters::table
-                    .filter(eval_matters::case_id.eq(&d.case_id))
-                    .filter(eval_matters::resolved.eq(false))
-                    .count()
-                    .get_result(c)?;
-                if open == 0 {
-                    // The window opens at the resolution (a replayed one keeps its time).
-                    open_or_reopen(c, &self.surveys, &d.case_id, at)?;
+                // The window opens at the resolution (a replayed one keeps its time).
+                if d.source == pb::CaseSource::Petition as i32 {
+                    if parts::unit_resolved_all(c, &d.case_id, &d.unit)? {
+                        parts::open(c, &self.surveys, &d.case_id, &d.unit, at)?;
+                    }
+                } else {
+                    let open: i64 = eval_matters::table
+                        .filter(eval_matters::case_id.eq(&d.case_id))
+                        .filter(eval_matters::resolved.eq(false))
+                        .count()
+                        .get_result(c)?;
+                    if open == 0 {
+                        parts::open(c, &self.surveys, &d.case_id, CASE, at)?;
+                    }
                 }
             }
             ("rehandle", _) => {

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 use crate::service::{
-    Evaluation, EvaluationError, EvaluationView, FollowUpInput, RateInput, RatingLink, RatingRecord, SubjectView,
+    Evaluation, EvaluationError, EvaluationView, FollowUpInput, PartView, RateInput, RatingLink, RatingRecord,
+    SubjectView,
 };
 use crate::summary::{RateSummary, UnitRates};
 
@@ -169,6 +170,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
         UnitRates,
         EvaluationView,
         SubjectView,
+        PartView,
         RatingRecord,
         RateInput,
         FollowUpInput,

@@ -1,7 +1,9 @@
-//! Evaluation's service layer: one evaluation per case cycle, opened when every matter of the
-//! case is resolved; rated by the platform, the petition desk or the citizen's one-time link;
-//! expired when not rated in its window; followed up when unsatisfied, by an explanation and
-//! one more rating, or by re-handling and one re-opened evaluation.
+//! Evaluation's service layer. A case's evaluation is made of parts, each with its own window
+//! (`parts.rs`): a hotline case is one part, opened when every matter is resolved; a petition
+//! has the petition office's part, opened by its decision, and each handling unit's, opened by
+//! the unit's resolution. Parts are rated by the platform, the petition desk or the citizen's
+//! one-time link; expired when not rated in their window; followed up when unsatisfied, by an
+//! explanation and one more rating, or by re-handling and one re-opened part.
 
 use std::collections::BTreeMap;
 
@@ -11,15 +13,16 @@ use base64::Engine as _;
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::clock::district_offset;
 use caseflow_runtime::{
-    AnyConnection, Db, DbError, ErrorKind, FieldViolation, Principal, Problem, Role, SharedClock, event_log, time,
+    AnyConnection, Db, DbError, ErrorKind, FieldViolation, Principal, Problem, Role, SharedClock, time,
 };
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::parts::{self, AGENCY, CASE, append, is_open, named};
 use crate::policy::EvaluationPolicy;
-use crate::store::{EvaluationRow, MatterRow, RatingRow, eval_matters, evaluation_ratings, evaluations, follow_ups};
+use crate::store::{PartRow, RatingRow, eval_cases, evaluation_ratings, follow_ups, rating_links};
 
 /// The rules evaluation runs on.
 #[derive(Debug)]
@@ -70,6 +73,14 @@ fn invalid(field: &str, rule: impl Into<String>) -> EvaluationError {
     Problem::invalid(vec![FieldViolation::new(field, rule)]).into()
 }
 
+/// The part is not open yet: the case is not resolved (a hotline case, a unit's matters), or the
+/// petition office has not decided. What a caller's `x-caseflow-wait-ms` waits for.
+pub const NOT_OPEN: &str = "evaluation.not_open";
+
+fn not_open(detail: impl Into<String>) -> EvaluationError {
+    Problem::new(ErrorKind::NotFound, detail).with_rule(NOT_OPEN).into()
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SubjectView {
     /// "agency" for the petition agency (信访机构), else the unit code.
@@ -80,15 +91,32 @@ pub struct SubjectView {
     pub mapped: Option<String>,
 }
 
+/// One part of the evaluation, with its own window.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct PartView {
+    /// `case` (a hotline case), `agency` (the petition office) or a handling unit's code.
+    pub part: String,
+    /// due | rated | expired | re_rating_invited | awaiting_rehandling
+    pub status: String,
+    pub cycle: i32,
+    pub opened_at: DateTime<Utc>,
+    pub window_ends: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct EvaluationView {
     pub case_id: String,
     pub source: String,
+    /// The case's part for a hotline case. For a petition, over its parts: due while any part is
+    /// open to rating, else awaiting_rehandling, rated or expired in that order.
     /// due | rated | expired | re_rating_invited | awaiting_rehandling
     pub status: String,
     pub cycle: i32,
+    /// The earliest window of a part open to rating, else the latest window.
     pub window_ends: DateTime<Utc>,
-    /// The final ratings of the current cycle (empty until rated).
+    /// Each part with its own status and window.
+    pub parts: Vec<PartView>,
+    /// The final ratings of each part's current cycle (empty until rated).
     pub subjects: Vec<SubjectView>,
     /// Every rating ever given for this case, oldest first, superseded ones marked.
     pub history: Vec<RatingRecord>,
@@ -96,6 +124,7 @@ pub struct EvaluationView {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RatingRecord {
+    pub part: String,
     pub cycle: i32,
     pub attempt: i32,
     pub subject: String,
@@ -112,10 +141,12 @@ pub struct RatingRecord {
 #[serde(deny_unknown_fields)]
 pub struct RateInput {
     /// Hotline: the case's level on the configured scale (very_satisfied, satisfied, basic,
-    /// unsatisfied, poor). Petition: the petition agency's level (satisfied, basic, unsatisfied).
+    /// unsatisfied, poor), required. Petition: the petition office's level (satisfied, basic,
+    /// unsatisfied) when its part is rated now; absent or empty: not this time.
+    #[serde(default)]
     pub level: String,
-    /// Per unit code: required for every handling unit of a petition; for the hotline, overrides
-    /// for the units the citizen named (the others take `level`).
+    /// Per unit code: a petition's handling units rated now (each on its own part); for the
+    /// hotline, overrides for the units the citizen named (the others take `level`).
     #[serde(default)]
     pub unit_levels: BTreeMap<String, String>,
     /// The citizen's own words with the rating, up to 500 characters.
@@ -133,11 +164,17 @@ pub struct FollowUpInput {
     /// What was explained or why it is handled again.
     #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub note: String,
+    /// A petition's part followed up: `agency` or a handling unit's code. Absent: every part
+    /// rated unsatisfied (for re-handling, every unit's part rated unsatisfied).
+    #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub part: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RatingLink {
-    /// The one-time token; valid until the window ends, used once.
+    /// The one-time token; valid for the parts open to rating when it was issued, until the
+    /// last of their windows ends; used once.
     pub token: String,
     /// Path the citizen's link opens (POST a rating to it).
     pub path: String,
@@ -149,111 +186,6 @@ pub struct RatingLink {
 pub enum RatingLinkState {
     Closed(crate::rating_page::Closed),
     Failed(EvaluationError),
-}
-
-fn end_of_day_after(now: DateTime<Utc>, days: u32) -> NaiveDateTime {
-    let day = now.with_timezone(&district_offset()).date_naive() + Duration::days(i64::from(days) + 1);
-    district_offset()
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .single()
-        .map(|t| t.with_timezone(&Utc).naive_utc())
-        .unwrap_or(now.naive_utc())
-}
-
-fn leads(c: &mut AnyConnection, case_id: &str) -> QueryResult<Vec<MatterRow>> {
-    eval_matters::table
-        .filter(eval_matters::case_id.eq(case_id))
-        .order(eval_matters::matter_id.asc())
-        .select(MatterRow::as_select())
-        .load(c)
-}
-
-/// The subjects to rate: the agency for a petition, and each matter's handling unit.
-fn subjects(c: &mut AnyConnection, case_id: &str, source: &str) -> QueryResult<Vec<pb::SubjectRating>> {
-    let mut out = Vec::new();
-    if source == "petition" {
-        out.push(pb::SubjectRating { subject: "agency".into(), ..Default::default() });
-    }
-    for m in leads(c, case_id)? {
-        if let (Some(unit), Some(dispatch)) = (m.lead_unit, m.lead_dispatch) {
-            out.push(pb::SubjectRating { subject: unit, dispatch_id: dispatch, ..Default::default() });
-        }
-    }
-    Ok(out)
-}
-
-fn append(
-    c: &mut AnyConnection,
-    now: DateTime<Utc>,
-    case_id: &str,
-    kind: pb::evaluation_event::Kind,
-) -> QueryResult<()> {
-    event_log::append(c, now, case_id, &pb::EvaluationEvent { kind: Some(kind) })
-}
-
-/// A case's matters are all resolved: open its evaluation, or re-open it once after
-/// re-handling. A repeated resolution never creates a second survey.
-pub fn open_or_reopen(c: &mut AnyConnection, surveys: &Surveys, case_id: &str, now: DateTime<Utc>) -> QueryResult<()> {
-    let (source, received_at): (String, chrono::NaiveDateTime) = crate::store::eval_cases::table
-        .find(case_id)
-        .select((crate::store::eval_cases::source, crate::store::eval_cases::received_at))
-        .first(c)?;
-    let received_on = received_at.and_utc().with_timezone(&caseflow_runtime::clock::district_offset()).date_naive();
-    let existing: Option<EvaluationRow> =
-        evaluations::table.find(case_id).select(EvaluationRow::as_select()).first(c).optional()?;
-    let window_ends = end_of_day_after(now, surveys.policy.window_days(&source, received_on));
-    let cycle = match existing {
-        None => {
-            diesel::insert_into(evaluations::table)
-                .values(EvaluationRow {
-                    case_id: case_id.to_owned(),
-                    source: source.clone(),
-                    status: "due".into(),
-                    cycle: 1,
-                    reopened: false,
-                    rerated: false,
-                    opened_at: now.naive_utc(),
-                    window_ends,
-                    token_hash: None,
-                    version: 1,
-                })
-                .execute(c)?;
-            1
-        }
-        Some(mut e) if e.status == "awaiting_rehandling" && !e.reopened => {
-            e.cycle += 1;
-            e.reopened = true;
-            e.rerated = false;
-            e.status = "due".into();
-            e.opened_at = now.naive_utc();
-            e.window_ends = window_ends;
-            e.token_hash = None;
-            e.version += 1;
-            // A rating that won the race is read again when the batch is applied again.
-            if !saved(c, &e)? {
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
-            diesel::update(evaluation_ratings::table.filter(evaluation_ratings::case_id.eq(case_id)))
-                .set(evaluation_ratings::superseded.eq(true))
-                .execute(c)?;
-            e.cycle
-        }
-        Some(_) => return Ok(()),
-    };
-    let subjects = subjects(c, case_id, &source)?;
-    append(
-        c,
-        now,
-        case_id,
-        pb::evaluation_event::Kind::Due(pb::EvaluationDue {
-            case_id: case_id.to_owned(),
-            source: pb::CaseSource::from_code(&source) as i32,
-            cycle,
-            due_at: Some(time::to_proto(now)),
-            window_ends: Some(time::to_proto(window_ends.and_utc())),
-            subjects,
-        }),
-    )
 }
 
 fn token_digest(token: &str) -> String {
@@ -306,6 +238,66 @@ pub(crate) fn require_read_scope(role: Role, source: Option<&str>) -> Result<(),
     Ok(())
 }
 
+/// The case's source, or why it has no evaluation yet.
+fn source_of(c: &mut AnyConnection, case_id: &str) -> Result<String, EvaluationError> {
+    eval_cases::table
+        .find(case_id)
+        .select(eval_cases::source)
+        .first(c)
+        .optional()?
+        .ok_or_else(|| not_open(format!("case '{case_id}' has no evaluation (it is not resolved yet)")))
+}
+
+/// Why `part` of the case has no row yet.
+fn part_not_open(case_id: &str, part: &str) -> EvaluationError {
+    match part {
+        AGENCY => not_open(format!(
+            "the petition office has not decided on petition '{case_id}' yet; its part opens with the decision"
+        )),
+        CASE => not_open(format!("case '{case_id}' has no evaluation (it is not resolved yet)")),
+        unit => not_open(format!("unit '{unit}' has not resolved its matters of case '{case_id}' yet")),
+    }
+}
+
+fn closed_at(e: &PartRow) -> String {
+    e.window_ends.and_utc().with_timezone(&district_offset()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The parts a rating names: the hotline case; a petition's office (`level`) and the units of
+/// `unit_levels`, each with the level given for it (or the violation of naming a unit that did
+/// not handle the case).
+fn named_parts(
+    source: &str,
+    input: &RateInput,
+    units: &[String],
+    violations: &mut Vec<FieldViolation>,
+) -> Vec<(String, String)> {
+    if source != "petition" {
+        return vec![(CASE.to_owned(), input.level.trim().to_owned())];
+    }
+    let mut named = Vec::new();
+    if !input.level.trim().is_empty() {
+        named.push((AGENCY.to_owned(), input.level.trim().to_owned()));
+    }
+    for (unit, level) in &input.unit_levels {
+        if units.contains(unit) {
+            named.push((unit.clone(), level.trim().to_owned()));
+        } else {
+            violations.push(FieldViolation::new(
+                format!("unit_levels.{unit}"),
+                format!("'{unit}' did not handle this case; its units: {}", units.join(", ")),
+            ));
+        }
+    }
+    if named.is_empty() && violations.is_empty() {
+        violations.push(FieldViolation::new(
+            "level",
+            "is required: the petition office's level, or a handling unit's in unit_levels, or both",
+        ));
+    }
+    named
+}
+
 enum Outcome<T> {
     Done(T),
     Refused(EvaluationError),
@@ -324,7 +316,7 @@ impl Evaluation {
         Ok(v)
     }
 
-    /// Rates as the platform (hotline) or the petition desk (petition).
+    /// Rates as the platform (hotline) or the petition desk (petition): the parts the input names.
     pub async fn rate(
         &self,
         p: &Principal,
@@ -340,33 +332,27 @@ impl Evaluation {
         self.rate_as(case_id.to_owned(), None, input, (channel, Some(p.role)), p.name.clone()).await
     }
 
-    /// Rates with the citizen's one-time link: no account, the token is the credential.
+    /// Rates with the citizen's one-time link: no account, the token is the credential. The
+    /// citizen rates every part the link's page shows.
     pub async fn rate_with_token(&self, token: &str, input: RateInput) -> Result<EvaluationView, EvaluationError> {
         let digest = token_digest(token.trim());
+        let d = digest.clone();
         let case_id: Option<String> = self
             .db
             .read(move |c| {
-                evaluations::table
-                    .filter(evaluations::token_hash.eq(&digest))
-                    .select(evaluations::case_id)
+                rating_links::table
+                    .find(&d)
+                    .select(rating_links::case_id)
                     .first(c)
                     .optional()
                     .map_err(EvaluationError::from)
             })
             .await?;
-        let Some(case_id) = case_id else {
-            // The same answer for a wrong, a used and an unknown token: nothing to enumerate.
-            return Err(Problem::new(
-                ErrorKind::NotFound,
-                "this rating link is not valid (it may have been used already)",
-            )
-            .with_rule("evaluation.token")
-            .into());
-        };
-        self.rate_as(case_id, Some(token_digest(token.trim())), input, ("citizen", None), "citizen".into()).await
+        let Some(case_id) = case_id else { return Err(token_not_valid()) };
+        self.rate_as(case_id, Some(digest), input, ("citizen", None), "citizen".into()).await
     }
 
-    /// What the citizen's link shows: the form, or why there is none.
+    /// What the citizen's link shows: the parts open to rating now, or why there are none.
     pub async fn rating_form(&self, token: &str) -> Result<crate::rating_page::Form, RatingLinkState> {
         use crate::rating_page::{Closed, Form, Subject, scale};
         let digest = token_digest(token.trim());
@@ -374,61 +360,52 @@ impl Evaluation {
         let found = self
             .db
             .read(move |c| {
-                let Some(e) = evaluations::table
-                    .filter(evaluations::token_hash.eq(&digest))
-                    .select(EvaluationRow::as_select())
-                    .first(c)
+                let Some((case_id, expires_at)) = rating_links::table
+                    .find(&digest)
+                    .select((rating_links::case_id, rating_links::expires_at))
+                    .first::<(String, NaiveDateTime)>(c)
                     .optional()?
                 else {
                     return Ok::<_, EvaluationError>(None);
                 };
-                let case: Option<(chrono::NaiveDateTime, String)> = crate::store::eval_cases::table
-                    .find(&e.case_id)
-                    .select((crate::store::eval_cases::received_at, crate::store::eval_cases::summary))
+                let case: Option<(NaiveDateTime, String, String)> = eval_cases::table
+                    .find(&case_id)
+                    .select((eval_cases::received_at, eval_cases::summary, eval_cases::source))
                     .first(c)
                     .optional()?;
-                let subjects = subjects(c, &e.case_id, &e.source)?;
-                Ok(Some((e, case, subjects)))
+                let open: Vec<PartRow> = parts::of_case(c, &case_id)?
+                    .into_iter()
+                    .filter(|p| is_open(&p.status) && now <= p.window_ends)
+                    .collect();
+                Ok(Some((expires_at, case, open)))
             })
             .await
             .map_err(RatingLinkState::Failed)?;
-        let Some((e, case, rated)) = found else { return Err(RatingLinkState::Closed(Closed::NotValid)) };
-        if !matches!(e.status.as_str(), "due" | "re_rating_invited") {
-            return Err(RatingLinkState::Closed(Closed::NotValid));
-        }
-        if now > e.window_ends {
-            return Err(RatingLinkState::Closed(Closed::Expired));
-        }
-        let (received_at, summary) = case.unwrap_or((e.opened_at, String::new()));
+        let Some((expires_at, case, open)) = found else { return Err(RatingLinkState::Closed(Closed::NotValid)) };
+        let Some((received_at, summary, source)) = case else { return Err(RatingLinkState::Closed(Closed::NotValid)) };
+        let Some(window_ends) = open.iter().map(|p| p.window_ends).min() else {
+            let closed = if now > expires_at { Closed::Expired } else { Closed::NotValid };
+            return Err(RatingLinkState::Closed(closed));
+        };
         let hotline = &self.surveys.policy.hotline_scale;
-        let mut subjects = Vec::new();
-        if e.source == "hotline" {
-            subjects.push(Subject {
-                field: "level".into(),
-                title: "您对本次诉求办理的评价".into(),
-                choices: scale("hotline", hotline, false),
-                picked: String::new(),
-            });
-        }
-        for s in rated {
-            let (field, title) = if s.subject == "agency" {
-                ("level".to_owned(), "对信访部门（登记、转送、告知）的评价".to_owned())
-            } else if e.source == "petition" {
-                (
-                    format!("unit.{}", s.subject),
-                    format!("对办理单位“{}”的评价", crate::rating_page::unit_name(&s.subject)),
-                )
-            } else {
-                // A hotline case is rated once; its units take the case's level.
-                continue;
-            };
-            subjects.push(Subject { field, title, choices: scale(&e.source, hotline, true), picked: String::new() });
-        }
+        let subjects = open
+            .iter()
+            .map(|p| {
+                let (field, title) = match p.part.as_str() {
+                    CASE => ("level".to_owned(), "您对本次诉求办理的评价".to_owned()),
+                    AGENCY => ("level".to_owned(), "对信访部门（登记、转送、告知）的评价".to_owned()),
+                    unit => {
+                        (format!("unit.{unit}"), format!("对办理单位“{}”的评价", crate::rating_page::unit_name(unit)))
+                    }
+                };
+                Subject { field, title, choices: scale(&source, hotline, p.part != CASE), picked: String::new() }
+            })
+            .collect();
         Ok(Form {
-            source: e.source,
+            source,
             received_on: received_at.and_utc().with_timezone(&district_offset()).date_naive(),
             summary,
-            window_ends: e.window_ends.and_utc(),
+            window_ends: window_ends.and_utc(),
             subjects,
         })
     }
@@ -445,47 +422,12 @@ impl Evaluation {
         let outcome = self
             .db
             .write(move |c| -> Result<Outcome<EvaluationView>, EvaluationError> {
-                let mut e: EvaluationRow = evaluations::table
-                    .find(&case_id)
-                    .select(EvaluationRow::as_select())
-                    .first(c)
-                    .optional()?
-                    .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{case_id}' has no evaluation (it is not resolved yet)")))?;
+                let source = source_of(c, &case_id)?;
                 if let Some(role) = rater {
-                    require_source_role(role, &e.source, "rating")?;
+                    require_source_role(role, &source, "rating")?;
                 }
-                if token.is_some() && e.token_hash != token {
-                    return Err(Problem::new(ErrorKind::NotFound, "this rating link is not valid (it may have been used already)").with_rule("evaluation.token").into());
-                }
-                // A rating given inside the window stands even if the expiry job got there first:
-                // only an imported rating can be earlier than the moment it is recorded.
-                let late_expiry = e.status == "expired" && now.naive_utc() <= e.window_ends;
-                if e.status != "due" && e.status != "re_rating_invited" && !late_expiry {
-                    return Err(refuse(
-                        "evaluation.state",
-                        format!("the evaluation is {}; a rating is taken while it is due, and once more after an explanation", e.status),
-                    ));
-                }
-                if now.naive_utc() > e.window_ends {
-                    let subjects = subjects(c, &case_id, &e.source)?;
-                    e.status = "expired".into();
-                    e.version += 1;
-                    save(c, &e)?;
-                    append(c, now, &case_id, pb::evaluation_event::Kind::Expired(pb::Expired {
-                        case_id: case_id.clone(),
-                        source: pb::CaseSource::from_code(&e.source) as i32,
-                        cycle: e.cycle,
-                        at: Some(time::to_proto(e.window_ends.and_utc())),
-                        subjects,
-                    }))?;
-                    return Ok(Outcome::Refused(refuse(
-                        "evaluation.window",
-                        format!("the rating window closed at {}; the evaluation is expired (超期未评)", e.window_ends.and_utc().with_timezone(&district_offset()).format("%Y-%m-%d %H:%M")),
-                    )));
-                }
-                let mut subjects = subjects(c, &case_id, &e.source)?;
-                let case_mapped = surveys.policy.map_level(&e.source, input.level.trim()).map_err(|rule| invalid("level", rule))?;
-                let units: Vec<String> = subjects.iter().filter(|s| s.subject != "agency").map(|s| s.subject.clone()).collect();
+                let all = parts::of_case(c, &case_id)?;
+                let units = parts::units(c, &case_id)?;
                 let mut violations = Vec::new();
                 if let Some(comment) = &input.comment {
                     if comment.chars().count() > 500 {
@@ -494,84 +436,170 @@ impl Evaluation {
                         violations.push(FieldViolation::new("comment", "must not hold control characters"));
                     }
                 }
-                for unit in input.unit_levels.keys() {
-                    if !units.contains(unit) {
-                        violations.push(FieldViolation::new(format!("unit_levels.{unit}"), format!("'{unit}' did not handle this case; its units: {}", units.join(", "))));
+                let asked = named_parts(&source, &input, &units, &mut violations);
+                if token.is_some() {
+                    // The citizen's page shows every part open now; each is rated.
+                    for p in all.iter().filter(|p| is_open(&p.status) && now.naive_utc() <= p.window_ends) {
+                        if !asked.iter().any(|(part, _)| part == &p.part) {
+                            let field =
+                                if p.part == AGENCY { "level".to_owned() } else { format!("unit_levels.{}", p.part) };
+                            violations.push(FieldViolation::new(
+                                field,
+                                "is required: the link rates every part open to rating",
+                            ));
+                        }
                     }
                 }
-                for s in subjects.iter_mut() {
-                    let given = if s.subject == "agency" {
-                        Some(input.level.trim().to_owned())
-                    } else {
-                        match (input.unit_levels.get(&s.subject), e.source.as_str()) {
-                            (Some(l), _) => Some(l.trim().to_owned()),
-                            (None, "petition") => {
-                                violations.push(FieldViolation::new(format!("unit_levels.{}", s.subject), "is required: a petition rates each handling unit (有权处理机关)"));
-                                None
-                            }
-                            (None, _) => Some(input.level.trim().to_owned()),
-                        }
+                // Each named part: open, in its window, its level on the scale.
+                let mut rated: Vec<(PartRow, String, &'static str)> = Vec::new();
+                for (part, level) in &asked {
+                    let Some(e) = all.iter().find(|p| &p.part == part) else {
+                        return Err(part_not_open(&case_id, part));
                     };
-                    if let Some(level) = given {
-                        match surveys.policy.map_level(&e.source, &level) {
-                            Ok(m) => {
-                                s.level = level;
-                                s.mapped = m.to_owned();
-                            }
-                            Err(rule) => violations.push(FieldViolation::new(format!("unit_levels.{}", s.subject), rule)),
-                        }
+                    // A rating given inside the window stands even if the expiry job got there
+                    // first: only an imported rating can be earlier than the moment it is recorded.
+                    let late_expiry = e.status == "expired" && now.naive_utc() <= e.window_ends;
+                    if !is_open(&e.status) && !late_expiry {
+                        return Err(refuse(
+                            "evaluation.state",
+                            format!(
+                                "{} is {}; a rating is taken while it is due, and once more after an explanation",
+                                named(part),
+                                e.status
+                            ),
+                        ));
+                    }
+                    if now.naive_utc() > e.window_ends {
+                        let closed = closed_at(e);
+                        // The expiry stands: the refusal is the answer, not a rollback.
+                        parts::expire(c, e.clone(), now)?;
+                        return Ok(Outcome::Refused(refuse(
+                            "evaluation.window",
+                            format!(
+                                "the rating window of {} closed at {closed}; it is expired (超期未评)",
+                                named(part)
+                            ),
+                        )));
+                    }
+                    let field = match part.as_str() {
+                        CASE | AGENCY => "level".to_owned(),
+                        unit => format!("unit_levels.{unit}"),
+                    };
+                    match surveys.policy.map_level(&source, level) {
+                        Ok(mapped) => rated.push((e.clone(), level.clone(), mapped)),
+                        Err(rule) => violations.push(FieldViolation::new(field, rule)),
                     }
                 }
+                let hotline_overrides: Vec<(String, String, &'static str)> = if source == "petition" {
+                    Vec::new()
+                } else {
+                    input
+                        .unit_levels
+                        .iter()
+                        .filter_map(|(unit, level)| {
+                            if !units.contains(unit) {
+                                violations.push(FieldViolation::new(
+                                    format!("unit_levels.{unit}"),
+                                    format!("'{unit}' did not handle this case; its units: {}", units.join(", ")),
+                                ));
+                                return None;
+                            }
+                            match surveys.policy.map_level(&source, level.trim()) {
+                                Ok(m) => Some((unit.clone(), level.trim().to_owned(), m)),
+                                Err(rule) => {
+                                    violations.push(FieldViolation::new(format!("unit_levels.{unit}"), rule));
+                                    None
+                                }
+                            }
+                        })
+                        .collect()
+                };
                 if !violations.is_empty() {
                     return Err(Problem::invalid(violations).into());
                 }
-                let rerated = e.status == "re_rating_invited";
-                let attempt = if rerated { 2 } else { 1 };
+                if let Some(digest) = &token {
+                    let spent = diesel::delete(rating_links::table.find(digest)).execute(c)?;
+                    if spent == 0 {
+                        return Err(token_not_valid());
+                    }
+                }
                 let comment = input.comment.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-                diesel::update(evaluation_ratings::table.filter(evaluation_ratings::case_id.eq(&case_id)).filter(evaluation_ratings::cycle.eq(e.cycle)))
+                for (mut e, level, mapped) in rated {
+                    let rerated = e.status == "re_rating_invited";
+                    let mut subjects = parts::subjects(c, &case_id, &e.part)?;
+                    for s in subjects.iter_mut() {
+                        let (level, mapped) = hotline_overrides
+                            .iter()
+                            .find(|(unit, _, _)| unit == &s.subject)
+                            .map_or((level.clone(), mapped), |(_, l, m)| (l.clone(), *m));
+                        s.level = level;
+                        s.mapped = mapped.to_owned();
+                    }
+                    diesel::update(
+                        evaluation_ratings::table
+                            .filter(evaluation_ratings::case_id.eq(&case_id))
+                            .filter(evaluation_ratings::part.eq(&e.part))
+                            .filter(evaluation_ratings::cycle.eq(e.cycle)),
+                    )
                     .set(evaluation_ratings::superseded.eq(true))
                     .execute(c)?;
-                let mut rows = Vec::new();
-                if e.source == "hotline" {
-                    rows.push(("case".to_owned(), None, input.level.trim().to_owned(), case_mapped.to_owned()));
-                }
-                for s in &subjects {
-                    rows.push((s.subject.clone(), Some(s.dispatch_id.clone()).filter(|d| !d.is_empty()), s.level.clone(), s.mapped.clone()));
-                }
-                for (subject, dispatch_id, level, mapped) in rows {
-                    diesel::insert_into(evaluation_ratings::table)
-                        .values(RatingRow {
-                            id: uuid::Uuid::now_v7().to_string(),
+                    let mut rows = Vec::new();
+                    if e.part == CASE {
+                        rows.push((CASE.to_owned(), None, level.clone(), mapped.to_owned()));
+                    }
+                    for s in &subjects {
+                        rows.push((
+                            s.subject.clone(),
+                            Some(s.dispatch_id.clone()).filter(|d| !d.is_empty()),
+                            s.level.clone(),
+                            s.mapped.clone(),
+                        ));
+                    }
+                    for (subject, dispatch_id, level, mapped) in rows {
+                        diesel::insert_into(evaluation_ratings::table)
+                            .values(RatingRow {
+                                id: uuid::Uuid::now_v7().to_string(),
+                                case_id: case_id.clone(),
+                                part: e.part.clone(),
+                                cycle: e.cycle,
+                                attempt: if rerated { 2 } else { 1 },
+                                subject,
+                                dispatch_id,
+                                level,
+                                mapped,
+                                rated_by: actor.clone(),
+                                channel: channel.to_owned(),
+                                at: now.naive_utc(),
+                                superseded: false,
+                                comment: comment.clone(),
+                            })
+                            .execute(c)?;
+                    }
+                    e.status = "rated".into();
+                    e.rerated = rerated;
+                    e.version += 1;
+                    parts::save(c, &e)?;
+                    append(
+                        c,
+                        now,
+                        &case_id,
+                        pb::evaluation_event::Kind::Rated(pb::Rated {
                             case_id: case_id.clone(),
+                            source: pb::CaseSource::from_code(&source) as i32,
                             cycle: e.cycle,
-                            attempt,
-                            subject,
-                            dispatch_id,
-                            level,
-                            mapped,
-                            rated_by: actor.clone(),
+                            at: Some(time::to_proto(now)),
+                            case_mapped: if e.part == AGENCY || e.part == CASE {
+                                mapped.to_owned()
+                            } else {
+                                String::new()
+                            },
+                            subjects,
+                            rerated,
                             channel: channel.to_owned(),
-                            at: now.naive_utc(),
-                            superseded: false,
-                            comment: comment.clone(),
-                        })
-                        .execute(c)?;
+                            part: e.part.clone(),
+                        }),
+                    )?;
                 }
-                e.status = "rated".into();
-                e.rerated = rerated;
-                e.token_hash = None;
-                e.version += 1;
-                save(c, &e)?;
-                append(c, now, &case_id, pb::evaluation_event::Kind::Rated(pb::Rated {
-                    case_id: case_id.clone(),
-                    source: pb::CaseSource::from_code(&e.source) as i32,
-                    cycle: e.cycle,
-                    at: Some(time::to_proto(now)),
-                    case_mapped: case_mapped.to_owned(),
-                    subjects,
-                    rerated,
-                    channel: channel.to_owned(),
-                }))?;
                 Ok(Outcome::Done(view(c, &case_id)?))
             })
             .await?;
@@ -581,7 +609,8 @@ impl Evaluation {
         }
     }
 
-    /// Issues the citizen's one-time rating link (a new one replaces the old).
+    /// Issues the citizen's one-time rating link for the parts open to rating now (a new one
+    /// replaces the old).
     pub async fn issue_link(&self, p: &Principal, case_id: &str) -> Result<RatingLink, EvaluationError> {
         p.require("issue rating links", RATERS)?;
         let mut raw = [0u8; 32];
@@ -591,30 +620,44 @@ impl Evaluation {
         let expires = self
             .db
             .write(move |c| {
-                let e: EvaluationRow = evaluations::table
-                    .find(&id)
-                    .select(EvaluationRow::as_select())
-                    .first(c)
-                    .optional()?
-                    .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{id}' has no evaluation")))?;
-                require_source_role(role, &e.source, "a rating link")?;
-                if (e.status != "due" && e.status != "re_rating_invited") || now.naive_utc() > e.window_ends {
+                let source = source_of(c, &id)?;
+                require_source_role(role, &source, "a rating link")?;
+                let all = parts::of_case(c, &id)?;
+                let Some(expires) = all
+                    .iter()
+                    .filter(|p| is_open(&p.status) && now.naive_utc() <= p.window_ends)
+                    .map(|p| p.window_ends)
+                    .max()
+                else {
+                    if all.is_empty() {
+                        return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                    }
+                    let states: Vec<String> = all.iter().map(|p| format!("{} {}", named(&p.part), p.status)).collect();
                     return Err(refuse(
                         "evaluation.state",
-                        format!("the evaluation is {}; links are for evaluations open to rating", e.status),
+                        format!(
+                            "no part is open to rating ({}); links are for evaluations open to rating",
+                            states.join(", ")
+                        ),
                     ));
-                }
-                diesel::update(evaluations::table.find(&id))
-                    .set(evaluations::token_hash.eq(Some(&digest)))
+                };
+                diesel::delete(rating_links::table.filter(rating_links::case_id.eq(&id))).execute(c)?;
+                diesel::insert_into(rating_links::table)
+                    .values((
+                        rating_links::token_hash.eq(&digest),
+                        rating_links::case_id.eq(&id),
+                        rating_links::expires_at.eq(expires),
+                    ))
                     .execute(c)?;
-                Ok::<_, EvaluationError>(e.window_ends.and_utc())
+                Ok::<_, EvaluationError>(expires.and_utc())
             })
             .await?;
         Ok(RatingLink { path: format!("/rate?t={token}"), token, expires_at: expires })
     }
 
     /// A follow-up (回访) of an unsatisfied rating: an explanation invites one more rating;
-    /// re-handling asks routing to re-open the unsatisfied units' dispatches.
+    /// re-handling asks routing to re-open the unsatisfied units' dispatches. A petition's
+    /// follow-up answers the part it names, or every part rated unsatisfied.
     pub async fn follow_up(
         &self,
         p: &Principal,
@@ -632,109 +675,154 @@ impl Evaluation {
         let (id, now, actor, role) = (case_id.to_owned(), self.clock.now(), p.name.clone(), p.role);
         self.db
             .write(move |c| {
-                let mut e: EvaluationRow = evaluations::table
-                    .find(&id)
-                    .select(EvaluationRow::as_select())
-                    .first(c)
-                    .optional()?
-                    .ok_or_else(|| Problem::new(ErrorKind::NotFound, format!("case '{id}' has no evaluation")))?;
-                require_source_role(role, &e.source, "a follow-up")?;
+                let source = source_of(c, &id)?;
+                require_source_role(role, &source, "a follow-up")?;
+                let all = parts::of_case(c, &id)?;
+                if all.is_empty() {
+                    return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                }
+                let rehandling = input.outcome == "rehandling";
                 let current: Vec<RatingRow> = evaluation_ratings::table
                     .filter(evaluation_ratings::case_id.eq(&id))
                     .filter(evaluation_ratings::superseded.eq(false))
                     .select(RatingRow::as_select())
                     .load(c)?;
-                let unsatisfied: Vec<&RatingRow> = current.iter().filter(|r| r.mapped == "unsatisfied").collect();
-                if e.status != "rated" || unsatisfied.is_empty() {
-                    return Err(refuse("follow_up.unsatisfied", format!("a follow-up answers an unsatisfied rating; the evaluation is {} with no unsatisfied subject", e.status)));
+                let unsatisfied = |part: &str| current.iter().any(|r| r.part == part && r.mapped == "unsatisfied");
+                let targets: Vec<PartRow> = match input.part.as_deref().map(str::trim) {
+                    Some(part) if !part.is_empty() => {
+                        let Some(e) = all.iter().find(|p| p.part == part) else {
+                            let names: Vec<&str> = all.iter().map(|p| p.part.as_str()).collect();
+                            return Err(invalid("part", format!("'{part}' is not a part of this case's evaluation; its parts: {}", names.join(", "))));
+                        };
+                        vec![e.clone()]
+                    }
+                    _ => all
+                        .iter()
+                        .filter(|p| p.status == "rated" && unsatisfied(&p.part) && !(rehandling && p.part == AGENCY))
+                        .cloned()
+                        .collect(),
+                };
+                if targets.is_empty() {
+                    let states: Vec<String> = all.iter().map(|p| format!("{} {}", named(&p.part), p.status)).collect();
+                    return Err(refuse("follow_up.unsatisfied", format!("a follow-up answers an unsatisfied rating; none is waiting for one ({})", states.join(", "))));
                 }
-                match input.outcome.as_str() {
-                    "explanation" if e.rerated => {
-                        return Err(refuse("follow_up.rerate_once", "the citizen already rated again once after an explanation"));
+                for mut e in targets {
+                    if e.status != "rated" || !unsatisfied(&e.part) {
+                        return Err(refuse("follow_up.unsatisfied", format!("a follow-up answers an unsatisfied rating; {} is {} with no unsatisfied subject", named(&e.part), e.status)));
                     }
-                    "explanation" => e.status = "re_rating_invited".into(),
-                    _ if e.reopened => {
-                        return Err(refuse("follow_up.reopen_once", "this evaluation was already re-opened once after re-handling"));
+                    match input.outcome.as_str() {
+                        "explanation" if e.rerated => {
+                            return Err(refuse("follow_up.rerate_once", format!("the citizen already rated {} again once after an explanation", named(&e.part))));
+                        }
+                        "explanation" => e.status = "re_rating_invited".into(),
+                        _ if e.part == AGENCY => {
+                            return Err(refuse("follow_up.agency_rehandling", "the petition office's own step (registration, forwarding, the notice) is not re-handled by a unit; explain it instead"));
+                        }
+                        _ if e.reopened => {
+                            return Err(refuse("follow_up.reopen_once", format!("{} was already re-opened once after re-handling", named(&e.part))));
+                        }
+                        _ => e.status = "awaiting_rehandling".into(),
                     }
-                    _ => e.status = "awaiting_rehandling".into(),
-                }
-                e.version += 1;
-                save(c, &e)?;
-                diesel::insert_into(follow_ups::table)
-                    .values((
-                        follow_ups::id.eq(uuid::Uuid::now_v7().to_string()),
-                        follow_ups::case_id.eq(&id),
-                        follow_ups::outcome.eq(&input.outcome),
-                        follow_ups::note.eq(&note),
-                        follow_ups::by_whom.eq(&actor),
-                        follow_ups::at.eq(now.naive_utc()),
-                    ))
-                    .execute(c)?;
-                append(c, now, &id, pb::evaluation_event::Kind::FollowUp(pb::FollowUpRecorded {
-                    case_id: id.clone(),
-                    outcome: input.outcome.clone(),
-                    at: Some(time::to_proto(now)),
-                }))?;
-                if input.outcome == "rehandling" {
-                    // The case-level hotline rating names no dispatch: every unit's dispatch goes back.
-                    let mut dispatch_ids: Vec<String> = unsatisfied.iter().filter_map(|r| r.dispatch_id.clone()).collect();
-                    if dispatch_ids.is_empty() {
-                        dispatch_ids = current.iter().filter_map(|r| r.dispatch_id.clone()).collect();
-                    }
-                    dispatch_ids.sort();
-                    dispatch_ids.dedup();
-                    append(c, now, &id, pb::evaluation_event::Kind::RehandlingRequested(pb::RehandlingRequested {
+                    e.version += 1;
+                    parts::save(c, &e)?;
+                    diesel::insert_into(follow_ups::table)
+                        .values((
+                            follow_ups::id.eq(uuid::Uuid::now_v7().to_string()),
+                            follow_ups::case_id.eq(&id),
+                            follow_ups::part.eq(&e.part),
+                            follow_ups::outcome.eq(&input.outcome),
+                            follow_ups::note.eq(&note),
+                            follow_ups::by_whom.eq(&actor),
+                            follow_ups::at.eq(now.naive_utc()),
+                        ))
+                        .execute(c)?;
+                    append(c, now, &id, pb::evaluation_event::Kind::FollowUp(pb::FollowUpRecorded {
                         case_id: id.clone(),
-                        dispatch_ids,
-                        reason: format!("unsatisfied rating; follow-up: {note}"),
+                        outcome: input.outcome.clone(),
+                        at: Some(time::to_proto(now)),
+                        part: e.part.clone(),
                     }))?;
+                    if rehandling {
+                        let of_part: Vec<&RatingRow> = current.iter().filter(|r| r.part == e.part).collect();
+                        // The case-level hotline rating names no dispatch: every unit's dispatch goes back.
+                        let mut dispatch_ids: Vec<String> = of_part.iter().filter(|r| r.mapped == "unsatisfied").filter_map(|r| r.dispatch_id.clone()).collect();
+                        if dispatch_ids.is_empty() {
+                            dispatch_ids = of_part.iter().filter_map(|r| r.dispatch_id.clone()).collect();
+                        }
+                        dispatch_ids.sort();
+                        dispatch_ids.dedup();
+                        append(c, now, &id, pb::evaluation_event::Kind::RehandlingRequested(pb::RehandlingRequested {
+                            case_id: id.clone(),
+                            dispatch_ids,
+                            reason: format!("unsatisfied rating; follow-up: {note}"),
+                        }))?;
+                    }
                 }
                 view(c, &id)
             })
             .await
     }
 
-    /// Expires every evaluation whose window closed unrated, as of now.
+    /// Expires every part whose window closed unrated, as of now.
     pub async fn expire_due(&self) -> Result<usize, EvaluationError> {
+        use crate::store::evaluation_parts;
         let now = self.clock.now();
         self.db
             .write(move |c| {
-                let due: Vec<EvaluationRow> = evaluations::table
-                    .filter(evaluations::status.eq_any(["due", "re_rating_invited"]))
-                    .filter(evaluations::window_ends.lt(now.naive_utc()))
-                    .select(EvaluationRow::as_select())
+                let due: Vec<PartRow> = evaluation_parts::table
+                    .filter(evaluation_parts::status.eq_any(["due", "re_rating_invited"]))
+                    .filter(evaluation_parts::window_ends.lt(now.naive_utc()))
+                    .select(PartRow::as_select())
                     .load(c)?;
                 let mut expired = 0;
                 for e in due {
                     // One that a rating or another replica's job changed meanwhile is theirs.
-                    expired += usize::from(expire_row(c, e, now)?);
+                    expired += usize::from(parts::expire(c, e, now)?);
                 }
                 Ok(expired)
             })
             .await
     }
 
-    /// Expires one case's evaluation if its window has closed by now, as the background job
-    /// would; an expired one stays as it is.
-    pub async fn expire(&self, p: &Principal, case_id: &str) -> Result<EvaluationView, EvaluationError> {
+    /// Expires the case's parts (or the one `part` names) whose window has closed by now, as
+    /// the background job would; an expired one stays as it is.
+    pub async fn expire(
+        &self,
+        p: &Principal,
+        case_id: &str,
+        part: Option<String>,
+    ) -> Result<EvaluationView, EvaluationError> {
         p.require("expire evaluations", &[Role::Integrator, Role::Evaluator, Role::Admin])?;
         let (id, now, role) = (case_id.to_owned(), self.clock.now(), p.role);
         self.db
             .write(move |c| {
-                let e: EvaluationRow =
-                    evaluations::table.find(&id).select(EvaluationRow::as_select()).first(c).optional()?.ok_or_else(
-                        || {
-                            Problem::new(
-                                ErrorKind::NotFound,
-                                format!("case '{id}' has no evaluation (it is not resolved yet)"),
-                            )
-                        },
-                    )?;
-                require_source_role(role, &e.source, "expiry")?;
-                match e.status.as_str() {
-                    "expired" => {}
-                    "due" | "re_rating_invited" if now.naive_utc() > e.window_ends => {
-                        if !expire_row(c, e, now)? {
+                let source = source_of(c, &id)?;
+                require_source_role(role, &source, "expiry")?;
+                let mut all = parts::of_case(c, &id)?;
+                if let Some(part) = part.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+                    let names: Vec<String> = all.iter().map(|p| p.part.clone()).collect();
+                    all.retain(|p| p.part == part);
+                    if all.is_empty() {
+                        if part == AGENCY || parts::units(c, &id)?.iter().any(|u| u == part) {
+                            return Err(part_not_open(&id, part));
+                        }
+                        return Err(invalid(
+                            "part",
+                            format!(
+                                "'{part}' is not a part of this case's evaluation; its parts: {}",
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                if all.is_empty() {
+                    return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                }
+                let open: Vec<&PartRow> = all.iter().filter(|p| is_open(&p.status)).collect();
+                let closed: Vec<&PartRow> = open.iter().copied().filter(|p| now.naive_utc() > p.window_ends).collect();
+                if !closed.is_empty() {
+                    for e in closed {
+                        if !parts::expire(c, e.clone(), now)? {
                             return Err(Problem::new(
                                 ErrorKind::Conflict,
                                 "the evaluation changed while this request ran; read it again and retry",
@@ -743,28 +831,21 @@ impl Evaluation {
                             .into());
                         }
                     }
-                    "due" | "re_rating_invited" => {
-                        return Err(refuse(
-                            "evaluation.window",
-                            format!(
-                                "the rating window is open until {}",
-                                e.window_ends.and_utc().with_timezone(&district_offset()).format("%Y-%m-%d %H:%M")
-                            ),
-                        ));
-                    }
-                    other => {
-                        return Err(refuse(
-                            "evaluation.state",
-                            format!("the evaluation is {other}; only a due one expires"),
-                        ));
-                    }
+                } else if let Some(first) = open.iter().min_by_key(|p| p.window_ends) {
+                    return Err(refuse(
+                        "evaluation.window",
+                        format!("the rating window of {} is open until {}", named(&first.part), closed_at(first)),
+                    ));
+                } else if !all.iter().any(|p| p.status == "expired") {
+                    let states: Vec<String> = all.iter().map(|p| format!("{} {}", named(&p.part), p.status)).collect();
+                    return Err(refuse("evaluation.state", format!("only a due part expires ({})", states.join(", "))));
                 }
                 view(c, &id)
             })
             .await
     }
 
-    /// Expires due evaluations every `interval` until `shutdown`.
+    /// Expires due parts every `interval` until `shutdown`.
     pub async fn run_expiry(self, interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
         loop {
             tokio::select! {
@@ -778,66 +859,38 @@ impl Evaluation {
     }
 }
 
-/// A due evaluation whose window closed: expired (超期未评), or, after an explanation that
-/// was never answered, the first rating stands.
-/// Expires `e` unless someone changed it since it was read (then nothing happens and false is
-/// returned): the row is saved first, and the event appended only when it was.
-fn expire_row(c: &mut AnyConnection, mut e: EvaluationRow, now: DateTime<Utc>) -> Result<bool, EvaluationError> {
-    let invited = e.status == "re_rating_invited";
-    e.status = if invited { "rated".into() } else { "expired".into() };
-    e.token_hash = None;
-    e.version += 1;
-    if !saved(c, &e)? {
-        return Ok(false);
-    }
-    if !invited {
-        let subjects = subjects(c, &e.case_id, &e.source)?;
-        append(
-            c,
-            now,
-            &e.case_id,
-            pb::evaluation_event::Kind::Expired(pb::Expired {
-                case_id: e.case_id.clone(),
-                source: pb::CaseSource::from_code(&e.source) as i32,
-                cycle: e.cycle,
-                at: Some(time::to_proto(e.window_ends.and_utc())),
-                subjects,
-            }),
-        )?;
-    }
-    Ok(true)
+fn token_not_valid() -> EvaluationError {
+    // The same answer for a wrong, a used and an unknown token: nothing to enumerate.
+    Problem::new(ErrorKind::NotFound, "this rating link is not valid (it may have been used already)")
+        .with_rule("evaluation.token")
+        .into()
 }
 
-/// Writes `e`, whose version was raised by one, if the stored row still has the version it was
-/// read with. On PostgreSQL two transactions may read the same evaluation (a rating and the
-/// expiry job, or two replicas' jobs): the second to write finds the version moved.
-fn saved(c: &mut AnyConnection, e: &EvaluationRow) -> QueryResult<bool> {
-    let n = diesel::update(
-        evaluations::table.filter(evaluations::case_id.eq(&e.case_id)).filter(evaluations::version.eq(e.version - 1)),
-    )
-    .set(e)
-    .execute(c)?;
-    Ok(n == 1)
-}
-
-/// [`saved`], refusing the request when a concurrent change won.
-fn save(c: &mut AnyConnection, e: &EvaluationRow) -> Result<(), EvaluationError> {
-    if saved(c, e)? {
-        return Ok(());
+/// The case's status over its parts (see [`EvaluationView::status`]).
+fn overall(all: &[PartRow]) -> (&str, NaiveDateTime) {
+    let open = all.iter().filter(|p| is_open(&p.status)).min_by_key(|p| p.window_ends);
+    if let Some(p) = open {
+        return (p.status.as_str(), p.window_ends);
     }
-    Err(Problem::new(ErrorKind::Conflict, "the evaluation changed while this request ran; read it again and retry")
-        .with_rule("evaluation.concurrent")
-        .into())
+    let latest = all.iter().map(|p| p.window_ends).max().unwrap_or_default();
+    for status in ["awaiting_rehandling", "rated", "expired"] {
+        if all.iter().any(|p| p.status == status) {
+            return (status, latest);
+        }
+    }
+    ("due", latest)
 }
 
 fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, EvaluationError> {
-    let e: EvaluationRow =
-        evaluations::table.find(case_id).select(EvaluationRow::as_select()).first(c).optional()?.ok_or_else(|| {
-            Problem::new(ErrorKind::NotFound, format!("case '{case_id}' has no evaluation (it is not resolved yet)"))
-        })?;
+    let all = parts::of_case(c, case_id)?;
+    let Some(first) = all.first() else {
+        let source = source_of(c, case_id)?;
+        return Err(part_not_open(case_id, if source == "petition" { AGENCY } else { CASE }));
+    };
+    let source = first.source.clone();
     let ratings: Vec<RatingRow> = evaluation_ratings::table
         .filter(evaluation_ratings::case_id.eq(case_id))
-        .order((evaluation_ratings::cycle.asc(), evaluation_ratings::attempt.asc(), evaluation_ratings::subject.asc()))
+        .order((evaluation_ratings::at.asc(), evaluation_ratings::attempt.asc(), evaluation_ratings::subject.asc()))
         .select(RatingRow::as_select())
         .load(c)?;
     let subjects = ratings
@@ -850,16 +903,28 @@ fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, Evaluati
             mapped: Some(r.mapped.clone()),
         })
         .collect();
+    let (status, window_ends) = overall(&all);
     Ok(EvaluationView {
-        case_id: e.case_id,
-        source: e.source,
-        status: e.status,
-        cycle: e.cycle,
-        window_ends: e.window_ends.and_utc(),
+        case_id: case_id.to_owned(),
+        source,
+        status: status.to_owned(),
+        cycle: all.iter().map(|p| p.cycle).max().unwrap_or(1),
+        window_ends: window_ends.and_utc(),
+        parts: all
+            .iter()
+            .map(|p| PartView {
+                part: p.part.clone(),
+                status: p.status.clone(),
+                cycle: p.cycle,
+                opened_at: p.opened_at.and_utc(),
+                window_ends: p.window_ends.and_utc(),
+            })
+            .collect(),
         subjects,
         history: ratings
             .into_iter()
             .map(|r| RatingRecord {
+                part: r.part,
                 cycle: r.cycle,
                 attempt: r.attempt,
                 subject: r.subject,
@@ -872,59 +937,4 @@ fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, Evaluati
             })
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use caseflow_runtime::event_log;
-    use caseflow_runtime::testing::TestDatabase;
-
-    use super::*;
-
-    #[derive(QueryableByName)]
-    struct Counted {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-
-    /// Two transactions that read the same evaluation (a rating and the expiry job, or two
-    /// replicas' jobs): the second to write finds the version moved and changes nothing.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_stale_evaluation_is_neither_saved_nor_expired_twice() {
-        let test_db = TestDatabase::new("evaluation_versions");
-        let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &crate::MIGRATIONS]).await.expect("db");
-        let opened = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("date");
-        let row = EvaluationRow {
-            case_id: "case-1".into(),
-            source: "hotline".into(),
-            status: "due".into(),
-            cycle: 1,
-            reopened: false,
-            rerated: false,
-            opened_at: opened,
-            window_ends: opened + chrono::Duration::days(7),
-            token_hash: None,
-            version: 1,
-        };
-        let now = Utc::now();
-        let (expired_first, expired_again, events, status) = db
-            .write(move |c| {
-                diesel::insert_into(evaluations::table).values(&row).execute(c)?;
-                let read_by_the_job = row.clone();
-                let mut read_by_a_rating = row.clone();
-                read_by_a_rating.status = "rated".into();
-                read_by_a_rating.version += 1;
-                save(c, &read_by_a_rating)?;
-                let expired_first = expire_row(c, read_by_the_job.clone(), now)?;
-                let expired_again = expire_row(c, read_by_the_job, now)?;
-                let events = diesel::sql_query("SELECT COUNT(*) AS n FROM outbox_events").get_result::<Counted>(c)?.n;
-                let status: String = evaluations::table.find("case-1").select(evaluations::status).first(c)?;
-                Ok::<_, EvaluationError>((expired_first, expired_again, events, status))
-            })
-            .await
-            .expect("runs");
-        assert!(!expired_first && !expired_again, "the job's stale copy expires nothing");
-        assert_eq!(events, 0, "and appends no Expired event");
-        assert_eq!(status, "rated", "the rating that won stands");
-    }
 }

@@ -34,8 +34,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    evaluations (case_id) {
+    evaluation_parts (case_id, part) {
         case_id -> Text,
+        part -> Text,
         source -> Text,
         status -> Text,
         cycle -> Integer,
@@ -43,8 +44,15 @@ diesel::table! {
         rerated -> Bool,
         opened_at -> Timestamp,
         window_ends -> Timestamp,
-        token_hash -> Nullable<Text>,
         version -> Integer,
+    }
+}
+
+diesel::table! {
+    rating_links (token_hash) {
+        token_hash -> Text,
+        case_id -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -52,6 +60,7 @@ diesel::table! {
     evaluation_ratings (id) {
         id -> Text,
         case_id -> Text,
+        part -> Text,
         cycle -> Integer,
         attempt -> Integer,
         subject -> Text,
@@ -70,6 +79,7 @@ diesel::table! {
     follow_ups (id) {
         id -> Text,
         case_id -> Text,
+        part -> Text,
         outcome -> Text,
         note -> Text,
         by_whom -> Text,
@@ -77,10 +87,13 @@ diesel::table! {
     }
 }
 
+/// One part of a case's evaluation: the whole hotline case (`case`), the petition office
+/// (`agency`), or one handling unit of a petition (its code). Each has its own window.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = evaluations, treat_none_as_null = true)]
-pub struct EvaluationRow {
+#[diesel(table_name = evaluation_parts, treat_none_as_null = true)]
+pub struct PartRow {
     pub case_id: String,
+    pub part: String,
     pub source: String,
     pub status: String,
     pub cycle: i32,
@@ -88,7 +101,6 @@ pub struct EvaluationRow {
     pub rerated: bool,
     pub opened_at: NaiveDateTime,
     pub window_ends: NaiveDateTime,
-    pub token_hash: Option<String>,
     pub version: i32,
 }
 
@@ -97,6 +109,7 @@ pub struct EvaluationRow {
 pub struct RatingRow {
     pub id: String,
     pub case_id: String,
+    pub part: String,
     pub cycle: i32,
     pub attempt: i32,
     pub subject: String,

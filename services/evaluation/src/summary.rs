@@ -14,7 +14,7 @@ use crate::rates::{
     petition_satisfaction,
 };
 use crate::service::{Evaluation, EvaluationError};
-use crate::store::{eval_cases, eval_matters, evaluation_ratings, evaluations};
+use crate::store::{eval_cases, eval_matters, evaluation_parts, evaluation_ratings};
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UnitRates {
@@ -84,14 +84,19 @@ impl Evaluation {
                 // Expiry follows from the window, as overdue does from the deadline: a due
                 // evaluation whose window has closed is expired whether or not the expiry job
                 // has recorded it yet.
-                let evals: Vec<(String, String)> = evaluations::table
-                    .filter(evaluations::case_id.eq_any(&cases))
-                    .select((evaluations::case_id, evaluations::status, evaluations::window_ends))
-                    .load::<(String, String, chrono::NaiveDateTime)>(c)?
+                let evals: Vec<(String, String, String)> = evaluation_parts::table
+                    .filter(evaluation_parts::case_id.eq_any(&cases))
+                    .select((
+                        evaluation_parts::case_id,
+                        evaluation_parts::part,
+                        evaluation_parts::status,
+                        evaluation_parts::window_ends,
+                    ))
+                    .load::<(String, String, String, chrono::NaiveDateTime)>(c)?
                     .into_iter()
-                    .map(|(case, status, ends)| {
+                    .map(|(case, part, status, ends)| {
                         let status = if status == "due" && ends < now { "expired".to_owned() } else { status };
-                        (case, status)
+                        (case, part, status)
                     })
                     .collect();
                 let ratings: Vec<(String, String, String)> = evaluation_ratings::table
@@ -102,7 +107,9 @@ impl Evaluation {
                 Ok::<_, EvaluationError>((cases, matters, evals, ratings))
             })
             .await?;
-        let status: BTreeMap<&str, &str> = evals.iter().map(|(c, s)| (c.as_str(), s.as_str())).collect();
+        // A petition's unit is rated on its own part; a hotline case on the case's.
+        let status: BTreeMap<(&str, &str), &str> =
+            evals.iter().map(|(c, p, s)| ((c.as_str(), p.as_str()), s.as_str())).collect();
         let mut units: BTreeMap<String, UnitRates> = BTreeMap::new();
         for (case_id, unit, resolved) in &matters {
             let Some(unit) = unit else { continue };
@@ -111,14 +118,11 @@ impl Evaluation {
             if *resolved {
                 row.completed += 1;
             }
-            match status.get(case_id.as_str()) {
-                Some(_) if source == "petition" => {
-                    row.due += 1;
-                    if status.get(case_id.as_str()) == Some(&"expired") {
-                        row.expired += 1;
-                    }
-                }
-                _ => {}
+            if source == "petition"
+                && let Some(part) = status.get(&(case_id.as_str(), unit.as_str()))
+            {
+                row.due += 1;
+                row.expired += u64::from(*part == "expired");
             }
         }
         let mut unsatisfied_cases = 0;

@@ -23,10 +23,29 @@ const HOT: &[(&str, &str, &[&str])] = &[
         "SELECT matter_id FROM eval_matters WHERE case_id = $1 ORDER BY matter_id",
         &["case-1500"],
     ),
-    ("an evaluation by case", "SELECT status, version FROM evaluations WHERE case_id = $1", &["case-1500"]),
-    ("an evaluation by link token", "SELECT case_id FROM evaluations WHERE token_hash = $1", &["t-1500"]),
+    (
+        "a unit's unresolved matters of a case",
+        "SELECT COUNT(*) FROM eval_matters WHERE case_id = $1 AND lead_unit = $2 AND resolved = FALSE",
+        &["case-1500", "chengguan"],
+    ),
+    (
+        "a case's evaluation parts",
+        "SELECT part, status FROM evaluation_parts WHERE case_id = $1 ORDER BY part",
+        &["case-1500"],
+    ),
+    (
+        "one part",
+        "SELECT status, version FROM evaluation_parts WHERE case_id = $1 AND part = $2",
+        &["case-1500", "case"],
+    ),
+    ("a link by token", "SELECT case_id, expires_at FROM rating_links WHERE token_hash = $1", &["t-1500"]),
+    ("a case's links", "SELECT token_hash FROM rating_links WHERE case_id = $1", &["case-1500"]),
     ("a case's ratings", "SELECT id FROM evaluation_ratings WHERE case_id = $1", &["case-1500"]),
-    ("a cycle's ratings", "SELECT id FROM evaluation_ratings WHERE case_id = $1 AND cycle = $2", &["case-1500", "1"]),
+    (
+        "a part's ratings of a cycle",
+        "SELECT id FROM evaluation_ratings WHERE case_id = $1 AND part = $2 AND cycle = $3",
+        &["case-1500", "case", "1"],
+    ),
     (
         "a case's current ratings",
         "SELECT id FROM evaluation_ratings WHERE case_id = $1 AND superseded = FALSE",
@@ -34,12 +53,12 @@ const HOT: &[(&str, &str, &[&str])] = &[
     ),
     (
         "a case's rating history",
-        "SELECT id FROM evaluation_ratings WHERE case_id = $1 ORDER BY cycle, attempt, subject",
+        "SELECT id FROM evaluation_ratings WHERE case_id = $1 ORDER BY at, attempt, subject",
         &["case-1500"],
     ),
     (
-        "the expiry job's due evaluations",
-        "SELECT case_id FROM evaluations WHERE status IN ($1, $2) AND window_ends < $3",
+        "the expiry job's due parts",
+        "SELECT case_id, part FROM evaluation_parts WHERE status IN ($1, $2) AND window_ends < $3",
         &["due", "re_rating_invited", "2020-06-01 00:00:00"],
     ),
     (
@@ -60,7 +79,7 @@ const HOT: &[(&str, &str, &[&str])] = &[
     // gauges.rs: what `/metrics` reads at each scrape
     (
         "evaluations waiting, by status and source",
-        "SELECT status, source, COUNT(*) FROM evaluations WHERE status IN ($1, $2, $3) GROUP BY status, source",
+        "SELECT status, source, COUNT(*) FROM evaluation_parts WHERE status IN ($1, $2, $3) GROUP BY status, source",
         &["due", "re_rating_invited", "awaiting_rehandling"],
     ),
 ];
@@ -81,14 +100,16 @@ async fn evaluations_hot_queries_read_through_an_index_without_statistics() {
              ('m-{i}', 'case-{i}', 'm-{i}-d1', 'chengguan', TRUE, '2020-03-10 09:00:00');\n\
              INSERT INTO evaluation_subjects (dispatch_id, case_id, unit, source) VALUES ('m-{i}-d1', 'case-{i}', \
              'chengguan', 'hotline');\n\
-             INSERT INTO evaluations (case_id, source, status, cycle, reopened, rerated, opened_at, window_ends, \
-             token_hash, version) VALUES ('case-{i}', 'hotline', '{status}', 1, FALSE, FALSE, '2020-03-10 09:00:00', \
-             '2020-03-13 16:00:00', 't-{i}', 1);\n\
-             INSERT INTO evaluation_ratings (id, case_id, cycle, attempt, subject, dispatch_id, level, mapped, \
-             rated_by, channel, at, superseded) VALUES ('er-{i}', 'case-{i}', 1, 1, 'chengguan', 'm-{i}-d1', \
+             INSERT INTO evaluation_parts (case_id, part, source, status, cycle, reopened, rerated, opened_at, \
+             window_ends, version) VALUES ('case-{i}', 'case', 'hotline', '{status}', 1, FALSE, FALSE, \
+             '2020-03-10 09:00:00', '2020-03-13 16:00:00', 1);\n\
+             INSERT INTO rating_links (token_hash, case_id, expires_at) VALUES ('t-{i}', 'case-{i}', \
+             '2020-03-13 16:00:00');\n\
+             INSERT INTO evaluation_ratings (id, case_id, part, cycle, attempt, subject, dispatch_id, level, mapped, \
+             rated_by, channel, at, superseded) VALUES ('er-{i}', 'case-{i}', 'case', 1, 1, 'chengguan', 'm-{i}-d1', \
              'satisfied', 'satisfied', 'platform', 'integrator', '2020-03-11 09:00:00', FALSE);\n\
-             INSERT INTO follow_ups (id, case_id, outcome, note, by_whom, at) VALUES ('f-{i}', 'case-{i}', \
-             'explanation', '解释', 'platform', '2020-03-12 09:00:00');\n",
+             INSERT INTO follow_ups (id, case_id, part, outcome, note, by_whom, at) VALUES ('f-{i}', 'case-{i}', \
+             'case', 'explanation', '解释', 'platform', '2020-03-12 09:00:00');\n",
             day = 1 + i % 28,
         ));
     }

@@ -495,17 +495,24 @@ impl Gen<'_> {
                     ("poor", 0.6),
                 ])
             };
-            let unit_levels = if petition {
-                units.iter().map(|u| (u.clone(), level.to_owned())).collect()
+            // A petition's units are rated on their own parts; the office's part was rated on
+            // its own, after its decision (`rate_agency`).
+            let (level, unit_levels): (String, std::collections::BTreeMap<String, String>) = if petition {
+                (String::new(), units.iter().map(|u| (u.clone(), level.to_owned())).collect())
             } else {
-                Default::default()
+                (level.to_owned(), Default::default())
             };
-            self.push(at, Event::Rating { case: case.into(), level: level.into(), unit_levels });
-            if matches!(level, "unsatisfied" | "poor") && self.rng.chance(0.5) {
+            let unsatisfied = matches!(level.as_str(), "unsatisfied" | "poor")
+                || unit_levels.values().any(|l: &String| l == "unsatisfied");
+            self.push(at, Event::Rating { case: case.into(), level, unit_levels });
+            if unsatisfied && self.rng.chance(0.5) {
                 self.push(
                     at + Duration::hours(20),
                     Event::FollowUp {
-                        case: case.into(), outcome: "explanation".into(), note: "已做好政策解释".into()
+                        case: case.into(),
+                        outcome: "explanation".into(),
+                        note: "已做好政策解释".into(),
+                        part: None,
                     },
                 );
             }
@@ -514,7 +521,27 @@ impl Gen<'_> {
             let day = (resolved + Duration::days(window + 1)).date_naive();
             let at = resolved.timezone().from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap_or_default()).single();
             if let Some(at) = at {
-                self.push(at, Event::Expiry { case: case.into() });
+                // A petition's unit part expires on its own (the office's may have been rated).
+                let part = petition.then(|| units.first().cloned()).flatten();
+                self.push(at, Event::Expiry { case: case.into(), part });
+            }
+        }
+    }
+
+    /// The petition office's own part, opened by its decision at `decided`: rated by almost
+    /// every petitioner (the bulletin: 信访机构群众参评率98.9%，满意率93.3%), at its own time.
+    /// Drawn from the petition's own stream, like its decision.
+    fn rate_agency(&mut self, own: &mut Rng, case: &str, decided: At) {
+        const WINDOW: i64 = 30;
+        if own.chance(0.989) {
+            let at = decided + own.minutes(60, (WINDOW - 1) * 24 * 60);
+            let level = *own.weighted(&[("satisfied", 80.0), ("basic", 13.3), ("unsatisfied", 6.7)]);
+            self.push(at, Event::Rating { case: case.into(), level: level.into(), unit_levels: Default::default() });
+        } else {
+            let day = (decided + Duration::days(WINDOW + 1)).date_naive();
+            let at = decided.timezone().from_local_datetime(&day.and_hms_opt(8, 0, 0).unwrap_or_default()).single();
+            if let Some(at) = at {
+                self.push(at, Event::Expiry { case: case.into(), part: Some("agency".into()) });
             }
         }
     }
@@ -675,6 +702,7 @@ impl Gen<'_> {
                 return;
             }
         }
+        self.rate_agency(&mut own, &number, later.unwrap_or(t));
         if !accepted {
             return;
         }

@@ -279,16 +279,31 @@ pub enum Event {
         reason: String,
     },
     /// The citizen's rating: hotline by the platform, petition by the desk.
+    /// A petition's parts are rated at their own times: `level` the petition office's (empty:
+    /// not this time), `unit_levels` the handling units rated now.
     Rating {
         case: String,
+        #[serde(default)]
         level: String,
         #[serde(default)]
         unit_levels: BTreeMap<String, String>,
     },
-    /// The rating window closed unrated (超期未评).
-    Expiry { case: String },
-    /// After an unsatisfied rating: an explanation, or re-handling.
-    FollowUp { case: String, outcome: String, note: String },
+    /// The rating window closed unrated (超期未评): of the part named (`agency` or a unit's
+    /// code), or of every part whose window has closed.
+    Expiry {
+        case: String,
+        #[serde(default)]
+        part: Option<String>,
+    },
+    /// After an unsatisfied rating: an explanation, or re-handling; of the part named, or of
+    /// every part rated unsatisfied.
+    FollowUp {
+        case: String,
+        outcome: String,
+        note: String,
+        #[serde(default)]
+        part: Option<String>,
+    },
     /// A leader received petitioners (领导接访).
     LeaderReception {
         reception_number: String,

@@ -619,17 +619,22 @@ impl Clients {
                 self.evaluation.rate(request(msg, role, at)?).await?;
                 Ok(Ids::default())
             }
-            Event::Expiry { case } => {
+            Event::Expiry { case, part } => {
                 let (case_id, _, petition) = names.case(case)?;
                 let role = if *petition { "evaluator" } else { "integrator" };
-                self.evaluation.expire(request(pb::ExpireRequest { case_id: case_id.clone() }, role, at)?).await?;
+                let msg = pb::ExpireRequest { case_id: case_id.clone(), part: part.clone().unwrap_or_default() };
+                self.evaluation.expire(request(msg, role, at)?).await?;
                 Ok(Ids::default())
             }
-            Event::FollowUp { case, outcome, note } => {
+            Event::FollowUp { case, outcome, note, part } => {
                 let (case_id, _, petition) = names.case(case)?;
                 let role = if *petition { "evaluator" } else { "integrator" };
-                let msg =
-                    pb::FollowUpRequest { case_id: case_id.clone(), outcome: outcome.clone(), note: note.clone() };
+                let msg = pb::FollowUpRequest {
+                    case_id: case_id.clone(),
+                    outcome: outcome.clone(),
+                    note: note.clone(),
+                    part: part.clone().unwrap_or_default(),
+                };
                 self.evaluation.follow_up(request(msg, role, at)?).await?;
                 Ok(Ids::default())
             }

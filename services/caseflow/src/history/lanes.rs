@@ -55,7 +55,7 @@ fn keys(line: &Line) -> Vec<String> {
         Event::Designate { case: c, .. }
         | Event::Assign { case: c, .. }
         | Event::Rating { case: c, .. }
-        | Event::Expiry { case: c }
+        | Event::Expiry { case: c, .. }
         | Event::FollowUp { case: c, .. }
         | Event::PetitionDecision { case: c, .. } => vec![case(c)],
         Event::LeaderReception { reception_number, matters, .. } => {
