@@ -58,6 +58,8 @@ struct Recount {
     agency_due: u64,
     agency_expired: u64,
     agency_rated: u64,
+    /// 复查 and 复核 requested in the period: (level, outcome or "pending") -> count.
+    reviews: BTreeMap<String, u64>,
     /// The petition office's decisions on the period's petitions, by outcome (a refusal with
     /// its legal channel: not_accepted.litigation), and the ones decided after the 15 days.
     decisions: BTreeMap<String, u64>,
@@ -142,6 +144,24 @@ fn recount(lines: &[Line]) -> Recount {
             r.unsatisfied += 1;
         }
     }
+    // Reviews requested in the period, with their outcome by the end of the file.
+    let mut asked: BTreeMap<(String, String), String> = BTreeMap::new();
+    for l in lines {
+        match &l.event {
+            Event::ReviewRequest { case, level, .. } if in_period(&l.at) => {
+                asked.insert((case.clone(), level.clone()), "pending".into());
+            }
+            Event::ReviewDecision { case, level, outcome, .. } => {
+                if let Some(o) = asked.get_mut(&(case.clone(), level.clone())) {
+                    o.clone_from(outcome);
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((_, level), outcome) in asked {
+        *r.reviews.entry(format!("{level}.{outcome}")).or_default() += 1;
+    }
     r.petition_rated = rated_units.len() as u64;
     r.agency_rated = rated_agency.len() as u64;
     r
@@ -202,6 +222,15 @@ fn figures(reports: &[Value]) -> Recount {
         agency_rated: ["satisfied", "basic", "unsatisfied"].iter().filter_map(|k| agency[k].as_u64()).sum(),
         decisions: decisions(&petition["decisions"]),
         decided_late: petition["decisions"]["late"].as_u64().unwrap_or(0),
+        reviews: ["review", "re_review"]
+            .iter()
+            .flat_map(|level| {
+                ["upheld", "changed", "revoked", "pending"].iter().filter_map(move |o| {
+                    let n = petition["reviews"][level][o].as_u64().filter(|n| *n > 0)?;
+                    Some((format!("{level}.{o}"), n))
+                })
+            })
+            .collect(),
     }
 }
 
@@ -253,7 +282,12 @@ async fn a_generated_half_year_imports_into_reports_that_recount_from_the_file_a
     assert!(summary.bad.is_empty(), "every generated line is allowed by the rules: {}", summary.render());
     assert_eq!((summary.lines, summary.applied), (lines.len(), lines.len()));
     assert!(summary.by_type.contains_key("return_request (refused as recorded)"), "{}", summary.render());
-    reports_equal(&sandbox, &recount(&lines)).await;
+    let expected = recount(&lines);
+    assert!(
+        expected.reviews.keys().any(|k| k.starts_with("re_review.")) && expected.agency_rated > 0,
+        "the file has 复查, 复核 and the office's own ratings to recount: {expected:?}"
+    );
+    reports_equal(&sandbox, &expected).await;
     sandbox.settled().await;
     let first = reports(&sandbox).await;
     let bounce = &first[4]["units"];

@@ -28,12 +28,17 @@ const DECIDERS: &[Role] = &[Role::Dispatcher, Role::Admin];
 
 /// The end (24:00, district time) of the 15th natural day after registration.
 pub fn due_at(received_at: DateTime<Utc>) -> NaiveDateTime {
+    end_of_natural_day(received_at, DECISION_DAYS)
+}
+
+/// The end (24:00, district time) of the `days`-th natural day after `from`'s day.
+pub fn end_of_natural_day(from: DateTime<Utc>, days: i64) -> NaiveDateTime {
     use chrono::TimeZone as _;
     let offset = caseflow_runtime::clock::district_offset();
-    let day = received_at.with_timezone(&offset).date_naive() + Duration::days(DECISION_DAYS + 1);
+    let day = from.with_timezone(&offset).date_naive() + Duration::days(days + 1);
     day.and_hms_opt(0, 0, 0)
         .and_then(|midnight| offset.from_local_datetime(&midnight).single())
-        .map_or(received_at.naive_utc(), |t| t.naive_utc())
+        .map_or(from.naive_utc(), |t| t.naive_utc())
 }
 
 /// The case's status while (or once) the decision keeps it from the units.
@@ -162,6 +167,12 @@ impl crate::service::Intake {
                         "decision.made",
                         format!("the petition was already decided ({}); a decision is made once", row.outcome),
                     ));
+                }
+                if decision.outcome == "accepted"
+                    && let Some(head) = &case.repeat_of
+                    && let Some(concluded) = crate::reviews::concluded(c, head)?
+                {
+                    return Err(IntakeError::Invalid(vec![crate::reviews::no_reacceptance("outcome", &concluded)]));
                 }
                 if decided_at.naive_utc() < case.received_at {
                     return Err(IntakeError::Invalid(vec![caseflow_runtime::FieldViolation::new(

@@ -232,6 +232,45 @@ impl IntakeApi for IntakeGrpc {
         .await
     }
 
+    async fn request_review(
+        &self,
+        request: Request<pb::RequestReviewRequest>,
+    ) -> Result<Response<pb::ReviewView>, Status> {
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/RequestReview", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = crate::reviews::ReviewRequestInput {
+                level: r.level,
+                reviewing_body: r.reviewing_body,
+                answer_received_at: r.answer_received_at,
+                requested_at: Some(r.requested_at).filter(|t| !t.is_empty()),
+            };
+            let review = this.intake.request_review(&principal, &r.case_id, input).await?;
+            Ok(Response::new(review_view(review)))
+        })
+        .await
+    }
+
+    async fn decide_review(
+        &self,
+        request: Request<pb::DecideReviewRequest>,
+    ) -> Result<Response<pb::ReviewView>, Status> {
+        let this = self.clone();
+        idempotent(&self.intake.db, "/caseflow.v1.Intake/DecideReview", request, |request| async move {
+            let principal = grpc_principal(&request)?;
+            let r = request.into_inner();
+            let input = crate::reviews::ReviewDecisionInput {
+                outcome: r.outcome,
+                opinion: r.opinion,
+                decided_at: Some(r.decided_at).filter(|t| !t.is_empty()),
+            };
+            let review = this.intake.decide_review(&principal, &r.case_id, &r.level, input).await?;
+            Ok(Response::new(review_view(review)))
+        })
+        .await
+    }
+
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::CaseView>, Status> {
         let principal = grpc_principal(&request)?;
         let case = self.intake.get_case(&principal, &request.into_inner().case_id).await?;
@@ -318,5 +357,19 @@ impl IntakeApi for IntakeGrpc {
             phone: revealed.phone.unwrap_or_default(),
             id_number: revealed.id_number.unwrap_or_default(),
         }))
+    }
+}
+
+fn review_view(v: crate::reviews::ReviewView) -> pb::ReviewView {
+    pb::ReviewView {
+        case_id: v.case_id,
+        level: v.level,
+        reviewing_body: v.reviewing_body,
+        requested_at: Some(time::to_proto(v.requested_at)),
+        due_at: Some(time::to_proto(v.due_at)),
+        decided_at: v.decided_at.map(time::to_proto),
+        outcome: v.outcome.unwrap_or_default(),
+        opinion: v.opinion.unwrap_or_default(),
+        late: v.late,
     }
 }

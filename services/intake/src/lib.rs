@@ -9,6 +9,7 @@ pub mod input;
 pub mod ledger;
 pub mod receptions;
 pub mod rest;
+pub mod reviews;
 pub mod rotation;
 pub mod routing_events;
 pub mod service;

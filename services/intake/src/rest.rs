@@ -47,6 +47,8 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/hotline/orders", post(submit_order))
         .route("/v1/petitions", post(submit_petition))
         .route("/v1/petitions/{case_id}/decision", post(decide_petition))
+        .route("/v1/petitions/{case_id}/reviews", post(request_review).get(reviews))
+        .route("/v1/petitions/{case_id}/reviews/{level}/decision", post(decide_review))
         .route("/v1/cases", get(list_cases))
         .route("/v1/cases/{case_id}", get(get_case))
         .route("/v1/cases/{case_id}/reveal", post(reveal))
@@ -112,6 +114,66 @@ async fn decide_petition(
     ApiJson(input): ApiJson<crate::input::DecisionInput>,
 ) -> Result<Json<CaseView>, IntakeError> {
     Ok(Json(state.intake.decide_petition(&principal, &case_id, input).await?))
+}
+
+/// A petitioner asks for 复查 (review) or 复核 (re-review) of a petition's written answer
+/// (信访工作条例 第三十五条, 第三十六条): within 30 days of receiving it; decided within 30 days.
+#[utoipa::path(
+    post, path = "/v1/petitions/{case_id}/reviews", request_body = crate::reviews::ReviewRequestInput,
+    params(("case_id" = String, Path, description = "the petition's case id")),
+    responses(
+        (status = 201, body = crate::reviews::ReviewView), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "not an accepted petition, asked already, out of order, or past the 30 days"),
+        (status = 413), (status = 422),
+    ),
+    security(("api_key" = []))
+)]
+async fn request_review(
+    State(state): State<RestState>,
+    Authenticated(principal): Authenticated,
+    axum::extract::Path(case_id): axum::extract::Path<String>,
+    ApiJson(input): ApiJson<crate::reviews::ReviewRequestInput>,
+) -> Result<impl IntoResponse, IntakeError> {
+    let review = state.intake.request_review(&principal, &case_id, input).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(review)))
+}
+
+/// A petition's reviews (复查, then 复核), each with its deadline and decision.
+#[utoipa::path(
+    get, path = "/v1/petitions/{case_id}/reviews",
+    params(("case_id" = String, Path, description = "the petition's case id")),
+    responses((status = 200, body = Vec<crate::reviews::ReviewView>), (status = 401), (status = 403), (status = 404)),
+    security(("api_key" = []))
+)]
+async fn reviews(
+    State(state): State<RestState>,
+    Authenticated(principal): Authenticated,
+    axum::extract::Path(case_id): axum::extract::Path<String>,
+) -> Result<Json<Vec<crate::reviews::ReviewView>>, IntakeError> {
+    Ok(Json(state.intake.reviews(&principal, &case_id).await?))
+}
+
+/// The reviewing body decides a 复查 or 复核: upheld, changed or revoked, with its written
+/// opinion. After a decided 复核 the same facts are not accepted again.
+#[utoipa::path(
+    post, path = "/v1/petitions/{case_id}/reviews/{level}/decision", request_body = crate::reviews::ReviewDecisionInput,
+    params(
+        ("case_id" = String, Path, description = "the petition's case id"),
+        ("level" = String, Path, pattern = "^(review|re_review)$", description = "review | re_review"),
+    ),
+    responses(
+        (status = 200, body = crate::reviews::ReviewView), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "already decided"), (status = 413), (status = 422),
+    ),
+    security(("api_key" = []))
+)]
+async fn decide_review(
+    State(state): State<RestState>,
+    Authenticated(principal): Authenticated,
+    axum::extract::Path((case_id, level)): axum::extract::Path<(String, String)>,
+    ApiJson(input): ApiJson<crate::reviews::ReviewDecisionInput>,
+) -> Result<Json<crate::reviews::ReviewView>, IntakeError> {
+    Ok(Json(state.intake.decide_review(&principal, &case_id, &level, input).await?))
 }
 
 /// Register a petition (letter, visit, online complaint, leader mailbox). The petition number
@@ -414,11 +476,12 @@ pub fn document(policy: &Policy) -> serde_json::Value {
 #[openapi(
     info(title = "Caseflow intake", description = "Takes in 12345 hotline work orders and petitions, exactly once, with the citizen's data protected."),
     paths(
-        submit_order, submit_petition, decide_petition, list_cases, get_case, reveal, reveal_log, flag_threat, watch, update_watch,
+        submit_order, submit_petition, decide_petition, request_review, reviews, decide_review, list_cases, get_case, reveal, reveal_log, flag_threat, watch, update_watch,
         repeat_petitioners, record_reception, receptions, update_outcome, taxonomy
     ),
     components(schemas(
-        OrderInput, PetitionInput, crate::input::DecisionInput,
+        OrderInput, PetitionInput, crate::input::DecisionInput, crate::reviews::ReviewRequestInput,
+        crate::reviews::ReviewDecisionInput, crate::reviews::ReviewView,
         crate::decisions::DecisionView, VisitInput, JointLetterInput, LocationInput, Coordinates, CitizenInput, MatterInput,
         CaseView, CitizenView, LocationView, MatterView, PetitionView, CasePage, RevealRequest, RevealedCitizen, RevealRecord,
         WatchItem, WatchUpdate, ThreatFlag, RepeatPetitioner,

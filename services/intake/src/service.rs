@@ -230,6 +230,16 @@ impl Intake {
                         row.repeat_of = Some(first.repeat_of.unwrap_or(first.id));
                         row.is_first = false;
                     }
+                    // The facts of a decided 复核 are not accepted again (信访工作条例 第三十六条).
+                    let accepted_now = decided.as_ref().is_none_or(|d| d.outcome == "accepted");
+                    if row.source == Source::Petition.as_str()
+                        && accepted_now
+                        && let Some(head) = &row.repeat_of
+                        && let Some(concluded) = crate::reviews::concluded(c, head)?
+                    {
+                        let field = if decided.is_some() { "decision.outcome" } else { "decision" };
+                        return Err(IntakeError::Invalid(vec![crate::reviews::no_reacceptance(field, &concluded)]));
+                    }
                     let decision = (row.source == Source::Petition.as_str()).then(|| {
                         crate::decisions::at_registration(&row.id, row.received_at.and_utc(), decided.as_ref(), &actor)
                     });

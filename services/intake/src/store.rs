@@ -83,6 +83,47 @@ pub struct DecisionRow {
 }
 
 diesel::table! {
+    petition_reviews (case_id, level) {
+        case_id -> Text,
+        level -> Text,
+        reviewing_body -> Text,
+        answer_received_at -> Timestamp,
+        requested_at -> Timestamp,
+        due_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        opinion -> Nullable<Text>,
+        requested_by -> Text,
+        decided_by -> Nullable<Text>,
+    }
+}
+
+/// A request for 复查 or 复核, and its decision once made.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = petition_reviews, treat_none_as_null = true)]
+pub struct ReviewRow {
+    pub case_id: String,
+    pub level: String,
+    pub reviewing_body: String,
+    pub answer_received_at: NaiveDateTime,
+    pub requested_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub decided_at: Option<NaiveDateTime>,
+    pub outcome: Option<String>,
+    pub opinion: Option<String>,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+}
+
+diesel::table! {
+    concluded_facts (chain_head) {
+        chain_head -> Text,
+        case_id -> Text,
+        concluded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     case_units (case_id, unit) {
         case_id -> Text,
         unit -> Text,

@@ -199,7 +199,7 @@ pub(crate) struct Check {
 }
 
 impl Check {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { violations: Vec::new() }
     }
 
@@ -207,7 +207,7 @@ impl Check {
         self.violations.push(FieldViolation::new(field, rule));
     }
 
-    fn text(&mut self, field: &str, value: &str, required: bool, max: usize) -> String {
+    pub(crate) fn text(&mut self, field: &str, value: &str, required: bool, max: usize) -> String {
         let value = value.trim();
         if value.is_empty() {
             if required {
@@ -225,7 +225,7 @@ impl Check {
         value.to_owned()
     }
 
-    fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) -> String {
+    pub(crate) fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) -> String {
         let value = value.trim();
         if value.is_empty() {
             self.fail(field, format!("is required; one of {}", allowed.join(", ")));
@@ -243,6 +243,22 @@ impl Check {
             self.fail(field, format!("must be 1-64 of A-Z, a-z, 0-9, '-' and '_' (e.g. {example})"));
         }
         value.to_owned()
+    }
+
+    /// An optional moment the caller states, RFC 3339 with offset, not after `now`.
+    pub(crate) fn moment(&mut self, field: &str, raw: Option<&str>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let raw = raw.map(str::trim).filter(|s| !s.is_empty())?;
+        match DateTime::parse_from_rfc3339(raw) {
+            Ok(t) if t.with_timezone(&Utc) > now => {
+                self.fail(field, "must not be in the future");
+                None
+            }
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                self.fail(field, "must be RFC 3339 with offset, e.g. 2020-07-01T10:00:00+08:00");
+                None
+            }
+        }
     }
 
     fn received_at(&mut self, raw: &str, records: &RecordBounds, now: DateTime<Utc>) -> DateTime<Utc> {

@@ -44,6 +44,14 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["1500", "9223372036854775807"],
     ),
     ("a consumer's checkpoint", "SELECT position FROM consumer_checkpoints WHERE consumer = $1", &["intake<-routing"]),
+    // reviews.rs: a petition's 复查 and 复核, and the facts a decided 复核 concluded.
+    (
+        "one review of a petition",
+        "SELECT due_at, decided_at FROM petition_reviews WHERE case_id = $1 AND level = $2",
+        &["case-1500", "review"],
+    ),
+    ("a petition's reviews", "SELECT level FROM petition_reviews WHERE case_id = $1", &["case-1500"]),
+    ("concluded facts of a chain", "SELECT case_id FROM concluded_facts WHERE chain_head = $1", &["case-1500"]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +73,12 @@ async fn the_write_paths_queries_read_through_an_index_without_statistics() {
              INSERT INTO matters (id, case_id, ordinal, category, summary) VALUES ('m-{i}', 'case-{i}', 1, \
              'urban_management.cooking_fume', '油烟');\n\
              INSERT INTO outbox_events (position, event_id, event_type, aggregate_id, payload, trace_context, \
-             recorded_at) VALUES ({pos}, 'e-{i}', 't', 'case-{i}', '', '{{}}', '2020-03-01 09:00:00');\n",
+             recorded_at) VALUES ({pos}, 'e-{i}', 't', 'case-{i}', '', '{{}}', '2020-03-01 09:00:00');\n\
+             INSERT INTO petition_reviews (case_id, level, reviewing_body, answer_received_at, requested_at, due_at, \
+             requested_by) VALUES ('case-{i}', 'review', '区政府', '2020-03-01 09:00:00', '2020-03-02 09:00:00', \
+             '2020-04-01 16:00:00', 'desk');\n\
+             INSERT INTO concluded_facts (chain_head, case_id, concluded_at) VALUES ('case-{i}', 'case-{i}', \
+             '2020-05-01 09:00:00');\n",
             p = i % 500,
             pos = i + 1,
         ));

@@ -139,6 +139,33 @@ fn names(units: &Units, codes: &[String], group: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the petition office decided on the period's petitions, and the 复查 and 复核 asked.
+fn decisions_sentence(months: &str, p: &Summary) -> String {
+    let d = p.decisions.clone().unwrap_or_default();
+    let not_accepted: u64 = d.not_accepted.iter().map(|c| c.count).sum();
+    let channels: Vec<String> = d.not_accepted.iter().map(|c| format!("{}{}件", c.label, c.count)).collect();
+    let mut out = format!(
+        "{months}登记的信访事项中，受理{}件，不予受理{}件（{}），不再受理{}件，转送外区{}件，待决定{}件；逾期作出受理决定{}件。",
+        d.accepted,
+        not_accepted,
+        list_or_none(&channels),
+        d.no_longer_accepted,
+        d.forwarded,
+        d.pending,
+        d.late
+    );
+    let r = p.reviews.clone().unwrap_or_default();
+    for (name, n) in [("复查", &r.review), ("复核", &r.re_review)] {
+        out.push_str(&format!(
+            "申请{name}{}件，维持{}件、变更{}件、撤销{}件，尚在办理{}件，超期{}件；",
+            n.requested, n.upheld, n.changed, n.revoked, n.pending, n.late
+        ));
+    }
+    out.pop();
+    out.push('。');
+    out
+}
+
 /// The document's blocks.
 pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
     let district = district_name();
@@ -180,6 +207,9 @@ pub fn blocks(i: &Inputs<'_>) -> Vec<Block> {
         list_or_none(&repeats),
         list_or_none(&hot),
     )));
+
+    // The petition office's decisions (第二十二条) and the reviews (第三十五条, 第三十六条).
+    b.push(Block::Paragraph(decisions_sentence(&months, p)));
 
     // (二) leader receptions.
     b.push(Block::Heading(3, "（二）领导接访".into()));

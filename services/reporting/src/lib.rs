@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod repeats;
 pub mod reports;
 pub mod rest;
+pub mod reviews;
 pub mod rollup;
 pub mod single_visit;
 pub mod store;

@@ -70,6 +70,14 @@ impl EventHandler for IntakeProjection {
                 rollup::decision_recorded(conn, &source, rollup::district_day(received_at), &value, late)?;
                 return Ok(());
             }
+            Some(pb::intake_event::Kind::ReviewRequested(r)) => {
+                crate::reviews::requested(conn, &r, event.position)?;
+                return Ok(());
+            }
+            Some(pb::intake_event::Kind::ReviewDecided(d)) => {
+                crate::reviews::decided(conn, &d, event.position)?;
+                return Ok(());
+            }
             Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(u)) => {
                 diesel::update(crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)))
                     .set(crate::store::report_reception_matters::outcome.eq(&u.outcome))

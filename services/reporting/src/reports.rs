@@ -488,7 +488,7 @@ impl Reports {
         let settled = end_of_time();
         let petition = source == "petition";
         // The petitions' repeat petitioners and leader receptions are read beside the rest.
-        let ((now, last, dispatches, single_visit), repeats, receptions) = futures::try_join!(
+        let ((now, last, dispatches, single_visit), repeats, (receptions, reviews)) = futures::try_join!(
             async {
                 Ok::<_, Problem>(
                     self.db
@@ -511,20 +511,22 @@ impl Reports {
             async {
                 use crate::store::report_reception_matters as rm;
                 if !petition {
-                    return Ok(None);
+                    return Ok((None, None));
                 }
-                let rows: Vec<(String, i32, String)> = self
+                let moment = as_of.naive_utc();
+                let (rows, reviews): (Vec<(String, i32, String)>, _) = self
                     .db
                     .snapshot(move |c| {
-                        rm::table
+                        let rows = rm::table
                             .filter(rm::received_at.ge(f))
                             .filter(rm::received_at.lt(t))
                             .select((rm::reception_id, rm::persons, rm::outcome))
-                            .load(c)
-                            .map_err(DbError::from)
+                            .load(c)?;
+                        Ok::<_, DbError>((rows, crate::reviews::read(c, f, t, moment)?))
                     })
                     .await?;
-                Ok::<_, Problem>(Some(crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?))
+                let receptions = crate::summary::Receptions::from_rows(&rows).map_err(|e| Problem::internal(&e))?;
+                Ok::<_, Problem>((Some(receptions), Some(reviews)))
             },
         )?;
         let mut summary = crate::summary::build(&source, &now, &last, &dispatches, &single_visit)
@@ -533,6 +535,7 @@ impl Reports {
             summary.first_petitions = Some(crate::summary::FirstPetitions::of(&dispatches));
         }
         summary.leader_receptions = receptions;
+        summary.reviews = reviews;
         self.add_topics_and_evaluations(&mut summary, &now, repeats, from, to, as_of).await?;
         if summary.source == "hotline" {
             summary.below_targets.hotline_satisfaction = dispatches

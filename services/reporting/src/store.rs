@@ -168,6 +168,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_reviews (case_id, level) {
+        case_id -> Text,
+        level -> Text,
+        requested_at -> Timestamp,
+        due_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]

@@ -155,6 +155,9 @@ pub struct Summary {
     /// Petitions: the petition office's decisions on the period's petitions (信访工作条例
     /// 第二十二条): every petition counts in the channels; only accepted ones go to units.
     pub decisions: Option<Decisions>,
+    /// Petitions: 复查 and 复核 requested in the period, with their outcomes as of the moment
+    /// (信访工作条例 第三十五条, 第三十六条).
+    pub reviews: Option<crate::reviews::ReviewFigures>,
     /// Evaluation figures: petitions (信访机构 and 有权处理机关), hotline (overall, per case).
     pub evaluation: EvaluationFigures,
     /// Units under each target (强基促稳指标): petitions 70 % participation and 85 %
@@ -479,6 +482,7 @@ pub fn build(
         collective_visits: None,
         first_petitions: None,
         decisions: (source == "petition").then(|| decisions(cases, total)).transpose()?,
+        reviews: None,
         evaluation: EvaluationFigures::default(),
         below_targets: BelowTargets::default(),
     })

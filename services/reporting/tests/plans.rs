@@ -205,6 +205,16 @@ const HOT: &[(&str, &str, &[&str])] = &[
         "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
         &["reporting<-routing"],
     ),
+    (
+        "the period's reviews",
+        "SELECT level, requested_at, due_at, decided_at, outcome FROM report_reviews WHERE requested_at >= $1 AND requested_at < $2",
+        &["2020-03-01 00:00:00", "2020-03-02 00:00:00"],
+    ),
+    (
+        "a review by case and level",
+        "SELECT outcome FROM report_reviews WHERE case_id = $1 AND level = $2",
+        &["case-1", "review"],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,6 +243,8 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              '{unit}', 'm-{i}', 'rejected', FALSE, '{day} 09:00:00');\n\
              INSERT INTO report_reception_matters (reception_id, ordinal, received_at, persons, outcome) VALUES \
              ('lr-{i}', 1, '{day} 09:00:00', 2, 'in_progress');\n\
+             INSERT INTO report_reviews (case_id, level, requested_at, due_at) VALUES ('case-{i}', 'review', \
+             '{day} 09:00:00', '2020-04-30 16:00:00');\n\
              INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \
              overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, settles_by) \
              VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, '2020-04-15 09:00:00');\n\

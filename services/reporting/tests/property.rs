@@ -241,6 +241,44 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                             on_time += 1;
                         }
                     }
+                    // 复查 and 复核 requested in the period (by then), their outcomes as of the moment.
+                    let reviews = s.reviews.as_ref().expect("petitions have the figure");
+                    for (level, got) in [("review", &reviews.review), ("re_review", &reviews.re_review)] {
+                        let asked: Vec<_> = world
+                            .reviews
+                            .iter()
+                            .filter(|r| {
+                                r.level == level && r.requested >= from && r.requested < to && r.requested <= judged
+                            })
+                            .collect();
+                        let decided = |outcome: &str| {
+                            asked
+                                .iter()
+                                .filter(|r| r.decided.is_some_and(|(at, o)| at <= judged && o == outcome))
+                                .count() as u64
+                        };
+                        let pending =
+                            asked.iter().filter(|r| r.decided.is_none_or(|(at, _)| at > judged)).count() as u64;
+                        let late = asked
+                            .iter()
+                            .filter(|r| match r.decided.filter(|(at, _)| *at <= judged) {
+                                Some((at, _)) => at > r.due,
+                                None => judged > r.due,
+                            })
+                            .count() as u64;
+                        assert_eq!(
+                            (got.requested, got.upheld, got.changed, got.revoked, got.pending, got.late),
+                            (
+                                asked.len() as u64,
+                                decided("upheld"),
+                                decided("changed"),
+                                decided("revoked"),
+                                pending,
+                                late
+                            ),
+                            "seed {seed}: {level}s as of {judged}"
+                        );
+                    }
                     let first = s.first_petitions.as_ref().expect("petitions have the figure");
                     let got: BTreeMap<String, u64> =
                         first.late_by_unit.iter().map(|l| (l.unit.clone(), l.late)).collect();

@@ -240,6 +240,9 @@ struct Gen<'a> {
     /// Bounced and returned matters so far: even a small file has a few of each.
     bounced: usize,
     returned: usize,
+    /// Petitions whose answer was contested (复查) so far in the half-year: even a small file
+    /// has a couple.
+    reviewed: usize,
 }
 
 fn working_hours(t: At) -> At {
@@ -717,6 +720,54 @@ impl Gen<'_> {
                 })
                 .unwrap_or_else(|| first.to_owned());
             self.rate(&number, &[holder], resolved, true);
+            self.review(&mut own, &number, resolved);
+        }
+    }
+
+    /// Some petitioners contest the answer: 复查 within 30 days of receiving it, decided within
+    /// 30 days (a few late), and against some review opinions 复核 the same way (信访工作条例
+    /// 第三十五条, 第三十六条). Drawn from the petition's own stream.
+    fn review(&mut self, own: &mut Rng, case: &str, resolved: At) {
+        // Drawn first, so the petition's stream does not depend on the count.
+        let asked = own.chance(0.05);
+        if !asked && self.reviewed >= 2 {
+            return;
+        }
+        self.reviewed += 1;
+        let mut answered = resolved + own.minutes(24 * 60, 3 * 24 * 60);
+        let mut reviewing_body = "鲤城区人民政府";
+        for level in ["review", "re_review"] {
+            let requested = working_hours(answered + Duration::days(1 + i64::try_from(own.below(25)).unwrap_or(0)));
+            let request = Event::ReviewRequest {
+                case: case.into(),
+                level: level.into(),
+                reviewing_body: reviewing_body.into(),
+                answer_received_at: answered,
+            };
+            if !self.push(requested, request) {
+                return;
+            }
+            let days = if own.chance(0.05) { 31 + own.below(5) } else { 5 + own.below(24) };
+            let decided = working_hours(requested + Duration::days(i64::try_from(days).unwrap_or(5)));
+            let outcome = *own.weighted(&[("upheld", 80.0), ("changed", 12.0), ("revoked", 8.0)]);
+            let decision = Event::ReviewDecision {
+                case: case.into(),
+                level: level.into(),
+                outcome: outcome.into(),
+                opinion: match outcome {
+                    "upheld" => "原处理意见认定事实清楚，处理适当，予以维持。",
+                    "changed" => "原处理意见处理不当，予以变更，并书面答复信访人。",
+                    _ => "原处理意见认定事实不清，予以撤销，责成原办理机关重新办理。",
+                }
+                .into(),
+            };
+            // The first one contested in a file goes on to 复核, so even a small file has one.
+            let again = own.chance(0.3) || self.reviewed == 1;
+            if !self.push(decided, decision) || !again {
+                return;
+            }
+            answered = decided + own.minutes(60, 24 * 60);
+            reviewing_body = "泉州市人民政府";
         }
     }
 
@@ -824,13 +875,15 @@ fn run(spec: &Spec, sink: Option<&mut dyn FnMut(Vec<Line>)>) -> Vec<Line> {
         .from_local_datetime(&(end + Duration::days(22)).and_hms_opt(0, 0, 0).unwrap_or_default())
         .single()
         .unwrap_or_else(|| chrono::Utc::now().with_timezone(&offset));
-    let mut g = Gen { rng: Rng::new(spec.seed), lines: Vec::new(), sink, cutoff, bounced: 0, returned: 0 };
+    let mut g = Gen { rng: Rng::new(spec.seed), lines: Vec::new(), sink, cutoff, bounced: 0, returned: 0, reviewed: 0 };
     let count = |n: f64| ((n * spec.scale).round() as usize).max(1);
     if spec.previous_year
         && let Some(before) = spec.start.checked_sub_months(chrono::Months::new(12))
     {
         g.period(before, spec.months, count(2575.0), count(614.0));
     }
+    // The reported half-year has its own couple of contested answers.
+    g.reviewed = 0;
     g.period(spec.start, spec.months, count(2577.0), count(602.0));
     g.lines
 }

@@ -173,6 +173,11 @@ pub enum Event {
     /// The petition office decided on a petition registered pending its decision (as a
     /// dispatcher), at the line's time.
     PetitionDecision { case: String, decision: Decision },
+    /// A petitioner asked for 复查 (`review`) or 复核 (`re_review`) of a petition's answer (as a
+    /// dispatcher), received at the line's time.
+    ReviewRequest { case: String, level: String, reviewing_body: String, answer_received_at: DateTime<FixedOffset> },
+    /// The reviewing body decided (as a dispatcher), at the line's time.
+    ReviewDecision { case: String, level: String, outcome: String, opinion: String },
     /// The holding unit acknowledged (查阅) the dispatch.
     Acknowledge {
         #[serde(flatten)]
@@ -323,6 +328,8 @@ impl Event {
             Self::HotlineOrder { .. } => "hotline_order",
             Self::Petition { .. } => "petition",
             Self::PetitionDecision { .. } => "petition_decision",
+            Self::ReviewRequest { .. } => "review_request",
+            Self::ReviewDecision { .. } => "review_decision",
             Self::Acknowledge { .. } => "acknowledge",
             Self::Land { .. } => "land",
             Self::Reply { .. } => "reply",

@@ -490,6 +490,30 @@ impl Clients {
                 self.intake.decide_petition(request(msg, "dispatcher", at)?).await?;
                 Ok(Ids::default())
             }
+            Event::ReviewRequest { case, level, reviewing_body, answer_received_at } => {
+                let case_id = names.case(case)?.0.clone();
+                let msg = pb::RequestReviewRequest {
+                    case_id,
+                    level: level.clone(),
+                    reviewing_body: reviewing_body.clone(),
+                    answer_received_at: answer_received_at.to_rfc3339(),
+                    requested_at: String::new(),
+                };
+                self.intake.request_review(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
+            Event::ReviewDecision { case, level, outcome, opinion } => {
+                let case_id = names.case(case)?.0.clone();
+                let msg = pb::DecideReviewRequest {
+                    case_id,
+                    level: level.clone(),
+                    outcome: outcome.clone(),
+                    opinion: opinion.clone(),
+                    decided_at: String::new(),
+                };
+                self.intake.decide_review(request(msg, "dispatcher", at)?).await?;
+                Ok(Ids::default())
+            }
             Event::Acknowledge { dispatch } => {
                 let id = self.dispatch(names, dispatch, at).await?;
                 self.routing

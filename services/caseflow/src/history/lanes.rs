@@ -57,7 +57,9 @@ fn keys(line: &Line) -> Vec<String> {
         | Event::Rating { case: c, .. }
         | Event::Expiry { case: c, .. }
         | Event::FollowUp { case: c, .. }
-        | Event::PetitionDecision { case: c, .. } => vec![case(c)],
+        | Event::PetitionDecision { case: c, .. }
+        | Event::ReviewRequest { case: c, .. }
+        | Event::ReviewDecision { case: c, .. } => vec![case(c)],
         Event::LeaderReception { reception_number, matters, .. } => {
             let mut k = vec![format!("reception:{reception_number}")];
             k.extend(matters.iter().filter_map(|m| m.case.as_deref()).map(case));

@@ -93,6 +93,15 @@ pub const LATE: [&str; 3] = ["工地施工噪音扰民", "餐饮店油烟污染"
 /// (case, subject) -> (status, mapped, dispatch id)
 pub type Ratings = BTreeMap<(usize, String), (&'static str, Option<&'static str>, String)>;
 
+/// A petition's 复查 (`review`) or 复核 (`re_review`), decided or not.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub level: &'static str,
+    pub requested: DateTime<Utc>,
+    pub due: DateTime<Utc>,
+    pub decided: Option<(DateTime<Utc>, &'static str)>,
+}
+
 #[derive(Default)]
 pub struct World {
     pub cases: Vec<Case>,
@@ -101,6 +110,8 @@ pub struct World {
     /// When each evaluated case's window closes: due past it counts as expired.
     pub windows: BTreeMap<usize, DateTime<Utc>>,
     pub intake: Vec<pb::IntakeEvent>,
+    /// 复查 and 复核 of petitions.
+    pub reviews: Vec<Review>,
     pub routing: Vec<pb::RoutingEvent>,
     pub evaluation: Vec<pb::EvaluationEvent>,
 }
@@ -373,7 +384,55 @@ impl World {
             }
             w.rate(&mut rng, i, &finals);
         }
+        w.review(seed);
         w
+    }
+
+    /// Some petitions' 复查, a few then 复核, from their own sequence; decided (some after the
+    /// 30 days) or not, some decisions after the period.
+    fn review(&mut self, seed: u64) {
+        let mut rng = Rng(seed ^ 0x2545_F491_4F6C_DD1D);
+        let petitions: Vec<usize> = (0..self.cases.len()).filter(|i| self.cases[*i].petition).collect();
+        for i in petitions {
+            if !rng.chance(20) {
+                continue;
+            }
+            let mut after = self.cases[i].received + Duration::days(10) + rng.seconds(40);
+            for level in ["review", "re_review"] {
+                let requested = after + rng.seconds(20);
+                let due = requested + Duration::days(30);
+                let decided = rng.chance(75).then(|| {
+                    let outcome = rng.pick(&["upheld", "upheld", "changed", "revoked"]);
+                    (requested + Duration::days(1) + rng.seconds(40), outcome)
+                });
+                let case_id = self.cases[i].id.clone();
+                self.intake.push(pb::IntakeEvent {
+                    kind: Some(pb::intake_event::Kind::ReviewRequested(pb::ReviewRequested {
+                        case_id: case_id.clone(),
+                        level: level.into(),
+                        reviewing_body: "鲤城区人民政府".into(),
+                        requested_at: ts(requested),
+                        due_at: ts(due),
+                    })),
+                });
+                if let Some((at, outcome)) = decided {
+                    self.intake.push(pb::IntakeEvent {
+                        kind: Some(pb::intake_event::Kind::ReviewDecided(pb::ReviewDecided {
+                            case_id,
+                            level: level.into(),
+                            outcome: outcome.into(),
+                            decided_at: ts(at),
+                            due_at: ts(due),
+                        })),
+                    });
+                }
+                self.reviews.push(Review { level, requested, due, decided });
+                match decided {
+                    Some((at, _)) if rng.chance(40) => after = at,
+                    _ => break,
+                }
+            }
+        }
     }
 }
 

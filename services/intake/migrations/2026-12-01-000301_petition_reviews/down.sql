@@ -1,0 +1,2 @@
+DROP TABLE concluded_facts;
+DROP TABLE petition_reviews;
