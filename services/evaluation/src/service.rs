@@ -255,7 +255,10 @@ fn part_not_open(case_id: &str, part: &str) -> EvaluationError {
             "the petition office has not decided on petition '{case_id}' yet; its part opens with the decision"
         )),
         CASE => not_open(format!("case '{case_id}' has no evaluation (it is not resolved yet)")),
-        unit => not_open(format!("unit '{unit}' has not resolved its matters of case '{case_id}' yet")),
+        unit => not_open(format!(
+            "unit '{unit}' has no part in the evaluation of case '{case_id}': it has not resolved its matters of \
+             the case yet, or does not handle it"
+        )),
     }
 }
 
@@ -263,15 +266,11 @@ fn closed_at(e: &PartRow) -> String {
     e.window_ends.and_utc().with_timezone(&district_offset()).format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// The parts a rating names: the hotline case; a petition's office (`level`) and the units of
-/// `unit_levels`, each with the level given for it (or the violation of naming a unit that did
-/// not handle the case).
-fn named_parts(
-    source: &str,
-    input: &RateInput,
-    units: &[String],
-    violations: &mut Vec<FieldViolation>,
-) -> Vec<(String, String)> {
+/// The parts a rating names, each with the level given for it: the hotline case; a petition's
+/// office (`level`) and the units of `unit_levels`. A petition's unit without a part is refused
+/// as not open: evaluation cannot tell a unit that has not resolved yet (or whose resolution is
+/// still on its way from routing) from one that never handled the case.
+fn named_parts(source: &str, input: &RateInput, violations: &mut Vec<FieldViolation>) -> Vec<(String, String)> {
     if source != "petition" {
         return vec![(CASE.to_owned(), input.level.trim().to_owned())];
     }
@@ -280,14 +279,7 @@ fn named_parts(
         named.push((AGENCY.to_owned(), input.level.trim().to_owned()));
     }
     for (unit, level) in &input.unit_levels {
-        if units.contains(unit) {
-            named.push((unit.clone(), level.trim().to_owned()));
-        } else {
-            violations.push(FieldViolation::new(
-                format!("unit_levels.{unit}"),
-                format!("'{unit}' did not handle this case; its units: {}", units.join(", ")),
-            ));
-        }
+        named.push((unit.clone(), level.trim().to_owned()));
     }
     if named.is_empty() && violations.is_empty() {
         violations.push(FieldViolation::new(
@@ -436,7 +428,7 @@ impl Evaluation {
                         violations.push(FieldViolation::new("comment", "must not hold control characters"));
                     }
                 }
-                let asked = named_parts(&source, &input, &units, &mut violations);
+                let asked = named_parts(&source, &input, &mut violations);
                 if token.is_some() {
                     // The citizen's page shows every part open now; each is rated.
                     for p in all.iter().filter(|p| is_open(&p.status) && now.naive_utc() <= p.window_ends) {
@@ -803,16 +795,13 @@ impl Evaluation {
                     let names: Vec<String> = all.iter().map(|p| p.part.clone()).collect();
                     all.retain(|p| p.part == part);
                     if all.is_empty() {
-                        if part == AGENCY || parts::units(c, &id)?.iter().any(|u| u == part) {
-                            return Err(part_not_open(&id, part));
+                        if source != "petition" {
+                            return Err(invalid(
+                                "part",
+                                format!("a hotline case has one part, case; its parts: {}", names.join(", ")),
+                            ));
                         }
-                        return Err(invalid(
-                            "part",
-                            format!(
-                                "'{part}' is not a part of this case's evaluation; its parts: {}",
-                                names.join(", ")
-                            ),
-                        ));
+                        return Err(part_not_open(&id, part));
                     }
                 }
                 if all.is_empty() {
