@@ -93,13 +93,19 @@ pub fn dispatch_cells(
     } else {
         (day, day_start(next))
     };
-    // Whole days received by the edge, as they stand once settled...
+    // Whole days received by the edge, as they stand there.
     let received_by = split.end_day.min(base_day.succ_opt().unwrap_or(base_day));
-    if split.first_day < received_by {
+    if split.first_day < received_by && received_by > base_day {
+        // Every day of receipt up to the base day, inside the period: the shifts up to it.
+        for (unit, c) in received_since(conn, source, split.first_day, base_day, edge)? {
+            *cells.entry(unit).or_default() += c;
+        }
+    } else if split.first_day < received_by {
+        // The period ended before the base day: its days as they stand once settled, less what
+        // changed after the base day.
         for (unit, c) in dispatch_days(conn, source, (split.first_day, received_by))? {
             *cells.entry(unit).or_default() += c;
         }
-        // ...less what changed after the base day.
         for (unit, c) in shifts_after(conn, source, (split.first_day, received_by), base_day, edge)? {
             *cells.entry(unit).or_default() += DispatchCells::default() - c;
         }
@@ -211,6 +217,41 @@ fn dispatch_days(
     .bind::<Date, _>(end)
     .load(conn)?;
     Ok(summed(rows))
+}
+
+/// No record is older: the lower bound of "every day before".
+fn earliest() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()
+}
+
+/// The cells at the end of `base_day` of the dispatches of `source` received from `first` to
+/// `base_day`. A shift never falls before its day of receipt, so these are the shifts up to the
+/// base day of every day of receipt (`report_shift_totals`, a row per unit and day), less those
+/// of the days before `first`: their rows less their shifts after the base day (only the days
+/// not settled by `edge` have any). No read grows with the days of the period not yet settled.
+fn received_since(
+    conn: &mut AnyConnection,
+    source: &str,
+    first: NaiveDate,
+    base_day: NaiveDate,
+    edge: NaiveDateTime,
+) -> QueryResult<BTreeMap<String, DispatchCells>> {
+    use diesel::sql_types::{Date, Text};
+    let through: Vec<Summed> = diesel::sql_query(format!(
+        "SELECT {SUMS} FROM report_shift_totals WHERE source = $1 AND shift_day <= $2 GROUP BY unit"
+    ))
+    .bind::<Text, _>(source)
+    .bind::<Date, _>(base_day)
+    .load(conn)?;
+    let mut cells = summed(through);
+    for (unit, c) in dispatch_days(conn, source, (earliest(), first))? {
+        *cells.entry(unit).or_default() += DispatchCells::default() - c;
+    }
+    for (unit, c) in shifts_after(conn, source, (earliest(), first), base_day, edge)? {
+        *cells.entry(unit).or_default() += c;
+    }
+    cells.retain(|_, c| !c.is_zero());
+    Ok(cells)
 }
 
 /// The shifts after `base_day` of the dispatches of `source` received on the days

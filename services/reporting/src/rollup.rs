@@ -20,7 +20,7 @@ use diesel::prelude::*;
 
 use crate::store::{
     DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts, report_dispatches,
-    report_rating_days, report_ratings, report_term_days,
+    report_rating_days, report_ratings, report_shift_totals, report_term_days,
 };
 
 /// The district's calendar day (UTC+8) of a UTC timestamp.
@@ -377,7 +377,7 @@ pub fn track_dispatch<T>(
     Ok(out)
 }
 
-/// Adds `d` to the shifts of the row `key` on `shift_day`.
+/// Adds `d` to the shifts of the row `key` on `shift_day`, and to that day's shift totals.
 pub fn add_shift(
     conn: &mut AnyConnection,
     key: &DispatchKey,
@@ -385,10 +385,14 @@ pub fn add_shift(
     d: DispatchCells,
 ) -> QueryResult<()> {
     use report_dispatch_shifts as t;
+    use report_shift_totals as totals;
     let (source, unit, day) = key;
     let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
     insert_or_keep!(conn, t::table, (row, zero_cells!(t)))?;
     diesel::update(t::table.find((source, day, shift_day, unit))).set(plus_cells!(t, d)).execute(conn)?;
+    let total = (totals::source.eq(source), totals::unit.eq(unit), totals::shift_day.eq(shift_day));
+    insert_or_keep!(conn, totals::table, (total, zero_cells!(totals)))?;
+    diesel::update(totals::table.find((source, shift_day, unit))).set(plus_cells!(totals, d)).execute(conn)?;
     Ok(())
 }
 

@@ -93,6 +93,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// `report_dispatch_shifts` summed over the days of receipt, per day the shifts happened.
+    report_shift_totals (source, shift_day, unit) {
+        source -> Text,
+        unit -> Text,
+        shift_day -> Date,
+        received -> BigInt,
+        in_progress -> BigInt,
+        completed -> BigInt,
+        overdue_view -> BigInt,
+        overdue_handling -> BigInt,
+        unsatisfied -> BigInt,
+        on_time -> BigInt,
+        late -> BigInt,
+        first_resolved -> BigInt,
+        elsewhere_secs -> BigInt,
+        rehandled -> BigInt,
+        first_on_time -> BigInt,
+        first_late -> BigInt,
+    }
+}
+
+diesel::table! {
     report_single_visit_days (source, day) {
         source -> Text,
         day -> Date,

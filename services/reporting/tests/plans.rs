@@ -215,6 +215,16 @@ const HOT: &[(&str, &str, &[&str])] = &[
         "SELECT outcome FROM report_reviews WHERE case_id = $1 AND level = $2",
         &["case-1", "review"],
     ),
+    (
+        "the shift totals up to a day",
+        "SELECT unit, SUM(received) FROM report_shift_totals WHERE source = $1 AND shift_day <= $2 GROUP BY unit",
+        &["hotline", "2020-03-10"],
+    ),
+    (
+        "the days received before a period",
+        "SELECT unit, SUM(received) FROM report_dispatch_days WHERE source = $1 AND day < $2 GROUP BY unit",
+        &["hotline", "2020-03-10"],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +253,9 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              '{unit}', 'm-{i}', 'rejected', FALSE, '{day} 09:00:00');\n\
              INSERT INTO report_reception_matters (reception_id, ordinal, received_at, persons, outcome) VALUES \
              ('lr-{i}', 1, '{day} 09:00:00', 2, 'in_progress');\n\
+             INSERT INTO report_shift_totals (source, unit, shift_day, received, in_progress, completed, \
+             overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, \
+             first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, 0, 0);\n\
              INSERT INTO report_reviews (case_id, level, requested_at, due_at) VALUES ('case-{i}', 'review', \
              '{day} 09:00:00', '2020-04-30 16:00:00');\n\
              INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \
