@@ -261,7 +261,23 @@ macro_rules! insert_or_keep {
         }
     };
 }
-pub(crate) use insert_or_keep;
+
+/// Inserts `$values`, or, when a row with the same `$target` key is there, updates it with
+/// `$set` (which adds to its counts): one statement (INSERT … ON CONFLICT … DO UPDATE) on either
+/// backend, where a rollup row used to take an insert and an update.
+macro_rules! insert_or_add {
+    ($conn:expr, $table:expr, $values:expr, $target:expr, $set:expr) => {
+        match $conn {
+            AnyConnection::Postgresql(pg) => {
+                diesel::insert_into($table).values($values).on_conflict($target).do_update().set($set).execute(pg)
+            }
+            AnyConnection::Sqlite(lite) => {
+                diesel::insert_into($table).values($values).on_conflict($target).do_update().set($set).execute(lite)
+            }
+        }
+    };
+}
+pub(crate) use insert_or_add;
 
 /// The rollup tables' cell columns (`report_dispatch_days`, `report_dispatch_shifts`): all
 /// zero, for a new row; each plus `d`, for an update.
@@ -281,6 +297,27 @@ macro_rules! zero_cells {
             $t::rehandled.eq(0_i64),
             $t::first_on_time.eq(0_i64),
             $t::first_late.eq(0_i64),
+        )
+    };
+}
+
+/// The cell columns of a new row holding `d`.
+macro_rules! new_cells {
+    ($t:ident, $d:expr) => {
+        (
+            $t::received.eq($d.received),
+            $t::in_progress.eq($d.in_progress),
+            $t::completed.eq($d.completed),
+            $t::overdue_view.eq($d.overdue_view),
+            $t::overdue_handling.eq($d.overdue_handling),
+            $t::unsatisfied.eq($d.unsatisfied),
+            $t::on_time.eq($d.on_time),
+            $t::late.eq($d.late),
+            $t::first_resolved.eq($d.first_resolved),
+            $t::elsewhere_secs.eq($d.elsewhere_secs),
+            $t::rehandled.eq($d.rehandled),
+            $t::first_on_time.eq($d.first_on_time),
+            $t::first_late.eq($d.first_late),
         )
     };
 }
@@ -388,11 +425,21 @@ pub fn add_shift(
     use report_shift_totals as totals;
     let (source, unit, day) = key;
     let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
-    insert_or_keep!(conn, t::table, (row, zero_cells!(t)))?;
-    diesel::update(t::table.find((source, day, shift_day, unit))).set(plus_cells!(t, d)).execute(conn)?;
+    insert_or_add!(
+        conn,
+        t::table,
+        (row, new_cells!(t, d)),
+        (t::source, t::day, t::shift_day, t::unit),
+        plus_cells!(t, d)
+    )?;
     let total = (totals::source.eq(source), totals::unit.eq(unit), totals::shift_day.eq(shift_day));
-    insert_or_keep!(conn, totals::table, (total, zero_cells!(totals)))?;
-    diesel::update(totals::table.find((source, shift_day, unit))).set(plus_cells!(totals, d)).execute(conn)?;
+    insert_or_add!(
+        conn,
+        totals::table,
+        (total, new_cells!(totals, d)),
+        (totals::source, totals::shift_day, totals::unit),
+        plus_cells!(totals, d)
+    )?;
     Ok(())
 }
 
@@ -405,9 +452,11 @@ pub fn add_dispatch(
 ) -> QueryResult<()> {
     use report_dispatch_days as t;
     let (source, unit, day) = key;
-    insert_or_keep!(conn, t::table, ((t::source.eq(source), t::unit.eq(unit), t::day.eq(day)), zero_cells!(t)))?;
-    if !d.is_zero() {
-        diesel::update(t::table.find((source, day, unit))).set(plus_cells!(t, d)).execute(conn)?;
+    let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day));
+    if d.is_zero() {
+        insert_or_keep!(conn, t::table, (row, zero_cells!(t)))?;
+    } else {
+        insert_or_add!(conn, t::table, (row, new_cells!(t, d)), (t::source, t::day, t::unit), plus_cells!(t, d))?;
     }
     if let Some(settles) = settles {
         diesel::update(
@@ -488,26 +537,24 @@ pub fn add_rating(conn: &mut AnyConnection, (source, subject, day): &RatingKey, 
     if d.is_zero() {
         return Ok(());
     }
-    let zero = (
+    let row = (
         t::source.eq(source),
         t::subject.eq(subject),
         t::day.eq(day),
-        t::due.eq(0_i64),
-        t::expired.eq(0_i64),
-        t::satisfied.eq(0_i64),
-        t::basic.eq(0_i64),
-        t::unsatisfied.eq(0_i64),
+        t::due.eq(d.due),
+        t::expired.eq(d.expired),
+        t::satisfied.eq(d.satisfied),
+        t::basic.eq(d.basic),
+        t::unsatisfied.eq(d.unsatisfied),
     );
-    insert_or_keep!(conn, t::table, zero)?;
-    diesel::update(t::table.find((source, day, subject)))
-        .set((
-            t::due.eq(t::due + d.due),
-            t::expired.eq(t::expired + d.expired),
-            t::satisfied.eq(t::satisfied + d.satisfied),
-            t::basic.eq(t::basic + d.basic),
-            t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
-        ))
-        .execute(conn)?;
+    let plus = (
+        t::due.eq(t::due + d.due),
+        t::expired.eq(t::expired + d.expired),
+        t::satisfied.eq(t::satisfied + d.satisfied),
+        t::basic.eq(t::basic + d.basic),
+        t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
+    );
+    insert_or_add!(conn, t::table, row, (t::source, t::day, t::subject), plus)?;
     Ok(())
 }
 
@@ -520,18 +567,15 @@ fn add_count(
     n: i64,
 ) -> QueryResult<()> {
     use report_case_days as t;
-    let row =
-        (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(0_i64));
-    insert_or_keep!(conn, t::table, row)?;
-    diesel::update(t::table.find((source, day, dimension, value))).set(t::cases.eq(t::cases + n)).execute(conn)?;
+    let row = (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(n));
+    insert_or_add!(conn, t::table, row, (t::source, t::day, t::dimension, t::value), t::cases.eq(t::cases + n))?;
     Ok(())
 }
 
 fn add_term(conn: &mut AnyConnection, source: &str, day: NaiveDate, term: &str) -> QueryResult<()> {
     use report_term_days as t;
-    let row = (t::source.eq(source), t::day.eq(day), t::term.eq(term), t::cases.eq(0_i64));
-    insert_or_keep!(conn, t::table, row)?;
-    diesel::update(t::table.find((source, day, term))).set(t::cases.eq(t::cases + 1_i64)).execute(conn)?;
+    let row = (t::source.eq(source), t::day.eq(day), t::term.eq(term), t::cases.eq(1_i64));
+    insert_or_add!(conn, t::table, row, (t::source, t::day, t::term), t::cases.eq(t::cases + 1_i64))?;
     Ok(())
 }
 

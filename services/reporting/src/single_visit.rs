@@ -95,16 +95,19 @@ pub fn add(conn: &mut AnyConnection, (source, day): &DayKey, d: SingleVisitCells
     if d.is_zero() {
         return Ok(());
     }
-    let zero =
-        (t::source.eq(source), t::day.eq(day), t::resolved.eq(0_i64), t::once.eq(0_i64), t::resolution_secs.eq(0_i64));
-    crate::rollup::insert_or_keep!(conn, t::table, zero)?;
-    diesel::update(t::table.find((source, day)))
-        .set((
-            t::resolved.eq(t::resolved + d.resolved),
-            t::once.eq(t::once + d.once),
-            t::resolution_secs.eq(t::resolution_secs + d.resolution_secs),
-        ))
-        .execute(conn)?;
+    let row = (
+        t::source.eq(source),
+        t::day.eq(day),
+        t::resolved.eq(d.resolved),
+        t::once.eq(d.once),
+        t::resolution_secs.eq(d.resolution_secs),
+    );
+    let plus = (
+        t::resolved.eq(t::resolved + d.resolved),
+        t::once.eq(t::once + d.once),
+        t::resolution_secs.eq(t::resolution_secs + d.resolution_secs),
+    );
+    crate::rollup::insert_or_add!(conn, t::table, row, (t::source, t::day), plus)?;
     Ok(())
 }
 
