@@ -201,7 +201,10 @@ async fn a_petition_rates_the_office_at_its_decision_and_each_unit_at_its_resolu
     );
     let (status, body) = rate(pid.clone(), json!({"unit_levels": {"chengguan": "basic"}})).await;
     assert_eq!((status.as_u16(), body["rule"].as_str()), (404, Some("evaluation.not_open")), "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("'chengguan'")), "the unit is named: {body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.starts_with("unit_levels.chengguan: unit 'chengguan'")),
+        "the field and the unit are named: {body}"
+    );
     let (status, body) = rate(pid.clone(), json!({})).await;
     assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("level")), "{body}");
     let (status, rated) = rate(pid.clone(), json!({"level": "unsatisfied"})).await;

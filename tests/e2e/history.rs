@@ -113,8 +113,8 @@ fn recount(lines: &[Line]) -> Recount {
     let mut last_rating: BTreeMap<String, String> = BTreeMap::new();
     let mut rated_units: BTreeMap<String, ()> = BTreeMap::new();
     let mut rated_agency: BTreeMap<String, ()> = BTreeMap::new();
+    let in_period_petition = |case: &String| petitions.get(case) == Some(&true);
     for l in lines {
-        let in_period_petition = |case: &String| petitions.get(case) == Some(&true);
         match &l.event {
             // A petition's parts: the office's (`level`) and its units' (`unit_levels`).
             Event::Rating { case, level, unit_levels } if in_period_petition(case) => {

@@ -248,17 +248,26 @@ fn source_of(c: &mut AnyConnection, case_id: &str) -> Result<String, EvaluationE
         .ok_or_else(|| not_open(format!("case '{case_id}' has no evaluation (it is not resolved yet)")))
 }
 
+/// The part a case's evaluation opens with: a petition's office, a hotline case's whole.
+fn first_part(source: &str) -> &'static str {
+    if source == "petition" { AGENCY } else { CASE }
+}
+
 /// Why `part` of the case has no row yet.
 fn part_not_open(case_id: &str, part: &str) -> EvaluationError {
+    not_open(not_open_detail(case_id, part))
+}
+
+fn not_open_detail(case_id: &str, part: &str) -> String {
     match part {
-        AGENCY => not_open(format!(
-            "the petition office has not decided on petition '{case_id}' yet; its part opens with the decision"
-        )),
-        CASE => not_open(format!("case '{case_id}' has no evaluation (it is not resolved yet)")),
-        unit => not_open(format!(
+        AGENCY => {
+            format!("the petition office has not decided on petition '{case_id}' yet; its part opens with the decision")
+        }
+        CASE => format!("case '{case_id}' has no evaluation (it is not resolved yet)"),
+        unit => format!(
             "unit '{unit}' has no part in the evaluation of case '{case_id}': it has not resolved its matters of \
              the case yet, or does not handle it"
-        )),
+        ),
     }
 }
 
@@ -281,7 +290,7 @@ fn named_parts(source: &str, input: &RateInput, violations: &mut Vec<FieldViolat
     for (unit, level) in &input.unit_levels {
         named.push((unit.clone(), level.trim().to_owned()));
     }
-    if named.is_empty() && violations.is_empty() {
+    if named.is_empty() {
         violations.push(FieldViolation::new(
             "level",
             "is required: the petition office's level, or a handling unit's in unit_levels, or both",
@@ -419,7 +428,6 @@ impl Evaluation {
                     require_source_role(role, &source, "rating")?;
                 }
                 let all = parts::of_case(c, &case_id)?;
-                let units = parts::units(c, &case_id)?;
                 let mut violations = Vec::new();
                 if let Some(comment) = &input.comment {
                     if comment.chars().count() > 500 {
@@ -445,8 +453,12 @@ impl Evaluation {
                 // Each named part: open, in its window, its level on the scale.
                 let mut rated: Vec<(PartRow, String, &'static str)> = Vec::new();
                 for (part, level) in &asked {
+                    let field = match part.as_str() {
+                        CASE | AGENCY => "level".to_owned(),
+                        unit => format!("unit_levels.{unit}"),
+                    };
                     let Some(e) = all.iter().find(|p| &p.part == part) else {
-                        return Err(part_not_open(&case_id, part));
+                        return Err(not_open(format!("{field}: {}", not_open_detail(&case_id, part))));
                     };
                     // A rating given inside the window stands even if the expiry job got there
                     // first: only an imported rating can be earlier than the moment it is recorded.
@@ -455,7 +467,8 @@ impl Evaluation {
                         return Err(refuse(
                             "evaluation.state",
                             format!(
-                                "{} is {}; a rating is taken while it is due, and once more after an explanation",
+                                "{field}: {} is {}; a rating is taken while it is due, and once more after an \
+                                 explanation",
                                 named(part),
                                 e.status
                             ),
@@ -468,44 +481,33 @@ impl Evaluation {
                         return Ok(Outcome::Refused(refuse(
                             "evaluation.window",
                             format!(
-                                "the rating window of {} closed at {closed}; it is expired (超期未评)",
+                                "{field}: the rating window of {} closed at {closed}; it is expired (超期未评)",
                                 named(part)
                             ),
                         )));
                     }
-                    let field = match part.as_str() {
-                        CASE | AGENCY => "level".to_owned(),
-                        unit => format!("unit_levels.{unit}"),
-                    };
                     match surveys.policy.map_level(&source, level) {
                         Ok(mapped) => rated.push((e.clone(), level.clone(), mapped)),
                         Err(rule) => violations.push(FieldViolation::new(field, rule)),
                     }
                 }
-                let hotline_overrides: Vec<(String, String, &'static str)> = if source == "petition" {
-                    Vec::new()
-                } else {
-                    input
-                        .unit_levels
-                        .iter()
-                        .filter_map(|(unit, level)| {
-                            if !units.contains(unit) {
-                                violations.push(FieldViolation::new(
-                                    format!("unit_levels.{unit}"),
-                                    format!("'{unit}' did not handle this case; its units: {}", units.join(", ")),
-                                ));
-                                return None;
-                            }
-                            match surveys.policy.map_level(&source, level.trim()) {
-                                Ok(m) => Some((unit.clone(), level.trim().to_owned(), m)),
-                                Err(rule) => {
-                                    violations.push(FieldViolation::new(format!("unit_levels.{unit}"), rule));
-                                    None
-                                }
-                            }
-                        })
-                        .collect()
-                };
+                // A hotline rating's overrides for the units the citizen named.
+                let mut hotline_overrides: Vec<(String, String, &'static str)> = Vec::new();
+                if source != "petition" && !input.unit_levels.is_empty() {
+                    let units = parts::units(c, &case_id)?;
+                    for (unit, level) in &input.unit_levels {
+                        let field = format!("unit_levels.{unit}");
+                        if !units.contains(unit) {
+                            let rule = format!("'{unit}' did not handle this case; its units: {}", units.join(", "));
+                            violations.push(FieldViolation::new(field, rule));
+                            continue;
+                        }
+                        match surveys.policy.map_level(&source, level.trim()) {
+                            Ok(m) => hotline_overrides.push((unit.clone(), level.trim().to_owned(), m)),
+                            Err(rule) => violations.push(FieldViolation::new(field, rule)),
+                        }
+                    }
+                }
                 if !violations.is_empty() {
                     return Err(Problem::invalid(violations).into());
                 }
@@ -622,7 +624,7 @@ impl Evaluation {
                     .max()
                 else {
                     if all.is_empty() {
-                        return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                        return Err(part_not_open(&id, first_part(&source)));
                     }
                     let states: Vec<String> = all.iter().map(|p| format!("{} {}", named(&p.part), p.status)).collect();
                     return Err(refuse(
@@ -671,7 +673,7 @@ impl Evaluation {
                 require_source_role(role, &source, "a follow-up")?;
                 let all = parts::of_case(c, &id)?;
                 if all.is_empty() {
-                    return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                    return Err(part_not_open(&id, first_part(&source)));
                 }
                 let rehandling = input.outcome == "rehandling";
                 let current: Vec<RatingRow> = evaluation_ratings::table
@@ -801,11 +803,11 @@ impl Evaluation {
                                 format!("a hotline case has one part, case; its parts: {}", names.join(", ")),
                             ));
                         }
-                        return Err(part_not_open(&id, part));
+                        return Err(not_open(format!("part: {}", not_open_detail(&id, part))));
                     }
                 }
                 if all.is_empty() {
-                    return Err(part_not_open(&id, if source == "petition" { AGENCY } else { CASE }));
+                    return Err(part_not_open(&id, first_part(&source)));
                 }
                 let open: Vec<&PartRow> = all.iter().filter(|p| is_open(&p.status)).collect();
                 let closed: Vec<&PartRow> = open.iter().copied().filter(|p| now.naive_utc() > p.window_ends).collect();
@@ -874,7 +876,7 @@ fn view(c: &mut AnyConnection, case_id: &str) -> Result<EvaluationView, Evaluati
     let all = parts::of_case(c, case_id)?;
     let Some(first) = all.first() else {
         let source = source_of(c, case_id)?;
-        return Err(part_not_open(case_id, if source == "petition" { AGENCY } else { CASE }));
+        return Err(part_not_open(case_id, first_part(&source)));
     };
     let source = first.source.clone();
     let ratings: Vec<RatingRow> = evaluation_ratings::table

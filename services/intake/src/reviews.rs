@@ -29,7 +29,7 @@ pub const LEVELS: [&str; 2] = ["review", "re_review"];
 pub const OUTCOMES: [&str; 3] = ["upheld", "changed", "revoked"];
 
 const REVIEWERS: &[Role] = &[Role::Dispatcher, Role::Admin];
-const READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice, Role::Evaluator, Role::Service];
+const READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice, Role::Evaluator];
 
 /// A petitioner's request for 复查 or 复核.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -159,9 +159,9 @@ impl crate::service::Intake {
         let now = self.clock.now();
         let mut check = Check::new();
         let level = check.one_of("level", &input.level, &LEVELS);
-        let body = check.text("reviewing_body", &input.reviewing_body, true, 100);
-        if !body.is_empty() && body.chars().count() < 2 {
-            check.fail("reviewing_body", "must be 2 to 100 characters");
+        let body = input.reviewing_body.trim().to_owned();
+        if !(2..=100).contains(&body.chars().count()) || body.chars().any(char::is_control) {
+            check.fail("reviewing_body", "must be 2 to 100 characters, no control characters");
         }
         let answered = check.moment("answer_received_at", Some(&input.answer_received_at), now);
         if input.answer_received_at.trim().is_empty() {

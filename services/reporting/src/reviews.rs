@@ -72,7 +72,8 @@ pub fn decided(c: &mut AnyConnection, d: &pb::ReviewDecided, position: i64) -> R
     Ok(())
 }
 
-type Row = (String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>, Option<String>);
+/// A review's level, due moment, decision moment and outcome.
+type Row = (String, NaiveDateTime, Option<NaiveDateTime>, Option<String>);
 
 /// The reviews requested in [from, to), as of `as_of`.
 pub fn read(
@@ -83,21 +84,16 @@ pub fn read(
 ) -> QueryResult<ReviewFigures> {
     let rows: Vec<Row> = report_reviews::table
         .filter(report_reviews::requested_at.ge(from))
-        .filter(report_reviews::requested_at.lt(to.min(as_of + chrono::Duration::microseconds(1))))
-        .select((
-            report_reviews::level,
-            report_reviews::requested_at,
-            report_reviews::due_at,
-            report_reviews::decided_at,
-            report_reviews::outcome,
-        ))
+        .filter(report_reviews::requested_at.lt(to))
+        .filter(report_reviews::requested_at.le(as_of))
+        .select((report_reviews::level, report_reviews::due_at, report_reviews::decided_at, report_reviews::outcome))
         .load(c)?;
     Ok(count(&rows, as_of))
 }
 
 fn count(rows: &[Row], as_of: NaiveDateTime) -> ReviewFigures {
     let mut f = ReviewFigures::default();
-    for (level, _, due, decided_at, outcome) in rows {
+    for (level, due, decided_at, outcome) in rows {
         let n = if level == "re_review" { &mut f.re_review } else { &mut f.review };
         n.requested += 1;
         match (decided_at.filter(|t| *t <= as_of), outcome.as_deref()) {
@@ -129,9 +125,9 @@ mod tests {
     #[test]
     fn a_review_is_pending_until_decided_as_of_the_moment_and_late_past_its_30_days() {
         let rows: Vec<Row> = vec![
-            ("review".into(), t(1), t(2), Some(t(3)), Some("upheld".into())),
-            ("review".into(), t(1), t(2), None, None),
-            ("re_review".into(), t(1), t(5), Some(t(4)), Some("changed".into())),
+            ("review".into(), t(2), Some(t(3)), Some("upheld".into())),
+            ("review".into(), t(2), None, None),
+            ("re_review".into(), t(5), Some(t(4)), Some("changed".into())),
         ];
         let f = count(&rows, t(3));
         assert_eq!((f.review.requested, f.review.upheld, f.review.pending, f.review.late), (2, 1, 1, 2));

@@ -158,13 +158,7 @@ pub static TABLE: &[Call] = &[
         path: "/v1/petitions/{case_id}/reviews",
         action: "read reviews",
         public: false,
-        grants: &[
-            (Dispatcher, Allowed),
-            (Evaluator, Allowed),
-            (EfficiencyOffice, Allowed),
-            (Admin, Allowed),
-            (Service, Allowed),
-        ],
+        grants: &[(Dispatcher, Allowed), (Evaluator, Allowed), (EfficiencyOffice, Allowed), (Admin, Allowed)],
         import_as: &[],
     },
     Call {
