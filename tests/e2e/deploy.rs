@@ -277,4 +277,12 @@ fn the_image_holds_the_five_binaries_the_policies_and_a_health_check_and_runs_as
     assert!(!user.contains("root") && !user.ends_with(" 0") && !user.contains(" 0:"), "runs as no root: {user}");
     assert!(dockerfile.contains(r#"HEALTHCHECK"#) && dockerfile.contains(r#"CMD ["caseflow", "probe"]"#));
     assert!(dockerfile.contains("cargo chef cook"), "dependencies are built in a layer of their own");
+    // The bundled SQLite's compile options live in .cargo/config.toml: the dependencies' layer
+    // is built with them, not without them and then again.
+    let settings = dockerfile.find("COPY .cargo/ .cargo/").expect("the image build copies .cargo/");
+    assert!(
+        settings < dockerfile.find("cargo chef cook").unwrap_or(0),
+        "the build settings come before the dependencies"
+    );
+    assert!(repo(".cargo/config.toml").exists(), ".cargo/config.toml exists");
 }
