@@ -1,6 +1,7 @@
 //! Reporting: a read model built only from intake's, routing's and evaluation's events, and the
 //! efficiency office's reports over it.
 
+pub mod add_row;
 pub mod attachments;
 pub mod bounce;
 pub mod bulletin;

@@ -18,10 +18,8 @@ use caseflow_runtime::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::store::{
-    DispatchFact, report_case_days, report_cases, report_dispatch_days, report_dispatch_shifts, report_dispatches,
-    report_rating_days, report_ratings, report_shift_totals, report_term_days,
-};
+use crate::add_row::{AddRow, Key};
+use crate::store::{DispatchFact, report_cases, report_dispatches, report_ratings};
 
 /// The district's calendar day (UTC+8) of a UTC timestamp.
 pub fn district_day(t: NaiveDateTime) -> NaiveDate {
@@ -56,6 +54,11 @@ macro_rules! cells {
         impl $name {
             pub fn is_zero(&self) -> bool {
                 *self == Self::default()
+            }
+
+            /// Each cell with its column's name (the rollup tables name their columns so).
+            pub fn columns(&self) -> Vec<(&'static str, i64)> {
+                vec![$((stringify!($field), self.$field),)+]
             }
         }
     };
@@ -247,101 +250,6 @@ pub fn lock_projections(conn: &mut AnyConnection) -> QueryResult<()> {
 
 // ---- maintenance ----
 
-/// Inserts a zero row unless it exists, on either backend (the two-backend connection has no
-/// `ON CONFLICT`), so that the increment after it always finds its row.
-macro_rules! insert_or_keep {
-    ($conn:expr, $table:expr, $values:expr) => {
-        match $conn {
-            AnyConnection::Postgresql(pg) => {
-                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(pg)
-            }
-            AnyConnection::Sqlite(lite) => {
-                diesel::insert_into($table).values($values).on_conflict_do_nothing().execute(lite)
-            }
-        }
-    };
-}
-
-/// Inserts `$values`, or, when a row with the same `$target` key is there, updates it with
-/// `$set` (which adds to its counts): one statement (INSERT … ON CONFLICT … DO UPDATE) on either
-/// backend, where a rollup row used to take an insert and an update.
-macro_rules! insert_or_add {
-    ($conn:expr, $table:expr, $values:expr, $target:expr, $set:expr) => {
-        match $conn {
-            AnyConnection::Postgresql(pg) => {
-                diesel::insert_into($table).values($values).on_conflict($target).do_update().set($set).execute(pg)
-            }
-            AnyConnection::Sqlite(lite) => {
-                diesel::insert_into($table).values($values).on_conflict($target).do_update().set($set).execute(lite)
-            }
-        }
-    };
-}
-pub(crate) use insert_or_add;
-
-/// The rollup tables' cell columns (`report_dispatch_days`, `report_dispatch_shifts`): all
-/// zero, for a new row; each plus `d`, for an update.
-macro_rules! zero_cells {
-    ($t:ident) => {
-        (
-            $t::received.eq(0_i64),
-            $t::in_progress.eq(0_i64),
-            $t::completed.eq(0_i64),
-            $t::overdue_view.eq(0_i64),
-            $t::overdue_handling.eq(0_i64),
-            $t::unsatisfied.eq(0_i64),
-            $t::on_time.eq(0_i64),
-            $t::late.eq(0_i64),
-            $t::first_resolved.eq(0_i64),
-            $t::elsewhere_secs.eq(0_i64),
-            $t::rehandled.eq(0_i64),
-            $t::first_on_time.eq(0_i64),
-            $t::first_late.eq(0_i64),
-        )
-    };
-}
-
-/// The cell columns of a new row holding `d`.
-macro_rules! new_cells {
-    ($t:ident, $d:expr) => {
-        (
-            $t::received.eq($d.received),
-            $t::in_progress.eq($d.in_progress),
-            $t::completed.eq($d.completed),
-            $t::overdue_view.eq($d.overdue_view),
-            $t::overdue_handling.eq($d.overdue_handling),
-            $t::unsatisfied.eq($d.unsatisfied),
-            $t::on_time.eq($d.on_time),
-            $t::late.eq($d.late),
-            $t::first_resolved.eq($d.first_resolved),
-            $t::elsewhere_secs.eq($d.elsewhere_secs),
-            $t::rehandled.eq($d.rehandled),
-            $t::first_on_time.eq($d.first_on_time),
-            $t::first_late.eq($d.first_late),
-        )
-    };
-}
-
-macro_rules! plus_cells {
-    ($t:ident, $d:expr) => {
-        (
-            $t::received.eq($t::received + $d.received),
-            $t::in_progress.eq($t::in_progress + $d.in_progress),
-            $t::completed.eq($t::completed + $d.completed),
-            $t::overdue_view.eq($t::overdue_view + $d.overdue_view),
-            $t::overdue_handling.eq($t::overdue_handling + $d.overdue_handling),
-            $t::unsatisfied.eq($t::unsatisfied + $d.unsatisfied),
-            $t::on_time.eq($t::on_time + $d.on_time),
-            $t::late.eq($t::late + $d.late),
-            $t::first_resolved.eq($t::first_resolved + $d.first_resolved),
-            $t::elsewhere_secs.eq($t::elsewhere_secs + $d.elsewhere_secs),
-            $t::rehandled.eq($t::rehandled + $d.rehandled),
-            $t::first_on_time.eq($t::first_on_time + $d.first_on_time),
-            $t::first_late.eq($t::first_late + $d.first_late),
-        )
-    };
-}
-
 fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
     let n: i64 = report_ratings::table
         .filter(report_ratings::dispatch_id.eq(dispatch_id))
@@ -421,25 +329,27 @@ pub fn add_shift(
     shift_day: NaiveDate,
     d: DispatchCells,
 ) -> QueryResult<()> {
-    use report_dispatch_shifts as t;
-    use report_shift_totals as totals;
     let (source, unit, day) = key;
-    let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day), t::shift_day.eq(shift_day));
-    insert_or_add!(
-        conn,
-        t::table,
-        (row, new_cells!(t, d)),
-        (t::source, t::day, t::shift_day, t::unit),
-        plus_cells!(t, d)
-    )?;
-    let total = (totals::source.eq(source), totals::unit.eq(unit), totals::shift_day.eq(shift_day));
-    insert_or_add!(
-        conn,
-        totals::table,
-        (total, new_cells!(totals, d)),
-        (totals::source, totals::shift_day, totals::unit),
-        plus_cells!(totals, d)
-    )?;
+    let counts = d.columns();
+    AddRow {
+        table: "report_dispatch_shifts",
+        keys: &[
+            ("source", Key::Text(source)),
+            ("day", Key::Date(*day)),
+            ("shift_day", Key::Date(shift_day)),
+            ("unit", Key::Text(unit)),
+        ],
+        counts: &counts,
+        raised: None,
+    }
+    .run(conn)?;
+    AddRow {
+        table: "report_shift_totals",
+        keys: &[("source", Key::Text(source)), ("shift_day", Key::Date(shift_day)), ("unit", Key::Text(unit))],
+        counts: &counts,
+        raised: None,
+    }
+    .run(conn)?;
     Ok(())
 }
 
@@ -450,21 +360,14 @@ pub fn add_dispatch(
     d: DispatchCells,
     settles: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    use report_dispatch_days as t;
     let (source, unit, day) = key;
-    let row = (t::source.eq(source), t::unit.eq(unit), t::day.eq(day));
-    if d.is_zero() {
-        insert_or_keep!(conn, t::table, (row, zero_cells!(t)))?;
-    } else {
-        insert_or_add!(conn, t::table, (row, new_cells!(t, d)), (t::source, t::day, t::unit), plus_cells!(t, d))?;
+    AddRow {
+        table: "report_dispatch_days",
+        keys: &[("source", Key::Text(source)), ("day", Key::Date(*day)), ("unit", Key::Text(unit))],
+        counts: &d.columns(),
+        raised: Some(("settles_by", settles)),
     }
-    if let Some(settles) = settles {
-        diesel::update(
-            t::table.find((source, day, unit)).filter(t::settles_by.is_null().or(t::settles_by.lt(settles))),
-        )
-        .set(t::settles_by.eq(settles))
-        .execute(conn)?;
-    }
+    .run(conn)?;
     Ok(())
 }
 
@@ -533,28 +436,16 @@ pub fn track_rating<T>(
 }
 
 pub fn add_rating(conn: &mut AnyConnection, (source, subject, day): &RatingKey, d: RatingCells) -> QueryResult<()> {
-    use report_rating_days as t;
     if d.is_zero() {
         return Ok(());
     }
-    let row = (
-        t::source.eq(source),
-        t::subject.eq(subject),
-        t::day.eq(day),
-        t::due.eq(d.due),
-        t::expired.eq(d.expired),
-        t::satisfied.eq(d.satisfied),
-        t::basic.eq(d.basic),
-        t::unsatisfied.eq(d.unsatisfied),
-    );
-    let plus = (
-        t::due.eq(t::due + d.due),
-        t::expired.eq(t::expired + d.expired),
-        t::satisfied.eq(t::satisfied + d.satisfied),
-        t::basic.eq(t::basic + d.basic),
-        t::unsatisfied.eq(t::unsatisfied + d.unsatisfied),
-    );
-    insert_or_add!(conn, t::table, row, (t::source, t::day, t::subject), plus)?;
+    AddRow {
+        table: "report_rating_days",
+        keys: &[("source", Key::Text(source)), ("day", Key::Date(*day)), ("subject", Key::Text(subject))],
+        counts: &d.columns(),
+        raised: None,
+    }
+    .run(conn)?;
     Ok(())
 }
 
@@ -566,16 +457,29 @@ fn add_count(
     (dimension, value): (&str, &str),
     n: i64,
 ) -> QueryResult<()> {
-    use report_case_days as t;
-    let row = (t::source.eq(source), t::day.eq(day), t::dimension.eq(dimension), t::value.eq(value), t::cases.eq(n));
-    insert_or_add!(conn, t::table, row, (t::source, t::day, t::dimension, t::value), t::cases.eq(t::cases + n))?;
+    AddRow {
+        table: "report_case_days",
+        keys: &[
+            ("source", Key::Text(source)),
+            ("day", Key::Date(day)),
+            ("dimension", Key::Text(dimension)),
+            ("value", Key::Text(value)),
+        ],
+        counts: &[("cases", n)],
+        raised: None,
+    }
+    .run(conn)?;
     Ok(())
 }
 
 fn add_term(conn: &mut AnyConnection, source: &str, day: NaiveDate, term: &str) -> QueryResult<()> {
-    use report_term_days as t;
-    let row = (t::source.eq(source), t::day.eq(day), t::term.eq(term), t::cases.eq(1_i64));
-    insert_or_add!(conn, t::table, row, (t::source, t::day, t::term), t::cases.eq(t::cases + 1_i64))?;
+    AddRow {
+        table: "report_term_days",
+        keys: &[("source", Key::Text(source)), ("day", Key::Date(day)), ("term", Key::Text(term))],
+        counts: &[("cases", 1)],
+        raised: None,
+    }
+    .run(conn)?;
     Ok(())
 }
 

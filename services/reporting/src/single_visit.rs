@@ -10,6 +10,7 @@ use caseflow_runtime::AnyConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::add_row::Key;
 use crate::rollup::{Split, cells, district_day};
 use crate::store::{report_cases, report_dispatches, report_single_visit_days};
 
@@ -91,23 +92,16 @@ pub fn track<T>(
 
 /// Adds `d` to the row `key`.
 pub fn add(conn: &mut AnyConnection, (source, day): &DayKey, d: SingleVisitCells) -> QueryResult<()> {
-    use report_single_visit_days as t;
     if d.is_zero() {
         return Ok(());
     }
-    let row = (
-        t::source.eq(source),
-        t::day.eq(day),
-        t::resolved.eq(d.resolved),
-        t::once.eq(d.once),
-        t::resolution_secs.eq(d.resolution_secs),
-    );
-    let plus = (
-        t::resolved.eq(t::resolved + d.resolved),
-        t::once.eq(t::once + d.once),
-        t::resolution_secs.eq(t::resolution_secs + d.resolution_secs),
-    );
-    crate::rollup::insert_or_add!(conn, t::table, row, (t::source, t::day), plus)?;
+    crate::add_row::AddRow {
+        table: "report_single_visit_days",
+        keys: &[("source", Key::Text(source)), ("day", Key::Date(*day))],
+        counts: &d.columns(),
+        raised: None,
+    }
+    .run(conn)?;
     Ok(())
 }
 
