@@ -25,6 +25,7 @@ pub enum Key<'a> {
 
 /// One rollup row's change: the row `keys` of `table` gets `counts` added (a new row starts from
 /// them), and its `raised` column, when given, becomes the later of its value and the new one.
+/// `counts` names at least one column (every rollup row has counts).
 #[derive(Debug)]
 pub struct AddRow<'a> {
     pub table: &'static str,
@@ -45,6 +46,13 @@ impl AddRow<'_> {
     fn columns(&self) -> impl Iterator<Item = &'static str> + '_ {
         let keys = self.keys.iter().map(|(c, _)| *c);
         keys.chain(self.counts.iter().map(|(c, _)| *c)).chain(self.raised.iter().map(|(c, _)| *c))
+    }
+
+    /// `t.c`: the row already there, in an `ON CONFLICT … DO UPDATE`.
+    fn qualified<DB: Backend>(&self, out: &mut AstPass<'_, '_, DB>, column: &str) -> QueryResult<()> {
+        out.push_identifier(self.table)?;
+        out.push_sql(".");
+        out.push_identifier(column)
     }
 }
 
@@ -99,11 +107,6 @@ where
             }
             out.push_identifier(column)?;
         }
-        if self.counts.is_empty() && self.raised.is_none() {
-            // Nothing to add or raise: the row is made if missing and left alone otherwise.
-            out.push_sql(") DO NOTHING");
-            return Ok(());
-        }
         out.push_sql(") DO UPDATE SET ");
         for (i, (column, _)) in self.counts.iter().enumerate() {
             if i > 0 {
@@ -117,9 +120,7 @@ where
             out.push_identifier(column)?;
         }
         if let Some((column, _)) = &self.raised {
-            if !self.counts.is_empty() {
-                out.push_sql(", ");
-            }
+            out.push_sql(", ");
             // r = CASE WHEN excluded.r > t.r OR t.r IS NULL THEN excluded.r ELSE t.r END: a
             // NULL new value compares unknown and keeps the old one.
             out.push_identifier(column)?;
@@ -136,13 +137,5 @@ where
             out.push_sql(" END");
         }
         Ok(())
-    }
-}
-
-impl AddRow<'_> {
-    fn qualified<DB: Backend>(&self, out: &mut AstPass<'_, '_, DB>, column: &str) -> QueryResult<()> {
-        out.push_identifier(self.table)?;
-        out.push_sql(".");
-        out.push_identifier(column)
     }
 }
