@@ -215,7 +215,10 @@ async fn paced(d: &Deployment, http: &reqwest::Client, first: usize, rate: f64) 
         .map(|c| {
             let (http, url) = (http.clone(), url.clone());
             tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(per_client);
+                // The clients' ticks are spread over the interval, so that orders arrive at a
+                // steady pace and not sixteen at once.
+                let offset = per_client.mul_f64(c as f64 / CLIENTS as f64);
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, per_client);
                 let mut sent = Vec::with_capacity(count);
                 for i in 0..count {
                     ticks.tick().await;

@@ -6,6 +6,17 @@
 //! parsed and planned again on every call, and the rollups are most of reporting's writes. This
 //! statement's text depends only on its table and columns, so the connection keeps it (keyed by
 //! that text) and runs it again with new values.
+//!
+//! Inside [`gathered`] (a projection's batch) the changes are not written at once: changes to
+//! the same row add up in memory, and each row the batch touched is written once when the
+//! batch's events have all been applied. A batch's events share most of their rows (a day's
+//! cases land on the same day, source and category rows), so this writes a fraction of the
+//! statements, which on PostgreSQL are each a round trip. Nothing reads a rollup row while a
+//! batch is applied, and the rows are written before the batch's transaction commits, so no
+//! reader sees the difference.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::backend::Backend;
@@ -35,12 +46,25 @@ pub struct AddRow<'a> {
 }
 
 impl AddRow<'_> {
-    /// Runs the statement on either backend.
-    pub fn run(self, conn: &mut AnyConnection) -> QueryResult<usize> {
+    /// Applies the change on either backend: now, or at the end of the batch being gathered.
+    pub fn run(self, conn: &mut AnyConnection) -> QueryResult<()> {
+        let gathering = GATHERED.with(|g| match g.borrow_mut().as_mut() {
+            Some(rows) => {
+                rows.add(&self);
+                true
+            }
+            None => false,
+        });
+        if gathering { Ok(()) } else { self.write(conn) }
+    }
+
+    /// Runs the statement.
+    fn write(self, conn: &mut AnyConnection) -> QueryResult<()> {
         match conn {
-            AnyConnection::Postgresql(pg) => RunQueryDsl::execute(self, pg),
-            AnyConnection::Sqlite(lite) => RunQueryDsl::execute(self, lite),
-        }
+            AnyConnection::Postgresql(pg) => RunQueryDsl::execute(self, pg)?,
+            AnyConnection::Sqlite(lite) => RunQueryDsl::execute(self, lite)?,
+        };
+        Ok(())
     }
 
     fn columns(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -135,6 +159,101 @@ where
             out.push_sql(" ELSE ");
             self.qualified(&mut out, column)?;
             out.push_sql(" END");
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The rows changed so far by the batch [`gathered`] runs on this (blocking) thread. A
+    /// batch runs on one thread from its first event to its commit, so the rows belong to it.
+    static GATHERED: RefCell<Option<Rows>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a batch's events) with every [`AddRow`] it makes gathered, then writes each row
+/// it touched once, in a fixed order. When `f` fails nothing is written: its transaction rolls
+/// back. Inside another `gathered` it just runs `f`: the outer one writes.
+pub fn gathered<T, E>(conn: &mut AnyConnection, f: impl FnOnce(&mut AnyConnection) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if GATHERED.with(|g| g.borrow().is_some()) {
+        return f(conn);
+    }
+    /// Ends the gathering however `f` ends, a panic included.
+    struct Gathering;
+    impl Drop for Gathering {
+        fn drop(&mut self) {
+            GATHERED.with(|g| g.borrow_mut().take());
+        }
+    }
+    let gathering = Gathering;
+    GATHERED.with(|g| *g.borrow_mut() = Some(Rows::default()));
+    let out = f(conn)?;
+    let rows = GATHERED.with(|g| g.borrow_mut().take()).unwrap_or_default();
+    drop(gathering);
+    rows.write(conn)?;
+    Ok(out)
+}
+
+/// An owned key value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyValue {
+    Text(String),
+    Date(NaiveDate),
+}
+
+impl KeyValue {
+    fn of(key: &Key<'_>) -> Self {
+        match key {
+            Key::Text(v) => Self::Text((*v).to_owned()),
+            Key::Date(v) => Self::Date(*v),
+        }
+    }
+
+    fn as_key(&self) -> Key<'_> {
+        match self {
+            Self::Text(v) => Key::Text(v),
+            Self::Date(v) => Key::Date(*v),
+        }
+    }
+}
+
+/// A row: its table and key.
+type RowId = (&'static str, Vec<(&'static str, KeyValue)>);
+
+/// What a batch adds to a row.
+#[derive(Debug, Default)]
+struct Change {
+    counts: Vec<(&'static str, i64)>,
+    raised: Option<(&'static str, Option<NaiveDateTime>)>,
+}
+
+/// The rows a batch changed, in key order (the order they are written in).
+#[derive(Debug, Default)]
+struct Rows(BTreeMap<RowId, Change>);
+
+impl Rows {
+    fn add(&mut self, row: &AddRow<'_>) {
+        let id = (row.table, row.keys.iter().map(|(c, k)| (*c, KeyValue::of(k))).collect());
+        let change = self.0.entry(id).or_default();
+        for &(column, n) in row.counts {
+            match change.counts.iter_mut().find(|(c, _)| *c == column) {
+                Some((_, sum)) => *sum += n,
+                None => change.counts.push((column, n)),
+            }
+        }
+        if let Some((column, at)) = row.raised {
+            // The later moment, as the statement keeps it; no moment is earlier than any.
+            let kept = change.raised.and_then(|(_, t)| t);
+            change.raised = Some((column, kept.max(at)));
+        }
+    }
+
+    fn write(self, conn: &mut AnyConnection) -> QueryResult<()> {
+        for ((table, keys), change) in self.0 {
+            let keys: Vec<(&'static str, Key<'_>)> = keys.iter().map(|(c, k)| (*c, k.as_key())).collect();
+            AddRow { table, keys: &keys, counts: &change.counts, raised: change.raised }.write(conn)?;
         }
         Ok(())
     }

@@ -2,13 +2,13 @@
 //! stream. Each projection only ever reads its own tables: nothing here calls another service.
 
 use caseflow_proto::v1 as pb;
-use caseflow_runtime::consumer::{ApplyError, EventHandler};
+use caseflow_runtime::consumer::{ApplyAll, ApplyError, EventHandler};
 use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
-use crate::{rollup, single_visit};
+use crate::{add_row, rollup, single_visit};
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
     t.and_then(|t| time::from_proto(Some(t), "t").ok()).map(|t| t.naive_utc())
@@ -22,8 +22,9 @@ fn refused(position: i64) -> impl Fn(String) -> ApplyError {
 pub struct IntakeProjection;
 
 impl EventHandler for IntakeProjection {
-    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
-        rollup::lock_projections(conn).map_err(ApplyError::from)
+    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn)?;
+        add_row::gathered(conn, apply_all)
     }
 
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
@@ -146,8 +147,9 @@ fn insert_case(conn: &mut AnyConnection, fact: &CaseFact) -> QueryResult<()> {
 pub struct RoutingProjection;
 
 impl EventHandler for RoutingProjection {
-    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
-        rollup::lock_projections(conn).map_err(ApplyError::from)
+    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn)?;
+        add_row::gathered(conn, apply_all)
     }
 
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
@@ -375,8 +377,9 @@ fn put_rating(
 }
 
 impl EventHandler for EvaluationProjection {
-    fn begin_batch(&self, conn: &mut AnyConnection) -> Result<(), ApplyError> {
-        rollup::lock_projections(conn).map_err(ApplyError::from)
+    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+        rollup::lock_projections(conn)?;
+        add_row::gathered(conn, apply_all)
     }
 
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {

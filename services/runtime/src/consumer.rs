@@ -50,13 +50,18 @@ pub enum ApplyError {
 pub trait EventHandler: Send + Sync + 'static {
     fn apply(&self, conn: &mut AnyConnection, event: &EventEnvelope) -> Result<(), ApplyError>;
 
-    /// Runs first in each batch's transaction. Consumers whose effects share rows with other
-    /// consumers of the same database (reporting's three projections) serialize here, so two
-    /// batches never lock the same rows in opposite orders.
-    fn begin_batch(&self, _conn: &mut AnyConnection) -> Result<(), ApplyError> {
-        Ok(())
+    /// Runs a batch's events (`apply_all`) inside its transaction, before the checkpoint moves.
+    /// A handler overrides it to do something once per batch around them: take a lock that
+    /// serializes it with consumers whose effects share its rows (reporting's three
+    /// projections, so two batches never lock the same rows in opposite orders), or gather
+    /// the batch's changes to shared rows and write each once (reporting's rollups).
+    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+        apply_all(conn)
     }
 }
+
+/// A batch's events, applied one by one on the connection given (see [`EventHandler::apply_batch`]).
+pub type ApplyAll<'a> = &'a mut dyn FnMut(&mut AnyConnection) -> Result<(), ApplyError>;
 
 /// Most events applied in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -371,10 +376,12 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
         let Some(last) = spanned.iter().map(|(_, e)| e.position).max().filter(|last| *last > done) else {
             return Ok(());
         };
-        handler.begin_batch(c)?;
-        for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
-            span.in_scope(|| handler.apply(c, event))?;
-        }
+        handler.apply_batch(c, &mut |c| {
+            for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
+                span.in_scope(|| handler.apply(c, event))?;
+            }
+            Ok(())
+        })?;
         event_log::set_checkpoint(c, &name, last, now)?;
         Ok(())
     };
