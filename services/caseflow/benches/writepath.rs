@@ -108,7 +108,7 @@ async fn bench() -> anyhow::Result<()> {
     let started = Instant::now();
     let summary = import::run(&d.import_options(file)).await?;
     let secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(summary.bad.is_empty(), "the import refused {} lines", summary.bad.len());
+    anyhow::ensure!(summary.bad.is_empty(), "the import refused {} lines: {:?}", summary.bad.len(), summary.bad);
     println!("import: {} lines in {secs:.1} s, {:.0} lines/s", summary.lines, summary.lines as f64 / secs);
     Ok(())
 }

@@ -12,14 +12,16 @@
 //!
 //! ## Waking, and nothing to do costing nothing
 //! The publisher sleeps until a committed transaction appended a row: [`Db::write`] raises
-//! [`Db::outbox_appended`] for writers in this process, and on PostgreSQL every such transaction
-//! also sends `NOTIFY` on the schema's outbox channel, which a dedicated `LISTEN` session in each
-//! replica turns into the same wake-up (so a row written by another replica is published at
-//! once). After stamping, the publisher notifies the streams in its process through a watch and
-//! the other replicas' streams with a second `NOTIFY` that carries the new last position. A slow
-//! safety poll ([`SAFETY_POLL`]) covers a notification lost while the `LISTEN` session was
-//! reconnecting; it first asks a read connection whether anything waits, so an idle service
-//! commits nothing.
+//! [`Db::outbox_appended`] for writers in this process. On PostgreSQL the process also tells
+//! the other replicas after the commit, with a `NOTIFY` on the schema's outbox channel sent by a
+//! session of its own (`db::announce`; a `NOTIFY` inside each writer's transaction would
+//! serialize their commits), which a dedicated `LISTEN` session in each replica turns into the
+//! same wake-up (so a row written by another replica is published at once). After stamping,
+//! the publisher notifies the streams in its process through a watch, and the other replicas'
+//! streams are told the new last position the same way. A slow safety poll ([`SAFETY_POLL`])
+//! covers a notification lost while the `LISTEN` session was reconnecting, or with a process
+//! that stopped between a commit and its announcement; it first asks a read connection whether
+//! anything waits, so an idle service commits nothing.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -113,7 +115,8 @@ pub fn append<M: prost::Message + prost::Name>(
             recorded_at: recorded_at.naive_utc(),
         })
         .execute(conn)?;
-    crate::db::mark_outbox_append(conn)
+    crate::db::mark_outbox_append();
+    Ok(())
 }
 
 /// Largest number of rows one publisher run stamps.
@@ -141,10 +144,8 @@ pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
         return Ok(None);
     }
     let last = last_position(conn)?;
-    if let AnyConnection::Postgresql(pg) = conn {
-        // Delivered at commit to the other replicas' streams (see the module's docs).
-        pg.batch_execute(&format!("SELECT pg_notify({OUTBOX_CHANNEL_SQL}, 'published:{last}')"))?;
-    }
+    // Told to the other replicas' streams once this commits (see the module's docs).
+    crate::db::mark_outbox_stamped(last);
     Ok(Some(last))
 }
 

@@ -9,6 +9,7 @@
 //! in Caseflow instead of failing with `SQLITE_BUSY`; reads use their own pool under WAL. On
 //! PostgreSQL both share one pool. A service's own schema (or database) holds its tables.
 
+mod announce;
 pub mod any;
 
 use std::path::PathBuf;
@@ -133,12 +134,31 @@ impl Manager {
     }
 }
 
+/// A pooled connection, and when the pool last had it back.
+pub(crate) struct Pooled {
+    conn: AnyConnection,
+    returned: std::time::Instant,
+}
+
+/// A connection given back this recently is handed out again without a round trip to check
+/// it (HikariCP's `aliveBypassWindow`, 500 ms there): under load every checkout found a
+/// connection used a moment before, and the check was one more round trip per transaction. A
+/// connection the server dropped since fails its first statement, and diesel marks it broken,
+/// so the pool discards it when it comes back.
+const ALIVE_BYPASS: Duration = Duration::from_secs(1);
+
+impl Manager {
+    fn connect_any(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.connect().map(|p| p.conn)
+    }
+}
+
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        match self.backend {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = match self.backend {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; the busy timeout covers the moment a
@@ -151,7 +171,7 @@ impl ManageConnection for Manager {
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
-                Ok(AnyConnection::Sqlite(conn))
+                AnyConnection::Sqlite(conn)
             }
             Backend::Postgres => {
                 let mut conn = PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?;
@@ -159,17 +179,24 @@ impl ManageConnection for Manager {
                 if let Some(schema) = &self.schema {
                     conn.batch_execute(&format!("SET search_path TO \"{schema}\"")).map_err(r2d2::Error::QueryError)?;
                 }
-                Ok(AnyConnection::Postgresql(conn))
+                AnyConnection::Postgresql(conn)
             }
+        };
+        Ok(Pooled { conn, returned: std::time::Instant::now() })
+    }
+
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if pooled.returned.elapsed() < ALIVE_BYPASS {
+            return Ok(());
         }
+        pooled.conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        std::thread::panicking() || r2d2::R2D2Connection::is_broken(conn)
+    /// r2d2 asks this of every connection given back: when it says no, that is the moment
+    /// the connection went back to the pool.
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.returned = std::time::Instant::now();
+        std::thread::panicking() || r2d2::R2D2Connection::is_broken(&mut pooled.conn)
     }
 }
 
@@ -188,6 +215,9 @@ pub struct Db {
     changes: Arc<tokio::sync::watch::Sender<u64>>,
     /// PostgreSQL URL and schema, for the publisher's dedicated LISTEN session.
     manager: Manager,
+    /// PostgreSQL: what this process's commits tell the other replicas, sent after each commit
+    /// by a session of its own (`announce`).
+    announcer: Option<Arc<tokio::sync::watch::Sender<announce::Announced>>>,
     /// The keyed calls running through this handle (`idempotency`).
     gates: Arc<crate::idempotency::Gates>,
     /// Counts for `/metrics`.
@@ -230,10 +260,23 @@ pub struct PoolState {
 }
 
 thread_local! {
-    /// Set by [`mark_outbox_append`] inside a write transaction on this (blocking) thread; read
-    /// and cleared by [`Db::write`] when the transaction ends. A transaction runs on one thread
-    /// from start to commit, so the flag belongs to exactly one transaction at a time.
-    static OUTBOX_APPENDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What the write transaction on this (blocking) thread did to the outbox, set by
+    /// [`mark_outbox_append`] and [`mark_outbox_stamped`]; read and cleared by [`Db::write`] when
+    /// the transaction ends. A transaction runs on one thread from start to commit, so this
+    /// belongs to exactly one transaction at a time.
+    static OUTBOX: std::cell::Cell<OutboxChange> = const { std::cell::Cell::new(OutboxChange::NONE) };
+}
+
+/// What a write transaction did to the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OutboxChange {
+    appended: bool,
+    /// The last position it stamped; 0 when it stamped none.
+    stamped: i64,
+}
+
+impl OutboxChange {
+    const NONE: Self = Self { appended: false, stamped: 0 };
 }
 
 /// The PostgreSQL notification channel of the current schema's outbox: `NOTIFY` reaches every
@@ -241,17 +284,16 @@ thread_local! {
 /// identifiers of at most 63 bytes, so the schema is hashed rather than appended.
 pub(crate) const OUTBOX_CHANNEL_SQL: &str = "'caseflow_outbox_' || md5(current_schema())";
 
-/// Notes that the current transaction appended to the outbox. The first append of a transaction
-/// on PostgreSQL also queues a `NOTIFY` (delivered by the server at commit, dropped on rollback)
-/// for publishers in other processes.
-pub(crate) fn mark_outbox_append(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
-    if OUTBOX_APPENDED.with(|f| f.replace(true)) {
-        return Ok(());
-    }
-    if let AnyConnection::Postgresql(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_notify({OUTBOX_CHANNEL_SQL}, 'appended')"))?;
-    }
-    Ok(())
+/// Notes that the current transaction appended to the outbox: once it commits, this process's
+/// publisher is woken and, on PostgreSQL, the other replicas are told (`announce`).
+pub(crate) fn mark_outbox_append() {
+    OUTBOX.with(|o| o.set(OutboxChange { appended: true, ..o.get() }));
+}
+
+/// Notes that the current transaction stamped positions up to `last`: once it commits, the
+/// other replicas' streams are told on PostgreSQL.
+pub(crate) fn mark_outbox_stamped(last: i64) {
+    OUTBOX.with(|o| o.set(OutboxChange { stamped: o.get().stamped.max(last), ..o.get() }));
 }
 
 impl std::fmt::Debug for Db {
@@ -268,9 +310,13 @@ impl Db {
     pub async fn connect(config: &DatabaseConfig, sets: Vec<&'static MigrationSet>) -> Result<Self, DbError> {
         let manager = Manager::from_config(config)?;
         let pool_size = config.pool_size.max(1);
-        tokio::task::spawn_blocking(move || Self::connect_blocking(manager, pool_size, &sets))
+        let mut db = tokio::task::spawn_blocking(move || Self::connect_blocking(manager, pool_size, &sets))
             .await
-            .map_err(|e| DbError::Unavailable(e.to_string()))?
+            .map_err(|e| DbError::Unavailable(e.to_string()))??;
+        if db.backend == Backend::Postgres {
+            db.announcer = Some(announce::spawn(db.manager.clone()));
+        }
+        Ok(db)
     }
 
     fn connect_blocking(manager: Manager, pool_size: u32, sets: &[&'static MigrationSet]) -> Result<Self, DbError> {
@@ -286,7 +332,7 @@ impl Db {
             conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))?;
         }
         // A first connection outside the pool reports the backend's real error.
-        let mut first = manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut first = manager.connect_any().map_err(|e| DbError::Unavailable(e.to_string()))?;
         run_migrations(&mut first, sets)?;
         drop(first);
 
@@ -312,6 +358,7 @@ impl Db {
             appended: Arc::new(Notify::new()),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            announcer: None,
             manager,
             gates: Arc::default(),
             stats: Arc::default(),
@@ -370,7 +417,7 @@ impl Db {
 
     /// A new connection outside the pools, for a session that must stay open (LISTEN).
     pub(crate) fn dedicated_connection(&self) -> Result<AnyConnection, DbError> {
-        self.manager.connect().map_err(|e| DbError::Unavailable(e.to_string()))
+        self.manager.connect_any().map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
     /// Runs `f` on a read connection, off the async runtime.
@@ -388,8 +435,8 @@ impl Db {
                 let started = std::time::Instant::now();
                 let conn = pool.get();
                 stats.took(started, conn.is_ok());
-                let mut conn = conn.map_err(|e| DbError::Unavailable(e.to_string()))?;
-                f(&mut conn)
+                let mut pooled = conn.map_err(|e| DbError::Unavailable(e.to_string()))?;
+                f(&mut pooled.conn)
             })
         })
         .await
@@ -438,14 +485,14 @@ impl Db {
         let claim = crate::idempotency::pending_claim();
         let claiming = claim.clone();
         let stats = self.stats.clone();
-        let (result, appended) = tokio::task::spawn_blocking(move || {
+        let (result, outbox) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let started = std::time::Instant::now();
                 let conn = pool.get();
                 stats.took(started, conn.is_ok());
                 match conn {
-                    Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), false),
-                    Ok(mut pooled) => write_transaction(&mut pooled, |conn| {
+                    Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), OutboxChange::NONE),
+                    Ok(mut pooled) => write_transaction(&mut pooled.conn, |conn| {
                         let r = f(conn)?;
                         if let Some(claim) = &claiming {
                             claim.record(conn)?;
@@ -462,7 +509,7 @@ impl Db {
         {
             claim.committed();
         }
-        self.ended(result.is_ok(), appended);
+        self.ended(result.is_ok(), outbox);
         result
     }
 
@@ -476,7 +523,7 @@ impl Db {
     {
         let conn = session.conn.clone();
         let span = tracing::Span::current();
-        let (result, appended) = tokio::task::spawn_blocking(move || {
+        let (result, outbox) = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
                 let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 write_transaction(&mut conn, f)
@@ -484,21 +531,27 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
-        self.ended(result.is_ok(), appended);
+        self.ended(result.is_ok(), outbox);
         result
     }
 
     /// What follows a write transaction: counts, and the signals to whoever waits for commits
-    /// and for outbox rows.
-    fn ended(&self, committed: bool, appended: bool) {
+    /// and for outbox rows, in this process and (announced) in the other replicas.
+    fn ended(&self, committed: bool, outbox: OutboxChange) {
         let outcome = if committed { &self.stats.committed } else { &self.stats.rolled_back };
         outcome.fetch_add(1, Ordering::Relaxed);
-        if committed {
-            self.commits.send_modify(|n| *n += 1);
-            self.changes.send_modify(|n| *n += 1);
-            if appended {
-                self.appended.notify_one();
-            }
+        if !committed {
+            return;
+        }
+        self.commits.send_modify(|n| *n += 1);
+        self.changes.send_modify(|n| *n += 1);
+        if outbox.appended {
+            self.appended.notify_one();
+        }
+        if let Some(announcer) = &self.announcer
+            && outbox != OutboxChange::NONE
+        {
+            announcer.send_modify(|a| a.add(outbox.appended, outbox.stamped));
         }
     }
 }
@@ -527,19 +580,19 @@ impl Session {
     }
 }
 
-/// Runs `f` in a write transaction, and says whether it appended to the outbox (see
+/// Runs `f` in a write transaction, and says what it did to the outbox (see
 /// [`mark_outbox_append`]). On SQLite it begins `IMMEDIATE`, taking the write lock
 /// first: a deferred transaction that read before writing fails at once with "database is
 /// locked" when another process (the key rotation, a second `caseflow` on the same files)
 /// committed in between, whereas a lock asked for first waits out the busy timeout.
-fn write_transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> (Result<R, E>, bool)
+fn write_transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> (Result<R, E>, OutboxChange)
 where
     F: FnOnce(&mut AnyConnection) -> Result<R, E>,
     E: From<diesel::result::Error>,
 {
-    OUTBOX_APPENDED.with(|flag| flag.set(false));
+    OUTBOX.with(|o| o.set(OutboxChange::NONE));
     let result = transaction(conn, f);
-    (result, OUTBOX_APPENDED.with(|flag| flag.replace(false)))
+    (result, OUTBOX.with(|o| o.replace(OutboxChange::NONE)))
 }
 
 fn transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> Result<R, E>
