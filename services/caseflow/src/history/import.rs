@@ -223,13 +223,22 @@ struct Refusal {
     pending: bool,
 }
 
+/// The rule evaluation refuses a rating or follow-up by while the case's evaluation, or the
+/// rated unit's part in it, is not open yet: routing's resolution has not reached evaluation.
+const EVALUATION_NOT_OPEN: &str = "evaluation.not_open";
+
 impl From<tonic::Status> for Refusal {
     fn from(s: tonic::Status) -> Self {
+        let rule = caseflow_runtime::error::status_rule(&s);
         Self {
             reason: caseflow_runtime::error::status_reason(&s),
-            rule: caseflow_runtime::error::status_rule(&s),
+            // A unit's part opens when its resolution reaches evaluation, as the evaluation
+            // itself does: behind a service that restarted or a busy machine that can take
+            // longer than one call's wait, so the line asks again until its patience is out.
+            pending: rule.as_deref() == Some(EVALUATION_NOT_OPEN)
+                || (s.code() == tonic::Code::NotFound && s.message().contains("not resolved yet")),
+            rule,
             code: s.code(),
-            pending: s.code() == tonic::Code::NotFound && s.message().contains("not resolved yet"),
         }
     }
 }
