@@ -46,6 +46,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The bulletin's date, and a moment inside the half-year.
     let as_of = at("2020-07-23T00:00:00+08:00");
     let mid_year = at("2020-06-20T00:00:00+08:00");
+    // Inside a day, half an hour from the nearest hour and half a day from midnight.
+    let mid_day = at("2020-06-20T12:30:00+08:00");
+    // The second half-year as of a moment in its second week: the first half's last days are
+    // still changing then, so the hour totals do not apply.
+    let (second_from, second_to) = (at("2020-07-01T00:00:00+08:00"), at("2021-01-01T00:00:00+08:00"));
+    let early = at("2020-07-10T12:30:00+08:00");
 
     let a2 = reports.attachment_2(&office, from, to, as_of).await?;
     let in_window: u64 = a2.departments.iter().chain(&a2.sub_districts).map(|r| r.received).sum();
@@ -74,6 +80,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     })
     .await;
+    let a2_mid_day = time(runs, || {
+        let (r, o) = (reports.clone(), office.clone());
+        async move {
+            let _ = r.attachment_2(&o, from, to, mid_day).await;
+        }
+    })
+    .await;
+    let a2_early = time(runs, || {
+        let (r, o) = (reports.clone(), office.clone());
+        async move {
+            let _ = r.attachment_2(&o, second_from, second_to, early).await;
+        }
+    })
+    .await;
     let a3_time = time(runs, || {
         let (r, o) = (reports.clone(), office.clone());
         async move {
@@ -94,6 +114,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     reports.bulletin(&office, from, to, as_of).await?;
     reports.summary(&office, "hotline".into(), from, to, to).await?;
     reports.attachment_2(&office, from, to, mid_year).await?;
+    reports.attachment_2(&office, from, to, mid_day).await?;
+    reports.attachment_2(&office, second_from, second_to, early).await?;
     let bounce_time = time(3, || {
         let (r, o) = (reports.clone(), office.clone());
         async move {
@@ -120,6 +142,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // As of a moment inside the period: the rollups less the shifts after that day.
     println!("attachment 2, as of 20 June (inside the period): {:.2} ms, ratio {:.4}", ms(a2_mid), ratio(a2_mid));
+    println!(
+        "attachment 2, as of 20 June 12:30 (inside a day): {:.2} ms, ratio {:.4}",
+        ms(a2_mid_day),
+        ratio(a2_mid_day)
+    );
+    println!(
+        "attachment 2 of the second half-year, as of 10 July 12:30 (the first half still changing): {:.2} ms, ratio {:.4}",
+        ms(a2_early),
+        ratio(a2_early)
+    );
     println!("bounce figures: {:.2} ms, ratio {:.4}", ms(bounce_time), ratio(bounce_time));
     println!(
         "the whole bulletin (with the bounce figures): {:.2} ms, ratio {:.4}",
@@ -138,6 +170,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "target: the half-year report under 100 ms over 10M dispatches, a ratio under {target:.3} on {backend}: {verdict}"
     );
+    // Issue 15: attachment 2 as of any moment inside the period, under 100 ms over 10M.
+    let inside = [a2_mid, a2_mid_day, a2_early].into_iter().max().unwrap_or_default();
+    let verdict = if n < 9_000_000 {
+        format!("not judged below 10M dispatches ({:.1} ms here)", ms(inside))
+    } else if ms(inside) < 100.0 {
+        format!("met ({:.1} ms)", ms(inside))
+    } else {
+        format!("NOT met ({:.1} ms)", ms(inside))
+    };
+    println!("target: attachment 2 as of any moment inside the period under 100 ms over 10M dispatches: {verdict}");
     if let Some(schema) = &config.schema {
         // The benchmark's own schema goes again.
         let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");

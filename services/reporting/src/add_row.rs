@@ -32,6 +32,7 @@ use caseflow_runtime::AnyConnection;
 pub enum Key<'a> {
     Text(&'a str),
     Date(NaiveDate),
+    Time(NaiveDateTime),
 }
 
 /// One rollup row's change: the row `keys` of `table` gets `counts` added (a new row starts from
@@ -94,6 +95,7 @@ where
     str: ToSql<Text, DB>,
     NaiveDate: ToSql<Date, DB>,
     i64: ToSql<BigInt, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
     Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
@@ -114,6 +116,7 @@ where
             match key {
                 Key::Text(v) => out.push_bind_param::<Text, str>(v)?,
                 Key::Date(v) => out.push_bind_param::<Date, NaiveDate>(v)?,
+                Key::Time(v) => out.push_bind_param::<Timestamp, NaiveDateTime>(v)?,
             }
         }
         for (_, n) in self.counts {
@@ -201,6 +204,7 @@ where
 enum KeyValue {
     Text(String),
     Date(NaiveDate),
+    Time(NaiveDateTime),
 }
 
 impl KeyValue {
@@ -208,6 +212,7 @@ impl KeyValue {
         match key {
             Key::Text(v) => Self::Text((*v).to_owned()),
             Key::Date(v) => Self::Date(*v),
+            Key::Time(v) => Self::Time(*v),
         }
     }
 
@@ -215,6 +220,7 @@ impl KeyValue {
         match self {
             Self::Text(v) => Key::Text(v),
             Self::Date(v) => Key::Date(*v),
+            Self::Time(v) => Key::Time(*v),
         }
     }
 }

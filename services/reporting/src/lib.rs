@@ -3,6 +3,7 @@
 
 pub mod add_row;
 pub mod attachments;
+pub mod backfill;
 pub mod bounce;
 pub mod bulletin;
 pub mod cells;
@@ -134,6 +135,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.console.check(&ctx.keys).map_err(anyhow::Error::msg)?;
     let db = Db::connect(&config.database, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
+    // What the migrations left to do in Rust, before any event is applied.
+    db.write(|c| backfill::run(c).map_err(caseflow_runtime::DbError::from)).await?;
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let routing = ServiceChannel::new(&config.routing_url, &ctx.service_key)?;
     let evaluation = ServiceChannel::new(&config.evaluation_url, &ctx.service_key)?;

@@ -135,6 +135,7 @@ fn clear(c: &mut AnyConnection, now: chrono::DateTime<chrono::Utc>) -> Result<()
     diesel::delete(store::report_single_visit_days::table).execute(c)?;
     diesel::delete(store::report_reviews::table).execute(c)?;
     diesel::delete(store::report_shift_totals::table).execute(c)?;
+    diesel::delete(store::report_shift_hours::table).execute(c)?;
     for name in STREAMS {
         event_log::set_checkpoint(c, name, 0, now)?;
     }

@@ -59,8 +59,10 @@ fn facts_received(
 /// The whole days of the period are read from the rollups at the edge of a *base* day: the end
 /// of the day before `as_of`'s, or of `as_of`'s own day, whichever edge is nearer. The rows of
 /// the days received by then, less the shifts after the base day, are the cells as of that
-/// edge; the dispatches with a moment (`rollup::moments`) between the edge and `as_of` are then
-/// read one by one and corrected. The ragged ends of the period are read as facts.
+/// edge. The hour totals then move the cells to the hour edge nearest `as_of` (when only the
+/// period's days changed in those hours: see `hours_apply`), and the dispatches with a moment
+/// (`rollup::moments`) between that edge and `as_of` are read one by one and corrected: at most
+/// half an hour of them. The ragged ends of the period are read as facts.
 pub fn dispatch_cells(
     conn: &mut AnyConnection,
     source: &str,
@@ -108,6 +110,19 @@ pub fn dispatch_cells(
         }
         for (unit, c) in shifts_after(conn, source, (split.first_day, received_by), base_day, edge)? {
             *cells.entry(unit).or_default() += DispatchCells::default() - c;
+        }
+    }
+    // From the midnight to the hour edge nearest `as_of`, when the period's days are the only
+    // ones that changed in between: every unit's changes in those hours.
+    let mut edge = edge;
+    let hour = rollup::hour_start(as_of + chrono::Duration::minutes(30));
+    if received_by > base_day && hour != edge {
+        let (lo, hi) = if hour < edge { (hour, edge) } else { (edge, hour) };
+        if hours_apply(conn, source, &split, (lo, hi))? {
+            for (unit, c) in hour_shifts(conn, source, (lo, hi))? {
+                *cells.entry(unit).or_default() += if hour < edge { DispatchCells::default() - c } else { c };
+            }
+            edge = hour;
         }
     }
     // The dispatches that changed between the edge and `as_of`.
@@ -300,6 +315,45 @@ fn shifts_after(
         }
     }
     Ok(out)
+}
+
+/// Whether the hour totals of [lo, hi) are the changes of the period's days alone: no day
+/// received before the period changed then (none was still unsettled at `lo`), and none after
+/// it could (the period's last day ends by `hi`, and nothing changes before its receipt).
+fn hours_apply(
+    conn: &mut AnyConnection,
+    source: &str,
+    split: &Split,
+    (lo, hi): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<bool> {
+    if hi > day_start(split.end_day) {
+        return Ok(false);
+    }
+    let unsettled_before: Option<NaiveDate> = report_dispatch_days::table
+        .filter(report_dispatch_days::source.eq(source))
+        .filter(report_dispatch_days::day.lt(split.first_day))
+        .filter(report_dispatch_days::settles_by.ge(lo))
+        .select(report_dispatch_days::day)
+        .first(conn)
+        .optional()?;
+    Ok(unsettled_before.is_none())
+}
+
+/// Every unit's changes of `source` in the hours [lo, hi), summed per unit by the database.
+fn hour_shifts(
+    conn: &mut AnyConnection,
+    source: &str,
+    (lo, hi): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<BTreeMap<String, DispatchCells>> {
+    use diesel::sql_types::{Text, Timestamp};
+    let rows: Vec<Summed> = diesel::sql_query(format!(
+        "SELECT {SUMS} FROM report_shift_hours WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 GROUP BY unit"
+    ))
+    .bind::<Text, _>(source)
+    .bind::<Timestamp, _>(lo)
+    .bind::<Timestamp, _>(hi)
+    .load(conn)?;
+    Ok(summed(rows))
 }
 
 /// The dispatches of `source` with a moment (receipt, deadline, acknowledgement, resolution)

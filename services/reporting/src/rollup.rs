@@ -178,16 +178,43 @@ pub fn settles_at(d: &DispatchFact) -> Option<NaiveDateTime> {
 /// `moments` falls, its cells as of that day's end minus those as of the previous such day's
 /// end (nothing before its receipt). They add up to its end-of-time contribution.
 pub fn dispatch_shifts(d: &DispatchFact, rated_unsatisfied: bool) -> Vec<(NaiveDate, DispatchCells)> {
-    let mut days: Vec<NaiveDate> = moments(d).map(district_day).collect();
-    days.sort();
-    days.dedup();
+    shifts_by(d, rated_unsatisfied, |t| {
+        let day = district_day(t);
+        (day, day_start(day.succ_opt().unwrap_or(day)))
+    })
+}
+
+/// How a dispatch's cells change hour by hour, as `dispatch_shifts` does day by day: keyed by
+/// the hour's start. The district's offset is a whole number of hours, so its hours are UTC's.
+pub fn dispatch_hour_shifts(d: &DispatchFact, rated_unsatisfied: bool) -> Vec<(NaiveDateTime, DispatchCells)> {
+    shifts_by(d, rated_unsatisfied, |t| {
+        let hour = hour_start(t);
+        (hour, hour + chrono::Duration::hours(1))
+    })
+}
+
+/// The start of the hour `t` falls in.
+pub fn hour_start(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    t.date().and_hms_opt(t.hour(), 0, 0).unwrap_or(t)
+}
+
+/// The changes of a dispatch's cells per bucket of time: `bucket` gives the bucket a moment
+/// falls in and the moment that bucket ends.
+fn shifts_by<K: Ord + Copy>(
+    d: &DispatchFact,
+    rated_unsatisfied: bool,
+    bucket: impl Fn(NaiveDateTime) -> (K, NaiveDateTime),
+) -> Vec<(K, DispatchCells)> {
+    let mut buckets: Vec<(K, NaiveDateTime)> = moments(d).map(bucket).collect();
+    buckets.sort();
+    buckets.dedup();
     let mut before = DispatchCells::default();
     let mut out = Vec::new();
-    for day in days {
-        let end_of_day = day_start(day.succ_opt().unwrap_or(day));
-        let now = dispatch_cells(d, rated_unsatisfied, AsOf::Before(end_of_day)).map(|(_, c)| c).unwrap_or_default();
+    for (key, end) in buckets {
+        let now = dispatch_cells(d, rated_unsatisfied, AsOf::Before(end)).map(|(_, c)| c).unwrap_or_default();
         if now != before {
-            out.push((day, now - before));
+            out.push((key, now - before));
             before = now;
         }
     }
@@ -267,6 +294,7 @@ struct DispatchState {
     cells: DispatchCells,
     settles: Option<NaiveDateTime>,
     shifts: Vec<(NaiveDate, DispatchCells)>,
+    hours: Vec<(NaiveDateTime, DispatchCells)>,
 }
 
 fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<DispatchState>> {
@@ -281,6 +309,7 @@ fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Op
         cells,
         settles: settles_at(&fact),
         shifts: dispatch_shifts(&fact, unsatisfied),
+        hours: dispatch_hour_shifts(&fact, unsatisfied),
     }))
 }
 
@@ -299,12 +328,16 @@ pub fn track_dispatch<T>(
     }
     // Only the rows whose figures move are written.
     let mut shifts: BTreeMap<(DispatchKey, NaiveDate), DispatchCells> = BTreeMap::new();
+    let mut hours: BTreeMap<(String, String, NaiveDateTime), DispatchCells> = BTreeMap::new();
     if let Some(b) = &before {
         if after.as_ref().is_none_or(|a| a.key != b.key || a.cells != b.cells) {
             add_dispatch(conn, &b.key, DispatchCells::default() - b.cells, None)?;
         }
         for (day, c) in &b.shifts {
             *shifts.entry((b.key.clone(), *day)).or_default() += DispatchCells::default() - *c;
+        }
+        for (hour, c) in &b.hours {
+            *hours.entry((b.key.0.clone(), b.key.1.clone(), *hour)).or_default() += DispatchCells::default() - *c;
         }
     }
     if let Some(a) = &after {
@@ -313,10 +346,18 @@ pub fn track_dispatch<T>(
         for (day, c) in &a.shifts {
             *shifts.entry((a.key.clone(), *day)).or_default() += *c;
         }
+        for (hour, c) in &a.hours {
+            *hours.entry((a.key.0.clone(), a.key.1.clone(), *hour)).or_default() += *c;
+        }
     }
     for ((key, day), c) in shifts {
         if !c.is_zero() {
             add_shift(conn, &key, day, c)?;
+        }
+    }
+    for ((source, unit, hour), c) in hours {
+        if !c.is_zero() {
+            add_hour_shift(conn, (&source, &unit), hour, c)?;
         }
     }
     Ok(out)
@@ -351,6 +392,22 @@ pub fn add_shift(
     }
     .run(conn)?;
     Ok(())
+}
+
+/// Adds `d` to the hour `shift_hour`'s changes of `unit`'s dispatches of `source`.
+pub fn add_hour_shift(
+    conn: &mut AnyConnection,
+    (source, unit): (&str, &str),
+    shift_hour: NaiveDateTime,
+    d: DispatchCells,
+) -> QueryResult<()> {
+    AddRow {
+        table: "report_shift_hours",
+        keys: &[("source", Key::Text(source)), ("shift_hour", Key::Time(shift_hour)), ("unit", Key::Text(unit))],
+        counts: &d.columns(),
+        raised: None,
+    }
+    .run(conn)
 }
 
 /// Adds `d` to the row `key`, and raises its `settles_by` to `settles` when later.
@@ -605,6 +662,24 @@ mod tests {
         assert_eq!(dispatch_cells(&d, false, AsOf::At(at("2020-03-02T22:59:59+08:00"))), None);
         let (_, c) = dispatch_cells(&d, false, AsOf::At(d.received_at)).unwrap_or_default();
         assert_eq!((c.received, c.in_progress), (1, 1));
+    }
+
+    #[test]
+    fn the_hour_shifts_add_up_hour_by_hour_to_the_dispatch_as_it_stands_at_each_hour_end() {
+        let d = dispatch("2020-03-02T23:10:00+08:00");
+        let shifts = dispatch_hour_shifts(&d, true);
+        // Received at 23:10, late to acknowledge after 01:10, acknowledged at 02:10 (no change:
+        // already late), overdue after the 9th 23:10, resolved on the 11th at 23:10.
+        let hours: Vec<String> = shifts.iter().map(|(h, _)| (*h + chrono::Duration::hours(8)).to_string()).collect();
+        assert_eq!(hours, ["2020-03-02 23:00:00", "2020-03-03 01:00:00", "2020-03-09 23:00:00", "2020-03-11 23:00:00"]);
+        let mut total = DispatchCells::default();
+        for (hour, c) in &shifts {
+            total += *c;
+            let end = *hour + chrono::Duration::hours(1);
+            let (_, expected) = dispatch_cells(&d, true, AsOf::Before(end)).unwrap_or_default();
+            assert_eq!(total, expected, "as of the end of the hour from {hour}");
+        }
+        assert_eq!(Some(total), dispatch_cells(&d, true, AsOf::End).map(|(_, c)| c));
     }
 
     #[test]

@@ -93,6 +93,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Every dispatch's changes summed per hour they happened (the hour's start, UTC; the
+    /// district's hours are whole UTC hours), over all days of receipt.
+    report_shift_hours (source, shift_hour, unit) {
+        source -> Text,
+        unit -> Text,
+        shift_hour -> Timestamp,
+        received -> BigInt,
+        in_progress -> BigInt,
+        completed -> BigInt,
+        overdue_view -> BigInt,
+        overdue_handling -> BigInt,
+        unsatisfied -> BigInt,
+        on_time -> BigInt,
+        late -> BigInt,
+        first_resolved -> BigInt,
+        elsewhere_secs -> BigInt,
+        rehandled -> BigInt,
+        first_on_time -> BigInt,
+        first_late -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Work done once in Rust when the service starts (`backfill.rs`), named by a migration.
+    report_backfills (name) {
+        name -> Text,
+    }
+}
+
+diesel::table! {
     /// `report_dispatch_shifts` summed over the days of receipt, per day the shifts happened.
     report_shift_totals (source, shift_day, unit) {
         source -> Text,

@@ -74,6 +74,17 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01", "2020-03-03", "2020-03-02 00:00:00"],
     ),
     (
+        "a day received before a period still changing at a moment",
+        "SELECT day FROM report_dispatch_days WHERE source = $1 AND day < $2 AND settles_by >= $3 LIMIT 1",
+        &["hotline", "2020-03-01", "2020-03-02 00:00:00"],
+    ),
+    (
+        "a few hours' changes summed per unit",
+        "SELECT unit, CAST(SUM(received) AS BIGINT) AS received FROM report_shift_hours \
+         WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 GROUP BY unit",
+        &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
+    ),
+    (
         "dispatches received in an hour",
         "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at BETWEEN $2 AND $3",
         &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
@@ -256,6 +267,10 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              INSERT INTO report_shift_totals (source, unit, shift_day, received, in_progress, completed, \
              overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, \
              first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, 0, 0);\n\
+             INSERT INTO report_shift_hours (source, unit, shift_hour, received, in_progress, completed, \
+             overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, \
+             first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day} {hour:02}:00:00', 1, 1, 0, 0, 0, 0, 0, 0, 0, \
+             0, 0, 0, 0);\n\
              INSERT INTO report_reviews (case_id, level, requested_at, due_at) VALUES ('case-{i}', 'review', \
              '{day} 09:00:00', '2020-04-30 16:00:00');\n\
              INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \
@@ -272,6 +287,7 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              INSERT INTO report_single_visit_days (source, day, resolved, once, resolution_secs) VALUES ('p{i}', \
              '{day}', 1, 1, 86400);\n",
             p = i % 500,
+            hour = i % 24,
         ));
     }
     assert_no_full_scans(&db, sql, HOT).await;

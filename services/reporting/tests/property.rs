@@ -104,6 +104,31 @@ fn moment(rng: &mut Rng, days: i64) -> DateTime<Utc> {
     start() + Duration::days(days) + Duration::minutes(i64::try_from(rng.below(24 * 60)).unwrap_or(0))
 }
 
+/// Attachment 2's hotline figures per unit.
+async fn attachment_2(
+    reports: &Reports,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> BTreeMap<String, HotlineCount> {
+    let a2 = reports.attachment_2(&office(), from, to, as_of).await.expect("attachment 2 adds up");
+    a2.departments
+        .iter()
+        .chain(&a2.sub_districts)
+        .map(|r| {
+            let c = HotlineCount {
+                received: r.received,
+                in_progress: r.in_progress,
+                completed: r.completed,
+                overdue_view: r.overdue_view,
+                overdue_handling: r.overdue_handling,
+                unsatisfied: r.unsatisfied,
+            };
+            (r.unit.clone(), c)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
     for seed in 1..=ROUNDS {
@@ -125,25 +150,30 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
         }
         let a = moment(&mut rng, 40);
         periods.push((a, a + Duration::hours(30)));
+        // Moments a few hours from a dispatch's change, so that the hours between the nearer
+        // midnight and the moment hold changes (read from the hour totals) and so does the half
+        // hour before or after it (read one by one).
+        let near_changes: Vec<DateTime<Utc>> = (0..12)
+            .filter_map(|_| {
+                let d = &world.dispatches[usize::try_from(rng.below(world.dispatches.len() as u64)).unwrap_or(0)];
+                let changes =
+                    [Some(world.cases[d.case].received), Some(d.ack_deadline), d.acked, Some(d.deadline), d.resolved];
+                let t = rng.pick(&changes)?;
+                let minutes = i64::try_from(rng.below(8 * 60)).unwrap_or(0) - 4 * 60;
+                Some(t + Duration::minutes(minutes))
+            })
+            .collect();
+        for as_of in near_changes {
+            let (from, to) = half_year;
+            assert_eq!(
+                attachment_2(&reports, from, to, as_of).await,
+                recount_hotline(&world, from, to, as_of),
+                "seed {seed}: as of {as_of}"
+            );
+        }
         for (from, to) in periods {
             for as_of in [moment(&mut rng, 30), moment(&mut rng, 100), moment(&mut rng, 400)] {
-                let a2 = reports.attachment_2(&office(), from, to, as_of).await.expect("attachment 2 adds up");
-                let got: BTreeMap<String, HotlineCount> = a2
-                    .departments
-                    .iter()
-                    .chain(&a2.sub_districts)
-                    .map(|r| {
-                        let c = HotlineCount {
-                            received: r.received,
-                            in_progress: r.in_progress,
-                            completed: r.completed,
-                            overdue_view: r.overdue_view,
-                            overdue_handling: r.overdue_handling,
-                            unsatisfied: r.unsatisfied,
-                        };
-                        (r.unit.clone(), c)
-                    })
-                    .collect();
+                let got = attachment_2(&reports, from, to, as_of).await;
                 assert_eq!(got, recount_hotline(&world, from, to, as_of), "seed {seed}: [{from}, {to}) as of {as_of}");
             }
             // Bounce figures: each unit's resolved matters (lead dispatches it resolved).
@@ -393,4 +423,70 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
             }
         }
     }
+}
+
+/// The hour totals a migration has the service fill from the facts already in the read model
+/// (`backfill`) are the rows the projections wrote event by event; filling them twice changes
+/// nothing, and the work is done once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hour_totals_filled_from_the_facts_equal_those_the_projections_wrote() {
+    use caseflow_reporting::store::{report_backfills, report_shift_hours};
+    use caseflow_runtime::DbError;
+    use diesel::prelude::*;
+    type HourRow = (String, chrono::NaiveDateTime, String, Vec<i64>);
+    /// The rows with any count: a batch whose changes to a row cancel out leaves it at zero.
+    fn rows(c: &mut caseflow_runtime::AnyConnection) -> Result<Vec<HourRow>, DbError> {
+        use report_shift_hours as h;
+        let found: Vec<(
+            String,
+            chrono::NaiveDateTime,
+            String,
+            (i64, i64, i64, i64, i64, i64, i64),
+            (i64, i64, i64, i64, i64, i64),
+        )> = h::table
+            .select((
+                h::source,
+                h::shift_hour,
+                h::unit,
+                (
+                    h::received,
+                    h::in_progress,
+                    h::completed,
+                    h::overdue_view,
+                    h::overdue_handling,
+                    h::unsatisfied,
+                    h::on_time,
+                ),
+                (h::late, h::first_resolved, h::elsewhere_secs, h::rehandled, h::first_on_time, h::first_late),
+            ))
+            .order((h::source, h::shift_hour, h::unit))
+            .load(c)?;
+        Ok(found
+            .into_iter()
+            .map(|(source, hour, unit, a, b)| {
+                (source, hour, unit, vec![a.0, a.1, a.2, a.3, a.4, a.5, a.6, b.0, b.1, b.2, b.3, b.4, b.5])
+            })
+            .filter(|r| r.3.iter().any(|n| *n != 0))
+            .collect())
+    }
+    let test_db = TestDatabase::new("reporting_backfill");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await.expect("database");
+    // The migration named the work; on an empty read model it fills nothing.
+    db.write(|c| caseflow_reporting::backfill::run(c).map_err(DbError::from)).await.expect("backfill");
+    let world = World::generate(31);
+    replay(&db, &world, &mut Rng(17)).await;
+    let projected = db.read(rows).await.expect("rows");
+    assert!(projected.iter().any(|r| r.3[0] > 0), "the projections wrote the hours cases were received in");
+    for _ in 0..2 {
+        db.write(|c| {
+            diesel::insert_into(report_backfills::table).values(report_backfills::name.eq("shift_hours")).execute(c)?;
+            caseflow_reporting::backfill::run(c).map_err(DbError::from)
+        })
+        .await
+        .expect("backfill");
+        assert_eq!(db.read(rows).await.expect("rows"), projected);
+    }
+    let left: i64 =
+        db.read(|c| report_backfills::table.count().get_result(c).map_err(DbError::from)).await.expect("count");
+    assert_eq!(left, 0, "done work is no longer named");
 }

@@ -310,6 +310,9 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         for (key, cells) in single_visit_days {
             single_visit::add(c, &key, cells)?;
         }
+        // The hour totals, as the service fills them from the facts when the migration that
+        // made them finds a read model already there.
+        caseflow_reporting::backfill::run(c)?;
         // Each petition's previous one by the same person, as `repeats::petition_arrived` keeps it.
         diesel::sql_query(
             "UPDATE report_cases SET previous_at = (SELECT max(o.received_at) FROM report_cases o \

@@ -1,0 +1,3 @@
+DROP TABLE report_backfills;
+DROP INDEX report_dispatch_days_settling;
+DROP TABLE report_shift_hours;
