@@ -238,7 +238,8 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
             previous_unit: previous_unit(conn, &d.matter_id, d.assignment)?,
         };
         fact.settles_at = rollup::settles_at(&fact);
-        rollup::track_dispatch(conn, &d.dispatch_id, |c| {
+        // A dispatch is created once: the insert fails on one already there.
+        rollup::track_dispatch_write(conn, None, &fact, |c| {
             diesel::insert_into(report_dispatches::table).values(&fact).execute(c)
         })?;
         return Ok(());
@@ -246,11 +247,12 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
     if d.dispatch_id.is_empty() {
         return Ok(());
     }
-    let Some(mut fact) =
+    let Some(before) =
         report_dispatches::table.find(&d.dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
     else {
         return Ok(());
     };
+    let mut fact = before.clone();
     // The unit may change (a merged unit's successor); deadlines move only by extension.
     // Only an open dispatch moves (routing's move_to_successor): the latest of its matter, so
     // no later dispatch's `previous_unit` names it yet.
@@ -277,7 +279,8 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
         _ => {}
     }
     fact.settles_at = rollup::settles_at(&fact);
-    rollup::track_dispatch(conn, &d.dispatch_id, |c| {
+    // The update writes every column of the fact (`treat_none_as_null`).
+    rollup::track_dispatch_write(conn, Some(&before), &fact, |c| {
         diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(c)
     })?;
     match d.action.as_str() {

@@ -304,13 +304,33 @@ fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Op
         return Ok(None);
     };
     let unsatisfied = rated_unsatisfied(conn, dispatch_id)?;
-    Ok(dispatch_cells(&fact, unsatisfied, AsOf::End).map(|(key, cells)| DispatchState {
+    Ok(state_of(&fact, unsatisfied))
+}
+
+fn state_of(fact: &DispatchFact, unsatisfied: bool) -> Option<DispatchState> {
+    dispatch_cells(fact, unsatisfied, AsOf::End).map(|(key, cells)| DispatchState {
         key,
         cells,
-        settles: settles_at(&fact),
-        shifts: dispatch_shifts(&fact, unsatisfied),
-        hours: dispatch_hour_shifts(&fact, unsatisfied),
-    }))
+        settles: settles_at(fact),
+        shifts: dispatch_shifts(fact, unsatisfied),
+        hours: dispatch_hour_shifts(fact, unsatisfied),
+    })
+}
+
+/// Like `track_dispatch`, for a write of the dispatch's whole fact by a caller that has it as it
+/// stood before (`None`: the write creates it) and as it will stand: only its rating is read,
+/// which the write does not change. On PostgreSQL each read is a round trip; this saves three.
+pub fn track_dispatch_write<T>(
+    conn: &mut AnyConnection,
+    before: Option<&DispatchFact>,
+    after: &DispatchFact,
+    change: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let unsatisfied = rated_unsatisfied(conn, &after.dispatch_id)?;
+    let before = before.and_then(|f| state_of(f, unsatisfied));
+    let out = change(conn)?;
+    move_dispatch(conn, before, state_of(after, unsatisfied))?;
+    Ok(out)
 }
 
 /// Runs `change`, which may create, update or delete the dispatch's fact or its rating, and
@@ -323,8 +343,18 @@ pub fn track_dispatch<T>(
     let before = dispatch_state(conn, dispatch_id)?;
     let out = change(conn)?;
     let after = dispatch_state(conn, dispatch_id)?;
+    move_dispatch(conn, before, after)?;
+    Ok(out)
+}
+
+/// Moves a dispatch's contribution in the rollups from `before` to `after`.
+fn move_dispatch(
+    conn: &mut AnyConnection,
+    before: Option<DispatchState>,
+    after: Option<DispatchState>,
+) -> QueryResult<()> {
     if before == after {
-        return Ok(out);
+        return Ok(());
     }
     // Only the rows whose figures move are written.
     let mut shifts: BTreeMap<(DispatchKey, NaiveDate), DispatchCells> = BTreeMap::new();
@@ -360,7 +390,7 @@ pub fn track_dispatch<T>(
             add_hour_shift(conn, (&source, &unit), hour, c)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Adds `d` to the shifts of the row `key` on `shift_day`, and to that day's shift totals.

@@ -434,16 +434,12 @@ async fn hour_totals_filled_from_the_facts_equal_those_the_projections_wrote() {
     use caseflow_runtime::DbError;
     use diesel::prelude::*;
     type HourRow = (String, chrono::NaiveDateTime, String, Vec<i64>);
+    type Counts7 = (i64, i64, i64, i64, i64, i64, i64);
+    type Counts6 = (i64, i64, i64, i64, i64, i64);
     /// The rows with any count: a batch whose changes to a row cancel out leaves it at zero.
     fn rows(c: &mut caseflow_runtime::AnyConnection) -> Result<Vec<HourRow>, DbError> {
         use report_shift_hours as h;
-        let found: Vec<(
-            String,
-            chrono::NaiveDateTime,
-            String,
-            (i64, i64, i64, i64, i64, i64, i64),
-            (i64, i64, i64, i64, i64, i64),
-        )> = h::table
+        let found: Vec<(String, chrono::NaiveDateTime, String, Counts7, Counts6)> = h::table
             .select((
                 h::source,
                 h::shift_hour,
