@@ -338,7 +338,11 @@ async fn reminders_go_out_once_and_overdue_dispatches_are_supervised_then_escala
     // Dispatched Tuesday 12:00; acknowledge within 2 working hours (by 14:00); half that time
     // has passed at 13:00.
     assert_eq!(d["deadlines"]["acknowledge"], "2020-06-30T06:00:00Z");
-    assert_eq!(run_scan(&sandbox).await["reminders"], 0);
+    let first = run_scan(&sandbox).await;
+    assert_eq!((first["reminders"].as_u64(), first["looked_at"].as_u64()), (Some(0), Some(1)), "{first}");
+    assert_eq!(first["next_at"], "2020-06-30T05:00:00Z", "it waits for half its acknowledge time: {first}");
+    let idle = run_scan(&sandbox).await;
+    assert_eq!(idle["looked_at"], 0, "nothing is due before then, and nothing is read: {idle}");
     sandbox.clock.advance(Span::minutes(61));
     assert_eq!(run_scan(&sandbox).await["reminders"], 1, "half the acknowledge time has passed");
     assert_eq!(run_scan(&sandbox).await["reminders"], 0, "a reminder goes out once");

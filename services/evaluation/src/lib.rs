@@ -246,9 +246,10 @@ pub async fn run(
     let expiry = {
         let (evaluation, stop) = (evaluation.clone(), shutdown.clone());
         let interval = std::time::Duration::from_secs(config.expiry_interval_seconds.max(1));
-        readiness
-            .loops()
-            .spawn("expiry", shutdown.clone(), move || evaluation.clone().run_expiry(interval, stop.clone()))
+        readiness.loops().spawn("expiry", shutdown.clone(), {
+            let changes = log.published();
+            move || evaluation.clone().run_expiry(interval, changes.clone(), stop.clone())
+        })
     };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())

@@ -759,12 +759,17 @@ impl Evaluation {
 
     /// Expires every part whose window closed unrated, as of now.
     pub async fn expire_due(&self) -> Result<usize, EvaluationError> {
+        Ok(self.expire_due_at(self.clock.now()).await?.0)
+    }
+
+    /// Expires what is due by `now`; also says when the next open window closes, if any does.
+    async fn expire_due_at(&self, now: DateTime<Utc>) -> Result<(usize, Option<DateTime<Utc>>), EvaluationError> {
         use crate::store::evaluation_parts;
-        let now = self.clock.now();
+        const OPEN: [&str; 2] = ["due", "re_rating_invited"];
         self.db
             .write(move |c| {
                 let due: Vec<PartRow> = evaluation_parts::table
-                    .filter(evaluation_parts::status.eq_any(["due", "re_rating_invited"]))
+                    .filter(evaluation_parts::status.eq_any(OPEN))
                     .filter(evaluation_parts::window_ends.lt(now.naive_utc()))
                     .select(PartRow::as_select())
                     .load(c)?;
@@ -773,7 +778,21 @@ impl Evaluation {
                     // One that a rating or another replica's job changed meanwhile is theirs.
                     expired += usize::from(parts::expire(c, e, now)?);
                 }
-                Ok(expired)
+                // Through the index (status, window_ends): the first of each open status.
+                let mut next: Option<chrono::NaiveDateTime> = None;
+                for status in OPEN {
+                    let first: Option<chrono::NaiveDateTime> = evaluation_parts::table
+                        .filter(evaluation_parts::status.eq(status))
+                        .order(evaluation_parts::window_ends)
+                        .select(evaluation_parts::window_ends)
+                        .first(c)
+                        .optional()?;
+                    next = match (next, first) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                Ok((expired, next.map(|t| t.and_utc())))
             })
             .await
     }
@@ -837,15 +856,46 @@ impl Evaluation {
     }
 
     /// Expires due parts every `interval` until `shutdown`.
-    pub async fn run_expiry(self, interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
+    /// Expires evaluations until `shutdown`: when the earliest open window closes (a window
+    /// closes at its end: expired once the moment is past it), and within `interval` of an
+    /// evaluation opening or changing (`changes`: this service's stream, which each of those
+    /// writes to). With nothing open it does nothing.
+    pub async fn run_expiry(
+        self,
+        interval: std::time::Duration,
+        mut changes: tokio::sync::watch::Receiver<i64>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        use tokio::time::{Instant, sleep_until};
+        /// A safety net when nothing is open, as the publisher's poll is.
+        const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+        let mut wake = Instant::now() + interval;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
+                _ = sleep_until(wake) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        changes = tokio::sync::watch::channel(0).1;
+                    }
+                    wake = wake.min(Instant::now() + interval);
+                    continue;
+                }
             }
-            if let Err(e) = self.expire_due().await {
-                tracing::warn!(error = %Problem::from(e), "expiry scan failed");
-            }
+            let now = self.clock.now();
+            wake = match self.expire_due_at(now).await {
+                Ok((_, next)) => {
+                    // Just past the window's end: it expires once the moment is after it.
+                    let until = next.map_or(LONGEST_SLEEP, |t| {
+                        (t - now + chrono::Duration::seconds(1)).to_std().unwrap_or(interval)
+                    });
+                    Instant::now() + until.min(LONGEST_SLEEP)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %Problem::from(e), "expiry scan failed");
+                    Instant::now() + interval
+                }
+            };
         }
     }
 }

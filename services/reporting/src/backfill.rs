@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use caseflow_runtime::AnyConnection;
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::rollup::{self, DispatchCells};
@@ -44,7 +43,7 @@ fn shift_hours(conn: &mut AnyConnection) -> QueryResult<()> {
         .into_iter()
         .flatten()
         .collect();
-    let mut hours: BTreeMap<(String, String, NaiveDateTime), DispatchCells> = BTreeMap::new();
+    let mut hours: BTreeMap<rollup::HourKey, DispatchCells> = BTreeMap::new();
     let mut after = String::new();
     loop {
         let facts: Vec<DispatchFact> = report_dispatches::table
@@ -57,15 +56,15 @@ fn shift_hours(conn: &mut AnyConnection) -> QueryResult<()> {
         after = last.dispatch_id.clone();
         for f in &facts {
             let rated = unsatisfied.contains(&f.dispatch_id);
-            let Some(((source, unit, _), _)) = rollup::dispatch_cells(f, rated, rollup::AsOf::End) else { continue };
+            let Some((key, _)) = rollup::dispatch_cells(f, rated, rollup::AsOf::End) else { continue };
             for (hour, c) in rollup::dispatch_hour_shifts(f, rated) {
-                *hours.entry((source.clone(), unit.clone(), hour)).or_default() += c;
+                *hours.entry(rollup::hour_key(&key, hour)).or_default() += c;
             }
         }
     }
-    for ((source, unit, hour), c) in hours {
+    for (key, c) in hours {
         if !c.is_zero() {
-            rollup::add_hour_shift(conn, (&source, &unit), hour, c)?;
+            rollup::add_hour_shift(conn, &key, c)?;
         }
     }
     Ok(())

@@ -113,13 +113,13 @@ pub fn dispatch_cells(
         }
     }
     // From the midnight to the hour edge nearest `as_of`, when the period's days are the only
-    // ones that changed in between: every unit's changes in those hours.
+    // ones of their months that changed in between: every unit's changes in those hours.
     let mut edge = edge;
     let hour = rollup::hour_start(as_of + chrono::Duration::minutes(30));
     if received_by > base_day && hour != edge {
         let (lo, hi) = if hour < edge { (hour, edge) } else { (edge, hour) };
         if hours_apply(conn, source, &split, (lo, hi))? {
-            for (unit, c) in hour_shifts(conn, source, (lo, hi))? {
+            for (unit, c) in hour_shifts(conn, source, rollup::month_start(split.first_day), (lo, hi))? {
                 *cells.entry(unit).or_default() += if hour < edge { DispatchCells::default() - c } else { c };
             }
             edge = hour;
@@ -317,9 +317,10 @@ fn shifts_after(
     Ok(out)
 }
 
-/// Whether the hour totals of [lo, hi) are the changes of the period's days alone: no day
-/// received before the period changed then (none was still unsettled at `lo`), and none after
-/// it could (the period's last day ends by `hi`, and nothing changes before its receipt).
+/// Whether the hour rows of [lo, hi) from the month the period starts in are the changes of the
+/// period's days alone: no day of that month before the period was still changing at `lo`
+/// (none when the period starts on the month's first day), and no day after the period could
+/// (its last day ends by `hi`, and nothing changes before its receipt).
 fn hours_apply(
     conn: &mut AnyConnection,
     source: &str,
@@ -329,8 +330,13 @@ fn hours_apply(
     if hi > day_start(split.end_day) {
         return Ok(false);
     }
+    let month = rollup::month_start(split.first_day);
+    if month == split.first_day {
+        return Ok(true);
+    }
     let unsettled_before: Option<NaiveDate> = report_dispatch_days::table
         .filter(report_dispatch_days::source.eq(source))
+        .filter(report_dispatch_days::day.ge(month))
         .filter(report_dispatch_days::day.lt(split.first_day))
         .filter(report_dispatch_days::settles_by.ge(lo))
         .select(report_dispatch_days::day)
@@ -339,19 +345,23 @@ fn hours_apply(
     Ok(unsettled_before.is_none())
 }
 
-/// Every unit's changes of `source` in the hours [lo, hi), summed per unit by the database.
+/// Every unit's changes of `source` in the hours [lo, hi) of the dispatches received from the
+/// month `month` on, summed per unit by the database.
 fn hour_shifts(
     conn: &mut AnyConnection,
     source: &str,
+    month: NaiveDate,
     (lo, hi): (NaiveDateTime, NaiveDateTime),
 ) -> QueryResult<BTreeMap<String, DispatchCells>> {
-    use diesel::sql_types::{Text, Timestamp};
+    use diesel::sql_types::{Date, Text, Timestamp};
     let rows: Vec<Summed> = diesel::sql_query(format!(
-        "SELECT {SUMS} FROM report_shift_hours WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 GROUP BY unit"
+        "SELECT {SUMS} FROM report_shift_hours \
+         WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 AND received_month >= $4 GROUP BY unit"
     ))
     .bind::<Text, _>(source)
     .bind::<Timestamp, _>(lo)
     .bind::<Timestamp, _>(hi)
+    .bind::<Date, _>(month)
     .load(conn)?;
     Ok(summed(rows))
 }

@@ -358,7 +358,7 @@ fn move_dispatch(
     }
     // Only the rows whose figures move are written.
     let mut shifts: BTreeMap<(DispatchKey, NaiveDate), DispatchCells> = BTreeMap::new();
-    let mut hours: BTreeMap<(String, String, NaiveDateTime), DispatchCells> = BTreeMap::new();
+    let mut hours: BTreeMap<HourKey, DispatchCells> = BTreeMap::new();
     if let Some(b) = &before {
         if after.as_ref().is_none_or(|a| a.key != b.key || a.cells != b.cells) {
             add_dispatch(conn, &b.key, DispatchCells::default() - b.cells, None)?;
@@ -367,7 +367,7 @@ fn move_dispatch(
             *shifts.entry((b.key.clone(), *day)).or_default() += DispatchCells::default() - *c;
         }
         for (hour, c) in &b.hours {
-            *hours.entry((b.key.0.clone(), b.key.1.clone(), *hour)).or_default() += DispatchCells::default() - *c;
+            *hours.entry(hour_key(&b.key, *hour)).or_default() += DispatchCells::default() - *c;
         }
     }
     if let Some(a) = &after {
@@ -377,7 +377,7 @@ fn move_dispatch(
             *shifts.entry((a.key.clone(), *day)).or_default() += *c;
         }
         for (hour, c) in &a.hours {
-            *hours.entry((a.key.0.clone(), a.key.1.clone(), *hour)).or_default() += *c;
+            *hours.entry(hour_key(&a.key, *hour)).or_default() += *c;
         }
     }
     for ((key, day), c) in shifts {
@@ -385,9 +385,9 @@ fn move_dispatch(
             add_shift(conn, &key, day, c)?;
         }
     }
-    for ((source, unit, hour), c) in hours {
+    for (key, c) in hours {
         if !c.is_zero() {
-            add_hour_shift(conn, (&source, &unit), hour, c)?;
+            add_hour_shift(conn, &key, c)?;
         }
     }
     Ok(())
@@ -424,16 +424,35 @@ pub fn add_shift(
     Ok(())
 }
 
-/// Adds `d` to the hour `shift_hour`'s changes of `unit`'s dispatches of `source`.
+/// A row of `report_shift_hours`: source, unit, the month of receipt (its first day) and the
+/// hour the changes happened in.
+pub type HourKey = (String, String, NaiveDate, NaiveDateTime);
+
+/// The hour row of a change at `hour` of a dispatch counted in the day row `key`.
+pub fn hour_key((source, unit, day): &DispatchKey, hour: NaiveDateTime) -> HourKey {
+    (source.clone(), unit.clone(), month_start(*day), hour)
+}
+
+/// The first day of `day`'s month.
+pub fn month_start(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    day.with_day(1).unwrap_or(day)
+}
+
+/// Adds `d` to the changes in an hour of a unit's dispatches of a source received in a month.
 pub fn add_hour_shift(
     conn: &mut AnyConnection,
-    (source, unit): (&str, &str),
-    shift_hour: NaiveDateTime,
+    (source, unit, month, hour): &HourKey,
     d: DispatchCells,
 ) -> QueryResult<()> {
     AddRow {
         table: "report_shift_hours",
-        keys: &[("source", Key::Text(source)), ("shift_hour", Key::Time(shift_hour)), ("unit", Key::Text(unit))],
+        keys: &[
+            ("source", Key::Text(source)),
+            ("shift_hour", Key::Time(*hour)),
+            ("received_month", Key::Date(*month)),
+            ("unit", Key::Text(unit)),
+        ],
         counts: &d.columns(),
         raised: None,
     }

@@ -94,11 +94,12 @@ diesel::table! {
 
 diesel::table! {
     /// Every dispatch's changes summed per hour they happened (the hour's start, UTC; the
-    /// district's hours are whole UTC hours), over all days of receipt.
-    report_shift_hours (source, shift_hour, unit) {
+    /// district's hours are whole UTC hours) and month of receipt (its first day).
+    report_shift_hours (source, shift_hour, received_month, unit) {
         source -> Text,
         unit -> Text,
         shift_hour -> Timestamp,
+        received_month -> Date,
         received -> BigInt,
         in_progress -> BigInt,
         completed -> BigInt,

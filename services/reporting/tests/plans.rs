@@ -74,15 +74,16 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["hotline", "2020-03-01", "2020-03-03", "2020-03-02 00:00:00"],
     ),
     (
-        "a day received before a period still changing at a moment",
-        "SELECT day FROM report_dispatch_days WHERE source = $1 AND day < $2 AND settles_by >= $3 LIMIT 1",
-        &["hotline", "2020-03-01", "2020-03-02 00:00:00"],
+        "a day of a period's first month before it still changing at a moment",
+        "SELECT day FROM report_dispatch_days WHERE source = $1 AND day >= $2 AND day < $3 AND settles_by >= $4 \
+         LIMIT 1",
+        &["hotline", "2020-03-01", "2020-03-10", "2020-03-12 00:00:00"],
     ),
     (
         "a few hours' changes summed per unit",
         "SELECT unit, CAST(SUM(received) AS BIGINT) AS received FROM report_shift_hours \
-         WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 GROUP BY unit",
-        &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00"],
+         WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 AND received_month >= $4 GROUP BY unit",
+        &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00", "2020-02-01"],
     ),
     (
         "dispatches received in an hour",
@@ -267,10 +268,10 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
              INSERT INTO report_shift_totals (source, unit, shift_day, received, in_progress, completed, \
              overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, \
              first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day}', 1, 0, 1, 0, 0, 0, 1, 0, 1, 300, 0, 0, 0);\n\
-             INSERT INTO report_shift_hours (source, unit, shift_hour, received, in_progress, completed, \
-             overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, rehandled, \
-             first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day} {hour:02}:00:00', 1, 1, 0, 0, 0, 0, 0, 0, 0, \
-             0, 0, 0, 0);\n\
+             INSERT INTO report_shift_hours (source, unit, shift_hour, received_month, received, in_progress, \
+             completed, overdue_view, overdue_handling, unsatisfied, on_time, late, first_resolved, elsewhere_secs, \
+             rehandled, first_on_time, first_late) VALUES ('hotline', 'u{i}', '{day} {hour:02}:00:00', '2020-03-01', \
+             1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);\n\
              INSERT INTO report_reviews (case_id, level, requested_at, due_at) VALUES ('case-{i}', 'review', \
              '{day} 09:00:00', '2020-04-30 16:00:00');\n\
              INSERT INTO report_dispatch_days (source, unit, day, received, in_progress, completed, overdue_view, \

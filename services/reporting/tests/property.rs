@@ -433,17 +433,17 @@ async fn hour_totals_filled_from_the_facts_equal_those_the_projections_wrote() {
     use caseflow_reporting::store::{report_backfills, report_shift_hours};
     use caseflow_runtime::DbError;
     use diesel::prelude::*;
-    type HourRow = (String, chrono::NaiveDateTime, String, Vec<i64>);
+    /// Source, hour, unit and month received; the counts.
+    type HourRow = ((String, chrono::NaiveDateTime, String, chrono::NaiveDate), Vec<i64>);
     type Counts7 = (i64, i64, i64, i64, i64, i64, i64);
     type Counts6 = (i64, i64, i64, i64, i64, i64);
     /// The rows with any count: a batch whose changes to a row cancel out leaves it at zero.
     fn rows(c: &mut caseflow_runtime::AnyConnection) -> Result<Vec<HourRow>, DbError> {
         use report_shift_hours as h;
-        let found: Vec<(String, chrono::NaiveDateTime, String, Counts7, Counts6)> = h::table
+        type Key = (String, chrono::NaiveDateTime, String, chrono::NaiveDate);
+        let found: Vec<(Key, Counts7, Counts6)> = h::table
             .select((
-                h::source,
-                h::shift_hour,
-                h::unit,
+                (h::source, h::shift_hour, h::unit, h::received_month),
                 (
                     h::received,
                     h::in_progress,
@@ -455,14 +455,12 @@ async fn hour_totals_filled_from_the_facts_equal_those_the_projections_wrote() {
                 ),
                 (h::late, h::first_resolved, h::elsewhere_secs, h::rehandled, h::first_on_time, h::first_late),
             ))
-            .order((h::source, h::shift_hour, h::unit))
+            .order((h::source, h::shift_hour, h::unit, h::received_month))
             .load(c)?;
         Ok(found
             .into_iter()
-            .map(|(source, hour, unit, a, b)| {
-                (source, hour, unit, vec![a.0, a.1, a.2, a.3, a.4, a.5, a.6, b.0, b.1, b.2, b.3, b.4, b.5])
-            })
-            .filter(|r| r.3.iter().any(|n| *n != 0))
+            .map(|(key, a, b)| (key, vec![a.0, a.1, a.2, a.3, a.4, a.5, a.6, b.0, b.1, b.2, b.3, b.4, b.5]))
+            .filter(|r| r.1.iter().any(|n| *n != 0))
             .collect())
     }
     let test_db = TestDatabase::new("reporting_backfill");
@@ -472,7 +470,7 @@ async fn hour_totals_filled_from_the_facts_equal_those_the_projections_wrote() {
     let world = World::generate(31);
     replay(&db, &world, &mut Rng(17)).await;
     let projected = db.read(rows).await.expect("rows");
-    assert!(projected.iter().any(|r| r.3[0] > 0), "the projections wrote the hours cases were received in");
+    assert!(projected.iter().any(|r| r.1[0] > 0), "the projections wrote the hours cases were received in");
     for _ in 0..2 {
         db.write(|c| {
             diesel::insert_into(report_backfills::table).values(report_backfills::name.eq("shift_hours")).execute(c)?;

@@ -116,6 +116,8 @@ pub fn save_matter(c: &mut AnyConnection, m: &mut MatterRow) -> Result<(), Routi
 pub fn save_dispatch(c: &mut AnyConnection, d: &mut DispatchRow) -> Result<(), RoutingError> {
     let read_version = d.version;
     d.version += 1;
+    // A changed dispatch is looked at again by the next scan, which works out when next.
+    d.scan_at = d.is_open().then_some(d.dispatched_at);
     let n =
         diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(read_version)))
             .set(&*d)
@@ -224,7 +226,9 @@ pub fn open_dispatch(
         resolved_at: None,
         closed_at: None,
         version: 1,
+        scan_at: None,
     };
+    row.scan_at = row.is_open().then_some(row.dispatched_at);
     if via == Via::Designation {
         // A designated unit cannot return: its window is closed from the start.
         row.return_deadline = row.dispatched_at;

@@ -154,9 +154,10 @@ pub async fn run(
     let scanner = {
         let (routing, stop) = (routing.clone(), shutdown.clone());
         let interval = std::time::Duration::from_secs(config.scan_interval_seconds.max(1));
-        readiness
-            .loops()
-            .spawn("scanner", shutdown.clone(), move || routing.clone().run_scanner(interval, stop.clone()))
+        readiness.loops().spawn("scanner", shutdown.clone(), {
+            let changes = log.published();
+            move || routing.clone().run_scanner(interval, changes.clone(), stop.clone())
+        })
     };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())

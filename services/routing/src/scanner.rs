@@ -5,9 +5,16 @@
 //! Safe in several replicas at once: on PostgreSQL a scan runs under a transaction-level
 //! advisory lock that other replicas skip instead of waiting for, and every reminder and
 //! escalation is keyed so it is sent once.
+//!
+//! A scan looks only at the dispatches that are due (`dispatches.scan_at`, indexed): after
+//! looking at one it stores when it must look next (its next reminder, its deadline, its
+//! supervision's escalation: `next_look`), and a dispatch that changes is due again at once
+//! (`save_dispatch`). Between scans the scanner sleeps until the earliest of those moments, or,
+//! when a dispatch changes anywhere (its event reaches this replica's stream), for at most the
+//! interval: with nothing to do it does nothing, and it never reads every open dispatch.
 
 use caseflow_runtime::{AnyConnection, Principal, Role};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection as _;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -15,7 +22,6 @@ use serde::Serialize;
 use crate::actions::open_supervision;
 use crate::dispatching::load_matter;
 use crate::error::RoutingError;
-use crate::lifecycle::State;
 use crate::record::{Change, record};
 use crate::service::Routing;
 use crate::store::{DispatchRow, SupervisionRow, dispatches, reminders, supervisions};
@@ -29,6 +35,72 @@ pub struct ScanReport {
     pub reminders: usize,
     pub supervisions_opened: usize,
     pub escalations: usize,
+    /// The dispatches looked at: those due by then.
+    pub looked_at: usize,
+    /// When the next dispatch falls due; none while no open dispatch waits for anything.
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+/// The longest the scanner sleeps with nothing due: a safety net, as the publisher's poll is.
+const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A dispatch's clocks: (name, start, end, done).
+fn clocks(d: &DispatchRow, m: &crate::store::MatterRow) -> [(&'static str, NaiveDateTime, NaiveDateTime, bool); 3] {
+    let received = m.case_received_at;
+    [
+        ("acknowledge", d.dispatched_at, d.acknowledge_deadline, d.acknowledged_at.is_some()),
+        ("land", received, m.land_deadline, d.landed_at.is_some()),
+        ("resolve", received, m.resolve_deadline, d.resolved_at.is_some()),
+    ]
+}
+
+/// When the reminder at `fraction` of the clock [start, end) falls due.
+fn reminder_due(start: NaiveDateTime, end: NaiveDateTime, fraction: f64) -> NaiveDateTime {
+    let span = (end - start).num_seconds() as f64;
+    start + chrono::Duration::seconds((span * fraction) as i64)
+}
+
+/// When the scanner must look at `d` next, after looking at it at `now`: its next reminder, the
+/// moment after its deadline (a lead dispatch is supervised once overdue), or its open
+/// supervision's escalation; `None` when it waits for nothing until it changes.
+fn next_look(
+    rules: &crate::dispatching::Rules,
+    d: &DispatchRow,
+    m: &crate::store::MatterRow,
+    top: Option<&SupervisionRow>,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let mut next: Option<NaiveDateTime> = None;
+    let mut at = |t: NaiveDateTime| next = Some(next.map_or(t, |n| n.min(t)));
+    for (_, start, end, done) in clocks(d, m) {
+        if done || end <= start {
+            continue;
+        }
+        for f in &rules.policy.reminders.fractions {
+            let due = reminder_due(start, end, *f);
+            if due > now && due < end {
+                at(due);
+            }
+        }
+    }
+    if d.role == "lead" {
+        if now <= m.resolve_deadline {
+            at(m.resolve_deadline + chrono::Duration::seconds(1));
+        } else if let Some(top) = top.filter(|t| t.escalated_at.is_none()) {
+            at(rules.calendar.deadline(top.opened_at.and_utc(), rules.policy.supervision.escalate_after).naive_utc());
+        }
+    }
+    next
+}
+
+fn open_supervision_of(c: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<SupervisionRow>> {
+    supervisions::table
+        .filter(supervisions::dispatch_id.eq(dispatch_id))
+        .filter(supervisions::closed_at.is_null())
+        .order(supervisions::level.desc())
+        .select(SupervisionRow::as_select())
+        .first(c)
+        .optional()
 }
 
 fn try_lock(c: &mut AnyConnection) -> QueryResult<bool> {
@@ -67,30 +139,24 @@ impl Routing {
                     return Ok(report);
                 }
                 report.ran = true;
-                // By the open states (index `dispatches_open`): the live dispatches only,
-                // however many were resolved or closed before.
-                let open_states: Vec<&str> =
-                    State::ALL.into_iter().filter(|s| s.is_open()).map(State::as_str).collect();
-                let open: Vec<DispatchRow> = dispatches::table
-                    .filter(dispatches::state.eq_any(open_states))
-                    .filter(dispatches::closed_at.is_null())
+                // The due ones (index `dispatches_scan`), however many others are open.
+                let due: Vec<DispatchRow> = dispatches::table
+                    .filter(dispatches::scan_at.le(now.naive_utc()))
                     .select(DispatchRow::as_select())
                     .load(c)?;
-                for d in open {
+                report.looked_at = due.len();
+                for d in due {
+                    if !d.is_open() {
+                        look_again(c, &d, None)?;
+                        continue;
+                    }
                     let m = load_matter(c, &d.matter_id)?;
-                    let received = m.case_received_at;
-                    let clocks = [
-                        ("acknowledge", d.dispatched_at, d.acknowledge_deadline, d.acknowledged_at),
-                        ("land", received, m.land_deadline, d.landed_at),
-                        ("resolve", received, m.resolve_deadline, d.resolved_at),
-                    ];
-                    for (name, start, end, done) in clocks {
-                        if done.is_some() || end <= start {
+                    for (name, start, end, done) in clocks(&d, &m) {
+                        if done || end <= start {
                             continue;
                         }
                         for f in &rules.policy.reminders.fractions {
-                            let span = (end - start).num_seconds() as f64;
-                            let due = start + chrono::Duration::seconds((span * f) as i64);
+                            let due = reminder_due(start, end, *f);
                             let pct = (f * 100.0).round() as i32;
                             if now.naive_utc() < due || now.naive_utc() >= end {
                                 continue;
@@ -134,15 +200,10 @@ impl Routing {
                         }
                     }
                     if d.role != "lead" || now.naive_utc() <= m.resolve_deadline {
+                        look_again(c, &d, next_look(&rules, &d, &m, None, now.naive_utc()))?;
                         continue;
                     }
-                    let items: Vec<SupervisionRow> = supervisions::table
-                        .filter(supervisions::dispatch_id.eq(&d.id))
-                        .filter(supervisions::closed_at.is_null())
-                        .order(supervisions::level.desc())
-                        .select(SupervisionRow::as_select())
-                        .load(c)?;
-                    match items.first() {
+                    match open_supervision_of(c, &d.id)? {
                         None => {
                             open_supervision(
                                 c,
@@ -194,31 +255,70 @@ impl Routing {
                         }
                         Some(_) => {}
                     }
+                    let top = open_supervision_of(c, &d.id)?;
+                    look_again(c, &d, next_look(&rules, &d, &m, top.as_ref(), now.naive_utc()))?;
                 }
+                let next: Option<Option<NaiveDateTime>> =
+                    dispatches::table.select(diesel::dsl::min(dispatches::scan_at)).first(c).optional()?;
+                report.next_at = next.flatten().map(|t| t.and_utc());
                 Ok::<_, RoutingError>(report)
             })
             .await
     }
 
-    /// Scans every `interval` until `shutdown`.
-    pub async fn run_scanner(self, interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) {
+    /// Scans until `shutdown`: when the earliest dispatch falls due, and within `interval` of a
+    /// dispatch changing (`changes`: this service's stream, which every change writes to).
+    pub async fn run_scanner(
+        self,
+        interval: std::time::Duration,
+        mut changes: tokio::sync::watch::Receiver<i64>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        use tokio::time::{Instant, sleep_until};
+        let mut wake = Instant::now() + interval;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            match self.scan_at(self.clock.now()).await {
-                Ok(r) if r.reminders + r.supervisions_opened + r.escalations > 0 => {
-                    tracing::info!(
-                        reminders = r.reminders,
-                        supervisions = r.supervisions_opened,
-                        escalations = r.escalations,
-                        "scan"
-                    );
+                _ = sleep_until(wake) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The stream is gone (shutting down): scan at the interval from now on.
+                        changes = tokio::sync::watch::channel(0).1;
+                    }
+                    // Changes come in bursts: look within the interval, not at each one.
+                    wake = wake.min(Instant::now() + interval);
+                    continue;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "scan failed; retrying at the next interval"),
             }
+            let now = self.clock.now();
+            wake = match self.scan_at(now).await {
+                Ok(r) => {
+                    if r.reminders + r.supervisions_opened + r.escalations > 0 {
+                        tracing::info!(
+                            reminders = r.reminders,
+                            supervisions = r.supervisions_opened,
+                            escalations = r.escalations,
+                            looked_at = r.looked_at,
+                            "scan"
+                        );
+                    }
+                    let until = r.next_at.map_or(LONGEST_SLEEP, |t| (t - now).to_std().unwrap_or(interval));
+                    Instant::now() + until.min(LONGEST_SLEEP)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scan failed; retrying at the next interval");
+                    Instant::now() + interval
+                }
+            };
         }
     }
+}
+
+/// Stores when the scanner must look at `d` next, unless it changed since it was read (then it
+/// is due again already).
+fn look_again(c: &mut AnyConnection, d: &DispatchRow, next: Option<NaiveDateTime>) -> QueryResult<()> {
+    diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(d.version)))
+        .set(dispatches::scan_at.eq(next))
+        .execute(c)?;
+    Ok(())
 }

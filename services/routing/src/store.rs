@@ -60,6 +60,7 @@ diesel::table! {
         resolved_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,
         version -> Integer,
+        scan_at -> Nullable<Timestamp>,
     }
 }
 
@@ -196,6 +197,15 @@ pub struct DispatchRow {
     pub resolved_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
     pub version: i32,
+    /// When the scanner must next look at it (`scanner.rs`); kept by `save_dispatch`.
+    pub scan_at: Option<NaiveDateTime>,
+}
+
+impl DispatchRow {
+    /// Whether its clocks still run: the scanner reminds and supervises only these.
+    pub fn is_open(&self) -> bool {
+        self.closed_at.is_none() && crate::lifecycle::State::parse(&self.state).is_some_and(|s| s.is_open())
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -162,9 +162,15 @@ pub fn last_position(conn: &mut AnyConnection) -> QueryResult<i64> {
         .map(Option::unwrap_or_default)
 }
 
-/// How often the publisher and each stream look for work nobody announced: only a notification
-/// lost while a `LISTEN` session reconnected can leave any. Each look is one indexed read.
-pub const SAFETY_POLL: Duration = Duration::from_secs(30);
+/// How often the publisher looks for work nobody announced, and for positions another replica
+/// published without this one hearing: a commit wakes the publisher in its own process, and on
+/// PostgreSQL every replica through `LISTEN`, which wakes everything once after it reconnects,
+/// so this is a safety net only. Two indexed reads; at rest, nothing else reads the database.
+pub const SAFETY_POLL: Duration = Duration::from_secs(300);
+
+/// How often a stream with nothing to send reads again without being told of a new position:
+/// the publisher's watch tells it (the safety poll above included), so this is a last resort.
+const STREAM_POLL: Duration = Duration::from_secs(3600);
 
 /// Publishes whenever a transaction that appended to the outbox committed (in this process or,
 /// on PostgreSQL, in any replica), and every `poll` as a safety net, until `shutdown`. Sends
@@ -195,10 +201,19 @@ pub async fn run_publisher(db: Db, published: Arc<watch::Sender<i64>>, poll: Dur
                 }
             }
         }
-        tokio::select! {
+        let ticked = tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = appended.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
+            _ = appended.notified() => false,
+            _ = tokio::time::sleep(poll) => true,
+        };
+        if ticked {
+            // Positions another replica published while this one did not hear of them.
+            match db.read(|c| last_position(c).map_err(DbError::from)).await {
+                Ok(last) => {
+                    published.send_if_modified(|p| advance(p, last));
+                }
+                Err(e) => tracing::warn!(error = %e, "outbox publisher could not read the last position"),
+            }
         }
     }
 }
@@ -317,7 +332,7 @@ pub struct EventStreamService {
 
 impl EventStreamService {
     pub fn new(db: Db, published: watch::Receiver<i64>, shutdown: CancellationToken) -> Self {
-        Self { db, published, poll: SAFETY_POLL, shutdown }
+        Self { db, published, poll: STREAM_POLL, shutdown }
     }
 }
 

@@ -168,6 +168,31 @@ async fn an_idle_publisher_commits_nothing() {
     assert_eq!(after_checkpoint, 1, "a write with no event wakes no publisher run");
 }
 
+/// Rows stamped by a publisher this one never heard of (another replica's, whose notification
+/// was lost) reach this replica's streams at the safety poll: it reads the last position too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_safety_poll_tells_the_streams_of_positions_published_elsewhere() {
+    let (_guard, db) = open().await;
+    let stop = CancellationToken::new();
+    let (tx, mut rx) = watch::channel(0);
+    let publisher =
+        tokio::spawn(event_log::run_publisher(db.clone(), Arc::new(tx), Duration::from_millis(200), stop.clone()));
+    // Appended and stamped in one transaction, as another replica's publisher would have: this
+    // publisher finds nothing to stamp, and nothing tells it the position.
+    let last = db
+        .write(|c| {
+            event_log::append(c, Utc::now(), "case-elsewhere", &event(3))?;
+            event_log::stamp_positions(c).map_err(DbError::from)
+        })
+        .await
+        .expect("append and stamp")
+        .expect("a position");
+    let seen = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|p| *p >= last)).await;
+    stop.cancel();
+    publisher.await.expect("publisher stops");
+    assert!(seen.is_ok(), "the streams were told of position {last} at the safety poll");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_written_by_another_replica_is_published_at_once() {
     let (test_db, db) = open().await;
@@ -185,7 +210,7 @@ async fn a_row_written_by_another_replica_is_published_at_once() {
         .write(|c| event_log::append(c, Utc::now(), "case-b", &event(7)).map_err(DbError::from))
         .await
         .expect("append");
-    // Long before the 30 s safety poll: only the notification can have woken A's publisher.
+    // Long before the safety poll: only the notification can have woken A's publisher.
     let (ids, _) = read_until(&db, 1, Duration::from_secs(3)).await;
     // The row is visible stamped a moment before A's publisher counts its own commit: let that
     // count settle before taking the figure the next step compares with.

@@ -1,0 +1,2 @@
+DROP INDEX dispatches_scan;
+ALTER TABLE dispatches DROP COLUMN scan_at;
