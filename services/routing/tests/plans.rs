@@ -89,7 +89,11 @@ const HOT: &[(&str, &str, &[&str])] = &[
     ),
     ("a case's routing log", "SELECT id FROM routing_log WHERE case_id = $1 ORDER BY at, id", &["case-1500"]),
     // scanner.rs scan_at: the dispatches due, and when the next one is
-    ("the dispatches due for the scanner", "SELECT id FROM dispatches WHERE scan_at <= $1", &["2020-03-10 00:00:00"]),
+    (
+        "the dispatches due for the scanner",
+        "SELECT id FROM dispatches WHERE scan_at BETWEEN $1 AND $2 ORDER BY scan_at LIMIT 500",
+        &["1900-01-01 00:00:00", "2020-03-10 00:00:00"],
+    ),
     ("when the scanner must look next", "SELECT MIN(scan_at) FROM dispatches", &[]),
     (
         "a reminder already sent",
