@@ -228,12 +228,14 @@ pub fn open_dispatch(
         version: 1,
         scan_at: None,
     };
-    row.scan_at = row.is_open().then_some(row.dispatched_at);
     if via == Via::Designation {
         // A designated unit cannot return: its window is closed from the start.
         row.return_deadline = row.dispatched_at;
         matter.designated_unit = Some(unit.clone());
     }
+    // Nothing has been sent for a new dispatch: the scanner first looks at it when its first
+    // reminder or its deadline falls, which may have passed already (a matter received long ago).
+    row.scan_at = crate::scanner::first_look(rules, &row, matter);
     diesel::insert_into(dispatches::table).values(&row).execute(c)?;
     if role == "lead" {
         matter.state = "open".into();

@@ -102,6 +102,16 @@ fn next_look(
     next
 }
 
+/// When the scanner must first look at a new dispatch: the earliest moment anything of it can
+/// fall due, however long ago (none of its reminders has been sent).
+pub(crate) fn first_look(
+    rules: &crate::dispatching::Rules,
+    d: &DispatchRow,
+    m: &crate::store::MatterRow,
+) -> Option<NaiveDateTime> {
+    next_look(rules, d, m, None, no_earlier())
+}
+
 fn open_supervision_of(c: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<SupervisionRow>> {
     supervisions::table
         .filter(supervisions::dispatch_id.eq(dispatch_id))
