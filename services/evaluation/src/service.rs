@@ -855,7 +855,6 @@ impl Evaluation {
             .await
     }
 
-    /// Expires due parts every `interval` until `shutdown`.
     /// Expires evaluations until `shutdown`: when the earliest open window closes (a window
     /// closes at its end: expired once the moment is past it), and within `interval` of an
     /// evaluation opening or changing (`changes`: this service's stream, which each of those
@@ -863,40 +862,21 @@ impl Evaluation {
     pub async fn run_expiry(
         self,
         interval: std::time::Duration,
-        mut changes: tokio::sync::watch::Receiver<i64>,
+        changes: tokio::sync::watch::Receiver<i64>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        use tokio::time::{Instant, sleep_until};
-        /// A safety net when nothing is open, as the publisher's poll is.
-        const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
-        let mut wake = Instant::now() + interval;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = sleep_until(wake) => {}
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        changes = tokio::sync::watch::channel(0).1;
-                    }
-                    wake = wake.min(Instant::now() + interval);
-                    continue;
-                }
-            }
+        caseflow_runtime::when_due::run_when_due(interval, changes, shutdown, || async {
             let now = self.clock.now();
-            wake = match self.expire_due_at(now).await {
-                Ok((_, next)) => {
-                    // Just past the window's end: it expires once the moment is after it.
-                    let until = next.map_or(LONGEST_SLEEP, |t| {
-                        (t - now + chrono::Duration::seconds(1)).to_std().unwrap_or(interval)
-                    });
-                    Instant::now() + until.min(LONGEST_SLEEP)
-                }
+            match self.expire_due_at(now).await {
+                // Just past the window's end: it expires once the moment is after it.
+                Ok((_, next)) => next.map(|t| (t - now + chrono::Duration::seconds(1)).to_std().unwrap_or(interval)),
                 Err(e) => {
                     tracing::warn!(error = %Problem::from(e), "expiry scan failed");
-                    Instant::now() + interval
+                    Some(interval)
                 }
-            };
-        }
+            }
+        })
+        .await;
     }
 }
 

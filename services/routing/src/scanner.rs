@@ -50,9 +50,6 @@ fn no_earlier() -> NaiveDateTime {
 /// once.
 const SCAN_BATCH: i64 = 500;
 
-/// The longest the scanner sleeps with nothing due: a safety net, as the publisher's poll is.
-const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
-
 /// A dispatch's clocks: (name, start, end, done).
 fn clocks(d: &DispatchRow, m: &crate::store::MatterRow) -> [(&'static str, NaiveDateTime, NaiveDateTime, bool); 3] {
     let received = m.case_received_at;
@@ -71,12 +68,13 @@ fn reminder_due(start: NaiveDateTime, end: NaiveDateTime, fraction: f64) -> Naiv
 
 /// When the scanner must look at `d` next, after looking at it at `now`: its next reminder, the
 /// moment after its deadline (a lead dispatch is supervised once overdue), or its open
-/// supervision's escalation; `None` when it waits for nothing until it changes.
+/// supervision's escalation (`supervised_since`: when the open supervision not yet escalated was
+/// opened); `None` when it waits for nothing until it changes.
 fn next_look(
     rules: &crate::dispatching::Rules,
     d: &DispatchRow,
     m: &crate::store::MatterRow,
-    top: Option<&SupervisionRow>,
+    supervised_since: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Option<NaiveDateTime> {
     let mut next: Option<NaiveDateTime> = None;
@@ -95,8 +93,8 @@ fn next_look(
     if d.role == "lead" {
         if now <= m.resolve_deadline {
             at(m.resolve_deadline + chrono::Duration::seconds(1));
-        } else if let Some(top) = top.filter(|t| t.escalated_at.is_none()) {
-            at(rules.calendar.deadline(top.opened_at.and_utc(), rules.policy.supervision.escalate_after).naive_utc());
+        } else if let Some(since) = supervised_since {
+            at(rules.calendar.deadline(since.and_utc(), rules.policy.supervision.escalate_after).naive_utc());
         }
     }
     next
@@ -226,7 +224,8 @@ impl Routing {
                         look_again(c, &d, next_look(&rules, &d, &m, None, now.naive_utc()))?;
                         continue;
                     }
-                    match open_supervision_of(c, &d.id)? {
+                    // The open supervision not yet escalated, by when it was opened.
+                    let supervised_since = match open_supervision_of(c, &d.id)? {
                         None => {
                             open_supervision(
                                 c,
@@ -238,6 +237,7 @@ impl Routing {
                                 now,
                             )?;
                             report.supervisions_opened += 1;
+                            Some(now.naive_utc())
                         }
                         Some(top) if top.escalated_at.is_none() => {
                             let escalate_at = rules
@@ -274,12 +274,14 @@ impl Routing {
                                     },
                                 )?;
                                 report.escalations += 1;
+                                Some(now.naive_utc())
+                            } else {
+                                Some(top.opened_at)
                             }
                         }
-                        Some(_) => {}
-                    }
-                    let top = open_supervision_of(c, &d.id)?;
-                    look_again(c, &d, next_look(&rules, &d, &m, top.as_ref(), now.naive_utc()))?;
+                        Some(_) => None,
+                    };
+                    look_again(c, &d, next_look(&rules, &d, &m, supervised_since, now.naive_utc()))?;
                 }
                 let next: Option<Option<NaiveDateTime>> =
                     dispatches::table.select(diesel::dsl::min(dispatches::scan_at)).first(c).optional()?;
@@ -294,27 +296,12 @@ impl Routing {
     pub async fn run_scanner(
         self,
         interval: std::time::Duration,
-        mut changes: tokio::sync::watch::Receiver<i64>,
+        changes: tokio::sync::watch::Receiver<i64>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        use tokio::time::{Instant, sleep_until};
-        let mut wake = Instant::now() + interval;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = sleep_until(wake) => {}
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        // The stream is gone (shutting down): scan at the interval from now on.
-                        changes = tokio::sync::watch::channel(0).1;
-                    }
-                    // Changes come in bursts: look within the interval, not at each one.
-                    wake = wake.min(Instant::now() + interval);
-                    continue;
-                }
-            }
+        caseflow_runtime::when_due::run_when_due(interval, changes, shutdown, || async {
             let now = self.clock.now();
-            wake = match self.scan_at(now).await {
+            match self.scan_at(now).await {
                 Ok(r) => {
                     if r.reminders + r.supervisions_opened + r.escalations > 0 {
                         tracing::info!(
@@ -325,20 +312,19 @@ impl Routing {
                             "scan"
                         );
                     }
-                    let until = if r.looked_at as i64 >= SCAN_BATCH {
+                    if r.looked_at as i64 >= SCAN_BATCH {
                         // A full batch: more may be due already.
-                        std::time::Duration::ZERO
-                    } else {
-                        r.next_at.map_or(LONGEST_SLEEP, |t| (t - now).to_std().unwrap_or(interval))
-                    };
-                    Instant::now() + until.min(LONGEST_SLEEP)
+                        return Some(std::time::Duration::ZERO);
+                    }
+                    r.next_at.map(|t| (t - now).to_std().unwrap_or(interval))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "scan failed; retrying at the next interval");
-                    Instant::now() + interval
+                    Some(interval)
                 }
-            };
-        }
+            }
+        })
+        .await;
     }
 }
 

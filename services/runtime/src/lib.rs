@@ -27,6 +27,7 @@ pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod when_due;
 pub mod whole;
 
 pub use auth::{Principal, Role};
