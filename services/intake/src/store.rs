@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use caseflow_runtime::AnyConnection;
+use caseflow_runtime::db::native::{Native as _, columns};
 
 diesel::table! {
     cases (id) {
@@ -181,7 +182,9 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(cases, matters, case_units, watch_items);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cases)]
+// None is inserted as NULL (no column has another default), so the insert's type names its
+// statement and the kept statement is found without writing its SQL (`runtime::db::native`).
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: String,
     pub source: String,
@@ -218,7 +221,7 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = matters)]
+#[diesel(table_name = matters, treat_none_as_default_value = false)]
 pub struct MatterRow {
     pub id: String,
     pub case_id: String,
@@ -269,13 +272,12 @@ pub fn find_by_ref(conn: &mut AnyConnection, source: &str, external_ref: &str) -
     cases::table
         .filter(cases::source.eq(source))
         .filter(cases::external_ref.eq(external_ref))
-        .select(CaseRow::as_select())
-        .first(conn)
-        .optional()
+        .select(columns::<CaseRow>())
+        .first_native(conn)
 }
 
 pub fn find_case(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CaseRow>> {
-    cases::table.find(id).select(CaseRow::as_select()).first(conn).optional()
+    cases::table.find(id).select(columns::<CaseRow>()).first_native(conn)
 }
 
 /// The decisions on the petitions among `case_ids`.
@@ -293,8 +295,8 @@ pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<
         return matters::table
             .filter(matters::case_id.eq(one))
             .order((matters::case_id.asc(), matters::ordinal.asc()))
-            .select(MatterRow::as_select())
-            .load(conn);
+            .select(columns::<MatterRow>())
+            .load_native(conn);
     }
     matters::table
         .filter(matters::case_id.eq_any(case_ids))
@@ -304,9 +306,9 @@ pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<
 }
 
 pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow]) -> QueryResult<()> {
-    diesel::insert_into(cases::table).values(case).execute(conn)?;
+    diesel::insert_into(cases::table).values(case).execute_native(conn)?;
     for m in rows {
-        diesel::insert_into(matters::table).values(m).execute(conn)?;
+        diesel::insert_into(matters::table).values(m).execute_native(conn)?;
     }
     Ok(())
 }
@@ -323,23 +325,20 @@ pub fn earlier_same_matter(
     previous: &(Option<String>, Option<String>),
     since: NaiveDateTime,
 ) -> QueryResult<Option<CaseRow>> {
-    let base = || {
-        cases::table
-            .filter(cases::source.eq(&case.source))
-            .filter(cases::category.eq(&case.category))
-            .filter(cases::sub_district.eq(&case.sub_district))
-            .filter(cases::received_at.ge(since))
-            .filter(cases::received_at.le(case.received_at))
-            .order((cases::received_at.asc(), cases::id.asc()))
-            .select(CaseRow::as_select())
-            .into_boxed()
-    };
-    let mut found = Vec::new();
+    let base = cases::table
+        .filter(cases::source.eq(&case.source))
+        .filter(cases::category.eq(&case.category))
+        .filter(cases::sub_district.eq(&case.sub_district))
+        .filter(cases::received_at.ge(since))
+        .filter(cases::received_at.le(case.received_at))
+        .order((cases::received_at.asc(), cases::id.asc()))
+        .select(columns::<CaseRow>());
+    let mut found: Vec<CaseRow> = Vec::new();
     for key in case.phone_key.iter().chain(&previous.0) {
-        found.extend(base().filter(cases::phone_key.eq(key)).first(conn).optional()?);
+        found.extend(base.clone().filter(cases::phone_key.eq(key)).first_native(conn)?);
     }
     for key in case.id_key.iter().chain(&previous.1) {
-        found.extend(base().filter(cases::id_key.eq(key)).first(conn).optional()?);
+        found.extend(base.clone().filter(cases::id_key.eq(key)).first_native(conn)?);
     }
     Ok(found.into_iter().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
 }
@@ -373,4 +372,18 @@ pub fn open_watch_item(
             .execute(conn)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::db::native::inserts_named_by_type;
+
+    use super::*;
+
+    /// Every order inserts these: their statements are found by type, with no SQL written.
+    #[test]
+    fn the_take_in_inserts_are_named_by_their_type() {
+        assert!(inserts_named_by_type::<CaseRow, cases::table>());
+        assert!(inserts_named_by_type::<MatterRow, matters::table>());
+    }
 }

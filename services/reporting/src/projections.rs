@@ -3,6 +3,7 @@
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::consumer::{ApplyAll, ApplyError, EventHandler};
+use caseflow_runtime::db::native::{Native as _, columns};
 use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -45,7 +46,7 @@ impl EventHandler for IntakeProjection {
                             crate::store::report_reception_matters::persons.eq(if i == 0 { r.persons } else { 0 }),
                             crate::store::report_reception_matters::outcome.eq(outcome),
                         ))
-                        .execute(conn)?;
+                        .execute_native(conn)?;
                 }
                 return Ok(());
             }
@@ -54,8 +55,7 @@ impl EventHandler for IntakeProjection {
                 let received: Option<(String, NaiveDateTime)> = report_cases::table
                     .find(&d.case_id)
                     .select((report_cases::source, report_cases::received_at))
-                    .first(conn)
-                    .optional()?;
+                    .first_native(conn)?;
                 let Some((source, received_at)) = received else {
                     return Err(refused(event.position)(format!("decision on unknown case {}", d.case_id)));
                 };
@@ -82,7 +82,7 @@ impl EventHandler for IntakeProjection {
             Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(u)) => {
                 diesel::update(crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)))
                     .set(crate::store::report_reception_matters::outcome.eq(&u.outcome))
-                    .execute(conn)?;
+                    .execute_native(conn)?;
                 return Ok(());
             }
             None => return Ok(()),
@@ -132,7 +132,7 @@ impl EventHandler for IntakeProjection {
 /// A case reaching the read model: its row, its rollups, the first case's dispatches that came
 /// before it, and where it stands among the petitioner's petitions.
 fn insert_case(conn: &mut AnyConnection, fact: &CaseFact) -> QueryResult<()> {
-    diesel::insert_into(report_cases::table).values(fact).execute(conn)?;
+    diesel::insert_into(report_cases::table).values(fact).execute_native(conn)?;
     rollup::case_arrived(conn, fact)?;
     if fact.is_first {
         rollup::mark_first_case(conn, &fact.case_id)?;
@@ -176,8 +176,7 @@ fn previous_unit(conn: &mut AnyConnection, matter_id: &str, assignment: i32) -> 
         .filter(report_dispatches::role.eq("lead"))
         .filter(report_dispatches::assignment.eq(assignment - 1))
         .select(report_dispatches::unit)
-        .first(conn)
-        .optional()?;
+        .first_native(conn)?;
     Ok(unit.flatten())
 }
 
@@ -211,11 +210,11 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
                 first_case: false,
                 previous_unit: None,
             })
-            .execute(conn)?;
+            .execute_native(conn)?;
         return Ok(());
     }
     if created {
-        diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute(conn)?;
+        diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute_native(conn)?;
         let mut fact = DispatchFact {
             dispatch_id: d.dispatch_id.clone(),
             case_id: d.case_id.clone(),
@@ -240,15 +239,17 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
         fact.settles_at = rollup::settles_at(&fact);
         // A dispatch is created once: the insert fails on one already there.
         rollup::track_dispatch_write(conn, None, &fact, |c| {
-            diesel::insert_into(report_dispatches::table).values(&fact).execute(c)
+            diesel::insert_into(report_dispatches::table).values(&fact).execute_native(c)
         })?;
         return Ok(());
     }
     if d.dispatch_id.is_empty() {
         return Ok(());
     }
-    let Some(before) =
-        report_dispatches::table.find(&d.dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
+    let Some(before) = report_dispatches::table
+        .find(&d.dispatch_id)
+        .select(columns::<DispatchFact>())
+        .first_native::<DispatchFact>(conn)?
     else {
         return Ok(());
     };
@@ -281,7 +282,7 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
     fact.settles_at = rollup::settles_at(&fact);
     // The update writes every column of the fact (`treat_none_as_null`).
     rollup::track_dispatch_write(conn, Some(&before), &fact, |c| {
-        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute(c)
+        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute_native(c)
     })?;
     match d.action.as_str() {
         "return_request" => {
@@ -294,12 +295,12 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
                     report_returns::wrongful.eq(false),
                     report_returns::received_at.eq(Some(received_at)),
                 ))
-                .execute(conn)?;
+                .execute_native(conn)?;
         }
         "return_reject" => {
             diesel::update(report_returns::table.find(&d.return_id))
                 .set(report_returns::status.eq("rejected"))
-                .execute(conn)?;
+                .execute_native(conn)?;
         }
         "return_approve" => {
             diesel::update(
@@ -309,13 +310,13 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
                     .filter(report_returns::status.eq("pending")),
             )
             .set(report_returns::status.eq("approved"))
-            .execute(conn)?;
+            .execute_native(conn)?;
         }
         "resolve" => {
             for w in &d.wrongful_returns {
                 diesel::update(report_returns::table.find(&w.return_id))
                     .set((report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))))
-                    .execute(conn)?;
+                    .execute_native(conn)?;
             }
         }
         _ => {}
@@ -356,7 +357,7 @@ fn put_rating(
     Standing { status, mapped, window_ends }: Standing<'_>,
 ) -> QueryResult<()> {
     let change = |c: &mut AnyConnection| {
-        diesel::delete(report_ratings::table.find((case_id, subject))).execute(c)?;
+        diesel::delete(report_ratings::table.find((case_id, subject))).execute_native(c)?;
         diesel::insert_into(report_ratings::table)
             .values((
                 report_ratings::case_id.eq(case_id),
@@ -367,7 +368,7 @@ fn put_rating(
                 report_ratings::mapped.eq(mapped),
                 report_ratings::window_ends.eq(window_ends),
             ))
-            .execute(c)
+            .execute_native(c)
     };
     // A unit's rating moves its dispatch's cells and its subject's evaluation cells.
     let rating = |c: &mut AnyConnection| rollup::track_rating(c, case_id, subject, change);

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use caseflow_runtime::AnyConnection;
+use caseflow_runtime::db::native::{Native as _, columns};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -283,7 +284,7 @@ fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult
         .filter(report_ratings::status.eq("rated"))
         .filter(report_ratings::mapped.eq("unsatisfied"))
         .count()
-        .get_result(conn)?;
+        .get_result_native(conn)?;
     Ok(n > 0)
 }
 
@@ -298,8 +299,7 @@ struct DispatchState {
 }
 
 fn dispatch_state(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<Option<DispatchState>> {
-    let Some(fact) =
-        report_dispatches::table.find(dispatch_id).select(DispatchFact::as_select()).first(conn).optional()?
+    let Some(fact) = report_dispatches::table.find(dispatch_id).select(columns::<DispatchFact>()).first_native(conn)?
     else {
         return Ok(None);
     };
@@ -480,8 +480,7 @@ pub fn add_dispatch(
 /// Whether a case is a first case (初信初访件); false while the case has not reached the read
 /// model, which then marks the dispatches that came before it (`mark_first_case`).
 pub fn is_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<bool> {
-    let first: Option<bool> =
-        report_cases::table.find(case_id).select(report_cases::is_first).first(conn).optional()?;
+    let first: Option<bool> = report_cases::table.find(case_id).select(report_cases::is_first).first_native(conn)?;
     Ok(first.unwrap_or(false))
 }
 
@@ -491,10 +490,12 @@ pub fn mark_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<(
         .filter(report_dispatches::case_id.eq(case_id))
         .filter(report_dispatches::first_case.eq(false))
         .select(report_dispatches::dispatch_id)
-        .load(conn)?;
+        .load_native(conn)?;
     for id in earlier {
         track_dispatch(conn, &id, |c| {
-            diesel::update(report_dispatches::table.find(&id)).set(report_dispatches::first_case.eq(true)).execute(c)
+            diesel::update(report_dispatches::table.find(&id))
+                .set(report_dispatches::first_case.eq(true))
+                .execute_native(c)
         })?;
     }
     Ok(())
@@ -510,13 +511,12 @@ fn rating_state(
     let Some((source, status, mapped)) = report_ratings::table
         .find((case_id, subject))
         .select((report_ratings::source, report_ratings::status, report_ratings::mapped))
-        .first::<(String, String, Option<String>)>(conn)
-        .optional()?
+        .first_native::<(String, String, Option<String>)>(conn)?
     else {
         return Ok(None);
     };
     let received: Option<NaiveDateTime> =
-        report_cases::table.find(case_id).select(report_cases::received_at).first(conn).optional()?;
+        report_cases::table.find(case_id).select(report_cases::received_at).first_native(conn)?;
     Ok(received.map(|r| ((source, subject.to_owned(), district_day(r)), rating_cells(&status, mapped.as_deref()))))
 }
 
@@ -618,7 +618,7 @@ pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> 
     let earlier: Vec<(String, String, String, Option<String>)> = report_ratings::table
         .filter(report_ratings::case_id.eq(&case.case_id))
         .select((report_ratings::source, report_ratings::subject, report_ratings::status, report_ratings::mapped))
-        .load(conn)?;
+        .load_native(conn)?;
     for (source, subject, status, mapped) in earlier {
         add_rating(conn, &(source, subject, day), rating_cells(&status, mapped.as_deref()))?;
     }

@@ -235,7 +235,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = report_cases)]
+#[diesel(table_name = report_cases, treat_none_as_default_value = false)]
 pub struct CaseFact {
     pub case_id: String,
     pub source: String,
@@ -258,7 +258,7 @@ pub struct CaseFact {
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, QueryableByName, Selectable, AsChangeset)]
-#[diesel(table_name = report_dispatches, treat_none_as_null = true)]
+#[diesel(table_name = report_dispatches, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct DispatchFact {
     pub dispatch_id: String,
     pub case_id: String,
@@ -284,4 +284,18 @@ pub struct DispatchFact {
     /// Past a matter's first assignment: the unit of its lead dispatch just before (the
     /// bounce page's flows).
     pub previous_unit: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::db::native::inserts_named_by_type;
+
+    use super::*;
+
+    /// Every case and dispatch projected inserts these: found by type, with no SQL written.
+    #[test]
+    fn the_fact_inserts_are_named_by_their_type() {
+        assert!(inserts_named_by_type::<CaseFact, report_cases::table>());
+        assert!(inserts_named_by_type::<DispatchFact, report_dispatches::table>());
+    }
 }

@@ -3,6 +3,7 @@
 //! designation, merged units hand over to their successor, and every change is versioned.
 
 use caseflow_runtime::AnyConnection;
+use caseflow_runtime::db::native::{Native as _, columns};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -38,7 +39,7 @@ pub fn active_unit(c: &mut AnyConnection, code: &str) -> Result<String, RoutingE
     let mut current = code.to_owned();
     for _ in 0..16 {
         let row: Option<(String, Option<String>)> =
-            units::table.find(&current).select((units::status, units::successor)).first(c).optional()?;
+            units::table.find(&current).select((units::status, units::successor)).first_native(c)?;
         match row {
             None => {
                 return Err(RoutingError::field(
@@ -66,7 +67,7 @@ pub fn returned_by(c: &mut AnyConnection, matter_id: &str, unit: &str) -> QueryR
         .filter(return_requests::unit.eq(unit))
         .filter(return_requests::status.eq("approved"))
         .count()
-        .get_result::<i64>(c)
+        .get_result_native::<i64>(c)
         .map(|n| n > 0)
 }
 
@@ -89,9 +90,8 @@ pub fn load_matter(c: &mut AnyConnection, matter_id: &str) -> Result<MatterRow, 
 pub fn load_dispatch(c: &mut AnyConnection, dispatch_id: &str) -> Result<DispatchRow, RoutingError> {
     dispatches::table
         .find(dispatch_id)
-        .select(DispatchRow::as_select())
-        .first(c)
-        .optional()?
+        .select(columns::<DispatchRow>())
+        .first_native(c)?
         .ok_or_else(|| RoutingError::NotFound(format!("dispatch '{dispatch_id}'")))
 }
 
@@ -105,7 +105,7 @@ pub fn save_matter(c: &mut AnyConnection, m: &mut MatterRow) -> Result<(), Routi
             .filter(routing_matters::version.eq(read_version)),
     )
     .set(&*m)
-    .execute(c)?;
+    .execute_native(c)?;
     if n == 0 {
         return Err(RoutingError::Conflict(format!("matter '{}'", m.matter_id)));
     }
@@ -121,7 +121,7 @@ pub fn save_dispatch(c: &mut AnyConnection, d: &mut DispatchRow) -> Result<(), R
     let n =
         diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(read_version)))
             .set(&*d)
-            .execute(c)?;
+            .execute_native(c)?;
     if n == 0 {
         return Err(RoutingError::Conflict(format!("dispatch '{}'", d.id)));
     }
@@ -194,7 +194,8 @@ pub fn open_dispatch(
     let assignment: i32 = dispatches::table
         .filter(dispatches::matter_id.eq(&matter.matter_id))
         .select(diesel::dsl::max(dispatches::assignment))
-        .first::<Option<i32>>(c)?
+        .first_native::<Option<i32>>(c)?
+        .flatten()
         .unwrap_or(0)
         + i32::from(via != Via::Assist);
     let class = class(matter);
@@ -236,7 +237,7 @@ pub fn open_dispatch(
     // Nothing has been sent for a new dispatch: the scanner first looks at it when its first
     // reminder or its deadline falls, which may have passed already (a matter received long ago).
     row.scan_at = crate::scanner::first_look(rules, &row, matter);
-    diesel::insert_into(dispatches::table).values(&row).execute(c)?;
+    diesel::insert_into(dispatches::table).values(&row).execute_native(c)?;
     if role == "lead" {
         matter.state = "open".into();
     }

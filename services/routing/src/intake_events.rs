@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::consumer::{ApplyError, EventHandler};
+use caseflow_runtime::db::native::Native as _;
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
-use diesel::prelude::*;
 
 use crate::catalog::MatterFacts;
 use crate::dispatching::{Rules, Via, class, open_dispatch};
@@ -102,7 +102,7 @@ impl IntakeEvents {
             let deadlines = self.rules.policy.deadlines(class(&matter));
             matter.land_deadline = self.rules.calendar.deadline(clock_start, deadlines.land).naive_utc();
             matter.resolve_deadline = self.rules.calendar.deadline(clock_start, deadlines.resolve).naive_utc();
-            diesel::insert_into(routing_matters::table).values(&matter).execute(conn)?;
+            diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
 
             let facts = MatterFacts {
                 category: &m.category,

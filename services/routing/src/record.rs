@@ -2,6 +2,7 @@
 //! transaction that made the change.
 
 use caseflow_proto::v1 as pb;
+use caseflow_runtime::db::native::Native as _;
 use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -52,7 +53,7 @@ pub fn record(
             evidence: change.evidence.clone(),
             at: now.naive_utc(),
         })
-        .execute(c)?;
+        .execute_native(c)?;
     let event = pb::RoutingEvent {
         kind: Some(pb::routing_event::Kind::DispatchChanged(pb::DispatchChanged {
             dispatch_id: dispatch.map(|d| d.id.clone()).unwrap_or_default(),

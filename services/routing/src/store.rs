@@ -150,7 +150,9 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = routing_matters, treat_none_as_null = true)]
+// None is NULL in every insert here (no column has another default), so each insert's type names
+// its statement and the kept statement is found without writing its SQL (`runtime::db::native`).
+#[diesel(table_name = routing_matters, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct MatterRow {
     pub matter_id: String,
     pub case_id: String,
@@ -175,7 +177,7 @@ pub struct MatterRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = dispatches, treat_none_as_null = true)]
+#[diesel(table_name = dispatches, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct DispatchRow {
     pub id: String,
     pub case_id: String,
@@ -209,7 +211,7 @@ impl DispatchRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = return_requests, treat_none_as_null = true)]
+#[diesel(table_name = return_requests, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ReturnRow {
     pub id: String,
     pub dispatch_id: String,
@@ -230,7 +232,7 @@ pub struct ReturnRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = extensions, treat_none_as_null = true)]
+#[diesel(table_name = extensions, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ExtensionRow {
     pub id: String,
     pub dispatch_id: String,
@@ -246,7 +248,7 @@ pub struct ExtensionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = routing_log)]
+#[diesel(table_name = routing_log, treat_none_as_default_value = false)]
 pub struct LogRow {
     pub id: String,
     pub case_id: String,
@@ -263,7 +265,7 @@ pub struct LogRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = supervisions)]
+#[diesel(table_name = supervisions, treat_none_as_default_value = false)]
 pub struct SupervisionRow {
     pub id: String,
     pub dispatch_id: String,
@@ -273,4 +275,22 @@ pub struct SupervisionRow {
     pub opened_by: String,
     pub escalated_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::db::native::inserts_named_by_type;
+
+    use super::*;
+
+    /// Every case received inserts these: their statements are found by type, with no SQL written.
+    #[test]
+    fn the_dispatch_inserts_are_named_by_their_type() {
+        assert!(inserts_named_by_type::<MatterRow, routing_matters::table>());
+        assert!(inserts_named_by_type::<DispatchRow, dispatches::table>());
+        assert!(inserts_named_by_type::<LogRow, routing_log::table>());
+        assert!(inserts_named_by_type::<ReturnRow, return_requests::table>());
+        assert!(inserts_named_by_type::<ExtensionRow, extensions::table>());
+        assert!(inserts_named_by_type::<SupervisionRow, supervisions::table>());
+    }
 }

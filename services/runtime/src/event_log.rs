@@ -38,6 +38,7 @@ use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Principal, Role};
+use crate::db::native::{Native as _, columns};
 use crate::db::{AnyConnection, Db, DbError, MigrationSet, OUTBOX_CHANNEL_SQL};
 use crate::error::Problem;
 use crate::telemetry;
@@ -114,7 +115,7 @@ pub fn append<M: prost::Message + prost::Name>(
             trace_context,
             recorded_at: recorded_at.naive_utc(),
         })
-        .execute(conn)?;
+        .execute_native(conn)?;
     crate::db::mark_outbox_append();
     Ok(())
 }
@@ -151,15 +152,16 @@ pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
 
 /// True when some visible row has no position yet (a read: the idle check commits nothing).
 pub fn has_unpublished(conn: &mut AnyConnection) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(outbox_events::table.filter(outbox_events::position.is_null()))).get_result(conn)
+    diesel::select(diesel::dsl::exists(outbox_events::table.filter(outbox_events::position.is_null())))
+        .get_result_native(conn)
 }
 
 /// The last stamped position, 0 for an empty log.
 pub fn last_position(conn: &mut AnyConnection) -> QueryResult<i64> {
     outbox_events::table
         .select(diesel::dsl::max(outbox_events::position))
-        .first::<Option<i64>>(conn)
-        .map(Option::unwrap_or_default)
+        .first_native::<Option<i64>>(conn)
+        .map(|last| last.flatten().unwrap_or_default())
 }
 
 /// How often the publisher looks for work nobody announced, and for positions another replica
@@ -316,8 +318,8 @@ pub fn read_after(conn: &mut AnyConnection, after: i64, limit: i64) -> QueryResu
         .filter(outbox_events::position.le(i64::MAX))
         .order(outbox_events::position.asc())
         .limit(limit)
-        .select(PublishedEvent::as_select())
-        .load(conn)?;
+        .select(columns::<PublishedEvent>())
+        .load_native(conn)?;
     Ok(rows.into_iter().map(to_envelope).collect())
 }
 
@@ -415,8 +417,7 @@ pub fn checkpoint(conn: &mut AnyConnection, name: &str) -> QueryResult<i64> {
     consumer_checkpoints::table
         .find(name)
         .select(consumer_checkpoints::position)
-        .first::<i64>(conn)
-        .optional()
+        .first_native::<i64>(conn)
         .map(Option::unwrap_or_default)
 }
 
@@ -425,7 +426,7 @@ pub fn checkpoint(conn: &mut AnyConnection, name: &str) -> QueryResult<i64> {
 pub fn set_checkpoint(conn: &mut AnyConnection, name: &str, position: i64, now: DateTime<Utc>) -> QueryResult<()> {
     let updated = diesel::update(consumer_checkpoints::table.find(name))
         .set((consumer_checkpoints::position.eq(position), consumer_checkpoints::updated_at.eq(now.naive_utc())))
-        .execute(conn)?;
+        .execute_native(conn)?;
     if updated == 0 {
         diesel::insert_into(consumer_checkpoints::table)
             .values((

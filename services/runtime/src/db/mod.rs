@@ -11,6 +11,7 @@
 
 mod announce;
 pub mod any;
+pub mod native;
 
 use std::path::PathBuf;
 use std::sync::Arc;
