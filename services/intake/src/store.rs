@@ -335,10 +335,10 @@ pub fn earlier_same_matter(
         .select(columns::<CaseRow>());
     let mut found: Vec<CaseRow> = Vec::new();
     for key in case.phone_key.iter().chain(&previous.0) {
-        found.extend(base.clone().filter(cases::phone_key.eq(key)).first_native(conn)?);
+        found.extend(base.filter(cases::phone_key.eq(key)).first_native(conn)?);
     }
     for key in case.id_key.iter().chain(&previous.1) {
-        found.extend(base.clone().filter(cases::id_key.eq(key)).first_native(conn)?);
+        found.extend(base.filter(cases::id_key.eq(key)).first_native(conn)?);
     }
     Ok(found.into_iter().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
 }
