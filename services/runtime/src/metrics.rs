@@ -274,10 +274,15 @@ impl Metrics {
                 observer.observe(micros as f64 / 1e6, &[]);
             })
             .build();
+        self.counter(
+            "caseflow_db_write_groups",
+            "SQLite: transactions of the writer thread, each holding one or more writes",
+            read(|s| &s.groups),
+        );
         let outcomes = db.stats().clone();
         self.counter(
             "caseflow_db_transactions",
-            "Write transactions, by outcome (committed, rolled_back)",
+            "Write transactions, by outcome (committed, rolled_back); on SQLite several share one commit (caseflow_db_write_groups)",
             move || {
                 use std::sync::atomic::Ordering::Relaxed;
                 vec![

@@ -11,6 +11,7 @@
 
 mod announce;
 pub mod any;
+mod group;
 pub mod native;
 
 use std::path::PathBuf;
@@ -223,6 +224,8 @@ pub struct Db {
     gates: Arc<crate::idempotency::Gates>,
     /// Counts for `/metrics`.
     stats: Arc<DbStats>,
+    /// SQLite: the thread that runs queued writes in groups, one transaction each (`group`).
+    writer: Option<group::Writer>,
 }
 
 /// What a service's pools and transactions did since it started, for `/metrics`.
@@ -238,6 +241,9 @@ pub struct DbStats {
     pub committed: AtomicU64,
     /// Write transactions that did not (rolled back by the caller's refusal or a database error).
     pub rolled_back: AtomicU64,
+    /// SQLite: the transactions the writer thread ran, each holding one or more of the writes
+    /// counted above (`group`).
+    pub groups: AtomicU64,
 }
 
 impl DbStats {
@@ -352,6 +358,14 @@ impl Db {
                 (pool.clone(), pool)
             }
         };
+        let stats = Arc::<DbStats>::default();
+        let writer = match manager.backend {
+            Backend::Sqlite => Some(
+                group::Writer::spawn(write.clone(), stats.clone())
+                    .map_err(|e| DbError::Unavailable(format!("cannot start the SQLite writer thread: {e}")))?,
+            ),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             backend: manager.backend,
             write,
@@ -362,7 +376,8 @@ impl Db {
             announcer: None,
             manager,
             gates: Arc::default(),
-            stats: Arc::default(),
+            stats,
+            writer,
         })
     }
 
@@ -473,38 +488,52 @@ impl Db {
     }
 
     /// Runs `f` in one transaction on the write connection, off the async runtime. The
-    /// transaction commits when `f` returns `Ok` and rolls back otherwise.
+    /// transaction commits when `f` returns `Ok` and rolls back otherwise. On SQLite, writes
+    /// queued together share one transaction, each in a savepoint of its own (`group`): a
+    /// refusal still undoes only its own write, and the answer comes after the commit.
     pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let pool = self.write.clone();
         let span = tracing::Span::current();
         // A call under an idempotency key claims it in its first write's transaction.
         let claim = crate::idempotency::pending_claim();
         let claiming = claim.clone();
-        let stats = self.stats.clone();
-        let (result, outbox) = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let started = std::time::Instant::now();
-                let conn = pool.get();
-                stats.took(started, conn.is_ok());
-                match conn {
-                    Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), OutboxChange::NONE),
-                    Ok(mut pooled) => write_transaction(&mut pooled.conn, |conn| {
-                        let r = f(conn)?;
-                        if let Some(claim) = &claiming {
-                            claim.record(conn)?;
-                        }
-                        Ok(r)
-                    }),
+        let (result, outbox) = match &self.writer {
+            Some(writer) => {
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                let task = Box::new(Write { f, span, claim: claiming, answer });
+                if let Err(task) = writer.submit(task) {
+                    task.refuse("the SQLite writer thread has stopped");
                 }
-            })
-        })
-        .await
-        .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?;
+                answered.await.map_err(|_| E::from(DbError::Unavailable("database task failed".into())))?
+            }
+            None => {
+                let pool = self.write.clone();
+                let stats = self.stats.clone();
+                tokio::task::spawn_blocking(move || {
+                    span.in_scope(|| {
+                        let started = std::time::Instant::now();
+                        let conn = pool.get();
+                        stats.took(started, conn.is_ok());
+                        match conn {
+                            Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), OutboxChange::NONE),
+                            Ok(mut pooled) => write_transaction(&mut pooled.conn, |conn| {
+                                let r = f(conn)?;
+                                if let Some(claim) = &claiming {
+                                    claim.record(conn)?;
+                                }
+                                Ok(r)
+                            }),
+                        }
+                    })
+                })
+                .await
+                .map_err(|e| E::from(DbError::Unavailable(format!("database task failed: {e}"))))?
+            }
+        };
         if result.is_ok()
             && let Some(claim) = claim
         {
@@ -578,6 +607,69 @@ impl Session {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut AnyConnection) -> R) -> R {
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
+    }
+}
+
+/// A queued [`Db::write`]: the work, the caller's span and idempotency claim, and where its
+/// answer goes.
+struct Write<R, E, F> {
+    f: F,
+    span: tracing::Span,
+    claim: Option<crate::idempotency::Claim>,
+    answer: tokio::sync::oneshot::Sender<(Result<R, E>, OutboxChange)>,
+}
+
+/// A [`Write`] that ran, waiting for its group's commit.
+struct Written<R, E> {
+    result: Result<R, E>,
+    outbox: OutboxChange,
+    answer: tokio::sync::oneshot::Sender<(Result<R, E>, OutboxChange)>,
+}
+
+impl<R, E, F> group::Task for Write<R, E, F>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, E> + Send + 'static,
+    R: Send + 'static,
+    E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut AnyConnection) -> Box<dyn group::Finish> {
+        let Self { f, span, claim, answer } = *self;
+        span.in_scope(|| {
+            OUTBOX.with(|o| o.set(OutboxChange::NONE));
+            let result = f(conn).and_then(|r| {
+                if let Some(claim) = &claim {
+                    claim.record(conn)?;
+                }
+                Ok(r)
+            });
+            let outbox = OUTBOX.with(|o| o.replace(OutboxChange::NONE));
+            Box::new(Written { result, outbox, answer }) as Box<dyn group::Finish>
+        })
+    }
+
+    fn refuse(self: Box<Self>, reason: &str) {
+        let _ = self.answer.send((Err(E::from(DbError::Unavailable(reason.to_owned()))), OutboxChange::NONE));
+    }
+}
+
+impl<R, E> group::Finish for Written<R, E>
+where
+    R: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn finish(self: Box<Self>, lost: Option<&str>) {
+        let answer = match (lost, self.result) {
+            (Some(reason), Ok(_)) => {
+                (Err(E::from(DbError::Unavailable(format!("the write did not commit: {reason}")))), OutboxChange::NONE)
+            }
+            (_, Ok(r)) => (Ok(r), self.outbox),
+            (_, Err(e)) => (Err(e), OutboxChange::NONE),
+        };
+        let _ = self.answer.send(answer);
     }
 }
 
