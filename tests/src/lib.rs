@@ -309,6 +309,7 @@ impl Sandbox {
             key: caseflow_runtime::config::Secret::new(keys::IMPORTER),
             progress: false,
             outage_patience: std::time::Duration::from_secs(30),
+            lanes: caseflow::history::import::DEFAULT_LANES,
             metrics: None,
         }
     }

@@ -215,6 +215,7 @@ fn import_options(configs: &Configs, file: PathBuf, key: String, progress: bool)
         key: caseflow_runtime::config::Secret::new(key),
         progress,
         outage_patience: caseflow::history::import::DEFAULT_OUTAGE_PATIENCE,
+        lanes: caseflow::history::import::DEFAULT_LANES,
         metrics: None,
     }
 }

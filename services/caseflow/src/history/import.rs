@@ -55,6 +55,8 @@ pub struct Options {
     pub progress: bool,
     /// How long a line is retried while a service cannot be reached before the import stops.
     pub outage_patience: Duration,
+    /// How many groups of lines (`lanes`) go at once ([`DEFAULT_LANES`]).
+    pub lanes: usize,
     /// Where to count lines by outcome (`caseflow_import_lines_total`), pushed to the OTLP
     /// endpoint by the command-line import when one is configured.
     pub metrics: Option<caseflow_runtime::metrics::Metrics>,
@@ -817,7 +819,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         evaluation: pb::evaluation_client::EvaluationClient::new(channel(&opts.evaluation)?),
     };
 
-    // The groups of lines that keep their order (`lanes`) go at once, up to LANES at a time.
+    // The groups of lines that keep their order (`lanes`) go at once, up to `opts.lanes` at a time.
     let total = lines.iter().filter(|(n, _)| !done.contains_key(n)).count();
     let run = Progress {
         lines: opts.metrics.as_ref().map(lines_done),
@@ -833,7 +835,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let groups = super::lanes::groups(&lines);
     let (lines, done, run_ref) = (&lines, &done, &run);
     let outcome = futures::stream::iter(groups.into_iter().map(Ok::<_, anyhow::Error>))
-        .try_for_each_concurrent(LANES, |group| {
+        .try_for_each_concurrent(opts.lanes.max(1), |group| {
             let mut clients = clients.clone();
             async move {
                 let mut names = Names::default();
@@ -873,7 +875,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
 
 /// Groups of lines imported at once (each group in its own order): enough to keep the four
 /// services busy while one group waits for a dispatch being made.
-const LANES: usize = 16;
+pub const DEFAULT_LANES: usize = 16;
 
 /// A run's shared record: the journal, the summary, and progress for people.
 struct Progress {

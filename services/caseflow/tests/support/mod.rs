@@ -118,6 +118,10 @@ impl Deployment {
             key: caseflow_runtime::config::Secret::new(IMPORTER),
             progress: false,
             outage_patience: Duration::from_secs(120),
+            lanes: std::env::var("BENCH_IMPORT_LANES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(caseflow::history::import::DEFAULT_LANES),
             metrics: None,
         }
     }
