@@ -223,7 +223,11 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         }
     };
     db.write(cache(1 << 20)).await?;
+    // The growing tables' secondary indexes are built once after the load, not row by row.
+    let indexes = db.write(|c| secondary_indexes(c).map_err(DbError::from)).await?;
     let started = Instant::now();
+    // Each petition with a known person, to work out its `previous_at` once all are loaded.
+    let mut petitions: Vec<(String, NaiveDateTime, String)> = Vec::new();
     let (mut serial, mut loaded, mut reported) = (0_u64, 0_u64, 0_u64);
     let mut batch: Vec<Row> = Vec::new();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Row>>(4);
@@ -275,6 +279,9 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
                     .entry((r.case.source.clone(), rollup::district_day(r.case.received_at)))
                     .or_default() += single_visit::case_cells(r.case.received_at, &leads, false);
             }
+            if r.case.source == "petition" && !r.case.person_key.is_empty() {
+                petitions.push((r.case.person_key.clone(), r.case.received_at, r.case.case_id.clone()));
+            }
             loaded += r.facts.len() as u64;
         }
         db.write(move |c| {
@@ -309,6 +316,22 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         }
     }
     generator.join().map_err(|_| "the generator panicked")?;
+    eprintln!("  facts loaded ({:.0} s); building {} indexes", started.elapsed().as_secs_f64(), indexes.len());
+    db.write(move |c| {
+        for create in &indexes {
+            diesel::sql_query(create.as_str()).execute(c)?;
+        }
+        Ok::<_, DbError>(())
+    })
+    .await?;
+    let previous = previous_petitions(petitions);
+    db.write(move |c| {
+        for chunk in previous.chunks(BATCH) {
+            set_previous(c, chunk)?;
+        }
+        Ok::<_, DbError>(())
+    })
+    .await?;
     db.write(move |c| {
         for (key, (cells, settles)) in dispatch_days {
             rollup::add_dispatch(c, &key, cells, settles)?;
@@ -325,15 +348,6 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
         // The hour totals, as the service fills them from the facts when the migration that
         // made them finds a read model already there.
         caseflow_reporting::backfill::run(c)?;
-        // Each petition's previous one by the same person, as `repeats::petition_arrived` keeps it.
-        diesel::sql_query(
-            "UPDATE report_cases SET previous_at = (SELECT max(o.received_at) FROM report_cases o \
-             WHERE o.person_key = report_cases.person_key AND o.source = 'petition' \
-             AND (o.received_at < report_cases.received_at \
-             OR (o.received_at = report_cases.received_at AND o.case_id < report_cases.case_id))) \
-             WHERE source = 'petition' AND person_key <> ''",
-        )
-        .execute(c)?;
         for ((source, day, dimension, value), cases) in case_days {
             diesel::insert_into(report_case_days::table)
                 .values((
@@ -357,6 +371,66 @@ pub async fn load(db: &Db, n: u64) -> Result<u64, Box<dyn std::error::Error>> {
     }
     eprintln!("  loaded {loaded} dispatches in {:.0} s", started.elapsed().as_secs_f64());
     Ok(loaded)
+}
+
+/// The tables the load fills row by row.
+const LOADED: &str = "'report_dispatches', 'report_cases', 'report_ratings'";
+
+/// Drops the loaded tables' secondary indexes (not those behind a key or a unique constraint)
+/// and returns the statements that build them again.
+fn secondary_indexes(c: &mut caseflow_runtime::AnyConnection) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Index {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        create: String,
+    }
+    let list = match c {
+        caseflow_runtime::AnyConnection::Sqlite(_) => format!(
+            "SELECT name, sql AS \"create\" FROM sqlite_master \
+             WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({LOADED})"
+        ),
+        caseflow_runtime::AnyConnection::Postgresql(_) => format!(
+            "SELECT indexname AS name, indexdef AS \"create\" FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename IN ({LOADED}) \
+             AND indexname NOT IN (SELECT conname FROM pg_constraint \
+                                   WHERE connamespace = current_schema()::regnamespace)"
+        ),
+    };
+    let indexes: Vec<Index> = diesel::sql_query(list).load(c)?;
+    for i in &indexes {
+        diesel::sql_query(format!("DROP INDEX \"{}\"", i.name)).execute(c)?;
+    }
+    Ok(indexes.into_iter().map(|i| i.create).collect())
+}
+
+/// Each petition's `previous_at`: when the same person's petition just before it was received
+/// (by time, then case id), as `repeats::petition_arrived` keeps it. (case id, previous).
+fn previous_petitions(mut petitions: Vec<(String, NaiveDateTime, String)>) -> Vec<(String, NaiveDateTime)> {
+    petitions.sort_unstable();
+    petitions.windows(2).filter(|w| w[0].0 == w[1].0).map(|w| (w[1].2.clone(), w[0].1)).collect()
+}
+
+/// Sets `previous_at` of each case in `chunk`, in one statement.
+fn set_previous(c: &mut caseflow_runtime::AnyConnection, chunk: &[(String, NaiveDateTime)]) -> QueryResult<usize> {
+    if chunk.is_empty() {
+        return Ok(0);
+    }
+    // Ids and times of the generator's making: safe as literals (quotes doubled all the same).
+    // Times as diesel writes them on SQLite (`%F %T%.f`), so that they compare as its binds do.
+    let cast = if matches!(c, caseflow_runtime::AnyConnection::Postgresql(_)) { "::timestamp" } else { "" };
+    let values: Vec<String> = chunk
+        .iter()
+        .map(|(id, at)| format!("('{}', '{}'{cast})", id.replace('\'', "''"), at.format("%F %T%.f")))
+        .collect();
+    diesel::sql_query(format!(
+        "UPDATE report_cases SET previous_at = v.previous_at \
+         FROM (SELECT column1 AS case_id, column2 AS previous_at FROM (VALUES {}) AS t) AS v \
+         WHERE report_cases.case_id = v.case_id",
+        values.join(", ")
+    ))
+    .execute(c)
 }
 
 /// The reference: the plain per-unit aggregation over the half-year's dispatch rows.
