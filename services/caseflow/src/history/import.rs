@@ -4,8 +4,9 @@
 //!   dispatcher, a unit, the petition desk) under that role's rules, at the line's `at`.
 //! - Lines are applied in time order (ties in file order) within each group of lines that must
 //!   keep their order (a case's lines, a person's cases, related cases, a reception and its
-//!   cases: `lanes`); up to 64 groups go at once ([`DEFAULT_LANES`]). A line that cannot be read, or that a rule
-//!   refuses, is reported with its number and the reason; the others are still applied.
+//!   cases: `lanes`); up to 64 groups go at once ([`DEFAULT_LANES`]). A line that cannot be
+//!   read, or that a rule refuses, is reported with its number and the reason; the others are
+//!   still applied.
 //! - A journal beside the file (`FILE.journal`) records each line's outcome and the ids it
 //!   produced, appended as it goes: a second run of the same file finds every line done and
 //!   changes nothing; a run that was interrupted resumes with the lines not recorded.
