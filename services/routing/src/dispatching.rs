@@ -176,6 +176,41 @@ pub fn open_dispatch(
     evidence: String,
     now: DateTime<Utc>,
 ) -> Result<DispatchRow, RoutingError> {
+    let row = plan_dispatch(c, rules, matter, unit, via, now, History::Stored)?;
+    if via == Via::Designation {
+        matter.designated_unit = Some(row.unit.clone());
+    }
+    if row.role == "lead" {
+        matter.state = "open".into();
+    }
+    diesel::insert_into(dispatches::table).values(&row).execute_native(c)?;
+    save_matter(c, matter)?;
+    record_opened(c, matter, &row, via, actor, reason, evidence, now)?;
+    Ok(row)
+}
+
+/// What `plan_dispatch` may know of a matter's past without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The matter is being made in this transaction: no unit returned it, nothing was
+    /// dispatched yet.
+    Fresh,
+    /// The matter is stored: its returns and assignments are read.
+    Stored,
+}
+
+/// The dispatch of `matter` to `unit` that the rules allow, not yet written, or the rule that
+/// forbids it. Reads only what it must: the unit's registry entry, and for a stored matter its
+/// returns and last assignment.
+pub fn plan_dispatch(
+    c: &mut AnyConnection,
+    rules: &Rules,
+    matter: &MatterRow,
+    unit: &str,
+    via: Via,
+    now: DateTime<Utc>,
+    history: History,
+) -> Result<DispatchRow, RoutingError> {
     let unit = active_unit(c, unit)?;
     if matter.accused_unit.as_deref() == Some(unit.as_str()) {
         return Err(RoutingError::rule(
@@ -185,19 +220,24 @@ pub fn open_dispatch(
             ),
         ));
     }
-    if via != Via::Designation && returned_by(c, &matter.matter_id, &unit)? {
+    let stored = history == History::Stored;
+    if stored && via != Via::Designation && returned_by(c, &matter.matter_id, &unit)? {
         return Err(RoutingError::rule(
             "dispatch.no_ping_pong",
             format!("'{unit}' already returned this matter; it can get it again only by designation after arbitration"),
         ));
     }
-    let assignment: i32 = dispatches::table
-        .filter(dispatches::matter_id.eq(&matter.matter_id))
-        .select(diesel::dsl::max(dispatches::assignment))
-        .first_native::<Option<i32>>(c)?
-        .flatten()
-        .unwrap_or(0)
-        + i32::from(via != Via::Assist);
+    let last = if stored {
+        dispatches::table
+            .filter(dispatches::matter_id.eq(&matter.matter_id))
+            .select(diesel::dsl::max(dispatches::assignment))
+            .first_native::<Option<i32>>(c)?
+            .flatten()
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let assignment = last + i32::from(via != Via::Assist);
     let class = class(matter);
     let deadlines = rules.policy.deadlines(class);
     let role = if via == Via::Assist { "assist" } else { "lead" };
@@ -232,24 +272,32 @@ pub fn open_dispatch(
     if via == Via::Designation {
         // A designated unit cannot return: its window is closed from the start.
         row.return_deadline = row.dispatched_at;
-        matter.designated_unit = Some(unit.clone());
     }
     // Nothing has been sent for a new dispatch: the scanner first looks at it when its first
     // reminder or its deadline falls, which may have passed already (a matter received long ago).
     row.scan_at = crate::scanner::first_look(rules, &row, matter);
-    diesel::insert_into(dispatches::table).values(&row).execute_native(c)?;
-    if role == "lead" {
-        matter.state = "open".into();
-    }
-    save_matter(c, matter)?;
+    Ok(row)
+}
+
+/// Records the opening of `row` (a new dispatch: its history starts here).
+#[allow(clippy::too_many_arguments)]
+pub fn record_opened(
+    c: &mut AnyConnection,
+    matter: &MatterRow,
+    row: &DispatchRow,
+    via: Via,
+    actor: &str,
+    reason: String,
+    evidence: String,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
     record(
         c,
         now,
         matter,
-        Some(&row),
+        Some(row),
         Change {
             action: via.action(),
-            // A new dispatch: its history starts here.
             from: String::new(),
             to: State::Dispatched.as_str().into(),
             actor: actor.to_owned(),
@@ -257,9 +305,7 @@ pub fn open_dispatch(
             evidence,
             ..Change::default()
         },
-    )?;
-    row.version = 1;
-    Ok(row)
+    )
 }
 
 /// Closes an open dispatch as `state` (returned, transferred, superseded), recording how long

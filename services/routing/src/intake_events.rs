@@ -14,10 +14,10 @@ use caseflow_runtime::db::native::Native as _;
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 
 use crate::catalog::MatterFacts;
-use crate::dispatching::{Rules, Via, class, open_dispatch};
+use crate::dispatching::{History, Rules, Via, class, plan_dispatch, record_opened};
 use crate::error::RoutingError;
 use crate::record::{Change, record};
-use crate::store::{MatterRow, routing_matters};
+use crate::store::{MatterRow, dispatches, routing_matters};
 
 pub const SYSTEM: &str = "system:routing";
 
@@ -102,7 +102,6 @@ impl IntakeEvents {
             let deadlines = self.rules.policy.deadlines(class(&matter));
             matter.land_deadline = self.rules.calendar.deadline(clock_start, deadlines.land).naive_utc();
             matter.resolve_deadline = self.rules.calendar.deadline(clock_start, deadlines.resolve).naive_utc();
-            diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
 
             let facts = MatterFacts {
                 category: &m.category,
@@ -129,19 +128,28 @@ impl IntakeEvents {
                     serde_json::json!({"catalog_entry": entry.id, "legal_basis": entry.legal_basis}).to_string(),
                 ));
             }
+            // The matter is new: the dispatch is worked out first, so that the matter is
+            // written once, open or in triage, and nothing of its past needs reading.
             let mut refusals = Vec::new();
-            let mut dispatched = false;
+            let mut opened = None;
             for (unit, via, reason, evidence) in attempts {
-                match open_dispatch(conn, &self.rules, &mut matter, &unit, via, SYSTEM, reason, evidence, now) {
-                    Ok(_) => {
-                        dispatched = true;
+                match plan_dispatch(conn, &self.rules, &matter, &unit, via, now, History::Fresh) {
+                    Ok(row) => {
+                        opened = Some((row, via, reason, evidence));
                         break;
                     }
                     Err(RoutingError::Db(e)) => return Err(ApplyError::Db(e)),
                     Err(other) => refusals.push(caseflow_runtime::Problem::from(other).detail.clone()),
                 }
             }
-            if !dispatched {
+            if opened.is_some() {
+                matter.state = "open".into();
+            }
+            diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
+            if let Some((row, via, reason, evidence)) = opened {
+                diesel::insert_into(dispatches::table).values(&row).execute_native(conn)?;
+                record_opened(conn, &matter, &row, via, SYSTEM, reason, evidence, now)?;
+            } else {
                 let mut reason = "no unit named and the catalog names no single owner; a dispatcher chooses".to_owned();
                 if !refusals.is_empty() {
                     reason = format!("{}; a dispatcher chooses", refusals.join("; "));
