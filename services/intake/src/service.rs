@@ -9,6 +9,7 @@ use caseflow_runtime::db::is_unique_violation;
 use caseflow_runtime::{
     Db, DbError, ErrorKind, FieldViolation, Principal, Problem, Role, SharedClock, event_log, time,
 };
+use chrono::SubsecRound as _;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -260,11 +261,9 @@ impl Intake {
                             event_log::append(c, now, &row.id, &crate::decisions::decided_event(d, None))?;
                         }
                     }
-                    // Read back as stored (the backend's precision), before the commit: the answer
-                    // needs no second transaction.
-                    let stored = store::find_case(c, &row.id)?.ok_or_else(|| IntakeError::NotFound(row.id.clone()))?;
-                    let matters = store::matters_of(c, std::slice::from_ref(&row.id))?;
-                    Ok::<_, IntakeError>(Outcome::Created(Box::new((stored, matters, decision))))
+                    // The rows as stored: their times are already at the backends' precision
+                    // (`rows`), so the answer equals what a later read gives without reading back.
+                    Ok::<_, IntakeError>(Outcome::Created(Box::new((row, matters, decision))))
                 })
                 .await;
             match result {
@@ -562,8 +561,10 @@ impl Intake {
             address: case.address.clone(),
             latitude: case.coordinates.map(|c| c.0),
             longitude: case.coordinates.map(|c| c.1),
-            received_at: case.received_at.naive_utc(),
-            recorded_at: now.naive_utc(),
+            // Microseconds, as PostgreSQL keeps them (SQLite keeps what it is given): the
+            // answer is built from these rows without reading them back.
+            received_at: case.received_at.naive_utc().trunc_subsecs(6),
+            recorded_at: now.naive_utc().trunc_subsecs(6),
             anonymous: citizen.anonymous,
             hide_identity: citizen.hide_identity,
             citizen_name_enc: citizen.name.as_deref().map(|v| self.vault.encrypt(v)),
