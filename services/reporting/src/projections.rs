@@ -214,7 +214,12 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
         return Ok(());
     }
     if created {
-        diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute_native(conn)?;
+        // A matter waits in triage only from its receipt until a dispatcher assigns it; the
+        // first dispatch of a matter routed at receipt never had a triage row to remove.
+        let from_receipt = d.action == "dispatch" && d.assignment == 1;
+        if !from_receipt {
+            diesel::delete(report_dispatches::table.find(format!("triage:{}", d.matter_id))).execute_native(conn)?;
+        }
         let mut fact = DispatchFact {
             dispatch_id: d.dispatch_id.clone(),
             case_id: d.case_id.clone(),
