@@ -90,7 +90,7 @@ diesel::table! {
 /// One part of a case's evaluation: the whole hotline case (`case`), the petition office
 /// (`agency`), or one handling unit of a petition (its code). Each has its own window.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = evaluation_parts, treat_none_as_null = true)]
+#[diesel(table_name = evaluation_parts, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct PartRow {
     pub case_id: String,
     pub part: String,
@@ -105,7 +105,7 @@ pub struct PartRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = evaluation_ratings)]
+#[diesel(table_name = evaluation_ratings, treat_none_as_default_value = false)]
 pub struct RatingRow {
     pub id: String,
     pub case_id: String,
@@ -132,4 +132,19 @@ pub struct MatterRow {
     pub lead_unit: Option<String>,
     pub resolved: bool,
     pub resolved_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::db::native::inserts_named_by_type;
+
+    use super::*;
+
+    /// No insert here means `DEFAULT` by `None`: diesel never keeps such a statement on
+    /// PostgreSQL, which then parses and plans it on every call.
+    #[test]
+    fn the_inserts_are_named_by_their_type() {
+        assert!(inserts_named_by_type::<PartRow, evaluation_parts::table>());
+        assert!(inserts_named_by_type::<RatingRow, evaluation_ratings::table>());
+    }
 }

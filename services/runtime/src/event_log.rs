@@ -73,7 +73,7 @@ diesel::table! {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = outbox_events)]
+#[diesel(table_name = outbox_events, treat_none_as_default_value = false)]
 struct NewEvent<'a> {
     event_id: &'a str,
     event_type: &'a str,

@@ -83,8 +83,10 @@ pub fn columns<T: Selectable<Sqlite>>() -> T::SelectExpression {
 
 /// Whether `query`'s statement is found in the statement cache by its type alone, without
 /// writing its SQL: false for a boxed query, an `IN` list, or an insert whose `None` values mean
-/// `DEFAULT` (derive `Insertable` with `treat_none_as_default_value = false` for those). The
-/// hot paths' tests check their queries with it.
+/// `DEFAULT`. A derived `Insertable` means that for every field unless it says
+/// `treat_none_as_default_value = false`, and diesel never keeps such an insert prepared on
+/// PostgreSQL (`DEFAULT` may stand in any row), so it was parsed and planned on every call there.
+/// The stores' tests check their inserts with it.
 pub fn named_by_type<Q: QueryId>(_query: &Q) -> bool {
     Q::HAS_STATIC_QUERY_ID
 }

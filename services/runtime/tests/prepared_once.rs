@@ -1,0 +1,40 @@
+//! An event appended to the outbox (every write of every service makes one) is prepared once per
+//! connection and run again after, on both backends: an insert whose `None` values mean
+//! `DEFAULT` is never kept by diesel on PostgreSQL, where it was parsed and planned on every call.
+
+use std::sync::{Arc, Mutex};
+
+use caseflow_runtime::db::{AnyConnection, Db, DbError};
+use caseflow_runtime::event_log;
+use caseflow_runtime::testing::TestDatabase;
+use diesel::connection::{Connection as _, InstrumentationEvent};
+
+#[tokio::test]
+async fn an_outbox_append_is_prepared_once_and_run_again() {
+    let test_db = TestDatabase::new("runtime_prepared_once");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
+    let kept: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (recorder, ran) = (kept.clone(), Arc::new(Mutex::new(0_usize)));
+    let counter = ran.clone();
+    db.write(move |c: &mut AnyConnection| {
+        c.set_instrumentation(move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::CacheQuery { sql, .. } if sql.contains("outbox_events") => {
+                recorder.lock().expect("lock").push(sql.to_owned());
+            }
+            InstrumentationEvent::StartQuery { query, .. } if query.to_string().contains("INSERT INTO") => {
+                *counter.lock().expect("lock") += 1;
+            }
+            _ => {}
+        });
+        for _ in 0..5 {
+            event_log::append(c, chrono::Utc::now(), "case-1", &prost_types::Timestamp::default())
+                .map_err(DbError::from)?;
+        }
+        Ok::<_, DbError>(())
+    })
+    .await
+    .expect("appended");
+    assert_eq!(*ran.lock().expect("lock"), 5, "five inserts ran");
+    let kept = kept.lock().expect("lock");
+    assert_eq!(kept.len(), 1, "the insert was prepared and kept once, not on every call: {kept:?}");
+}
