@@ -42,6 +42,11 @@ enum Command {
         /// The importer's API key (role `importer`); else CASEFLOW_IMPORTER_KEY.
         #[arg(long, env = "CASEFLOW_IMPORTER_KEY", hide_env_values = true)]
         key: String,
+        /// How many groups of lines (a case's, a person's, a reception's) go at once; each
+        /// group keeps its own order.
+        #[arg(long, default_value_t = caseflow::history::import::DEFAULT_LANES as u16,
+              value_parser = clap::value_parser!(u16).range(1..=1024))]
+        lanes: u16,
     },
     /// Write the four services' OpenAPI documents (the ones each serves at /openapi.json) into
     /// a folder, for client generators and the contract check (`make contracts`).
@@ -143,7 +148,9 @@ fn main() -> anyhow::Result<()> {
         Command::Run { config, demo_data_key } => {
             caseflow_runtime::server::runtime(4)?.block_on(run(config, demo_data_key))
         }
-        Command::Import { file, config, key } => tokio::runtime::Runtime::new()?.block_on(import(file, config, key)),
+        Command::Import { file, config, key, lanes } => {
+            tokio::runtime::Runtime::new()?.block_on(import(file, config, key, usize::from(lanes)))
+        }
         Command::Openapi { out } => {
             use utoipa::OpenApi as _;
             std::fs::create_dir_all(&out)?;
@@ -188,10 +195,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn import(file: PathBuf, config: PathBuf, key: String) -> anyhow::Result<()> {
+async fn import(file: PathBuf, config: PathBuf, key: String, lanes: usize) -> anyhow::Result<()> {
     let deployment = Deployment::load(Some(&config))?;
     let configs = Configs::from_deployment(&deployment)?;
     let mut opts = import_options(&configs, file, key, true);
+    opts.lanes = lanes;
     // Lines by outcome go to the collector with the services' metrics, when one is configured.
     if let Some(push) = deployment.telemetry.metrics_push() {
         opts.metrics = Some(caseflow_runtime::metrics::Metrics::new("importer", Some(&push))?);
