@@ -1,6 +1,6 @@
 //! Writes queued together commit together on SQLite (`db::group`), and each still answers for
 //! itself: a refused write leaves nothing, the others keep theirs, and a write that panics takes
-//! its group down without taking the writer with it. On PostgreSQL each write is its own
+//! its group down without taking the writer, or its connection, with it. On PostgreSQL each write is its own
 //! transaction, and the same answers hold.
 
 use std::sync::atomic::Ordering;
@@ -123,4 +123,52 @@ async fn a_write_that_panics_undoes_its_group_and_the_writer_goes_on() {
     }
     db.write(|c| mark(c, "after", 7)).await.expect("the writer still serves");
     assert_eq!(recorded(&db, "after").await, 7);
+}
+
+#[tokio::test]
+async fn after_a_panic_the_writer_keeps_its_connection_out_of_any_transaction() {
+    let (_guard, db) = open("runtime_write_group_connection").await;
+    if db.backend() != Backend::Sqlite {
+        // One writer connection is SQLite's alone; PostgreSQL writes take any pooled one.
+        return;
+    }
+    // A table only this connection sees: it is gone if the connection was thrown away.
+    db.write(|c| {
+        use diesel::RunQueryDsl as _;
+        diesel::sql_query("CREATE TEMP TABLE writer_marker (x INTEGER)").execute(c).map_err(DbError::from)
+    })
+    .await
+    .expect("marker");
+    let holder = hold_the_writer(&db);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let writes: Vec<_> = (0..2)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |c| {
+                    mark(c, &format!("nested{i}"), 1)?;
+                    if i == 1 {
+                        // Panics inside a transaction of its own, leaving its savepoint open.
+                        use diesel::Connection as _;
+                        c.transaction::<(), DbError, _>(|_| panic!("a bug inside a nested transaction"))?;
+                    }
+                    Ok::<(), DbError>(())
+                })
+                .await
+            })
+        })
+        .collect();
+    holder.await.expect("joins").expect("the holder commits");
+    for w in writes {
+        assert!(matches!(w.await.expect("joins"), Err(DbError::Unavailable(_))), "the group did not commit");
+    }
+    let marker = db
+        .write(|c| {
+            use diesel::RunQueryDsl as _;
+            diesel::sql_query("INSERT INTO writer_marker VALUES (1)").execute(c).map_err(DbError::from)
+        })
+        .await;
+    assert_eq!(marker.expect("the same connection, out of every transaction, still writes"), 1);
+    assert_eq!(recorded(&db, "nested0").await, 0);
+    assert_eq!(recorded(&db, "nested1").await, 0);
 }

@@ -24,7 +24,7 @@ use diesel::SqliteConnection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
 use diesel::r2d2::Pool;
 
-use super::{AnyConnection, DbStats, Manager};
+use super::{AnyConnection, DbStats, Manager, on_sqlite};
 
 /// The most writes one transaction takes: bounds how long the last of them waits for the first.
 pub const MOST_PER_GROUP: usize = 64;
@@ -97,14 +97,14 @@ fn serve(pool: &Pool<Manager>, stats: &DbStats, waiting: &mpsc::Receiver<Queued>
     }
 }
 
-fn on_sqlite(
-    conn: &mut AnyConnection,
-    step: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<()>,
-) -> diesel::QueryResult<()> {
-    match conn {
-        AnyConnection::Sqlite(lite) => step(lite),
-        AnyConnection::Postgresql(_) => Ok(()),
+/// Rolls back every level still open: the group's transaction and any savepoint a write that
+/// panicked left behind. The connection then goes back to the pool out of every transaction
+/// (it is otherwise thrown away, with its prepared statements).
+fn roll_back_all(lite: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    while AnsiTransactionManager::transaction_manager_status_mut(lite).transaction_depth()?.is_some() {
+        AnsiTransactionManager::rollback_transaction(lite)?;
     }
+    Ok(())
 }
 
 /// Runs `group` in one transaction (`BEGIN IMMEDIATE`, see `write_transaction`) and answers
@@ -157,7 +157,7 @@ fn run_group(conn: &mut AnyConnection, group: Vec<Queued>) {
     let lost = if broken.is_none() && any_kept {
         on_sqlite(conn, AnsiTransactionManager::commit_transaction).err().map(|e| e.to_string())
     } else {
-        if let Err(e) = on_sqlite(conn, AnsiTransactionManager::rollback_transaction) {
+        if let Err(e) = on_sqlite(conn, roll_back_all) {
             tracing::warn!(error = %e, "rolling back a write group failed");
         }
         broken

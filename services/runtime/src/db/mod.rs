@@ -520,13 +520,9 @@ impl Db {
                         stats.took(started, conn.is_ok());
                         match conn {
                             Err(e) => (Err(E::from(DbError::Unavailable(e.to_string()))), OutboxChange::NONE),
-                            Ok(mut pooled) => write_transaction(&mut pooled.conn, |conn| {
-                                let r = f(conn)?;
-                                if let Some(claim) = &claiming {
-                                    claim.record(conn)?;
-                                }
-                                Ok(r)
-                            }),
+                            Ok(mut pooled) => {
+                                write_transaction(&mut pooled.conn, |conn| claimed(conn, f, claiming.as_ref()))
+                            }
                         }
                     })
                 })
@@ -635,14 +631,7 @@ where
     fn run(self: Box<Self>, conn: &mut AnyConnection) -> Box<dyn group::Finish> {
         let Self { f, span, claim, answer } = *self;
         span.in_scope(|| {
-            OUTBOX.with(|o| o.set(OutboxChange::NONE));
-            let result = f(conn).and_then(|r| {
-                if let Some(claim) = &claim {
-                    claim.record(conn)?;
-                }
-                Ok(r)
-            });
-            let outbox = OUTBOX.with(|o| o.replace(OutboxChange::NONE));
+            let (result, outbox) = tracking_outbox(|| claimed(conn, f, claim.as_ref()));
             Box::new(Written { result, outbox, answer }) as Box<dyn group::Finish>
         })
     }
@@ -683,9 +672,38 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<R, E>,
     E: From<diesel::result::Error>,
 {
+    tracking_outbox(|| transaction(conn, f))
+}
+
+/// Runs `work` (one write, on this thread) and says what it did to the outbox.
+fn tracking_outbox<T>(work: impl FnOnce() -> T) -> (T, OutboxChange) {
     OUTBOX.with(|o| o.set(OutboxChange::NONE));
-    let result = transaction(conn, f);
-    (result, OUTBOX.with(|o| o.replace(OutboxChange::NONE)))
+    let done = work();
+    (done, OUTBOX.with(|o| o.replace(OutboxChange::NONE)))
+}
+
+/// Runs `f`, then records the call's idempotency key in the same transaction when it has one.
+fn claimed<R, E, F>(conn: &mut AnyConnection, f: F, claim: Option<&crate::idempotency::Claim>) -> Result<R, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<R, E>,
+    E: From<diesel::result::Error>,
+{
+    let r = f(conn)?;
+    if let Some(claim) = claim {
+        claim.record(conn)?;
+    }
+    Ok(r)
+}
+
+/// Runs `step` on a SQLite connection; nothing on PostgreSQL.
+fn on_sqlite(
+    conn: &mut AnyConnection,
+    step: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<()>,
+) -> diesel::QueryResult<()> {
+    match conn {
+        AnyConnection::Sqlite(lite) => step(lite),
+        AnyConnection::Postgresql(_) => Ok(()),
+    }
 }
 
 fn transaction<R, E, F>(conn: &mut AnyConnection, f: F) -> Result<R, E>
@@ -694,15 +712,6 @@ where
     E: From<diesel::result::Error>,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
-    fn on_sqlite(
-        conn: &mut AnyConnection,
-        step: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<()>,
-    ) -> diesel::QueryResult<()> {
-        match conn {
-            AnyConnection::Sqlite(lite) => step(lite),
-            AnyConnection::Postgresql(_) => Ok(()),
-        }
-    }
     if !matches!(conn, AnyConnection::Sqlite(_)) {
         return conn.transaction(f);
     }
