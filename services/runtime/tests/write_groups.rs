@@ -1,7 +1,7 @@
 //! Writes queued together commit together on SQLite (`db::group`), and each still answers for
 //! itself: a refused write leaves nothing, the others keep theirs, and a write that panics takes
-//! its group down without taking the writer, or its connection, with it. On PostgreSQL each write is its own
-//! transaction, and the same answers hold.
+//! its group down without taking the writer, or its connection, with it. On PostgreSQL each
+//! write is its own transaction, and the same answers hold.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
