@@ -41,6 +41,23 @@ async fn the_same_order_posted_100_times_concurrently_is_one_case() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_to_an_order_is_the_case_as_a_later_read_returns_it() {
+    let sandbox = Sandbox::start().await;
+    // Nanoseconds in the receipt time: the case is answered as stored (microseconds), not as sent.
+    let mut body = order(11, &["chengguan"]);
+    body["received_at"] = json!("2020-03-02T09:30:00.123456789+08:00");
+    let (status, created) = sandbox.post_order(Some(keys::INTEGRATOR), &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["case_id"].as_str().expect("case id").to_owned();
+    let (status, read) = sandbox.get_json(Service::Intake, &format!("/v1/cases/{id}"), keys::INTEGRATOR).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(created, read, "the answer and a later read agree");
+    let received = created["received_at"].as_str().unwrap_or_default();
+    assert!(received.starts_with("2020-03-02T01:30:00.123456") && !received.contains("789"), "{received}");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_resend_is_a_conflict_naming_the_fields() {
     let sandbox = Sandbox::start().await;
     let original = order(7, &["chengguan"]);
