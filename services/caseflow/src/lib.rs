@@ -66,6 +66,15 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// A service whose handle is dropped without `System::shutdown` (a caller that panicked) is told
+/// to stop: its loops on blocking threads (PostgreSQL's `LISTEN` session) end, instead of
+/// keeping the runtime from shutting down.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
 /// Waits until the instance at `addr` answers `/health/readyz` with 200; an instance that
 /// stops while starting gives its error.
 async fn until_ready(
@@ -177,9 +186,9 @@ impl System {
 
     /// Stops one service gracefully and waits until it has.
     pub async fn stop(&mut self, service: Service) -> anyhow::Result<()> {
-        if let Some(running) = self.running.remove(&service) {
+        if let Some(mut running) = self.running.remove(&service) {
             running.token.cancel();
-            running.task.await.context("service task panicked")??;
+            (&mut running.task).await.context("service task panicked")??;
         }
         Ok(())
     }
