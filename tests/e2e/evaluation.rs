@@ -278,7 +278,13 @@ async fn a_petition_rates_the_office_at_its_decision_and_each_unit_at_its_resolu
                 .get_json(Service::Reporting, &format!("/v1/reports/summary?source=petition&{period}"), keys::OFFICE)
                 .await;
             let e = &v["evaluation"];
-            (e["units"]["expired"] == 1 && e["agency"]["basic"] == 1).then_some(v)
+            // Every figure asserted below: the parts reach reporting on two streams (routing's
+            // resolutions, evaluation's ratings and expiries), either one first.
+            (e["units"]["expired"] == 1
+                && e["agency"]["basic"] == 1
+                && e["units"]["due"] == 2
+                && e["units"]["satisfied"] == 1)
+                .then_some(v)
         })
         .await;
     let e = &summary["evaluation"];

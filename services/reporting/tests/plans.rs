@@ -4,13 +4,13 @@
 
 use caseflow_runtime::db::Db;
 use caseflow_runtime::event_log;
-use caseflow_runtime::testing::{TestDatabase, assert_no_full_scans};
+use caseflow_runtime::testing::{Checked, TestDatabase, assert_no_full_scans_on_the_full_load};
 
 const CASES: usize = 3_000;
 const UNITS: [&str; 4] = ["chengguan", "zhujian", "shichang", "kaiyuan"];
 
 /// (what, SQL with `$n` binds, the values).
-const HOT: &[(&str, &str, &[&str])] = &[
+const HOT: &[Checked] = &[
     (
         "a reception matter",
         "SELECT outcome FROM report_reception_matters WHERE reception_id = $1 AND ordinal = $2",
@@ -208,11 +208,6 @@ const HOT: &[(&str, &str, &[&str])] = &[
         &["m-1500", "lead", "1"],
     ),
     (
-        "a period's wrongful returns",
-        "SELECT unit FROM report_returns WHERE received_at >= $1 AND received_at < $2 AND wrongful = TRUE",
-        &["2020-03-01 00:00:00", "2020-03-20 00:00:00"],
-    ),
-    (
         "a consumer's checkpoint",
         "SELECT position FROM consumer_checkpoints WHERE consumer = $1",
         &["reporting<-routing"],
@@ -239,17 +234,28 @@ const HOT: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Queries run rarely and planned anew on every run (`Replanned`): checked as planned on the full
+/// load.
+const REPLANNED: &[Checked] = &[
+    // views.rs moves: a period's wrongful returns
+    (
+        "a period's wrongful returns",
+        "SELECT unit FROM report_returns WHERE received_at >= $1 AND received_at < $2 AND wrongful",
+        &["2020-03-01 00:00:00", "2020-03-20 00:00:00"],
+    ),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reportings_hot_queries_read_through_an_index_without_statistics() {
     let test_db = TestDatabase::new("reporting_plans");
     let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &caseflow_reporting::MIGRATIONS])
         .await
         .expect("database");
-    let mut sql = String::new();
+    let mut rows = Vec::new();
     for i in 0..CASES {
         let unit = UNITS[i % UNITS.len()];
         let day = format!("2020-03-{:02}", 1 + i % 28);
-        sql.push_str(&format!(
+        rows.push(format!(
             "INSERT INTO report_cases (case_id, source, channel, kind, category, sub_district, received_at, is_first, \
              single_visit, person_key, citizen_masked, visit_persons, collective, terms) VALUES ('case-{i}', \
              'hotline', 'phone', 'complaint', 'urban_management.cooking_fume', 'kaiyuan', '{day} 09:00:00', TRUE, \
@@ -291,5 +297,5 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
             hour = i % 24,
         ));
     }
-    assert_no_full_scans(&db, sql, HOT).await;
+    assert_no_full_scans_on_the_full_load(&db, rows, HOT, REPLANNED).await;
 }

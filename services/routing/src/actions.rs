@@ -705,13 +705,15 @@ impl Routing {
                     ));
                 }
                 let unit = active_unit(c, &choice.unit)?;
-                let taken = dispatches::table
+                // The units holding the matter now (a few rows, by the matter's index alone:
+                // asking for the unit too let a plan made on a small table read the unit's
+                // dispatches instead, `tests/plans.rs`).
+                let holding: Vec<String> = dispatches::table
                     .filter(dispatches::matter_id.eq(&id))
-                    .filter(dispatches::unit.eq(&unit))
                     .filter(dispatches::closed_at.is_null())
-                    .count()
-                    .get_result::<i64>(c)?
-                    > 0;
+                    .select(dispatches::unit)
+                    .load(c)?;
+                let taken = holding.contains(&unit);
                 if taken {
                     return Err(RoutingError::field("unit", format!("'{unit}' already holds this matter")));
                 }
@@ -839,8 +841,7 @@ impl Routing {
                     .execute(c)?;
                 let open: Vec<DispatchRow> = dispatches::table
                     .filter(dispatches::unit.eq(&code))
-                    .filter(dispatches::closed_at.is_null())
-                    .filter(dispatches::state.ne(State::Resolved.as_str()))
+                    .filter(crate::store::live_dispatch())
                     .select(DispatchRow::as_select())
                     .load(c)?;
                 let moved = open.len();

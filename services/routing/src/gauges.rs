@@ -1,8 +1,11 @@
 //! What an on-call operator is paged for, read from routing's tables when `/metrics` is scraped:
 //! open and overdue dispatches per unit, return requests waiting for a dispatcher, matters by
 //! unresolved state. Each read goes through an index on the open rows, so its cost follows the
-//! work in progress, not the history (`tests/plans.rs` checks the plans).
+//! work in progress, not the history (`tests/plans.rs` checks the plans). They run once a scrape,
+//! planned for the tables as they are then ([`Replanned`]), not with a plan kept from when the
+//! tables were small.
 
+use caseflow_runtime::db::replanned::Replanned;
 use caseflow_runtime::metrics::{Family, KeyValue, Metrics};
 use caseflow_runtime::{Db, DbError, SharedClock};
 use diesel::prelude::*;
@@ -77,37 +80,46 @@ fn open_states() -> Vec<&'static str> {
 
 /// Reads the figures as of `now`.
 pub fn read(c: &mut caseflow_runtime::AnyConnection, now: chrono::NaiveDateTime) -> QueryResult<Snapshot> {
-    let open: Vec<(String, i64)> = dispatches::table
-        .filter(dispatches::state.eq_any(open_states()))
-        .filter(dispatches::closed_at.is_null())
-        .group_by(dispatches::unit)
-        .select((dispatches::unit, diesel::dsl::count_star()))
-        .order(dispatches::unit)
-        .load(c)?;
-    let view: Vec<(String, i64)> = dispatches::table
-        .filter(dispatches::state.eq_any(open_states()))
-        .filter(dispatches::closed_at.is_null())
-        .filter(dispatches::acknowledged_at.is_null())
-        .filter(dispatches::acknowledge_deadline.lt(now))
-        .group_by(dispatches::unit)
-        .select((dispatches::unit, diesel::dsl::count_star()))
-        .order(dispatches::unit)
-        .load(c)?;
-    let handling: Vec<(String, i64)> = dispatches::table
-        .inner_join(routing_matters::table.on(routing_matters::matter_id.eq(dispatches::matter_id)))
-        .filter(dispatches::state.eq_any(open_states()))
-        .filter(dispatches::closed_at.is_null())
-        .filter(routing_matters::resolve_deadline.lt(now))
-        .group_by(dispatches::unit)
-        .select((dispatches::unit, diesel::dsl::count_star()))
-        .order(dispatches::unit)
-        .load(c)?;
-    let returns_pending = return_requests::table.filter(return_requests::status.eq("pending")).count().get_result(c)?;
-    let counted: Vec<(String, i64)> = routing_matters::table
-        .filter(routing_matters::state.eq_any(UNRESOLVED))
-        .group_by(routing_matters::state)
-        .select((routing_matters::state, diesel::dsl::count_star()))
-        .load(c)?;
+    let open: Vec<(String, i64)> = Replanned(
+        dispatches::table
+            .filter(dispatches::state.eq_any(open_states()))
+            .filter(dispatches::closed_at.is_null())
+            .group_by(dispatches::unit)
+            .select((dispatches::unit, diesel::dsl::count_star()))
+            .order(dispatches::unit),
+    )
+    .load(c)?;
+    let view: Vec<(String, i64)> = Replanned(
+        dispatches::table
+            .filter(dispatches::state.eq_any(open_states()))
+            .filter(dispatches::closed_at.is_null())
+            .filter(dispatches::acknowledged_at.is_null())
+            .filter(dispatches::acknowledge_deadline.lt(now))
+            .group_by(dispatches::unit)
+            .select((dispatches::unit, diesel::dsl::count_star()))
+            .order(dispatches::unit),
+    )
+    .load(c)?;
+    let handling: Vec<(String, i64)> = Replanned(
+        dispatches::table
+            .inner_join(routing_matters::table.on(routing_matters::matter_id.eq(dispatches::matter_id)))
+            .filter(dispatches::state.eq_any(open_states()))
+            .filter(dispatches::closed_at.is_null())
+            .filter(routing_matters::resolve_deadline.lt(now))
+            .group_by(dispatches::unit)
+            .select((dispatches::unit, diesel::dsl::count_star()))
+            .order(dispatches::unit),
+    )
+    .load(c)?;
+    let returns_pending =
+        Replanned(return_requests::table.filter(return_requests::status.eq("pending")).count()).get_result(c)?;
+    let counted: Vec<(String, i64)> = Replanned(
+        routing_matters::table
+            .filter(routing_matters::state.eq_any(UNRESOLVED))
+            .group_by(routing_matters::state)
+            .select((routing_matters::state, diesel::dsl::count_star())),
+    )
+    .load(c)?;
     // Every unresolved state, zeros included.
     let matters = UNRESOLVED
         .iter()

@@ -340,8 +340,7 @@ impl Routing {
             .read(move |c| {
                 let rows: Vec<DispatchRow> = dispatches::table
                     .filter(dispatches::unit.eq(&unit))
-                    .filter(dispatches::closed_at.is_null())
-                    .filter(dispatches::state.ne(State::Resolved.as_str()))
+                    .filter(crate::store::live_dispatch())
                     .select(DispatchRow::as_select())
                     .load(c)?;
                 let mut out = Vec::new();

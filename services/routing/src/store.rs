@@ -210,6 +210,18 @@ impl DispatchRow {
     }
 }
 
+/// A dispatch still with its unit: not closed (returned, transferred, superseded) and not
+/// resolved. Written with `'resolved'` as a literal, not a bound value, so that the condition is
+/// the predicate of `dispatches_unit_live` as written and a plan made once, before any value is
+/// known, can use that index: a unit's live dispatches are read, not every dispatch it resolved.
+pub fn live_dispatch() -> diesel::dsl::And<
+    diesel::dsl::IsNull<dispatches::closed_at>,
+    diesel::dsl::NotEq<dispatches::state, diesel::expression::SqlLiteral<diesel::sql_types::Text>>,
+> {
+    debug_assert_eq!(crate::lifecycle::State::Resolved.as_str(), "resolved");
+    dispatches::closed_at.is_null().and(dispatches::state.ne(diesel::dsl::sql::<diesel::sql_types::Text>("'resolved'")))
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = return_requests, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct ReturnRow {

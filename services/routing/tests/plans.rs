@@ -6,13 +6,13 @@
 
 use caseflow_runtime::db::Db;
 use caseflow_runtime::event_log;
-use caseflow_runtime::testing::{TestDatabase, assert_no_full_scans};
+use caseflow_runtime::testing::{Checked, TestDatabase, assert_no_full_scans};
 
 const MATTERS: usize = 3_000;
 const UNITS: [&str; 4] = ["chengguan", "zhujian", "shichang", "kaiyuan"];
 
 /// (what, SQL with `$n` binds, the values).
-const HOT: &[(&str, &str, &[&str])] = &[
+const HOT: &[Checked] = &[
     // dispatching.rs active_unit
     ("a unit by code", "SELECT status, successor FROM units WHERE code = $1", &["chengguan"]),
     // dispatching.rs load_matter / save_matter: every action and both consumers
@@ -72,14 +72,14 @@ const HOT: &[(&str, &str, &[&str])] = &[
     // actions.rs add_assist
     (
         "a unit already holding a matter",
-        "SELECT COUNT(*) FROM dispatches WHERE matter_id = $1 AND unit = $2 AND closed_at IS NULL",
-        &["m-1500", "chengguan"],
+        "SELECT unit FROM dispatches WHERE matter_id = $1 AND closed_at IS NULL",
+        &["m-1500"],
     ),
     // service.rs inbox; actions.rs succeed_unit
     (
         "a unit's open dispatches",
-        "SELECT id FROM dispatches WHERE unit = $1 AND closed_at IS NULL AND state <> $2",
-        &["chengguan", "resolved"],
+        "SELECT id FROM dispatches WHERE unit = $1 AND closed_at IS NULL AND state <> 'resolved'",
+        &["chengguan"],
     ),
     // service.rs case_dispatches, case_log
     (
@@ -107,6 +107,12 @@ const HOT: &[(&str, &str, &[&str])] = &[
     ),
     ("a supervision by id", "SELECT id FROM supervisions WHERE id = $1", &["s-1500"]),
     ("a consumer's checkpoint", "SELECT position FROM consumer_checkpoints WHERE consumer = $1", &["routing<-intake"]),
+    ("an outbox's unpublished rows", "SELECT COUNT(*) FROM outbox_events WHERE position IS NULL", &[]),
+];
+
+/// Queries run rarely and planned anew on every run (`Replanned`): checked as planned on the full
+/// load.
+const REPLANNED: &[Checked] = &[
     // gauges.rs: what `/metrics` reads at each scrape
     (
         "open dispatches per unit",
@@ -125,7 +131,6 @@ const HOT: &[(&str, &str, &[&str])] = &[
         "SELECT state, COUNT(*) FROM routing_matters WHERE state IN ($1, $2, $3) GROUP BY state",
         &["triage", "open", "arbitration"],
     ),
-    ("an outbox's unpublished rows", "SELECT COUNT(*) FROM outbox_events WHERE position IS NULL", &[]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,9 +141,9 @@ async fn routings_hot_queries_read_through_an_index_without_statistics() {
         .expect("database");
     // A few thousand matters with their dispatch, return, extension, supervision, reminder and
     // log entry, most of them resolved or closed long ago, as a bulk load leaves them.
-    let mut sql = String::new();
+    let mut rows = Vec::new();
     for unit in UNITS {
-        sql.push_str(&format!(
+        rows.push(format!(
             "INSERT INTO units (code, name, kind, status) VALUES ('{unit}', '{unit}', 'department', 'active');\n"
         ));
     }
@@ -153,7 +158,7 @@ async fn routings_hot_queries_read_through_an_index_without_statistics() {
         // The open ones wait for a moment over the next month; the others for nothing.
         let scan_at =
             if state == "dispatched" { format!("'2020-03-{:02} 09:00:00'", 1 + i % 28) } else { "NULL".into() };
-        sql.push_str(&format!(
+        rows.push(format!(
             "INSERT INTO routing_matters (matter_id, case_id, source, kind, category, summary, sub_district, anonymous, \
              single_visit, case_received_at, land_deadline, resolve_deadline, extensions, approved_returns, state, \
              version) VALUES ('m-{i}', 'case-{i}', 'hotline', 'complaint', 'urban_management.cooking_fume', '油烟', \
@@ -177,5 +182,5 @@ async fn routings_hot_queries_read_through_an_index_without_statistics() {
              'dispatched', 'system:routing', 'catalog', '', '2020-03-01 09:00:00');\n"
         ));
     }
-    assert_no_full_scans(&db, sql, HOT).await;
+    assert_no_full_scans(&db, rows, HOT, REPLANNED).await;
 }

@@ -83,31 +83,16 @@ struct PlanStep {
 /// scan, a `SEARCH` is not.
 pub fn full_scans(conn: &mut crate::db::AnyConnection, sql: &str, args: &[&str]) -> diesel::QueryResult<Vec<String>> {
     use diesel::RunQueryDsl as _;
-    let literal = |a: &str| format!("'{}'", a.replace('\'', "''"));
     match conn {
         crate::db::AnyConnection::Postgresql(pg) => {
             pg.batch_execute(&format!("SET plan_cache_mode = force_generic_plan; PREPARE caseflow_plan AS {sql}"))?;
-            let values: Vec<String> = args.iter().map(|a| literal(a)).collect();
-            let execute = if values.is_empty() {
-                "EXPLAIN EXECUTE caseflow_plan".to_owned()
-            } else {
-                format!("EXPLAIN EXECUTE caseflow_plan({})", values.join(", "))
-            };
-            let plan: Vec<PlanLine> = diesel::sql_query(execute).load(pg)?;
+            let plan = explain_prepared(pg, "caseflow_plan", args, false)?;
             pg.batch_execute("DEALLOCATE caseflow_plan; RESET plan_cache_mode")?;
-            Ok(plan
-                .into_iter()
-                .filter_map(|l| {
-                    l.line.split("Seq Scan on ").nth(1).map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
-                })
-                .collect())
+            Ok(plan.iter().filter_map(|line| seq_scan(line)).collect())
         }
         crate::db::AnyConnection::Sqlite(lite) => {
-            let mut bound = sql.to_owned();
-            for (i, a) in args.iter().enumerate().rev() {
-                bound = bound.replace(&format!("${}", i + 1), &literal(a));
-            }
-            let plan: Vec<PlanStep> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {bound}")).load(lite)?;
+            let plan: Vec<PlanStep> =
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", bound(sql, args))).load(lite)?;
             Ok(plan
                 .into_iter()
                 .filter_map(|s| {
@@ -119,24 +104,166 @@ pub fn full_scans(conn: &mut crate::db::AnyConnection, sql: &str, args: &[&str])
     }
 }
 
-/// Loads `rows` (SQL statements, run as one batch) into `db`, then checks that none of the
-/// `hot` queries (what, SQL with `$n` binds, the values) reads a table whole, and fails naming
-/// each one that does. For the services' plans tests.
-pub async fn assert_no_full_scans(db: &crate::db::Db, rows: String, hot: &'static [(&str, &str, &[&str])]) {
+/// `sql` with its `$n` binds written in as the literals `args`.
+fn bound(sql: &str, args: &[&str]) -> String {
+    let mut bound = sql.to_owned();
+    for (i, a) in args.iter().enumerate().rev() {
+        bound = bound.replace(&format!("${}", i + 1), &literal(a));
+    }
+    bound
+}
+
+/// `a` as an SQL string literal.
+fn literal(a: &str) -> String {
+    format!("'{}'", a.replace('\'', "''"))
+}
+
+/// The plan of the prepared statement `name` with `args`, run (`analyze`) or not.
+fn explain_prepared(
+    pg: &mut diesel::PgConnection,
+    name: &str,
+    args: &[&str],
+    analyze: bool,
+) -> diesel::QueryResult<Vec<String>> {
+    use diesel::RunQueryDsl as _;
+    let values: Vec<String> = args.iter().map(|a| literal(a)).collect();
+    let explain = if analyze { "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)" } else { "EXPLAIN" };
+    let execute = if values.is_empty() {
+        format!("{explain} EXECUTE {name}")
+    } else {
+        format!("{explain} EXECUTE {name}({})", values.join(", "))
+    };
+    let plan: Vec<PlanLine> = diesel::sql_query(execute).load(pg)?;
+    Ok(plan.into_iter().map(|l| l.line).collect())
+}
+
+/// The table a plan line reads whole, if it does.
+fn seq_scan(line: &str) -> Option<String> {
+    line.split("Seq Scan on ").nth(1).map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
+}
+
+/// How many rows a plan line read and threw away, if it says.
+fn removed_by_filter(line: &str) -> Option<u64> {
+    line.split("Rows Removed by Filter: ").nth(1).and_then(|n| n.trim().parse().ok())
+}
+
+/// A seek reads the rows it returns and a few more: a plan node that read and threw away more
+/// rows than this is reading a range that grows with the table.
+const SEEK_WASTE: u64 = 100;
+
+/// The sizes (rows of `rows` loaded) at which the PostgreSQL check prepares every hot query
+/// again: a service's connections plan a statement once, early, and keep that plan for good
+/// (nothing but DDL or `ANALYZE` replaces a cached generic plan, and autovacuum may be off), so
+/// a plan must hold whether it was made on an empty table or one a few pages long. A query
+/// planned on a table of 200 short cases chose the received-at index over the repeat index
+/// (equal estimated costs on a small table), and read every case since the window's start.
+const PLANNED_AT: &[usize] = &[0, 3, 10, 30, 100, 300, 1000];
+
+/// A query to check: what it is for, its SQL with `$n` binds, the values.
+pub type Checked = (&'static str, &'static str, &'static [&'static str]);
+
+/// Loads `rows` (each an SQL batch: the rows of one case, matter or the like) into `db`, then
+/// checks that none of the `hot` queries (kept statements) and none of the `replanned` ones
+/// (`db::replanned`, planned on every run) reads a table whole or reads a growing range to keep
+/// a few rows, and fails naming each one that does. For the services' plans tests.
+///
+/// On PostgreSQL each hot query is prepared at every size of [`PLANNED_AT`] while the rows go in
+/// (its generic plan made then, as a service's connection makes it and keeps it), and each plan
+/// is run on the full load; a replanned query is planned and run on the full load with its
+/// values. A plan fails if it scans a table whole or a node of it throws away more than
+/// [`SEEK_WASTE`] rows. On SQLite, which plans without looking at a table's size, each query's
+/// plan on the full load must search, not scan.
+pub async fn assert_no_full_scans(
+    db: &crate::db::Db,
+    rows: Vec<String>,
+    hot: &'static [Checked],
+    replanned: &'static [Checked],
+) {
+    check_plans(db, rows, PLANNED_AT.to_vec(), hot, replanned).await;
+}
+
+/// [`assert_no_full_scans`] with each hot query planned on the full load only, as a connection
+/// opened after a bulk load plans it. Weaker: it cannot see a plan kept from when the tables were
+/// small. Reporting's projections still use it: several of their queries name a column that
+/// leads more than one index (the source leads five of `report_dispatches`), and a plan made on a
+/// small table picks among those by a tie (issue 15).
+pub async fn assert_no_full_scans_on_the_full_load(
+    db: &crate::db::Db,
+    rows: Vec<String>,
+    hot: &'static [Checked],
+    replanned: &'static [Checked],
+) {
+    let loaded = rows.len();
+    check_plans(db, rows, vec![loaded], hot, replanned).await;
+}
+
+async fn check_plans(
+    db: &crate::db::Db,
+    rows: Vec<String>,
+    planned_at: Vec<usize>,
+    hot: &'static [Checked],
+    replanned: &'static [Checked],
+) {
+    use diesel::RunQueryDsl as _;
     use diesel::connection::SimpleConnection as _;
-    db.write(move |c| c.batch_execute(&rows).map_err(crate::db::DbError::from)).await.expect("rows loaded");
     let found = db
-        .read(move |c| {
+        .write(move |c| {
             let mut found = Vec::new();
-            for (what, sql, args) in hot {
-                let scans = full_scans(c, sql, args)?;
-                if !scans.is_empty() {
-                    found.push(format!("{what}: reads {} whole", scans.join(", ")));
+            match c {
+                crate::db::AnyConnection::Postgresql(pg) => {
+                    pg.batch_execute("SET plan_cache_mode = force_generic_plan")?;
+                    let mut prepared: Vec<(String, usize, usize)> = Vec::new();
+                    for (loaded, batch) in rows.iter().enumerate().chain(std::iter::once((rows.len(), &String::new())))
+                    {
+                        if planned_at.contains(&loaded) {
+                            for (q, (_, sql, args)) in hot.iter().enumerate() {
+                                let name = format!("caseflow_plan_{loaded}_{q}");
+                                pg.batch_execute(&format!("PREPARE {name} AS {sql}"))?;
+                                // The generic plan, made now and kept.
+                                explain_prepared(pg, &name, args, false)?;
+                                prepared.push((name, q, loaded));
+                            }
+                        }
+                        if !batch.is_empty() {
+                            pg.batch_execute(batch)?;
+                        }
+                    }
+                    let mut judge = |what: String, plan: Vec<String>| {
+                        let scans: Vec<String> = plan.iter().filter_map(|l| seq_scan(l)).collect();
+                        if !scans.is_empty() {
+                            found.push(format!("{what}: reads {} whole", scans.join(", ")));
+                        }
+                        if let Some(waste) = plan.iter().filter_map(|l| removed_by_filter(l)).max()
+                            && waste > SEEK_WASTE
+                        {
+                            found.push(format!("{what}: reads {waste} rows it throws away:\n{}", plan.join("\n")));
+                        }
+                    };
+                    for (name, q, loaded) in &prepared {
+                        let (what, _, args) = hot[*q];
+                        judge(format!("{what} (planned at {loaded} rows)"), explain_prepared(pg, name, args, true)?);
+                    }
+                    for (what, sql, args) in replanned {
+                        let plan: Vec<PlanLine> =
+                            diesel::sql_query(format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {}", bound(sql, args)))
+                                .load(pg)?;
+                        judge(format!("{what} (replanned)"), plan.into_iter().map(|l| l.line).collect());
+                    }
+                    pg.batch_execute("DEALLOCATE ALL; RESET plan_cache_mode")?;
+                }
+                crate::db::AnyConnection::Sqlite(_) => {
+                    c.batch_execute(&rows.concat())?;
+                    for (what, sql, args) in hot.iter().chain(replanned) {
+                        let scans = full_scans(c, sql, args)?;
+                        if !scans.is_empty() {
+                            found.push(format!("{what}: reads {} whole", scans.join(", ")));
+                        }
+                    }
                 }
             }
             Ok::<_, crate::db::DbError>(found)
         })
         .await
-        .expect("plans");
-    assert!(found.is_empty(), "full scans of growing tables:\n{}", found.join("\n"));
+        .expect("rows loaded and plans read");
+    assert!(found.is_empty(), "plans that read growing tables:\n{}", found.join("\n"));
 }

@@ -13,6 +13,7 @@ mod announce;
 pub mod any;
 mod group;
 pub mod native;
+pub mod replanned;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,2 @@
+DROP INDEX dispatches_unit_live;
+CREATE INDEX dispatches_unit_state ON dispatches (unit, state);
