@@ -278,14 +278,16 @@ pub fn lock_projections(conn: &mut AnyConnection) -> QueryResult<()> {
 
 // ---- maintenance ----
 
+/// Whether a rating of the dispatch stands unsatisfied. Read by `dispatch_id` alone (a few rows)
+/// and judged here: with the status and the mapping in the query too, a plan made while the
+/// table was small could go through the status index instead and read every rating of that
+/// status (`tests/plans.rs`).
 fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
-    let n: i64 = report_ratings::table
+    let ratings: Vec<(String, Option<String>)> = report_ratings::table
         .filter(report_ratings::dispatch_id.eq(dispatch_id))
-        .filter(report_ratings::status.eq("rated"))
-        .filter(report_ratings::mapped.eq("unsatisfied"))
-        .count()
-        .get_result_native(conn)?;
-    Ok(n > 0)
+        .select((report_ratings::status, report_ratings::mapped))
+        .load_native(conn)?;
+    Ok(ratings.iter().any(|(status, mapped)| status == "rated" && mapped.as_deref() == Some("unsatisfied")))
 }
 
 /// A dispatch's rollup row, its cells there, when it settles, and its day-by-day shifts.

@@ -4,7 +4,7 @@
 
 use caseflow_runtime::db::Db;
 use caseflow_runtime::event_log;
-use caseflow_runtime::testing::{Checked, TestDatabase, assert_no_full_scans_on_the_full_load};
+use caseflow_runtime::testing::{Checked, TestDatabase, assert_no_full_scans};
 
 const CASES: usize = 3_000;
 const UNITS: [&str; 4] = ["chengguan", "zhujian", "shichang", "kaiyuan"];
@@ -31,13 +31,8 @@ const HOT: &[Checked] = &[
     ("a dispatch by id", "SELECT status FROM report_dispatches WHERE dispatch_id = $1", &["m-1500-d1"]),
     (
         "a dispatch rated unsatisfied",
-        "SELECT COUNT(*) FROM report_ratings WHERE dispatch_id = $1 AND status = $2 AND mapped = $3",
-        &["m-1500-d1", "rated", "unsatisfied"],
-    ),
-    (
-        "the ratings of a page of dispatches",
-        "SELECT dispatch_id, status, mapped FROM report_ratings WHERE dispatch_id IN ($1, $2, $3)",
-        &["m-1500-d1", "m-1501-d1", "m-1502-d1"],
+        "SELECT status, mapped FROM report_ratings WHERE dispatch_id = $1",
+        &["m-1500-d1"],
     ),
     (
         "a dispatch-day row",
@@ -84,31 +79,6 @@ const HOT: &[Checked] = &[
         "SELECT unit, CAST(SUM(received) AS BIGINT) AS received FROM report_shift_hours \
          WHERE source = $1 AND shift_hour >= $2 AND shift_hour < $3 AND received_month >= $4 GROUP BY unit",
         &["hotline", "2020-03-01 00:00:00", "2020-03-01 12:00:00", "2020-02-01"],
-    ),
-    (
-        "dispatches received in an hour",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at BETWEEN $2 AND $3",
-        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
-    ),
-    (
-        "dispatches whose acknowledgement fell due in an hour",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledge_deadline BETWEEN $2 AND $3",
-        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
-    ),
-    (
-        "dispatches acknowledged in an hour",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledged_at BETWEEN $2 AND $3",
-        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
-    ),
-    (
-        "dispatches falling due in an hour",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolve_deadline BETWEEN $2 AND $3",
-        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
-    ),
-    (
-        "dispatches resolved in an hour",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolved_at BETWEEN $2 AND $3",
-        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
     ),
     (
         "a subject's rating",
@@ -179,12 +149,6 @@ const HOT: &[Checked] = &[
         &["petition", "2020-03-01 00:00:00", "2020-03-20 00:00:00"],
     ),
     (
-        "a unit's dispatches of a period (the drill-down)",
-        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at >= $2 AND received_at < $3 \
-         AND unit = $4",
-        &["hotline", "2020-03-01 00:00:00", "2020-03-20 00:00:00", "chengguan"],
-    ),
-    (
         "a unit's open dispatches past their deadline (its console page)",
         "SELECT dispatch_id FROM report_dispatches WHERE unit = $1 AND status = $2 AND resolve_deadline < $3 \
          ORDER BY resolve_deadline, dispatch_id LIMIT 200",
@@ -237,6 +201,44 @@ const HOT: &[Checked] = &[
 /// Queries run rarely and planned anew on every run (`Replanned`): checked as planned on the full
 /// load.
 const REPLANNED: &[Checked] = &[
+    // cells.rs: a page of a cell's dispatches
+    (
+        "a unit's dispatches of a period (the drill-down)",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at >= $2 AND received_at < $3 \
+         AND unit = $4",
+        &["hotline", "2020-03-01 00:00:00", "2020-03-20 00:00:00", "chengguan"],
+    ),
+    // read.rs: a report as of a moment (the moments inside its last hour), a page's ratings
+    (
+        "the ratings of a page of dispatches",
+        "SELECT dispatch_id, status, mapped FROM report_ratings WHERE dispatch_id IN ($1, $2, $3)",
+        &["m-1500-d1", "m-1501-d1", "m-1502-d1"],
+    ),
+    (
+        "dispatches received in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND received_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches whose acknowledgement fell due in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledge_deadline BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches acknowledged in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND acknowledged_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches falling due in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolve_deadline BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
+    (
+        "dispatches resolved in an hour",
+        "SELECT dispatch_id FROM report_dispatches WHERE source = $1 AND resolved_at BETWEEN $2 AND $3",
+        &["hotline", "2020-03-01 08:00:00", "2020-03-01 09:00:00"],
+    ),
     // views.rs moves: a period's wrongful returns
     (
         "a period's wrongful returns",
@@ -297,5 +299,5 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
             hour = i % 24,
         ));
     }
-    assert_no_full_scans_on_the_full_load(&db, rows, HOT, REPLANNED).await;
+    assert_no_full_scans(&db, rows, HOT, REPLANNED).await;
 }

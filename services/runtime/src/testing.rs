@@ -182,21 +182,6 @@ pub async fn assert_no_full_scans(
     check_plans(db, rows, PLANNED_AT.to_vec(), hot, replanned).await;
 }
 
-/// [`assert_no_full_scans`] with each hot query planned on the full load only, as a connection
-/// opened after a bulk load plans it. Weaker: it cannot see a plan kept from when the tables were
-/// small. Reporting's projections still use it: several of their queries name a column that
-/// leads more than one index (the source leads five of `report_dispatches`), and a plan made on a
-/// small table picks among those by a tie (issue 15).
-pub async fn assert_no_full_scans_on_the_full_load(
-    db: &crate::db::Db,
-    rows: Vec<String>,
-    hot: &'static [Checked],
-    replanned: &'static [Checked],
-) {
-    let loaded = rows.len();
-    check_plans(db, rows, vec![loaded], hot, replanned).await;
-}
-
 async fn check_plans(
     db: &crate::db::Db,
     rows: Vec<String>,
