@@ -237,3 +237,35 @@ async fn a_row_written_by_another_replica_is_published_at_once() {
     log.stopped().await;
     assert_eq!(ids, ["case-7"], "replica A published replica B's row through NOTIFY");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_commits_is_told_to_the_other_replicas_in_a_few_notifications() {
+    use diesel::connection::SimpleConnection as _;
+    use diesel::{Connection as _, PgConnection};
+    let (test_db, db) = open().await;
+    let (Some(url), Some(schema)) = (caseflow_runtime::testing::postgres_url(), test_db.config.schema.clone()) else {
+        return; // Notifications are PostgreSQL's; SQLite has one process.
+    };
+    // Another replica's LISTEN session, on this schema's outbox channel.
+    let mut listener = PgConnection::establish(&url).expect("listener connects");
+    listener
+        .batch_execute(&format!(
+            "SET search_path TO \"{schema}\"; DO $$ BEGIN EXECUTE 'LISTEN ' || quote_ident('caseflow_outbox_' || md5(current_schema())); END $$;"
+        ))
+        .expect("listening");
+    // Forty orders' worth of commits, one after another, each appending to the outbox.
+    const COMMITS: usize = 40;
+    for n in 0..COMMITS {
+        db.write(move |c| event_log::append(c, Utc::now(), "case", &event(n)).map_err(DbError::from))
+            .await
+            .expect("append");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let told: Vec<String> = listener.notifications_iter().map(|n| n.expect("a notification").payload).collect();
+    assert!(told.iter().any(|p| p == "appended"), "the other replicas were told: {told:?}");
+    assert!(
+        told.len() <= COMMITS / 4,
+        "{} notifications for {COMMITS} commits: a run of commits is told together, not one by one",
+        told.len()
+    );
+}
