@@ -93,12 +93,17 @@ impl EventHandler for RoutingEvents {
                 ))
                 .execute(c)?;
             if d.role == "lead" {
-                diesel::update(eval_matters::table.find(&d.matter_id))
-                    .set((
-                        eval_matters::lead_dispatch.eq(Some(&d.dispatch_id)),
-                        eval_matters::lead_unit.eq(Some(&d.unit)),
-                    ))
-                    .execute(c)?;
+                // Every dispatch makes one: written out and kept prepared (`runtime::db::kept`;
+                // diesel keeps no `UPDATE`).
+                caseflow_runtime::db::kept::Sql::<()>::new(
+                    &["UPDATE eval_matters SET lead_dispatch = ", ", lead_unit = ", " WHERE matter_id = ", ""],
+                    vec![
+                        caseflow_runtime::db::kept::Bind::Text(&d.dispatch_id),
+                        caseflow_runtime::db::kept::Bind::Text(&d.unit),
+                        caseflow_runtime::db::kept::Bind::Text(&d.matter_id),
+                    ],
+                )
+                .execute(c)?;
             }
         }
         match (d.action.as_str(), d.role.as_str()) {

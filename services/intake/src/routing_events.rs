@@ -3,10 +3,9 @@
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::consumer::{ApplyError, EventHandler};
+use caseflow_runtime::db::kept::{Bind, Sql};
+use caseflow_runtime::db::native::Native as _;
 use caseflow_runtime::{AnyConnection, event_log};
-use diesel::prelude::*;
-
-use crate::store::{case_units, cases};
 
 pub struct RoutingEvents;
 
@@ -17,28 +16,27 @@ impl EventHandler for RoutingEvents {
         let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind else {
             return Ok(());
         };
+        // Written out and kept prepared (`runtime::db::kept`): diesel keeps no `UPDATE`, and a
+        // unit already known took a read before its insert; these run for every dispatch.
         if d.action == "triage" {
             // In the triage queue: only a case not yet dispatched anywhere shows it.
-            diesel::update(cases::table.find(&d.case_id).filter(cases::status.eq("received")))
-                .set(cases::status.eq("in_triage"))
-                .execute(conn)?;
+            Sql::<()>::new(
+                &["UPDATE cases SET status = 'in_triage' WHERE id = ", " AND status = 'received'"],
+                vec![Bind::Text(&d.case_id)],
+            )
+            .execute_native(conn)?;
             return Ok(());
         }
         if d.unit.is_empty() || d.to_state != "dispatched" {
             return Ok(());
         }
-        let known = case_units::table
-            .filter(case_units::case_id.eq(&d.case_id))
-            .filter(case_units::unit.eq(&d.unit))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0;
-        if !known {
-            diesel::insert_into(case_units::table)
-                .values((case_units::case_id.eq(&d.case_id), case_units::unit.eq(&d.unit)))
-                .execute(conn)?;
-        }
-        diesel::update(cases::table.find(&d.case_id)).set(cases::status.eq("dispatched")).execute(conn)?;
+        Sql::<()>::new(
+            &["INSERT INTO case_units (case_id, unit) VALUES (", ", ", ") ON CONFLICT DO NOTHING"],
+            vec![Bind::Text(&d.case_id), Bind::Text(&d.unit)],
+        )
+        .execute_native(conn)?;
+        Sql::<()>::new(&["UPDATE cases SET status = 'dispatched' WHERE id = ", ""], vec![Bind::Text(&d.case_id)])
+            .execute_native(conn)?;
         Ok(())
     }
 }

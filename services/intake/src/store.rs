@@ -334,37 +334,50 @@ pub fn earlier_same_matter(
     previous: &(Option<String>, Option<String>),
     since: NaiveDateTime,
 ) -> QueryResult<Option<CaseRow>> {
-    use diesel::sql_types::{Bool, Text, Timestamp};
-    let (source, category, district) = (&case.source, &case.category, &case.sub_district);
+    use caseflow_runtime::db::kept::{Bind, Sql};
+    /// The window over each repeat index's whole key (kept prepared: `runtime::db::kept`).
+    const BY_PHONE: &[&str] = &[
+        "(cases.phone_key, cases.source, cases.category, cases.sub_district, cases.received_at) BETWEEN (",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ") AND (",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ")",
+    ];
+    const BY_ID: &[&str] = &[
+        "(cases.id_key, cases.source, cases.category, cases.sub_district, cases.received_at) BETWEEN (",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ") AND (",
+        ", ",
+        ", ",
+        ", ",
+        ", ",
+        ")",
+    ];
+    fn window<'a>(parts: &'static [&'static str], key: &'a str, case: &'a CaseRow, since: NaiveDateTime) -> Sql<'a> {
+        let edge = |at| {
+            [
+                Bind::Text(key),
+                Bind::Text(&case.source),
+                Bind::Text(&case.category),
+                Bind::Text(&case.sub_district),
+                Bind::Timestamp(at),
+            ]
+        };
+        Sql::new(parts, edge(since).into_iter().chain(edge(case.received_at)).collect())
+    }
     macro_rules! earliest {
-        ($person:expr, $name:literal, $key:expr) => {{
-            let window = diesel::dsl::sql::<Bool>(concat!(
-                "(",
-                $name,
-                ", source, category, sub_district, received_at) BETWEEN ("
-            ))
-            .bind::<Text, _>($key)
-            .sql(", ")
-            .bind::<Text, _>(source)
-            .sql(", ")
-            .bind::<Text, _>(category)
-            .sql(", ")
-            .bind::<Text, _>(district)
-            .sql(", ")
-            .bind::<Timestamp, _>(since)
-            .sql(") AND (")
-            .bind::<Text, _>($key)
-            .sql(", ")
-            .bind::<Text, _>(source)
-            .sql(", ")
-            .bind::<Text, _>(category)
-            .sql(", ")
-            .bind::<Text, _>(district)
-            .sql(", ")
-            .bind::<Timestamp, _>(case.received_at)
-            .sql(")");
+        ($person:expr, $parts:expr, $key:expr) => {
             cases::table
-                .filter(window)
+                .filter(window($parts, $key, case, since))
                 .order((
                     $person.asc(),
                     cases::source.asc(),
@@ -375,14 +388,14 @@ pub fn earlier_same_matter(
                 ))
                 .select(columns::<CaseRow>())
                 .first_native(conn)?
-        }};
+        };
     }
     let mut found: Vec<CaseRow> = Vec::new();
     for key in case.phone_key.iter().chain(&previous.0) {
-        found.extend(earliest!(cases::phone_key, "phone_key", key));
+        found.extend(earliest!(cases::phone_key, BY_PHONE, key));
     }
     for key in case.id_key.iter().chain(&previous.1) {
-        found.extend(earliest!(cases::id_key, "id_key", key));
+        found.extend(earliest!(cases::id_key, BY_ID, key));
     }
     Ok(found.into_iter().min_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id))))
 }

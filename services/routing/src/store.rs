@@ -211,15 +211,13 @@ impl DispatchRow {
 }
 
 /// A dispatch still with its unit: not closed (returned, transferred, superseded) and not
-/// resolved. Written with `'resolved'` as a literal, not a bound value, so that the condition is
-/// the predicate of `dispatches_unit_live` as written and a plan made once, before any value is
-/// known, can use that index: a unit's live dispatches are read, not every dispatch it resolved.
-pub fn live_dispatch() -> diesel::dsl::And<
-    diesel::dsl::IsNull<dispatches::closed_at>,
-    diesel::dsl::NotEq<dispatches::state, diesel::expression::SqlLiteral<diesel::sql_types::Text>>,
-> {
+/// resolved. Written out with `'resolved'` in the text, not bound, so that the condition is the
+/// predicate of `dispatches_unit_live` as written, and the plan the connection makes once and
+/// keeps (`runtime::db::kept`), before any value is known, can use that index: a unit's live
+/// dispatches are read, not every dispatch it resolved.
+pub fn live_dispatch() -> caseflow_runtime::db::kept::Sql<'static> {
     debug_assert_eq!(crate::lifecycle::State::Resolved.as_str(), "resolved");
-    dispatches::closed_at.is_null().and(dispatches::state.ne(diesel::dsl::sql::<diesel::sql_types::Text>("'resolved'")))
+    caseflow_runtime::db::kept::Sql::new(&["dispatches.closed_at IS NULL AND dispatches.state <> 'resolved'"], vec![])
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

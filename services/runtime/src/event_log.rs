@@ -423,10 +423,18 @@ pub fn checkpoint(conn: &mut AnyConnection, name: &str) -> QueryResult<i64> {
 
 /// Records that consumer `name` has applied everything up to `position`; call in the same
 /// transaction as the effect.
+///
+/// The update is written as its SQL text with its binds, so that the connection keeps it
+/// prepared (keyed by that text): diesel keeps no `UPDATE` statement, so on PostgreSQL each
+/// consumer batch's checkpoint was parsed and planned again
+/// (`tests/prepared_once.rs`).
 pub fn set_checkpoint(conn: &mut AnyConnection, name: &str, position: i64, now: DateTime<Utc>) -> QueryResult<()> {
-    let updated = diesel::update(consumer_checkpoints::table.find(name))
-        .set((consumer_checkpoints::position.eq(position), consumer_checkpoints::updated_at.eq(now.naive_utc())))
-        .execute_native(conn)?;
+    use crate::db::kept::{Bind, Sql};
+    let updated = Sql::<()>::new(
+        &["UPDATE consumer_checkpoints SET position = ", ", updated_at = ", " WHERE consumer = ", ""],
+        vec![Bind::BigInt(position), Bind::Timestamp(now.naive_utc()), Bind::Text(name)],
+    )
+    .execute_native(conn)?;
     if updated == 0 {
         diesel::insert_into(consumer_checkpoints::table)
             .values((

@@ -38,3 +38,32 @@ async fn an_outbox_append_is_prepared_once_and_run_again() {
     let kept = kept.lock().expect("lock");
     assert_eq!(kept.len(), 1, "the insert was prepared and kept once, not on every call: {kept:?}");
 }
+
+#[tokio::test]
+async fn a_consumers_checkpoint_update_is_prepared_once_and_run_again() {
+    let test_db = TestDatabase::new("runtime_checkpoint_kept");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
+    let kept: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorder = kept.clone();
+    let position = db
+        .write(move |c: &mut AnyConnection| {
+            c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if let InstrumentationEvent::CacheQuery { sql, .. } = event
+                    && sql.contains("UPDATE")
+                {
+                    recorder.lock().expect("lock").push(sql.to_owned());
+                }
+            });
+            // The first set inserts the row (its update finds none); every later one updates it.
+            for position in 1..=6 {
+                event_log::set_checkpoint(c, "reporting<-intake", position, chrono::Utc::now())
+                    .map_err(DbError::from)?;
+            }
+            event_log::checkpoint(c, "reporting<-intake").map_err(DbError::from)
+        })
+        .await
+        .expect("checkpoints set");
+    assert_eq!(position, 6, "the last checkpoint stands");
+    let kept = kept.lock().expect("lock");
+    assert_eq!(kept.len(), 1, "the update was prepared and kept once, not planned on every batch: {kept:?}");
+}

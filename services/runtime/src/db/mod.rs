@@ -12,6 +12,7 @@
 mod announce;
 pub mod any;
 mod group;
+pub mod kept;
 pub mod native;
 pub mod replanned;
 

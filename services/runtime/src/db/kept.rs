@@ -1,0 +1,94 @@
+//! SQL written out with its values bound, kept prepared by the connection.
+//!
+//! diesel keeps a statement prepared only when nothing in its AST says otherwise, and three
+//! things the hot paths need say otherwise: every `UPDATE` (`diesel::update`), every raw
+//! fragment (`diesel::dsl::sql`, `sql_query`), and `ON CONFLICT … DO UPDATE`. On PostgreSQL such
+//! a statement is parsed and planned on every run. [`Sql`] is SQL text fixed at compile time,
+//! with typed binds between its parts: a whole statement (a consumer's checkpoint, a status
+//! update) or an expression inside a diesel query (a range over an index's whole key). It marks
+//! nothing unsafe, so the connection keeps its statement, found again by its text. A statement
+//! kept this way keeps the plan it got the first time: it must fit one index only, whatever the
+//! table's size (each service's `tests/plans.rs`).
+
+use std::marker::PhantomData;
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// One bound value.
+#[derive(Debug, Clone, Copy)]
+pub enum Bind<'a> {
+    Text(&'a str),
+    BigInt(i64),
+    Integer(i32),
+    Timestamp(NaiveDateTime),
+}
+
+/// `parts[0] bind[0] parts[1] bind[1] … parts[n]`: a statement (`Sql<()>`), or a condition
+/// (`Sql<Bool>`).
+#[derive(Debug, Clone)]
+pub struct Sql<'a, ST = Bool> {
+    parts: &'static [&'static str],
+    binds: Vec<Bind<'a>>,
+    sql_type: PhantomData<ST>,
+}
+
+impl<'a, ST> Sql<'a, ST> {
+    /// SQL with one more part than `binds`: each bind goes between two parts.
+    ///
+    /// # Panics
+    /// When the counts do not match: a programming error, the same on every call.
+    pub fn new(parts: &'static [&'static str], binds: Vec<Bind<'a>>) -> Self {
+        assert_eq!(parts.len(), binds.len() + 1, "one more part than binds in {parts:?}");
+        Self { parts, binds, sql_type: PhantomData }
+    }
+}
+
+impl<ST> QueryId for Sql<'_, ST> {
+    // No static id: the connection keys the prepared statement by its text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, ST> QueryFragment<DB> for Sql<'_, ST>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    i32: ToSql<Integer, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_sql(part);
+            match self.binds.get(i) {
+                Some(Bind::Text(v)) => out.push_bind_param::<Text, str>(v)?,
+                Some(Bind::BigInt(v)) => out.push_bind_param::<BigInt, i64>(v)?,
+                Some(Bind::Integer(v)) => out.push_bind_param::<Integer, i32>(v)?,
+                Some(Bind::Timestamp(v)) => out.push_bind_param::<Timestamp, NaiveDateTime>(v)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<Conn, ST> RunQueryDsl<Conn> for Sql<'_, ST> {}
+
+/// A condition, inside a diesel query's `WHERE`.
+impl Expression for Sql<'_, Bool> {
+    type SqlType = Bool;
+}
+
+impl<QS, ST> AppearsOnTable<QS> for Sql<'_, ST> where Self: Expression {}
+
+impl<QS, ST> SelectableExpression<QS> for Sql<'_, ST> where Self: Expression {}
+
+impl<ST> ValidGrouping<()> for Sql<'_, ST> {
+    type IsAggregate = is_aggregate::Never;
+}
