@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::consumer::{ApplyError, EventHandler};
+use caseflow_runtime::db::kept::{Bind, Sql};
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 use diesel::prelude::*;
 
@@ -95,13 +96,9 @@ impl EventHandler for RoutingEvents {
             if d.role == "lead" {
                 // Every dispatch makes one: written out and kept prepared (`runtime::db::kept`;
                 // diesel keeps no `UPDATE`).
-                caseflow_runtime::db::kept::Sql::<()>::new(
+                Sql::<()>::new(
                     &["UPDATE eval_matters SET lead_dispatch = ", ", lead_unit = ", " WHERE matter_id = ", ""],
-                    vec![
-                        caseflow_runtime::db::kept::Bind::Text(&d.dispatch_id),
-                        caseflow_runtime::db::kept::Bind::Text(&d.unit),
-                        caseflow_runtime::db::kept::Bind::Text(&d.matter_id),
-                    ],
+                    vec![Bind::Text(&d.dispatch_id), Bind::Text(&d.unit), Bind::Text(&d.matter_id)],
                 )
                 .execute(c)?;
             }

@@ -335,33 +335,31 @@ pub fn earlier_same_matter(
     since: NaiveDateTime,
 ) -> QueryResult<Option<CaseRow>> {
     use caseflow_runtime::db::kept::{Bind, Sql};
-    /// The window over each repeat index's whole key (kept prepared: `runtime::db::kept`).
-    const BY_PHONE: &[&str] = &[
-        "(cases.phone_key, cases.source, cases.category, cases.sub_district, cases.received_at) BETWEEN (",
-        ", ",
-        ", ",
-        ", ",
-        ", ",
-        ") AND (",
-        ", ",
-        ", ",
-        ", ",
-        ", ",
-        ")",
-    ];
-    const BY_ID: &[&str] = &[
-        "(cases.id_key, cases.source, cases.category, cases.sub_district, cases.received_at) BETWEEN (",
-        ", ",
-        ", ",
-        ", ",
-        ", ",
-        ") AND (",
-        ", ",
-        ", ",
-        ", ",
-        ", ",
-        ")",
-    ];
+    /// The window over a repeat index's whole key, led by its person column (kept prepared:
+    /// `runtime::db::kept`): the parts between the ten binds of [`window`].
+    macro_rules! window_over {
+        ($person:literal) => {
+            &[
+                concat!(
+                    "(cases.",
+                    $person,
+                    ", cases.source, cases.category, cases.sub_district, cases.received_at) BETWEEN ("
+                ),
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ") AND (",
+                ", ",
+                ", ",
+                ", ",
+                ", ",
+                ")",
+            ]
+        };
+    }
+    const BY_PHONE: &[&str] = window_over!("phone_key");
+    const BY_ID: &[&str] = window_over!("id_key");
     fn window<'a>(parts: &'static [&'static str], key: &'a str, case: &'a CaseRow, since: NaiveDateTime) -> Sql<'a> {
         let edge = |at| {
             [

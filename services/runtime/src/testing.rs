@@ -73,35 +73,22 @@ struct PlanStep {
     detail: String,
 }
 
-/// The tables `sql` reads whole, as the backend plans it without statistics (a freshly
-/// migrated database that was never analyzed, as after a bulk load with autovacuum off).
-///
-/// `sql` names its parameters `$1`, `$2` ... as the code binds them. On PostgreSQL it is
-/// prepared and explained under `plan_cache_mode = force_generic_plan`: the plan a bound query
-/// gets once cached, which cannot look at the values. On SQLite the values are written into the
-/// query and `EXPLAIN QUERY PLAN` read; a `SCAN` (of the table or of a whole index) is a full
-/// scan, a `SEARCH` is not.
-pub fn full_scans(conn: &mut crate::db::AnyConnection, sql: &str, args: &[&str]) -> diesel::QueryResult<Vec<String>> {
+/// The tables `sql` reads whole on SQLite, which plans without statistics or a table's size:
+/// the values are written into the query (`$1`, `$2` ... as the code binds them) and
+/// `EXPLAIN QUERY PLAN` read; a `SCAN` (of the table or of a whole index) is a full scan, a
+/// `SEARCH` is not.
+fn sqlite_full_scans(
+    lite: &mut diesel::SqliteConnection,
+    sql: &str,
+    args: &[&str],
+) -> diesel::QueryResult<Vec<String>> {
     use diesel::RunQueryDsl as _;
-    match conn {
-        crate::db::AnyConnection::Postgresql(pg) => {
-            pg.batch_execute(&format!("SET plan_cache_mode = force_generic_plan; PREPARE caseflow_plan AS {sql}"))?;
-            let plan = explain_prepared(pg, "caseflow_plan", args, false)?;
-            pg.batch_execute("DEALLOCATE caseflow_plan; RESET plan_cache_mode")?;
-            Ok(plan.iter().filter_map(|line| seq_scan(line)).collect())
-        }
-        crate::db::AnyConnection::Sqlite(lite) => {
-            let plan: Vec<PlanStep> =
-                diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", bound(sql, args))).load(lite)?;
-            Ok(plan
-                .into_iter()
-                .filter_map(|s| {
-                    s.detail.strip_prefix("SCAN ").map(|t| t.split_whitespace().next().unwrap_or("").to_owned())
-                })
-                .filter(|t| t != "CONSTANT")
-                .collect())
-        }
-    }
+    let plan: Vec<PlanStep> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", bound(sql, args))).load(lite)?;
+    Ok(plan
+        .into_iter()
+        .filter_map(|s| s.detail.strip_prefix("SCAN ").map(|t| t.split_whitespace().next().unwrap_or("").to_owned()))
+        .filter(|t| t != "CONSTANT")
+        .collect())
 }
 
 /// `sql` with its `$n` binds written in as the literals `args`.
@@ -155,7 +142,7 @@ const SEEK_WASTE: u64 = 100;
 /// again: a service's connections plan a statement once, early, and keep that plan for good
 /// (nothing but DDL or `ANALYZE` replaces a cached generic plan, and autovacuum may be off), so
 /// a plan must hold whether it was made on an empty table or one a few pages long. A query
-/// planned on a table of 200 short cases chose the received-at index over the repeat index
+/// planned on a table of 100 to 200 cases chose the received-at index over the repeat index
 /// (equal estimated costs on a small table), and read every case since the window's start.
 const PLANNED_AT: &[usize] = &[0, 3, 10, 30, 100, 300, 1000];
 
@@ -179,16 +166,6 @@ pub async fn assert_no_full_scans(
     hot: &'static [Checked],
     replanned: &'static [Checked],
 ) {
-    check_plans(db, rows, PLANNED_AT.to_vec(), hot, replanned).await;
-}
-
-async fn check_plans(
-    db: &crate::db::Db,
-    rows: Vec<String>,
-    planned_at: Vec<usize>,
-    hot: &'static [Checked],
-    replanned: &'static [Checked],
-) {
     use diesel::RunQueryDsl as _;
     use diesel::connection::SimpleConnection as _;
     let found = db
@@ -200,7 +177,7 @@ async fn check_plans(
                     let mut prepared: Vec<(String, usize, usize)> = Vec::new();
                     for (loaded, batch) in rows.iter().enumerate().chain(std::iter::once((rows.len(), &String::new())))
                     {
-                        if planned_at.contains(&loaded) {
+                        if PLANNED_AT.contains(&loaded) {
                             for (q, (_, sql, args)) in hot.iter().enumerate() {
                                 let name = format!("caseflow_plan_{loaded}_{q}");
                                 pg.batch_execute(&format!("PREPARE {name} AS {sql}"))?;
@@ -236,10 +213,10 @@ async fn check_plans(
                     }
                     pg.batch_execute("DEALLOCATE ALL; RESET plan_cache_mode")?;
                 }
-                crate::db::AnyConnection::Sqlite(_) => {
-                    c.batch_execute(&rows.concat())?;
+                crate::db::AnyConnection::Sqlite(lite) => {
+                    lite.batch_execute(&rows.concat())?;
                     for (what, sql, args) in hot.iter().chain(replanned) {
-                        let scans = full_scans(c, sql, args)?;
+                        let scans = sqlite_full_scans(lite, sql, args)?;
                         if !scans.is_empty() {
                             found.push(format!("{what}: reads {} whole", scans.join(", ")));
                         }

@@ -5,17 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use caseflow_runtime::db::replanned::Replanned;
 use caseflow_runtime::db::{AnyConnection, Db, DbError};
-use caseflow_runtime::event_log;
+use caseflow_runtime::event_log::{self, outbox_events};
 use caseflow_runtime::testing::TestDatabase;
 use diesel::connection::{Connection as _, InstrumentationEvent};
 use diesel::prelude::*;
-
-diesel::table! {
-    outbox_events (id) {
-        id -> BigInt,
-        position -> Nullable<BigInt>,
-    }
-}
 
 #[tokio::test]
 async fn a_replanned_query_is_planned_on_every_run_and_a_plain_one_is_kept() {

@@ -2,8 +2,9 @@
 //!
 //! diesel keeps a statement prepared only when nothing in its AST says otherwise, and three
 //! things the hot paths need say otherwise: every `UPDATE` (`diesel::update`), every raw
-//! fragment (`diesel::dsl::sql`, `sql_query`), and `ON CONFLICT … DO UPDATE`. On PostgreSQL such
-//! a statement is parsed and planned on every run. [`Sql`] is SQL text fixed at compile time,
+//! fragment (`diesel::dsl::sql`, `sql_query`), and `ON CONFLICT … DO UPDATE` (reporting's rollup
+//! upserts are written out for that reason by `reporting::add_row`, whose text is built per
+//! table). On PostgreSQL such a statement is parsed and planned on every run. [`Sql`] is SQL text fixed at compile time,
 //! with typed binds between its parts: a whole statement (a consumer's checkpoint, a status
 //! update) or an expression inside a diesel query (a range over an index's whole key). It marks
 //! nothing unsafe, so the connection keeps its statement, found again by its text. A statement
