@@ -64,7 +64,7 @@ pub(crate) fn spawn(manager: Manager) -> std::sync::Arc<watch::Sender<Announced>
 
 /// How long the commits that follow one are gathered before the notification is sent: the
 /// other replicas hear of a commit this much later at most, a fraction of their own work on it.
-pub(crate) const GATHER: Duration = Duration::from_millis(5);
+pub const GATHER: Duration = Duration::from_millis(5);
 
 async fn run(manager: Manager, mut wanted: watch::Receiver<Announced>) {
     let mut sent = Announced::default();

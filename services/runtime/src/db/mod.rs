@@ -10,6 +10,7 @@
 //! PostgreSQL both share one pool. A service's own schema (or database) holds its tables.
 
 mod announce;
+pub use announce::GATHER as ANNOUNCE_GATHER;
 pub mod any;
 mod group;
 pub mod kept;
