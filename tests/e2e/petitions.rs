@@ -230,6 +230,10 @@ async fn reviews_run_in_order_within_their_days_and_a_concluded_review_ends_reac
     let (status, body) =
         post(reviews.clone(), ask("re_review", "2020-08-02T10:00:00+08:00", "2020-08-05T10:00:00+08:00")).await;
     assert_eq!(status, 201, "{body}");
+    let mut before = petition("XF2020RV0003", "13900003001", Value::Null);
+    before["received_at"] = json!("2020-08-20T09:00:00+08:00");
+    before["related_case_id"] = json!(id);
+    let before_id = register(&sandbox, &before).await["case_id"].as_str().map(str::to_owned);
     let (status, decided) = decide("re_review", "changed", "2020-09-10T10:00:00+08:00").await;
     assert_eq!((status.as_u16(), decided["late"].as_bool()), (200, Some(true)), "{decided}");
     let (status, listed) = sandbox.get_json(Service::Intake, &reviews, keys::OFFICE).await;
@@ -243,6 +247,10 @@ async fn reviews_run_in_order_within_their_days_and_a_concluded_review_ends_reac
     let (status, body) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &again).await;
     assert_eq!((status.as_u16(), body["errors"][0]["field"].as_str()), (422, Some("decision")), "{body}");
     assert!(body.to_string().contains("第三十六条"), "{body}");
+    // A petition on the same facts taken in before the 复核 concluded, sent again now (a desk's
+    // retry): answered with its case, not refused as the same facts.
+    let (status, resent) = sandbox.post_json(Service::Intake, "/v1/petitions", keys::DISPATCHER, &before).await;
+    assert_eq!((status.as_u16(), resent["case_id"].as_str()), (200, before_id.as_deref()), "{resent}");
     again["decision"] = json!({"outcome": "pending"});
     let pending = register(&sandbox, &again).await;
     let pending_id = pending["case_id"].as_str().expect("id");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::db::is_unique_violation;
 use caseflow_runtime::{
-    Db, DbError, ErrorKind, FieldViolation, Principal, Problem, Role, SharedClock, event_log, time,
+    AnyConnection, Db, DbError, ErrorKind, FieldViolation, Principal, Problem, Role, SharedClock, event_log, time,
 };
 use chrono::SubsecRound as _;
 use chrono::{DateTime, Duration, Utc};
@@ -196,8 +196,9 @@ impl Intake {
         let now = self.clock.now();
         let fingerprint = case.fingerprint(&self.vault);
         let window = Duration::days(self.rules.repeat_window_days);
-        // A concurrent insert of the same number on PostgreSQL fails on the unique key; the
-        // retry then finds the winner's case.
+        // The same number sent twice at once is settled by the insert (`store::insert_case`: the
+        // second waits for the first's commit and answers with its case); any other unique key
+        // a concurrent write took first fails the transaction, which runs again with new ids.
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
@@ -214,9 +215,16 @@ impl Intake {
             let result = self
                 .db
                 .write(move |c| {
-                    if let Some(existing) = store::find_by_ref(c, &row.source, &row.external_ref)? {
-                        return Ok(Outcome::Existing(Box::new(existing)));
-                    }
+                    // A resend of a number already taken in answers with its case, whatever
+                    // else would be said of it now: asked where a rule refuses what the first
+                    // send was allowed (its facts concluded since), and otherwise by the insert
+                    // itself (`store::insert_case`), so that a new case costs no read for it.
+                    let (source, number) = (row.source.clone(), row.external_ref.clone());
+                    let resent =
+                        |c: &mut AnyConnection, refusal: IntakeError| match store::find_by_ref(c, &source, &number)? {
+                            Some(existing) => Ok(Outcome::Existing(Box::new(existing))),
+                            None => Err(refusal),
+                        };
                     let mut row = row;
                     let first = match related {
                         Some(id) => Some(store::find_case(c, &id)?.ok_or_else(|| {
@@ -239,7 +247,10 @@ impl Intake {
                         && let Some(concluded) = crate::reviews::concluded(c, head)?
                     {
                         let field = if decided.is_some() { "decision.outcome" } else { "decision" };
-                        return Err(IntakeError::Invalid(vec![crate::reviews::no_reacceptance(field, &concluded)]));
+                        return resent(
+                            c,
+                            IntakeError::Invalid(vec![crate::reviews::no_reacceptance(field, &concluded)]),
+                        );
                     }
                     let decision = (row.source == Source::Petition.as_str()).then(|| {
                         crate::decisions::at_registration(&row.id, row.received_at.and_utc(), decided.as_ref(), &actor)
@@ -247,7 +258,12 @@ impl Intake {
                     if let Some(d) = &decision {
                         row.status = crate::decisions::status_for(&d.outcome).to_owned();
                     }
-                    store::insert_case(c, &row, &matters)?;
+                    if !store::insert_case(c, &row, &matters)? {
+                        let existing = store::find_by_ref(c, &source, &number)?.ok_or_else(|| {
+                            DbError::Unavailable(format!("case number '{number}' is taken and not found"))
+                        })?;
+                        return Ok(Outcome::Existing(Box::new(existing)));
+                    }
                     open_watch_items(c, &row, &actor, now)?;
                     event_log::append(
                         c,

@@ -305,12 +305,22 @@ pub fn matters_of(conn: &mut AnyConnection, case_ids: &[String]) -> QueryResult<
         .load(conn)
 }
 
-pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow]) -> QueryResult<()> {
-    diesel::insert_into(cases::table).values(case).execute_native(conn)?;
+/// Inserts a case and its matters; `false`, inserting nothing, when a case of the same source
+/// already holds its number (a resend, or a concurrent first send that committed first: on
+/// PostgreSQL the insert waits for that one's commit and then does nothing).
+pub fn insert_case(conn: &mut AnyConnection, case: &CaseRow, rows: &[MatterRow]) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(cases::table)
+        .values(case)
+        .on_conflict((cases::source, cases::external_ref))
+        .do_nothing()
+        .execute_native(conn)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     for m in rows {
         diesel::insert_into(matters::table).values(m).execute_native(conn)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The earliest case of the same person (by phone or ID number hash, or by `previous`: the same
