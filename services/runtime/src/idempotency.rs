@@ -193,9 +193,19 @@ async fn look_up(db: &Db, key: &str, fingerprint: &str) -> Result<Seen, tonic::S
 }
 
 /// Stores the answer of a call whose key its write claimed.
+///
+/// On PostgreSQL its commit does not wait for the disk (`synchronous_commit = off` for this
+/// transaction alone): the call's own write committed durably before, and an answer lost to a
+/// crash of the database server leaves the key claimed without one, which a retry is told
+/// (`idempotency.answer_lost`) and the importer handles. The caller waits for this commit
+/// before it hears its answer, and each keyed call (every imported line) waited for a second
+/// flush of the write-ahead log here.
 async fn keep_answer(db: &Db, key: String, stored: Stored) {
     let kept = db
         .write(move |conn| -> Result<usize, DbError> {
+            if let AnyConnection::Postgresql(pg) = conn {
+                diesel::connection::SimpleConnection::batch_execute(pg, "SET LOCAL synchronous_commit = off")?;
+            }
             let (response, code, message, details) = stored;
             Ok(diesel::update(idempotency_keys::table.find(&key))
                 .set((

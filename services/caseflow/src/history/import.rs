@@ -1003,8 +1003,20 @@ async fn apply_line(
         Err(refusal) if refusal.rule.as_deref() == Some("idempotency.answer_lost") => {
             // Applied under this line's key, and the service died before it kept the answer
             // (a moment between two commits): applied, with the ids its natural key answers.
-            let ids =
-                clients.answer_again(names, line, n).await.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?;
+            // That question rides out an outage as the line did: the service that lost the
+            // answer has just restarted, and may be stopped again while it is asked.
+            let mut outage: Option<Instant> = None;
+            let ids = loop {
+                match clients.answer_again(names, line, n).await {
+                    Err(r)
+                        if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < outage_patience =>
+                    {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    other => break other.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?,
+                }
+            };
             JournalEntry::Line { line: n, outcome: Outcome::Applied, reason: Some(ANSWER_LOST.into()), ids }
         }
         Err(refusal) if refusal.is_transport() || refusal.code == tonic::Code::Unauthenticated => {
