@@ -222,9 +222,17 @@ struct Refusal {
     rule: Option<String>,
     code: tonic::Code,
     /// What the line needs is still on its way (routing has not dispatched the new case yet,
-    /// evaluation has not opened the resolved one): worth asking again shortly.
+    /// evaluation has not opened the resolved one), or another write to the same record won
+    /// the moment (nothing of the line was applied): worth asking again shortly.
     pending: bool,
 }
+
+/// The rules a service refuses a write by when another write changed the same record between
+/// its read and its own write (`Aborted`; the transaction rolled back): routing's version check
+/// and evaluation's. Sent again, the line applies to the record as it is now. Under the import's
+/// lanes on PostgreSQL an expiry line met evaluation's own expiry of the same part this way, and
+/// the line was counted bad.
+const CONCURRENT_CHANGE: [&str; 2] = ["concurrency.version", "evaluation.concurrent"];
 
 /// The rule evaluation refuses a rating or follow-up by while the case's evaluation, or the
 /// rated unit's part in it, is not open yet: routing's resolution has not reached evaluation.
@@ -239,6 +247,7 @@ impl From<tonic::Status> for Refusal {
             // itself does: behind a service that restarted or a busy machine that can take
             // longer than one call's wait, so the line asks again until its patience is out.
             pending: rule.as_deref() == Some(EVALUATION_NOT_OPEN)
+                || rule.as_deref().is_some_and(|r| CONCURRENT_CHANGE.contains(&r))
                 || (s.code() == tonic::Code::NotFound && s.message().contains("not resolved yet")),
             rule,
             code: s.code(),
@@ -1046,5 +1055,27 @@ impl Summary {
             out.push_str(&format!("  line {}: {}\n", b.line, b.reason));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use caseflow_runtime::{ErrorKind, Problem};
+
+    use super::Refusal;
+
+    fn refusal(kind: ErrorKind, rule: &str) -> Refusal {
+        Refusal::from(tonic::Status::from(Problem::new(kind, "refused").with_rule(rule)))
+    }
+
+    #[test]
+    fn a_line_that_lost_a_race_is_sent_again_and_a_rule_that_refuses_it_is_final() {
+        for rule in ["evaluation.concurrent", "concurrency.version", "evaluation.not_open"] {
+            assert!(refusal(ErrorKind::Conflict, rule).pending, "{rule}: asked again");
+        }
+        // Conflicts that are rules of the procedure answer the same however often asked.
+        for rule in ["review.requested", "review.decided", "evaluation.window"] {
+            assert!(!refusal(ErrorKind::Conflict, rule).pending, "{rule}: the line's answer");
+        }
     }
 }
