@@ -259,10 +259,8 @@ impl Intake {
                         row.status = crate::decisions::status_for(&d.outcome).to_owned();
                     }
                     if !store::insert_case(c, &row, &matters)? {
-                        let existing = store::find_by_ref(c, &source, &number)?.ok_or_else(|| {
-                            DbError::Unavailable(format!("case number '{number}' is taken and not found"))
-                        })?;
-                        return Ok(Outcome::Existing(Box::new(existing)));
+                        let gone = DbError::Unavailable(format!("case number '{number}' is taken and not found"));
+                        return resent(c, IntakeError::from(gone));
                     }
                     open_watch_items(c, &row, &actor, now)?;
                     event_log::append(
