@@ -968,6 +968,34 @@ impl Progress {
 /// What `record` counts a line applied under a key whose answer was lost as.
 const ANSWER_LOST: &str = "(answer lost)";
 
+/// A service that cannot be reached, as one line meets it: sent again with back-off, for up to
+/// the import's outage patience from the first failure.
+struct Outage {
+    since: Option<Instant>,
+    backoff: Duration,
+    patience: Duration,
+}
+
+impl Outage {
+    fn new(patience: Duration) -> Self {
+        Self { since: None, backoff: Duration::from_millis(100), patience }
+    }
+
+    /// For a refusal that says the service was not reached, within the patience: waits the
+    /// back-off and says to send again.
+    async fn wait_out(&mut self, r: &Refusal, progress: Option<usize>) -> bool {
+        if !r.is_transport() || self.since.get_or_insert_with(Instant::now).elapsed() >= self.patience {
+            return false;
+        }
+        if let Some(n) = progress {
+            eprintln!("  line {n}: {}; sending it again in {} ms", r.reason, self.backoff.as_millis());
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+        true
+    }
+}
+
 /// Applies one line: a line whose dispatch or evaluation another service is still making waits
 /// for it; a line whose service cannot be reached is sent again until it can, for up to
 /// `outage_patience`, and then stops the import. Its journal entry (an applied line's reason
@@ -981,19 +1009,14 @@ async fn apply_line(
     progress: bool,
 ) -> anyhow::Result<JournalEntry> {
     let mut waiting_since = Instant::now();
-    let mut outage: Option<Instant> = None;
-    let mut backoff = Duration::from_millis(100);
+    let mut outage = Outage::new(outage_patience);
+    let shown = progress.then_some(n);
     let outcome = loop {
         match clients.apply(names, line, n).await {
             Err(r) if r.pending && waiting_since.elapsed() < PATIENCE => {
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            Err(r) if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < outage_patience => {
-                if progress {
-                    eprintln!("  line {n}: {}; sending it again in {} ms", r.reason, backoff.as_millis());
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(r) if outage.wait_out(&r, shown).await => {
                 // A service that was away makes what the line waits for later: the patience
                 // for it starts again.
                 waiting_since = Instant::now();
@@ -1014,15 +1037,10 @@ async fn apply_line(
             // (a moment between two commits): applied, with the ids its natural key answers.
             // That question rides out an outage as the line did: the service that lost the
             // answer has just restarted, and may be stopped again while it is asked.
-            let mut outage: Option<Instant> = None;
+            let mut outage = Outage::new(outage_patience);
             let ids = loop {
                 match clients.answer_again(names, line, n).await {
-                    Err(r)
-                        if r.is_transport() && outage.get_or_insert_with(Instant::now).elapsed() < outage_patience =>
-                    {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
+                    Err(r) if outage.wait_out(&r, shown).await => {}
                     other => break other.map_err(|r| anyhow::anyhow!("line {n}: {}", r.reason))?,
                 }
             };
