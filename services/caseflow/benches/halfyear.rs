@@ -24,8 +24,10 @@ use readmodel::{at, load, reference, time};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::var("BENCH_DISPATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let dir = tempfile::tempdir()?;
-    // BENCH_KEEP=1 leaves the SQLite file behind to look at the query plans.
-    let dir = if std::env::var("BENCH_KEEP").is_ok() { dir.keep() } else { dir.path().to_owned() };
+    // BENCH_KEEP=1 leaves the SQLite file, or the PostgreSQL schema, behind to look at the
+    // query plans.
+    let keep = std::env::var("BENCH_KEEP").is_ok();
+    let dir = if keep { dir.keep() } else { dir.path().to_owned() };
     let config = match std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => DatabaseConfig { url, schema: Some(format!("bench_{}", std::process::id())), pool_size: 4 },
         None => DatabaseConfig {
@@ -36,6 +38,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let backend = if config.url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     eprintln!("half-year report benchmark: {n} dispatches on {backend}");
+    if keep {
+        eprintln!(
+            "  kept afterwards: {}",
+            config.schema.as_deref().map_or_else(|| dir.display().to_string(), |s| format!("schema {s}"))
+        );
+    }
     let db = Db::connect(&config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await?;
     let units = Units::load(None)?;
     let n = load(&db, n).await?;
@@ -180,7 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("NOT met ({:.1} ms)", ms(inside))
     };
     println!("target: attachment 2 as of any moment inside the period under 100 ms over 10M dispatches: {verdict}");
-    if let Some(schema) = &config.schema {
+    if let Some(schema) = config.schema.as_ref().filter(|_| !keep) {
         // The benchmark's own schema goes again.
         let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
         db.write(move |c| diesel::sql_query(drop).execute(c).map_err(DbError::from)).await?;
