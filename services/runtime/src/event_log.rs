@@ -123,31 +123,50 @@ pub fn append<M: prost::Message + prost::Name>(
 /// Largest number of rows one publisher run stamps.
 const PUBLISH_BATCH: i64 = 1000;
 
-/// Gives the next positions to every visible unpublished event. Returns the last position
-/// stamped, or `None` when nothing was waiting. Must run inside a transaction.
+/// Gives the next positions to every visible unpublished event (up to [`PUBLISH_BATCH`]).
+/// Returns the last position stamped, or `None` when nothing was waiting. Must run inside a
+/// transaction.
 pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
+    Ok(stamp(conn)?.map(|s| s.last))
+}
+
+/// What one publisher run stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamped {
+    last: i64,
+    /// Fewer than [`PUBLISH_BATCH`]: every row visible to the run is stamped.
+    all: bool,
+}
+
+#[derive(QueryableByName)]
+struct StampedRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    position: i64,
+}
+
+fn stamp(conn: &mut AnyConnection) -> QueryResult<Option<Stamped>> {
     if let AnyConnection::Postgresql(pg) = conn {
         // Serializes publishers of this schema across replicas until this transaction ends.
         pg.batch_execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")?;
     }
-    // A literal of our own making (the wall clock), the same text on both backends.
+    // A literal of our own making (the wall clock), the same text on both backends. The
+    // positions come back with the update (both backends have RETURNING), not from a second
+    // read of the largest one.
     let now = Utc::now().naive_utc().format("%Y-%m-%d %H:%M:%S%.6f");
-    let stamped = diesel::sql_query(format!(
+    let stamped: Vec<StampedRow> = diesel::sql_query(format!(
         "UPDATE outbox_events SET position = stamp.base + stamp.rn, published_at = '{now}' \
          FROM (SELECT p.id, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
                       (SELECT COALESCE(MAX(position), 0) FROM outbox_events) AS base \
                FROM (SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT {PUBLISH_BATCH}) p \
               ) AS stamp \
-         WHERE outbox_events.id = stamp.id"
+         WHERE outbox_events.id = stamp.id \
+         RETURNING outbox_events.position AS position"
     ))
-    .execute(conn)?;
-    if stamped == 0 {
-        return Ok(None);
-    }
-    let last = last_position(conn)?;
+    .load(conn)?;
+    let Some(last) = stamped.iter().map(|r| r.position).max() else { return Ok(None) };
     // Told to the other replicas' streams once this commits (see the module's docs).
     crate::db::mark_outbox_stamped(last);
-    Ok(Some(last))
+    Ok(Some(Stamped { last, all: (stamped.len() as i64) < PUBLISH_BATCH }))
 }
 
 /// True when some visible row has no position yet (a read: the idle check commits nothing).
@@ -180,9 +199,9 @@ const STREAM_POLL: Duration = Duration::from_secs(3600);
 pub async fn run_publisher(db: Db, published: Arc<watch::Sender<i64>>, poll: Duration, shutdown: CancellationToken) {
     let appended = db.outbox_appended().clone();
     loop {
-        // Drain: a batch may leave more rows behind. Each round asks a read connection first,
-        // so a wake-up whose row another replica already stamped, or an idle tick, commits
-        // nothing.
+        // Drain: a full batch may leave more rows behind. Each round asks a read connection
+        // first, so a wake-up whose row another replica already stamped, or an idle tick,
+        // commits nothing.
         loop {
             match db.read(|c| has_unpublished(c).map_err(DbError::from)).await {
                 Ok(true) => {}
@@ -192,9 +211,14 @@ pub async fn run_publisher(db: Db, published: Arc<watch::Sender<i64>>, poll: Dur
                     break;
                 }
             }
-            match db.write(|c| stamp_positions(c).map_err(DbError::from)).await {
-                Ok(Some(last)) => {
+            match db.write(|c| stamp(c).map_err(DbError::from)).await {
+                Ok(Some(Stamped { last, all })) => {
                     published.send_if_modified(|p| advance(p, last));
+                    // A row committed after this run began raised `appended` after its commit,
+                    // which wakes the wait below at once: no read to find out.
+                    if all {
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -380,6 +404,12 @@ impl EventStreamService {
     ) {
         let mut sent = 0i64;
         loop {
+            // The last position published before this read (and seen: a later one wakes the
+            // wait below). Every event up to it is committed, so a read that reaches it and
+            // comes back short has read everything there was: the stream waits for the next
+            // publication instead of reading again to find nothing (which was a second read of
+            // the outbox per stream for every batch the publisher stamped).
+            let head = *self.published.borrow_and_update();
             let batch = self.db.read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from)).await;
             let batch = match batch {
                 Ok(batch) => batch,
@@ -388,15 +418,10 @@ impl EventStreamService {
                     return;
                 }
             };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => return,
-                    _ = tx.closed() => return,
-                    _ = self.published.changed() => {}
-                    _ = tokio::time::sleep(self.poll) => {}
-                }
-                continue;
-            }
+            // An empty read waits too, whatever the watch says: a position announced but never
+            // seen (a replica that lost its commit) must not turn this loop into a busy one.
+            let caught_up = batch.is_empty()
+                || ((batch.len() as i64) < READ_BATCH && batch.last().map_or(after, |e| e.position) >= head);
             for mut event in batch {
                 after = event.position;
                 event.head_position = (*self.published.borrow()).max(event.position);
@@ -406,6 +431,14 @@ impl EventStreamService {
                 sent += 1;
                 if limit > 0 && sent >= limit {
                     return;
+                }
+            }
+            if caught_up {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => return,
+                    _ = tx.closed() => return,
+                    _ = self.published.changed() => {}
+                    _ = tokio::time::sleep(self.poll) => {}
                 }
             }
         }
