@@ -322,23 +322,23 @@ async fn apply_batch<H: EventHandler + ?Sized>(
 ) -> Result<(), ApplyError> {
     let subscription = consumer.subscription;
     if batch.len() == 1 {
-        return apply_in_one_transaction(consumer, handler, batch).await;
+        return apply_in_one_transaction(consumer, handler, progress, batch).await;
     }
-    match apply_in_one_transaction(consumer, handler, batch.clone()).await {
+    match apply_in_one_transaction(consumer, handler, progress, batch.clone()).await {
         Ok(()) => Ok(()),
         Err(ApplyError::Refused { position, .. }) => {
             let (before, rest): (Vec<_>, Vec<_>) = batch.into_iter().partition(|e| e.position < position);
             if !before.is_empty() {
-                apply_in_one_transaction(consumer, handler, before).await?;
+                apply_in_one_transaction(consumer, handler, progress, before).await?;
             }
             let bad: Vec<EventEnvelope> = rest.into_iter().take(1).collect();
-            apply_in_one_transaction(consumer, handler, bad).await
+            apply_in_one_transaction(consumer, handler, progress, bad).await
         }
         Err(e) => {
             progress.retries.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(consumer = %subscription.checkpoint, events = batch.len(), error = %e, "batch failed; applying its events one by one");
             for event in batch {
-                apply_in_one_transaction(consumer, handler, vec![event]).await?;
+                apply_in_one_transaction(consumer, handler, progress, vec![event]).await?;
             }
             Ok(())
         }
@@ -348,6 +348,7 @@ async fn apply_batch<H: EventHandler + ?Sized>(
 async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
     consumer: &Consumer<'_>,
     handler: &Arc<H>,
+    progress: &Progress,
     events: Vec<EventEnvelope>,
 ) -> Result<(), ApplyError> {
     let Consumer { db, clock, subscription, session } = *consumer;
@@ -371,18 +372,29 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
     let name = subscription.checkpoint.clone();
     let handler = handler.clone();
     let now = clock.now();
+    // Where this consumer last left its checkpoint, as far as it knows: when the stored one
+    // still stands there, one statement both checks and moves it; otherwise (a batch split after
+    // a refusal, a first batch, a checkpoint moved by someone else) it is read and written.
+    let expected = progress.position();
     let apply = move |c: &mut AnyConnection| {
-        let done = event_log::checkpoint(c, &name)?;
-        let Some(last) = spanned.iter().map(|(_, e)| e.position).max().filter(|last| *last > done) else {
-            return Ok(());
+        let Some(last) = spanned.iter().map(|(_, e)| e.position).max() else { return Ok(()) };
+        let (done, moved) = if last > expected && event_log::advance_checkpoint(c, &name, expected, last, now)? {
+            (expected, true)
+        } else {
+            (event_log::checkpoint(c, &name)?, false)
         };
+        if last <= done {
+            return Ok(());
+        }
         handler.apply_batch(c, &mut |c| {
             for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
                 span.in_scope(|| handler.apply(c, event))?;
             }
             Ok(())
         })?;
-        event_log::set_checkpoint(c, &name, last, now)?;
+        if !moved {
+            event_log::set_checkpoint(c, &name, last, now)?;
+        }
         Ok(())
     };
     match session {

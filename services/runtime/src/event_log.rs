@@ -480,6 +480,34 @@ pub fn set_checkpoint(conn: &mut AnyConnection, name: &str, position: i64, now: 
     Ok(())
 }
 
+/// Moves consumer `name`'s checkpoint from `expected` to `position` in one statement, when it
+/// stands at `expected`; false (and nothing changed) when it stands elsewhere or has no row. A
+/// consumer that knows where it left its checkpoint calls this first in a batch's transaction:
+/// the read of [`checkpoint`] and the write of [`set_checkpoint`] become one round trip, and on
+/// PostgreSQL the row lock taken here makes a second consumer of the same name wait and then
+/// find the checkpoint moved.
+pub fn advance_checkpoint(
+    conn: &mut AnyConnection,
+    name: &str,
+    expected: i64,
+    position: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    use crate::db::kept::{Bind, Sql};
+    let updated = Sql::<()>::new(
+        &[
+            "UPDATE consumer_checkpoints SET position = ",
+            ", updated_at = ",
+            " WHERE consumer = ",
+            " AND position = ",
+            "",
+        ],
+        vec![Bind::BigInt(position), Bind::Timestamp(now.naive_utc()), Bind::Text(name), Bind::BigInt(expected)],
+    )
+    .execute_native(conn)?;
+    Ok(updated == 1)
+}
+
 /// When the event was recorded by its service: the moment its effects downstream happen too,
 /// so that a replayed history keeps its own times.
 pub fn recorded_at(event: &EventEnvelope) -> Option<chrono::DateTime<chrono::Utc>> {

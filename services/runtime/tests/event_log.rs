@@ -323,3 +323,23 @@ async fn each_publication_is_read_once_by_the_publisher_and_once_by_a_stream() {
         "{per_round:.2} connections taken per publication, where an append, a look, a stamp and one read need 4"
     );
 }
+
+/// A consumer's checkpoint moves in one statement only from where the consumer left it: from
+/// anywhere else (another consumer moved it, or there is none yet) nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_advances_only_from_where_it_was_expected() {
+    let (_guard, db) = open().await;
+    let step = |expected: i64, to: i64| {
+        db.write(move |c| {
+            event_log::advance_checkpoint(c, "reporting", expected, to, Utc::now()).map_err(DbError::from)
+        })
+    };
+    let stored = || db.read(|c| event_log::checkpoint(c, "reporting").map_err(DbError::from));
+    assert!(!step(0, 5).await.expect("advance"), "no checkpoint row yet: nothing to move");
+    assert_eq!(stored().await.expect("read"), 0);
+    db.write(|c| event_log::set_checkpoint(c, "reporting", 5, Utc::now()).map_err(DbError::from)).await.expect("set");
+    assert!(!step(3, 9).await.expect("advance"), "the checkpoint is at 5, not 3");
+    assert_eq!(stored().await.expect("read"), 5, "a wrong expectation moves nothing");
+    assert!(step(5, 9).await.expect("advance"), "from where it was");
+    assert_eq!(stored().await.expect("read"), 9);
+}
