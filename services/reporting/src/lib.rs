@@ -24,7 +24,6 @@ pub mod rollup;
 pub mod single_visit;
 pub mod store;
 pub mod summary;
-pub mod topics;
 pub mod units;
 pub mod upload;
 pub mod views;

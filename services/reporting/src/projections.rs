@@ -90,7 +90,7 @@ impl EventHandler for IntakeProjection {
         let received_at =
             ts(case.received_at.as_ref()).ok_or_else(|| refused(event.position)("received_at missing".into()))?;
         let summaries: Vec<&str> = case.matters.iter().map(|m| m.summary.as_str()).collect();
-        let terms = crate::topics::terms(&summaries).into_iter().collect::<Vec<_>>().join(" ");
+        let terms = caseflow_runtime::words::terms(&summaries).into_iter().collect::<Vec<_>>().join(" ");
         let fact = CaseFact {
             case_id: case.case_id.clone(),
             source: pb::CaseSource::code_of(case.source).to_owned(),

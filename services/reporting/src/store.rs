@@ -253,7 +253,7 @@ pub struct CaseFact {
     pub citizen_masked: String,
     pub visit_persons: i32,
     pub collective: bool,
-    /// The words of its matters' summaries (`topics::terms`), space-separated.
+    /// The words of its matters' summaries (`caseflow_runtime::words::terms`), space-separated.
     pub terms: String,
 }
 

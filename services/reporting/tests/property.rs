@@ -353,7 +353,7 @@ async fn reports_equal_a_recount_of_random_events_whatever_the_arrival_order() {
                     .filter(|c| c.petition == petition && c.received >= from - (to - from) && c.received < from)
                     .collect();
                 let with_word = |v: &[&Case], w: &str| {
-                    v.iter().filter(|c| caseflow_reporting::topics::terms(&[c.summary]).contains(w)).count() as u64
+                    v.iter().filter(|c| caseflow_runtime::words::terms(&[c.summary]).contains(w)).count() as u64
                 };
                 for g in &s.hot_topics.keywords {
                     assert_eq!(

@@ -95,6 +95,8 @@ impl IntakeEvents {
                 case_analysis: None,
                 resolved_at: None,
                 version: 1,
+                named_unit: None,
+                catalog_unit: None,
             };
             // The clock runs from the case's receipt, whoever holds the matter (rule 6); a
             // petition accepted after registration runs from its acceptance (信访工作条例 第三十四条:
@@ -111,6 +113,8 @@ impl IntakeEvents {
             };
             let named = Some(m.target_unit.as_str()).filter(|u| !u.is_empty());
             let catalog = self.rules.catalog.responsible(&facts);
+            matter.named_unit = named.map(str::to_owned);
+            matter.catalog_unit = catalog.map(|e| e.unit.clone());
             let mut attempts: Vec<(String, Via, String, String)> = Vec::new();
             if let Some(unit) = named {
                 attempts.push((

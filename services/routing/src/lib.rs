@@ -19,6 +19,8 @@ pub mod rest;
 pub mod scanner;
 pub mod service;
 pub mod store;
+pub mod suggest;
+pub mod suggestions;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +78,14 @@ pub struct RoutingConfig {
     /// How often the scanner looks for due reminders and escalations, in seconds.
     #[serde(default = "default_scan_seconds")]
     pub scan_interval_seconds: u64,
+    /// How often the unit suggester retrains from the matters resolved in the last year, in
+    /// hours (it also trains at start and on `POST /v1/suggester/training`).
+    #[serde(default = "default_suggester_hours")]
+    pub suggester_retrain_hours: u64,
+}
+
+fn default_suggester_hours() -> u64 {
+    24
 }
 
 fn default_scan_seconds() -> u64 {
@@ -159,6 +169,13 @@ pub async fn run(
             move || routing.clone().run_scanner(interval, changes.clone(), stop.clone())
         })
     };
+    let training = {
+        let (routing, stop) = (routing.clone(), shutdown.clone());
+        let every = std::time::Duration::from_secs(config.suggester_retrain_hours.max(1) * 3600);
+        readiness
+            .loops()
+            .spawn("suggester", shutdown.clone(), move || routing.clone().run_suggester_training(every, stop.clone()))
+    };
     let auth = GrpcAuth::new(ctx.keys.clone());
     let grpc = tonic::service::Routes::from(axum::Router::new())
         .add_service(InterceptedService::new(
@@ -179,6 +196,7 @@ pub async fn run(
     server::serve(listener, endpoints, db, readiness, shutdown).await?;
     let _ = consumer.await;
     let _ = scanner.await;
+    let _ = training.await;
     let _ = rehandling.await;
     log.stopped().await;
     Ok(())

@@ -5,10 +5,12 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use caseflow_runtime::FieldViolation;
 use caseflow_runtime::auth::KeyStore;
 use caseflow_runtime::rest::ApiContract;
-use caseflow_runtime::rest::{ApiJson, Authenticated};
-use serde::Serialize;
+use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
 use crate::actions::{ExtensionView, ReturnView};
@@ -22,6 +24,9 @@ use crate::lifecycle::ContactRecord;
 use crate::registry::{UnitEntry, UnitKind};
 use crate::scanner::ScanReport;
 use crate::service::{Deadlines, DispatchView, LogEntry, MatterView, NextDue, Routing};
+use crate::suggest::ModelView;
+use crate::suggest::accuracy::{Figures, MethodAccuracy};
+use crate::suggestions::{AccuracyReport, Suggestion, Suggestions};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -67,6 +72,10 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/matters/{id}/assists", post(add_assist))
         .route("/v1/matters/{id}", get(matter))
         .route("/v1/matters/{id}/returns", get(matter_returns))
+        .route("/v1/matters/{id}/suggestions", get(matter_suggestions))
+        .route("/v1/suggester", get(suggester_model))
+        .route("/v1/suggester/training", post(train_suggester))
+        .route("/v1/suggester/accuracy", get(suggester_accuracy))
         .route("/v1/scanner/run", post(run_scanner))
         .route("/openapi.json", get(openapi))
         .with_state(state)
@@ -341,17 +350,99 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// The units history says finally resolve matters like this one, at most three, with the
+/// evidence and the model they come from. The dispatcher decides; nothing is assigned.
+#[utoipa::path(
+    get, path = "/v1/matters/{id}/suggestions",
+    responses((status = 200, body = Suggestions), (status = 401), (status = 403), (status = 404)),
+    security(("api_key" = []))
+)]
+async fn matter_suggestions(State(s): S, Authenticated(p): A, Path(id): Path<String>) -> Res<Suggestions> {
+    Ok(Json(s.routing.suggestions(&p, &id).await?))
+}
+
+/// The suggester's model in use.
+#[utoipa::path(
+    get, path = "/v1/suggester",
+    responses((status = 200, body = ModelView), (status = 401), (status = 403)),
+    security(("api_key" = []))
+)]
+async fn suggester_model(State(s): S, Authenticated(p): A) -> Res<ModelView> {
+    Ok(Json(s.routing.suggester_model(&p).await?))
+}
+
+/// Retrains the suggester from the matters resolved in the last year, now.
+#[utoipa::path(
+    post, path = "/v1/suggester/training",
+    responses((status = 200, body = ModelView), (status = 401), (status = 403)),
+    security(("api_key" = []))
+)]
+async fn train_suggester(State(s): S, Authenticated(p): A) -> Res<ModelView> {
+    Ok(Json(s.routing.train_suggester(&p).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PeriodQuery {
+    /// Matters received from, RFC 3339, inclusive.
+    #[param(required = true, format = DateTime)]
+    from: Option<String>,
+    /// Until, RFC 3339, exclusive; after `from`.
+    #[param(required = true, format = DateTime)]
+    to: Option<String>,
+}
+
+fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), RoutingError> {
+    let mut errors = Vec::new();
+    let mut parse = |name: &str, v: &Option<String>| match v.as_deref().map(DateTime::parse_from_rfc3339) {
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            errors.push(FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
+            None
+        }
+        None => {
+            errors.push(FieldViolation::new(name, "is required (RFC 3339)"));
+            None
+        }
+    };
+    let (from, to) = (parse("from", &q.from), parse("to", &q.to));
+    match (from, to) {
+        (Some(f), Some(t)) if errors.is_empty() => Ok((f, t)),
+        _ => Err(RoutingError::Invalid(errors)),
+    }
+}
+
+/// First-assignment accuracy for the matters received in a period: how often the platform's
+/// choice, the catalog's, the first dispatch and the suggester (trained for each matter only on
+/// matters resolved before it arrived) chose the unit that finally resolved it.
+#[utoipa::path(
+    get, path = "/v1/suggester/accuracy", params(PeriodQuery),
+    responses((status = 200, body = AccuracyReport), (status = 401), (status = 403), (status = 422)),
+    security(("api_key" = []))
+)]
+async fn suggester_accuracy(
+    State(s): S,
+    Authenticated(p): A,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> Res<AccuracyReport> {
+    let (from, to) = period(&q)?;
+    Ok(Json(s.routing.suggester_accuracy(&p, from, to).await?))
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Caseflow routing", description = "Dispatch, deadlines, and the rules on return and transfer that stop cases bouncing."),
     paths(
         units, succeed_unit, catalog, overlaps, inbox, case_dispatches, case_log, get_dispatch, acknowledge, land, reply,
         case_analysis, request_return, request_extension, review, resolve, transfer, supervise, rehandle, decide_return,
-        decide_extension, designate, assign, add_assist, matter, matter_returns, run_scanner
+        decide_extension, designate, assign, add_assist, matter, matter_returns, run_scanner,
+        matter_suggestions, suggester_model, train_suggester, suggester_accuracy
     ),
     components(schemas(
         UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
-        LandInput, LongText, ShortText, Designation, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView
+        LandInput, LongText, ShortText, Designation, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView,
+        Suggestions, Suggestion, ModelView, AccuracyReport, Figures, MethodAccuracy
     )),
     modifiers(&ApiContract)
 )]

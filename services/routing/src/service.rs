@@ -24,6 +24,7 @@ pub struct Routing {
     pub(crate) db: Db,
     pub(crate) clock: SharedClock,
     pub(crate) rules: Arc<Rules>,
+    pub(crate) suggester: crate::suggest::Suggester,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -189,7 +190,7 @@ pub(crate) struct Ctx<'a> {
 
 impl Routing {
     pub fn new(db: Db, clock: SharedClock, rules: Arc<Rules>) -> Self {
-        Self { db, clock, rules }
+        Self { db, clock, rules, suggester: crate::suggest::Suggester::default() }
     }
 
     pub fn rules(&self) -> &Rules {

@@ -35,6 +35,8 @@ diesel::table! {
         case_analysis -> Nullable<Text>,
         resolved_at -> Nullable<Timestamp>,
         version -> Integer,
+        named_unit -> Nullable<Text>,
+        catalog_unit -> Nullable<Text>,
     }
 }
 
@@ -174,6 +176,10 @@ pub struct MatterRow {
     pub case_analysis: Option<String>,
     pub resolved_at: Option<NaiveDateTime>,
     pub version: i32,
+    /// The unit the platform named, and the unit the catalog in force named, when the matter
+    /// arrived, whether or not it went there (the suggester's accuracy report compares them).
+    pub named_unit: Option<String>,
+    pub catalog_unit: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -29,6 +29,7 @@ pub mod testing;
 pub mod time;
 pub mod when_due;
 pub mod whole;
+pub mod words;
 
 pub use auth::{Principal, Role};
 pub use clock::{Clock, SharedClock};

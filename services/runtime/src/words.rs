@@ -1,6 +1,7 @@
-//! Words of the matters' summaries, for hot topics (诉求热点): segmented with jieba (the
-//! maintained Rust port of the jieba segmenter and its dictionary), then stripped of
-//! punctuation, single characters and the words every case uses.
+//! Words of the matters' summaries, for reporting's hot topics (诉求热点) and routing's unit
+//! suggester: segmented with jieba (the maintained Rust port of the jieba segmenter and its
+//! dictionary; loaded once per process, so the all-in-one binary holds one dictionary), then
+//! stripped of punctuation, single characters and the words every case uses.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;

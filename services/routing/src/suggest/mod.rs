@@ -1,0 +1,129 @@
+//! The unit suggester (智能派单): which unit history says finally resolves a matter like this
+//! one, for the dispatcher who decides. It learns from routing's own tables (the matters
+//! resolved in the last [`WINDOW_DAYS`], each labelled with the unit whose lead dispatch
+//! resolved it last: after a wrongful return that is the unit that returned it and was
+//! designated back, which is the unit that should have had it first), and never assigns by
+//! itself.
+//!
+//! - `features`: what it looks at in a matter;
+//! - `model`: the counts and the naive Bayes ranking, with its evidence;
+//! - `history`: the reads of resolved and received matters;
+//! - `accuracy`: first-assignment accuracy, trained for each matter only on its past.
+//!
+//! Each training is a numbered model (`suggester_models`); the number goes with every
+//! suggestion made from it.
+
+pub mod accuracy;
+pub mod features;
+pub mod history;
+pub mod model;
+
+use std::sync::{Arc, RwLock};
+
+use caseflow_runtime::db::{Db, DbError};
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use self::model::Counts;
+
+/// How far back the suggester learns, in days: a year of resolved matters.
+pub const WINDOW_DAYS: i64 = 365;
+
+diesel::table! {
+    suggester_models (version) {
+        version -> Integer,
+        trained_at -> Timestamp,
+        resolved_from -> Timestamp,
+        resolved_to -> Timestamp,
+        matters -> BigInt,
+    }
+}
+
+/// One trained model.
+#[derive(Debug)]
+pub struct Trained {
+    pub version: i32,
+    pub trained_at: DateTime<Utc>,
+    pub resolved_from: DateTime<Utc>,
+    pub resolved_to: DateTime<Utc>,
+    pub counts: Counts,
+}
+
+/// A model as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ModelView {
+    pub version: i32,
+    pub trained_at: DateTime<Utc>,
+    /// The matters it learned were resolved in `[resolved_from, resolved_to)`.
+    pub resolved_from: DateTime<Utc>,
+    pub resolved_to: DateTime<Utc>,
+    pub matters: u64,
+}
+
+impl From<&Trained> for ModelView {
+    fn from(t: &Trained) -> Self {
+        Self {
+            version: t.version,
+            trained_at: t.trained_at,
+            resolved_from: t.resolved_from,
+            resolved_to: t.resolved_to,
+            matters: t.counts.matters(),
+        }
+    }
+}
+
+/// The model in use, shared by the service's handlers; replaced whole by each training.
+#[derive(Debug, Clone, Default)]
+pub struct Suggester {
+    current: Arc<RwLock<Option<Arc<Trained>>>>,
+}
+
+impl Suggester {
+    /// The model in use, if one was trained since the service started.
+    pub fn current(&self) -> Option<Arc<Trained>> {
+        self.current.read().map(|m| m.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Learns the matters resolved in the [`WINDOW_DAYS`] before `now`, numbers the model and
+    /// puts it in use.
+    pub async fn train(&self, db: &Db, now: DateTime<Utc>) -> Result<Arc<Trained>, DbError> {
+        let from = now - Duration::days(WINDOW_DAYS);
+        let (f, t) = (from.naive_utc(), now.naive_utc());
+        let resolved = db.read(move |c| history::resolved_between(c, f, t).map_err(DbError::from)).await?;
+        let counts = tokio::task::spawn_blocking(move || {
+            let mut counts = Counts::default();
+            for r in &resolved {
+                counts.add(&r.example);
+            }
+            counts
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(format!("training failed: {e}")))?;
+        let matters = counts.matters() as i64;
+        let version = db
+            .write(move |c| {
+                let last: Option<i32> =
+                    suggester_models::table.select(diesel::dsl::max(suggester_models::version)).first(c)?;
+                let version = last.unwrap_or(0) + 1;
+                diesel::insert_into(suggester_models::table)
+                    .values((
+                        suggester_models::version.eq(version),
+                        suggester_models::trained_at.eq(now.naive_utc()),
+                        suggester_models::resolved_from.eq(f),
+                        suggester_models::resolved_to.eq(t),
+                        suggester_models::matters.eq(matters),
+                    ))
+                    .execute(c)?;
+                Ok::<_, DbError>(version)
+            })
+            .await?;
+        let trained = Arc::new(Trained { version, trained_at: now, resolved_from: from, resolved_to: now, counts });
+        match self.current.write() {
+            Ok(mut m) => *m = Some(trained.clone()),
+            Err(poisoned) => *poisoned.into_inner() = Some(trained.clone()),
+        }
+        tracing::info!(version, matters, "unit suggester trained");
+        Ok(trained)
+    }
+}
