@@ -105,6 +105,7 @@ impl Sandbox {
                 calendar_file: None,
                 policy_file: None,
                 scan_interval_seconds: 3600,
+                suggester_retrain_hours: 24,
             },
             evaluation: EvaluationConfig {
                 listen: local,
