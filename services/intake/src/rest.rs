@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use caseflow_runtime::Problem;
 use caseflow_runtime::auth::KeyStore;
 use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
-use caseflow_runtime::{FieldViolation, Problem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -338,23 +338,7 @@ struct PeriodQuery {
 }
 
 fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), Problem> {
-    let mut errors = Vec::new();
-    let mut parse = |name: &str, v: &Option<String>| match v.as_deref().map(DateTime::parse_from_rfc3339) {
-        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
-        Some(Err(_)) => {
-            errors.push(FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
-            None
-        }
-        None => {
-            errors.push(FieldViolation::new(name, "is required (RFC 3339)"));
-            None
-        }
-    };
-    let (from, to) = (parse("from", &q.from), parse("to", &q.to));
-    match (from, to) {
-        (Some(f), Some(t)) if errors.is_empty() => Ok((f, t)),
-        _ => Err(Problem::invalid(errors)),
-    }
+    caseflow_runtime::time::period(q.from.as_deref(), q.to.as_deref()).map_err(Problem::invalid)
 }
 
 /// Persons with two or more cases in the period, most first; names masked.

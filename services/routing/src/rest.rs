@@ -5,11 +5,9 @@ use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use caseflow_runtime::FieldViolation;
 use caseflow_runtime::auth::KeyStore;
 use caseflow_runtime::rest::ApiContract;
 use caseflow_runtime::rest::{ApiJson, ApiQuery, Authenticated};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
@@ -393,26 +391,6 @@ struct PeriodQuery {
     to: Option<String>,
 }
 
-fn period(q: &PeriodQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), RoutingError> {
-    let mut errors = Vec::new();
-    let mut parse = |name: &str, v: &Option<String>| match v.as_deref().map(DateTime::parse_from_rfc3339) {
-        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
-        Some(Err(_)) => {
-            errors.push(FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
-            None
-        }
-        None => {
-            errors.push(FieldViolation::new(name, "is required (RFC 3339)"));
-            None
-        }
-    };
-    let (from, to) = (parse("from", &q.from), parse("to", &q.to));
-    match (from, to) {
-        (Some(f), Some(t)) if errors.is_empty() => Ok((f, t)),
-        _ => Err(RoutingError::Invalid(errors)),
-    }
-}
-
 /// First-assignment accuracy for the matters received in a period: how often the platform's
 /// choice, the catalog's, the first dispatch and the suggester (trained for each matter only on
 /// matters resolved before it arrived) chose the unit that finally resolved it.
@@ -426,7 +404,8 @@ async fn suggester_accuracy(
     Authenticated(p): A,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> Res<AccuracyReport> {
-    let (from, to) = period(&q)?;
+    let (from, to) =
+        caseflow_runtime::time::period(q.from.as_deref(), q.to.as_deref()).map_err(RoutingError::Invalid)?;
     Ok(Json(s.routing.suggester_accuracy(&p, from, to).await?))
 }
 

@@ -22,6 +22,32 @@ pub fn from_stored(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
 
+/// Reads a period's `from` and `to` query parameters (RFC 3339 with an offset, both required),
+/// naming each one that is missing or unreadable.
+pub fn period(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Vec<crate::FieldViolation>> {
+    let mut errors = Vec::new();
+    let mut parse = |name: &str, v: Option<&str>| match v.map(DateTime::parse_from_rfc3339) {
+        Some(Ok(t)) => Some(t.with_timezone(&Utc)),
+        Some(Err(_)) => {
+            errors
+                .push(crate::FieldViolation::new(name, "must be RFC 3339 with offset, e.g. 2020-01-01T00:00:00+08:00"));
+            None
+        }
+        None => {
+            errors.push(crate::FieldViolation::new(name, "is required (RFC 3339)"));
+            None
+        }
+    };
+    let (from, to) = (parse("from", from), parse("to", to));
+    match (from, to) {
+        (Some(f), Some(t)) if errors.is_empty() => Ok((f, t)),
+        _ => Err(errors),
+    }
+}
+
 /// The span of time a record may carry: nothing before the district's first records, nothing
 /// after now (plus a little clock skew). Every time a caller states, live or imported, and every
 /// report period, is checked against it, so a typing error (1900, 2099) is refused by name
