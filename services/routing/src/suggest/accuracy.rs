@@ -37,16 +37,15 @@ fn percent(right: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { (right as f64 * 1000.0 / of as f64).round() / 10.0 }
 }
 
-/// Measures `arrivals` (by receipt) against `training` (by resolution, starting at least
-/// `window` before the first arrival): each arrival is ranked by a model that has learned
-/// exactly the matters resolved in `[received - window, received)`.
+/// Measures `arrivals` (in order of receipt, as `history` reads them) against `training` (in
+/// order of resolution, starting at least `window` before the first arrival): each arrival is
+/// ranked by a model that has learned exactly the matters resolved in
+/// `[received - window, received)`.
 pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) -> Figures {
     let mut counts = Counts::default();
     let (mut learned, mut forgotten) = (0usize, 0usize);
     let mut tallies = [(0u64, 0u64); 5];
     let mut measured = 0u64;
-    let mut arrivals: Vec<&Arrival> = arrivals.iter().collect();
-    arrivals.sort_by_key(|a| a.received_at);
     for a in arrivals {
         let Some(resolver) = a.resolver() else { continue };
         let now: NaiveDateTime = a.received_at;
@@ -63,7 +62,7 @@ pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) ->
         let choices: [Option<bool>; 5] = [
             a.named.as_deref().map(|u| u == resolver),
             a.catalog.as_deref().map(|u| u == resolver),
-            a.first.as_deref().map(|u| u == resolver),
+            Some(a.first == resolver),
             ranked.first().map(|r| r.unit == resolver),
             (!ranked.is_empty()).then(|| ranked.iter().any(|r| r.unit == resolver)),
         ];
@@ -87,5 +86,64 @@ pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) ->
                 percent: percent(right, measured),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suggest::model::Example;
+
+    fn at(day: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2020, 1, day).and_then(|d| d.and_hms_opt(9, 0, 0)).expect("day")
+    }
+
+    fn fume(unit: &str) -> Example {
+        Example {
+            category: "urban_management.cooking_fume".into(),
+            sub_district: "kaiyuan".into(),
+            source: "hotline".into(),
+            kind: "complaint".into(),
+            summary: "烧烤店油烟扰民".into(),
+            unit: unit.into(),
+        }
+    }
+
+    fn resolved(day: u32, unit: &str) -> Resolved {
+        Resolved { matter_id: format!("m-{day}"), resolved_at: at(day), example: fume(unit) }
+    }
+
+    fn arrival(day: u32) -> Arrival {
+        Arrival {
+            matter_id: format!("a-{day}"),
+            received_at: at(day),
+            example: fume("chengguan"),
+            named: None,
+            catalog: None,
+            first: "shichangjianguan".into(),
+        }
+    }
+
+    fn suggester(f: &Figures) -> (u64, u64) {
+        let m = f.methods.iter().find(|m| m.method == "suggester_top1").expect("top1");
+        (m.answered, m.right)
+    }
+
+    #[test]
+    fn a_matter_is_judged_only_by_what_was_resolved_before_it_arrived_within_the_window() {
+        let training = [resolved(5, "chengguan"), resolved(20, "shengtaihuanjing")];
+        // On the 10th only the 5th's resolution is known; on the 3rd nothing is.
+        let f = measure(&training, &[arrival(3), arrival(10)], Duration::days(365));
+        assert_eq!(f.measured, 2);
+        assert_eq!(suggester(&f), (1, 1), "the 3rd knows nothing; the 10th learned the 5th");
+        // On the 25th, with a 10-day window, the 5th is forgotten and only the 20th remains.
+        let f = measure(&training, &[arrival(25)], Duration::days(10));
+        assert_eq!(suggester(&f), (1, 0), "only the 20th's resolver (the wrong unit) is in the window");
+        let f = measure(&training, &[arrival(25)], Duration::days(365));
+        assert_eq!(f.methods.iter().find(|m| m.method == "suggester_top3").map(|m| m.right), Some(1));
+        assert_eq!(
+            f.methods.iter().find(|m| m.method == "first_dispatch").map(|m| (m.answered, m.right)),
+            Some((1, 0))
+        );
     }
 }

@@ -29,8 +29,8 @@ pub struct Arrival {
     pub example: Example,
     pub named: Option<String>,
     pub catalog: Option<String>,
-    /// The unit of its first lead dispatch (none while it waits in triage).
-    pub first: Option<String>,
+    /// The unit of its first lead dispatch (a matter still in triage has none and is not read).
+    pub first: String,
 }
 
 impl Arrival {
@@ -39,10 +39,43 @@ impl Arrival {
     }
 }
 
-type Row = (String, String, String, String, String, String, String, i32, String, Option<NaiveDateTime>);
+/// One lead dispatch of a matter, with the matter.
+#[derive(Debug, Queryable)]
+struct Row {
+    matter_id: String,
+    category: String,
+    sub_district: String,
+    source: String,
+    kind: String,
+    summary: String,
+    state: String,
+    received_at: NaiveDateTime,
+    named_unit: Option<String>,
+    catalog_unit: Option<String>,
+    unit: String,
+    resolved_at: Option<NaiveDateTime>,
+}
 
-/// Matters received in `[from, to)` with their lead dispatches, or (`resolved_in`) the lead
-/// dispatches resolved in it: one row per lead dispatch.
+impl Row {
+    fn example(&self, unit: String) -> Example {
+        Example {
+            category: self.category.clone(),
+            sub_district: self.sub_district.clone(),
+            source: self.source.clone(),
+            kind: self.kind.clone(),
+            summary: self.summary.clone(),
+            unit,
+        }
+    }
+
+    /// This dispatch resolved the matter, and the matter stands resolved.
+    fn resolved_it(&self) -> bool {
+        self.state == "resolved" && self.resolved_at.is_some()
+    }
+}
+
+/// Matters received in `[from, to)` with their lead dispatches by assignment, or
+/// (`resolved_in`) the lead dispatches resolved in it by that moment: one row per lead dispatch.
 fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_in: bool) -> QueryResult<Vec<Row>> {
     let joined = dispatches::table
         .inner_join(routing_matters::table.on(routing_matters::matter_id.eq(dispatches::matter_id)))
@@ -55,7 +88,9 @@ fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_
             routing_matters::kind,
             routing_matters::summary,
             routing_matters::state,
-            dispatches::assignment,
+            routing_matters::case_received_at,
+            routing_matters::named_unit,
+            routing_matters::catalog_unit,
             dispatches::unit,
             dispatches::resolved_at,
         ))
@@ -71,19 +106,8 @@ fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_
         joined
             .filter(routing_matters::case_received_at.ge(from))
             .filter(routing_matters::case_received_at.lt(to))
-            .order((routing_matters::matter_id, dispatches::assignment))
+            .order((routing_matters::case_received_at, routing_matters::matter_id, dispatches::assignment))
             .load(c)
-    }
-}
-
-fn example(row: &Row, unit: String) -> Example {
-    Example {
-        category: row.1.clone(),
-        sub_district: row.2.clone(),
-        source: row.3.clone(),
-        kind: row.4.clone(),
-        summary: row.5.clone(),
-        unit,
     }
 }
 
@@ -93,61 +117,40 @@ pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
     let rows = rows(c, from, to, true)?;
     let mut last: HashMap<&str, usize> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
-        last.insert(row.0.as_str(), i);
+        last.insert(row.matter_id.as_str(), i);
     }
-    let mut out: Vec<Resolved> = rows
+    // The rows come by resolution: keeping each matter's last keeps that order.
+    Ok(rows
         .iter()
         .enumerate()
-        .filter(|(i, row)| last.get(row.0.as_str()) == Some(i))
+        .filter(|(i, row)| last.get(row.matter_id.as_str()) == Some(i))
         .filter_map(|(_, row)| {
-            Some(Resolved { matter_id: row.0.clone(), resolved_at: row.9?, example: example(row, row.8.clone()) })
+            Some(Resolved {
+                matter_id: row.matter_id.clone(),
+                resolved_at: row.resolved_at?,
+                example: row.example(row.unit.clone()),
+            })
         })
-        .collect();
-    out.sort_by(|a, b| a.resolved_at.cmp(&b.resolved_at).then_with(|| a.matter_id.cmp(&b.matter_id)));
-    Ok(out)
+        .collect())
 }
 
 /// The matters received in `[from, to)`, by the moment of receipt.
 pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Arrival>> {
-    let rows = rows(c, from, to, false)?;
-    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    let mut choices: HashMap<String, (NaiveDateTime, Option<String>, Option<String>)> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let found: Vec<(String, NaiveDateTime, Option<String>, Option<String>)> = routing_matters::table
-            .filter(routing_matters::matter_id.eq_any(chunk))
-            .select((
-                routing_matters::matter_id,
-                routing_matters::case_received_at,
-                routing_matters::named_unit,
-                routing_matters::catalog_unit,
-            ))
-            .load(c)?;
-        choices.extend(found.into_iter().map(|(id, at, named, catalog)| (id, (at, named, catalog))));
-    }
     let mut out: Vec<Arrival> = Vec::new();
-    for row in &rows {
-        let resolved = row.6 == "resolved";
-        match out.last_mut().filter(|a| a.matter_id == row.0) {
-            Some(a) => {
-                // Rows of a matter come by assignment: the last resolved lead is its resolver.
-                if resolved && row.9.is_some() {
-                    a.example.unit = row.8.clone();
-                }
-            }
-            None => {
-                let Some((received_at, named, catalog)) = choices.get(&row.0).cloned() else { continue };
-                let unit = if resolved && row.9.is_some() { row.8.clone() } else { String::new() };
-                out.push(Arrival {
-                    matter_id: row.0.clone(),
-                    received_at,
-                    example: example(row, unit),
-                    named,
-                    catalog,
-                    first: Some(row.8.clone()),
-                });
-            }
+    for row in rows(c, from, to, false)? {
+        match out.last_mut().filter(|a| a.matter_id == row.matter_id) {
+            // A matter's rows come by assignment: the last that resolved it is its resolver.
+            Some(a) if row.resolved_it() => a.example.unit = row.unit.clone(),
+            Some(_) => {}
+            None => out.push(Arrival {
+                example: row.example(if row.resolved_it() { row.unit.clone() } else { String::new() }),
+                first: row.unit.clone(),
+                matter_id: row.matter_id,
+                received_at: row.received_at,
+                named: row.named_unit,
+                catalog: row.catalog_unit,
+            }),
         }
     }
-    out.sort_by(|a, b| a.received_at.cmp(&b.received_at).then_with(|| a.matter_id.cmp(&b.matter_id)));
     Ok(out)
 }
