@@ -79,7 +79,8 @@ pub struct RoutingConfig {
     #[serde(default = "default_scan_seconds")]
     pub scan_interval_seconds: u64,
     /// How often the unit suggester retrains from the matters resolved in the last year, in
-    /// hours (it also trains at start and on `POST /v1/suggester/training`).
+    /// hours (the first model is trained when first asked for, and a new one on
+    /// `POST /v1/suggester/training`).
     #[serde(default = "default_suggester_hours")]
     pub suggester_retrain_hours: u64,
 }

@@ -13,7 +13,7 @@ use crate::error::RoutingError;
 use crate::service::{DISPATCHERS, Routing};
 use crate::suggest::accuracy::{self, Figures};
 use crate::suggest::features::Traits;
-use crate::suggest::{ModelView, Trained, WINDOW_DAYS, history};
+use crate::suggest::{ModelView, WINDOW_DAYS, history};
 
 const ACCURACY_READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice];
 
@@ -61,19 +61,12 @@ pub struct AccuracyReport {
 }
 
 impl Routing {
-    async fn model(&self) -> Result<std::sync::Arc<Trained>, RoutingError> {
-        match self.suggester.current() {
-            Some(m) => Ok(m),
-            None => Ok(self.suggester.train(&self.db, self.clock.now()).await?),
-        }
-    }
-
     /// The units history ranks first for a matter (a dispatcher's triage).
     pub async fn suggestions(&self, p: &Principal, matter_id: &str) -> Result<Suggestions, RoutingError> {
         p.require("read suggestions", DISPATCHERS)?;
         let id = matter_id.to_owned();
         let matter = self.db.read(move |c| load_matter(c, &id)).await?;
-        let model = self.model().await?;
+        let model = self.suggester.current_or_train(&self.db, self.clock.now()).await?;
         let traits = Traits {
             category: &matter.category,
             sub_district: &matter.sub_district,
@@ -117,7 +110,7 @@ impl Routing {
     /// The model in use (trained now if none was since the service started).
     pub async fn suggester_model(&self, p: &Principal) -> Result<ModelView, RoutingError> {
         p.require("read the suggester's model", ACCURACY_READERS)?;
-        Ok(ModelView::from(self.model().await?.as_ref()))
+        Ok(ModelView::from(self.suggester.current_or_train(&self.db, self.clock.now()).await?.as_ref()))
     }
 
     /// Trains a new model from the routing log now and puts it in use.
@@ -126,15 +119,15 @@ impl Routing {
         Ok(ModelView::from(self.suggester.train(&self.db, self.clock.now()).await?.as_ref()))
     }
 
-    /// Retrains every `every` until `stop` (the first time at once).
+    /// Retrains every `every` until `stop`; the first model is trained when first asked for.
     pub async fn run_suggester_training(self, every: Duration, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.suggester.train(&self.db, self.clock.now()).await {
-                tracing::warn!(error = %e, "unit suggester training failed; retrying at the next round");
-            }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = self.suggester.train(&self.db, self.clock.now()).await {
+                tracing::warn!(error = %e, "unit suggester training failed; retrying at the next round");
             }
         }
     }

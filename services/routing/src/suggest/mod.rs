@@ -77,6 +77,8 @@ impl From<&Trained> for ModelView {
 #[derive(Debug, Clone, Default)]
 pub struct Suggester {
     current: Arc<RwLock<Option<Arc<Trained>>>>,
+    /// One training at a time: the first suggestions asked for together share one.
+    training: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Suggester {
@@ -88,6 +90,24 @@ impl Suggester {
     /// Learns the matters resolved in the [`WINDOW_DAYS`] before `now`, numbers the model and
     /// puts it in use.
     pub async fn train(&self, db: &Db, now: DateTime<Utc>) -> Result<Arc<Trained>, DbError> {
+        let _one = self.training.lock().await;
+        self.train_alone(db, now).await
+    }
+
+    /// The model in use, trained first when there is none yet (the service trains on first
+    /// use rather than at start, where reading a year of matters would delay every start).
+    pub async fn current_or_train(&self, db: &Db, now: DateTime<Utc>) -> Result<Arc<Trained>, DbError> {
+        if let Some(m) = self.current() {
+            return Ok(m);
+        }
+        let _one = self.training.lock().await;
+        match self.current() {
+            Some(m) => Ok(m),
+            None => self.train_alone(db, now).await,
+        }
+    }
+
+    async fn train_alone(&self, db: &Db, now: DateTime<Utc>) -> Result<Arc<Trained>, DbError> {
         let from = now - Duration::days(WINDOW_DAYS);
         let (f, t) = (from.naive_utc(), now.naive_utc());
         let resolved = db.read(move |c| history::resolved_between(c, f, t).map_err(DbError::from)).await?;
