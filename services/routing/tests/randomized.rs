@@ -9,24 +9,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
 use caseflow_proto::v1 as pb;
-use caseflow_routing::calendar::Calendar;
-use caseflow_routing::catalog::Catalog;
+use caseflow_routing::Routing;
 use caseflow_routing::dispatching::Rules;
 use caseflow_routing::inputs::{Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice};
-use caseflow_routing::intake_events::IntakeEvents;
 use caseflow_routing::lifecycle::ContactRecord;
-use caseflow_routing::policy::RoutingPolicy;
-use caseflow_routing::registry::Registry;
-use caseflow_routing::{MIGRATIONS, Routing};
 use caseflow_runtime::clock::{ManualClock, SharedClock};
-use caseflow_runtime::consumer::{ApplyError, EventHandler};
 use caseflow_runtime::db::{AnyConnection, Db, DbError};
 use caseflow_runtime::testing::TestDatabase;
 use caseflow_runtime::{Principal, Role, event_log, time};
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use prost::Message as _;
 
 const SEQUENCES: usize = 10_000;
 const MATTERS: usize = 120;
@@ -65,8 +60,6 @@ fn dispatcher(n: usize) -> Principal {
 }
 
 async fn seed(db: &Db, rules: Arc<Rules>, clock: SharedClock, matters: usize) {
-    let handler = IntakeEvents { rules, clock };
-    let handler = Arc::new(handler);
     for i in 0..matters {
         let case = pb::CaseReceived {
             case_id: format!("case-{i:04}"),
@@ -85,21 +78,7 @@ async fn seed(db: &Db, rules: Arc<Rules>, clock: SharedClock, matters: usize) {
             }],
             ..Default::default()
         };
-        let envelope = pb::EventEnvelope {
-            position: i64::try_from(i + 1).unwrap_or_default(),
-            event_type: "caseflow.v1.IntakeEvent".into(),
-            payload: pb::IntakeEvent { kind: Some(pb::intake_event::Kind::CaseReceived(case)) }.encode_to_vec(),
-            ..Default::default()
-        };
-        let h = handler.clone();
-        db.write(move |c: &mut AnyConnection| {
-            h.apply(c, &envelope).map_err(|e| match e {
-                ApplyError::Db(e) => e,
-                other => DbError::Unavailable(other.to_string()),
-            })
-        })
-        .await
-        .expect("seeded");
+        common::receive(db, &rules, &clock, i64::try_from(i + 1).unwrap_or_default(), case).await;
     }
 }
 
@@ -293,17 +272,7 @@ async fn ten_thousand_random_sequences_keep_every_rule() {
 /// A migrated routing database with `matters` matters dispatched (`case-NNNN-m1`, to the units
 /// in turn), and the service over it.
 async fn start(test_db: &TestDatabase, matters: usize) -> (Db, Arc<Rules>, Routing) {
-    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await.expect("database");
-    let rules = Arc::new(Rules {
-        registry: Registry::load(None).expect("registry"),
-        catalog: Catalog::load(None).expect("catalog"),
-        calendar: Calendar::load(None).expect("calendar"),
-        policy: RoutingPolicy::load(None).expect("policy"),
-    });
-    {
-        let rules = rules.clone();
-        db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await.expect("registry synced");
-    }
+    let (db, rules) = common::open(test_db).await;
     let clock: SharedClock = Arc::new(ManualClock::new(now()));
     seed(&db, rules.clone(), clock.clone(), matters).await;
     let routing = Routing::new(db.clone(), clock, rules.clone());

@@ -3,24 +3,21 @@
 //! the catalog does; its accuracy figures equal a recount; its suggestions carry their evidence
 //! and the model's version.
 
+mod common;
+
 use std::sync::Arc;
 
 use caseflow_proto::v1 as pb;
-use caseflow_routing::calendar::Calendar;
-use caseflow_routing::catalog::Catalog;
+use caseflow_routing::Routing;
+use caseflow_routing::catalog::MatterFacts;
 use caseflow_routing::dispatching::Rules;
+use caseflow_routing::error::RoutingError;
 use caseflow_routing::inputs::{LandInput, ReviewInput, TextInput, UnitChoice};
-use caseflow_routing::intake_events::IntakeEvents;
-use caseflow_routing::policy::RoutingPolicy;
-use caseflow_routing::registry::Registry;
-use caseflow_routing::{MIGRATIONS, Routing};
 use caseflow_runtime::clock::{Clock as _, ManualClock, SharedClock};
-use caseflow_runtime::consumer::{ApplyError, EventHandler};
-use caseflow_runtime::db::{AnyConnection, Db, DbError};
+use caseflow_runtime::db::Db;
 use caseflow_runtime::testing::TestDatabase;
-use caseflow_runtime::{Principal, Role, event_log, time};
+use caseflow_runtime::{Principal, Problem, Role, time};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use prost::Message as _;
 
 fn dispatcher() -> Principal {
     Principal { name: "dispatcher".into(), role: Role::Dispatcher, unit: None }
@@ -73,7 +70,6 @@ fn start() -> DateTime<Utc> {
 }
 
 async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, n: usize, kind: &Kind, at: DateTime<Utc>) {
-    let handler = Arc::new(IntakeEvents { rules: rules.clone(), clock: clock.clone() });
     let case = pb::CaseReceived {
         case_id: format!("case-{n:04}"),
         source: pb::CaseSource::Hotline as i32,
@@ -91,20 +87,7 @@ async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, n: usize, kin
         }],
         ..Default::default()
     };
-    let envelope = pb::EventEnvelope {
-        position: i64::try_from(n + 1).unwrap_or_default(),
-        event_type: "caseflow.v1.IntakeEvent".into(),
-        payload: pb::IntakeEvent { kind: Some(pb::intake_event::Kind::CaseReceived(case)) }.encode_to_vec(),
-        ..Default::default()
-    };
-    db.write(move |c: &mut AnyConnection| {
-        handler.apply(c, &envelope).map_err(|e| match e {
-            ApplyError::Db(e) => e,
-            other => DbError::Unavailable(other.to_string()),
-        })
-    })
-    .await
-    .expect("received");
+    common::receive(db, rules, clock, i64::try_from(n + 1).unwrap_or_default(), case).await;
 }
 
 /// Sends the matter on to its resolver when the platform named another unit, and resolves it.
@@ -140,17 +123,7 @@ async fn resolve(routing: &Routing, clock: &ManualClock, n: usize, kind: &Kind) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_recount() {
     let test_db = TestDatabase::new("suggester");
-    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await.expect("database");
-    let rules = Arc::new(Rules {
-        registry: Registry::load(None).expect("registry"),
-        catalog: Catalog::load(None).expect("catalog"),
-        calendar: Calendar::load(None).expect("calendar"),
-        policy: RoutingPolicy::load(None).expect("policy"),
-    });
-    {
-        let rules = rules.clone();
-        db.write(move |c| rules.registry.sync(c).map_err(DbError::from)).await.expect("registry synced");
-    }
+    let (db, rules) = common::open(&test_db).await;
     let manual = Arc::new(ManualClock::new(start()));
     let clock: SharedClock = manual.clone();
     let routing = Routing::new(db.clone(), clock.clone(), rules.clone());
@@ -181,13 +154,29 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
 
     // The recount: the platform names the resolver only for the measured-excess kind; the
     // catalog names 生态环境 for noise and no single owner for fume.
-    let recount = |choose: &dyn Fn(&Kind) -> Option<&'static str>| {
-        (0..future).filter(|i| choose(&KINDS[i % KINDS.len()]) == Some(KINDS[i % KINDS.len()].resolver)).count() as u64
+    let recount = |choose: &dyn Fn(&Kind) -> Option<String>| {
+        (0..future)
+            .filter(|i| choose(&KINDS[i % KINDS.len()]) == Some(KINDS[i % KINDS.len()].resolver.to_owned()))
+            .count() as u64
     };
-    assert_eq!(method("platform").right, recount(&|k| Some(k.named)));
-    assert_eq!(method("first_dispatch").right, recount(&|k| Some(k.named)));
+    assert_eq!(method("platform").right, recount(&|k| Some(k.named.to_owned())));
+    assert_eq!(method("first_dispatch").right, recount(&|k| Some(k.named.to_owned())));
     let catalog = method("catalog");
-    assert!(catalog.right < future as u64 / 2, "the catalog misses the sub-district's noise: {catalog:?}");
+    let catalog_unit = |k: &Kind| {
+        let facts = MatterFacts {
+            category: k.category,
+            summary: k.summary,
+            sub_district: k.sub_district,
+            on: from.date_naive(),
+        };
+        rules.catalog.responsible(&facts).map(|e| e.unit.clone())
+    };
+    assert_eq!(catalog.right, recount(&catalog_unit), "{catalog:?}");
+    assert_eq!(
+        catalog.answered,
+        (0..future).filter(|i| catalog_unit(&KINDS[i % KINDS.len()]).is_some()).count() as u64
+    );
+    assert_eq!(method("platform").answered, future as u64, "the platform named a unit every time");
     // Learned from the past only, the suggester knows each kind's resolver.
     let top1 = method("suggester_top1");
     assert_eq!(top1.right, future as u64, "{report:?}");
@@ -212,6 +201,13 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
 
     // Only dispatchers (and the office, for the figures) may ask.
     let clerk = handler("chengguan");
-    assert!(routing.suggestions(&clerk, &format!("case-{n:04}-m1")).await.is_err());
-    assert!(routing.suggester_accuracy(&dispatcher(), to, from).await.is_err(), "an empty period is refused");
+    let refused = routing.suggestions(&clerk, &format!("case-{n:04}-m1")).await.expect_err("a unit's clerk");
+    assert_eq!(Problem::from(refused).rule.as_deref(), Some("auth.role"));
+    match routing.suggester_accuracy(&dispatcher(), to, from).await {
+        Err(RoutingError::Invalid(v)) => {
+            assert_eq!(v.len(), 1);
+            assert_eq!((v[0].field.as_str(), v[0].description.as_str()), ("to", "must be after `from`"));
+        }
+        other => panic!("a period that ends before it starts is refused by name: {other:?}"),
+    }
 }
