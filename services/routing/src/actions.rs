@@ -17,6 +17,7 @@ use crate::error::RoutingError;
 use crate::inputs::{
     Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice, UnitSuccession,
 };
+use crate::intake_events::with_field;
 use crate::lifecycle::{self, Action, CONTACT_METHODS, ReturnFacts, State};
 use crate::record::{Change, record};
 use crate::service::{DISPATCHERS, DispatchView, Routing, view};
@@ -24,6 +25,8 @@ use crate::store::{
     DispatchRow, ExtensionRow, MatterRow, ReturnRow, SupervisionRow, dispatches, extensions, return_requests,
     supervisions, units,
 };
+use crate::suggest::advice::{self, HistoryNote};
+use crate::suggest::features::Traits;
 
 const REHANDLE_REQUESTERS: &[Role] = &[Role::Service, Role::Dispatcher, Role::Admin];
 const UNIT_ADMINS: &[Role] = &[Role::Admin];
@@ -59,6 +62,9 @@ pub struct ReturnView {
     pub days_cost: Option<f64>,
     /// After an approval: the dispatch the matter went to.
     pub next_dispatch: Option<DispatchView>,
+    /// What history said of the proposed unit when the return was asked (from the suggester's
+    /// model then in use; absent before any model was trained or when no unit was proposed).
+    pub proposed_unit_history: Option<HistoryNote>,
 }
 
 fn return_view(r: &ReturnRow, next: Option<DispatchView>) -> ReturnView {
@@ -75,6 +81,7 @@ fn return_view(r: &ReturnRow, next: Option<DispatchView>) -> ReturnView {
         wrongful: r.wrongful,
         days_cost: r.days_cost,
         next_dispatch: next,
+        proposed_unit_history: r.proposed_history.as_deref().and_then(|h| serde_json::from_str(h).ok()),
     }
 }
 
@@ -175,6 +182,7 @@ impl Routing {
     ) -> Result<ReturnView, RoutingError> {
         let (rules, now, principal, id) = (self.rules.clone(), self.clock.now(), p.clone(), dispatch_id.to_owned());
         let return_id = caseflow_runtime::idempotency::record_id("return");
+        let model = self.suggester.current();
         let outcome = self
             .db
             .write(move |c| -> Result<Outcome<ReturnView>, RoutingError> {
@@ -249,8 +257,24 @@ impl Routing {
                     decision_reason: None,
                     wrongful: false,
                     days_cost: None,
+                    proposed_history: None,
                 };
-                let evidence_json = serde_json::json!({"basis": evidence.basis, "contact": serde_json::from_str::<serde_json::Value>(&evidence.contact).unwrap_or_default()}).to_string();
+                let mut evidence_json = serde_json::json!({"basis": evidence.basis, "contact": serde_json::from_str::<serde_json::Value>(&evidence.contact).unwrap_or_default()}).to_string();
+                // The dispatcher who decides sees what history says of the proposed unit.
+                let proposed = model.as_deref().filter(|_| !row.proposed_unit.is_empty()).map(|model| {
+                    let traits = Traits {
+                        category: &m.category,
+                        sub_district: &m.sub_district,
+                        source: &m.source,
+                        kind: &m.kind,
+                        summary: &m.summary,
+                    };
+                    advice::about(model, &traits, &rules.registry, &row.proposed_unit)
+                });
+                if let Some(note) = &proposed {
+                    row.proposed_history = serde_json::to_string(note).ok();
+                    evidence_json = with_field(&evidence_json, "proposed_unit_history", note);
+                }
                 record(
                     c,
                     now,
@@ -265,6 +289,7 @@ impl Routing {
                         evidence: evidence_json,
                         return_id: row.id.clone(),
                         proposed_unit: row.proposed_unit.clone(),
+                        suggester: proposed.as_ref().map(HistoryNote::to_proto),
                         ..Change::default()
                     },
                 )?;

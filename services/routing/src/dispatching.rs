@@ -185,7 +185,14 @@ pub fn open_dispatch(
     }
     diesel::insert_into(dispatches::table).values(&row).execute_native(c)?;
     save_matter(c, matter)?;
-    record_opened(c, matter, &row, via, actor, reason, evidence, now)?;
+    record_opened(
+        c,
+        matter,
+        &row,
+        via,
+        Change { actor: actor.to_owned(), reason, evidence, ..Change::default() },
+        now,
+    )?;
     Ok(row)
 }
 
@@ -268,6 +275,7 @@ pub fn plan_dispatch(
         closed_at: None,
         version: 1,
         scan_at: None,
+        history_warning: None,
     };
     if via == Via::Designation {
         // A designated unit cannot return: its window is closed from the start.
@@ -279,33 +287,18 @@ pub fn plan_dispatch(
     Ok(row)
 }
 
-/// Records the opening of `row` (a new dispatch: its history starts here).
-#[allow(clippy::too_many_arguments)]
+/// Records the opening of `row` (a new dispatch: its history starts here), by `change`'s actor
+/// for its reason and with its evidence.
 pub fn record_opened(
     c: &mut AnyConnection,
     matter: &MatterRow,
     row: &DispatchRow,
     via: Via,
-    actor: &str,
-    reason: String,
-    evidence: String,
+    change: Change,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    record(
-        c,
-        now,
-        matter,
-        Some(row),
-        Change {
-            action: via.action(),
-            from: String::new(),
-            to: State::Dispatched.as_str().into(),
-            actor: actor.to_owned(),
-            reason,
-            evidence,
-            ..Change::default()
-        },
-    )
+    let change = Change { action: via.action(), from: String::new(), to: State::Dispatched.as_str().into(), ..change };
+    record(c, now, matter, Some(row), change)
 }
 
 /// Closes an open dispatch as `state` (returned, transferred, superseded), recording how long

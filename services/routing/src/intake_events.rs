@@ -18,12 +18,18 @@ use crate::dispatching::{History, Rules, Via, class, plan_dispatch, record_opene
 use crate::error::RoutingError;
 use crate::record::{Change, record};
 use crate::store::{MatterRow, dispatches, routing_matters};
+use crate::suggest::Suggester;
+use crate::suggest::advice;
+use crate::suggest::features::Traits;
 
 pub const SYSTEM: &str = "system:routing";
 
 pub struct IntakeEvents {
     pub rules: Arc<Rules>,
     pub clock: SharedClock,
+    /// The model in use, if one is trained: its word goes with a matter left in triage, and
+    /// with a dispatch to a unit that rarely resolved such matters. It never chooses the unit.
+    pub suggester: Suggester,
 }
 
 impl EventHandler for IntakeEvents {
@@ -149,15 +155,44 @@ impl IntakeEvents {
             if opened.is_some() {
                 matter.state = "open".into();
             }
+            let model = self.suggester.current();
+            let traits = Traits {
+                category: &matter.category,
+                sub_district: &matter.sub_district,
+                source: &matter.source,
+                kind: &matter.kind,
+                summary: &matter.summary,
+            };
             diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
-            if let Some((row, via, reason, evidence)) = opened {
+            if let Some((mut row, via, reason, evidence)) = opened {
+                // The platform's or the catalog's unit goes ahead; when history says it rarely
+                // resolves such matters, the dispatch carries the warning for the dispatcher.
+                let warning = model
+                    .as_deref()
+                    .map(|m| advice::about(m, &traits, &self.rules.registry, &row.unit))
+                    .filter(|note| note.warning.is_some());
+                let mut change = Change { actor: SYSTEM.into(), reason, evidence, ..Change::default() };
+                if let Some(note) = &warning {
+                    row.history_warning = serde_json::to_string(note).ok();
+                    change.evidence = with_field(&change.evidence, "history_warning", note);
+                    change.suggester = Some(note.to_proto());
+                }
                 diesel::insert_into(dispatches::table).values(&row).execute_native(conn)?;
-                record_opened(conn, &matter, &row, via, SYSTEM, reason, evidence, now)?;
+                record_opened(conn, &matter, &row, via, change, now)?;
             } else {
                 let mut reason = "no unit named and the catalog names no single owner; a dispatcher chooses".to_owned();
                 if !refusals.is_empty() {
                     reason = format!("{}; a dispatcher chooses", refusals.join("; "));
                 }
+                // The dispatcher who chooses sees what history ranks first, and so does the log.
+                let (evidence, suggester) = match model.as_deref() {
+                    Some(m) => {
+                        let ranked = advice::suggestions(m, &traits, &self.rules.registry, 3);
+                        let shown = serde_json::json!({"model_version": m.version, "suggestions": ranked});
+                        (with_field("", "suggester", &shown), Some(advice::triage_note(m.version, &ranked)))
+                    }
+                    None => (String::new(), None),
+                };
                 record(
                     conn,
                     now,
@@ -169,6 +204,8 @@ impl IntakeEvents {
                         to: "triage".into(),
                         actor: SYSTEM.into(),
                         reason,
+                        evidence,
+                        suggester,
                         ..Change::default()
                     },
                 )?;
@@ -177,4 +214,11 @@ impl IntakeEvents {
         tracing::info!(case_id = %case.case_id, matters = case.matters.len(), "case routed");
         Ok(())
     }
+}
+
+/// `evidence` (a JSON object, or empty) with `key` set to `value`.
+pub(crate) fn with_field(evidence: &str, key: &str, value: &impl serde::Serialize) -> String {
+    let mut object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(evidence).unwrap_or_default();
+    object.insert(key.to_owned(), serde_json::to_value(value).unwrap_or_default());
+    serde_json::Value::Object(object).to_string()
 }

@@ -140,6 +140,7 @@ pub async fn run(
     let log = event_log::start(&db, &shutdown, readiness.loops());
     log.observe(&metrics, &db);
     gauges::observe(&metrics, &db, ctx.clock.clone());
+    let routing = Routing::new(db.clone(), ctx.clock.clone(), rules.clone());
     let intake = ServiceChannel::new(&config.intake_url, &ctx.service_key)?;
     let consumer = consumer::spawn(
         readiness.loops(),
@@ -147,7 +148,11 @@ pub async fn run(
         db.clone(),
         ctx.clock.clone(),
         Subscription { service: "routing", checkpoint: "routing<-intake".into(), source: intake },
-        Arc::new(intake_events::IntakeEvents { rules: rules.clone(), clock: ctx.clock.clone() }),
+        Arc::new(intake_events::IntakeEvents {
+            rules: rules.clone(),
+            clock: ctx.clock.clone(),
+            suggester: routing.suggester().clone(),
+        }),
         shutdown.clone(),
     );
 
@@ -161,7 +166,6 @@ pub async fn run(
         Arc::new(evaluation_events::EvaluationEvents { clock: ctx.clock.clone() }),
         shutdown.clone(),
     );
-    let routing = Routing::new(db.clone(), ctx.clock.clone(), rules);
     let scanner = {
         let (routing, stop) = (routing.clone(), shutdown.clone());
         let interval = std::time::Duration::from_secs(config.scan_interval_seconds.max(1));

@@ -24,6 +24,8 @@ pub struct Change {
     pub proposed_unit: String,
     pub extension_days: i32,
     pub wrongful_returns: Vec<pb::WrongfulReturn>,
+    /// What the unit suggester said at this change, with its model's version.
+    pub suggester: Option<pb::SuggesterNote>,
 }
 
 fn ts(t: NaiveDateTime) -> Option<prost_types::Timestamp> {
@@ -86,6 +88,7 @@ pub fn record(
             wrongful_returns: change.wrongful_returns,
             acknowledged_at: dispatch.and_then(|d| d.acknowledged_at).and_then(ts),
             landed_at: dispatch.and_then(|d| d.landed_at).and_then(ts),
+            suggester: change.suggester,
         })),
     };
     event_log::append(c, now, &matter.case_id, &event)

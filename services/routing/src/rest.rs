@@ -24,7 +24,9 @@ use crate::scanner::ScanReport;
 use crate::service::{Deadlines, DispatchView, LogEntry, MatterView, NextDue, Routing};
 use crate::suggest::ModelView;
 use crate::suggest::accuracy::{Figures, MethodAccuracy};
-use crate::suggestions::{AccuracyReport, Suggestion, Suggestions};
+use crate::suggest::advice::{HistoryNote, Suggestion};
+use crate::suggest::contradictions::{Contradiction, ContradictionReport, Resolver};
+use crate::suggestions::{AccuracyReport, Suggestions};
 
 #[derive(Clone)]
 pub struct RestState {
@@ -48,6 +50,7 @@ pub fn router(state: RestState) -> Router {
         .route("/v1/units/{code}/succession", post(succeed_unit))
         .route("/v1/catalog", get(catalog))
         .route("/v1/catalog/overlaps", get(overlaps))
+        .route("/v1/catalog/contradictions", get(catalog_contradictions))
         .route("/v1/inbox", get(inbox))
         .route("/v1/cases/{case_id}/dispatches", get(case_dispatches))
         .route("/v1/cases/{case_id}/log", get(case_log))
@@ -391,6 +394,24 @@ struct PeriodQuery {
     to: Option<String>,
 }
 
+/// Catalog entries that history contradicts: the entry's unit handed on (returned or
+/// transferred) more than half of at least 5 matters received in the period that the entry
+/// gave it. Beside each, who resolved them.
+#[utoipa::path(
+    get, path = "/v1/catalog/contradictions", params(PeriodQuery),
+    responses((status = 200, body = ContradictionReport), (status = 401), (status = 403), (status = 422)),
+    security(("api_key" = []))
+)]
+async fn catalog_contradictions(
+    State(s): S,
+    Authenticated(p): A,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> Res<ContradictionReport> {
+    let (from, to) =
+        caseflow_runtime::time::period(q.from.as_deref(), q.to.as_deref()).map_err(RoutingError::Invalid)?;
+    Ok(Json(s.routing.catalog_contradictions(&p, from, to).await?))
+}
+
 /// First-assignment accuracy for the matters received in a period: how often the platform's
 /// choice, the catalog's, the first dispatch and the suggester (trained for each matter only on
 /// matters resolved before it arrived) chose the unit that finally resolved it.
@@ -416,12 +437,13 @@ async fn suggester_accuracy(
         units, succeed_unit, catalog, overlaps, inbox, case_dispatches, case_log, get_dispatch, acknowledge, land, reply,
         case_analysis, request_return, request_extension, review, resolve, transfer, supervise, rehandle, decide_return,
         decide_extension, designate, assign, add_assist, matter, matter_returns, run_scanner,
-        matter_suggestions, suggester_model, train_suggester, suggester_accuracy
+        matter_suggestions, suggester_model, train_suggester, suggester_accuracy, catalog_contradictions
     ),
     components(schemas(
         UnitEntry, UnitKind, UnitSuccession, Moved, MatterView, ScanReport, CatalogEntry, Overlap, DispatchView, Deadlines, NextDue, LogEntry,
         LandInput, LongText, ShortText, Designation, ReturnInput, ContactRecord, ExtensionInput, ReviewInput, Decision, UnitChoice, ReturnView, ExtensionView,
-        Suggestions, Suggestion, ModelView, AccuracyReport, Figures, MethodAccuracy
+        Suggestions, Suggestion, HistoryNote, ModelView, AccuracyReport, Figures, MethodAccuracy,
+        ContradictionReport, Contradiction, Resolver
     )),
     modifiers(&ApiContract)
 )]

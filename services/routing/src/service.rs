@@ -71,6 +71,9 @@ pub struct DispatchView {
     pub overdue_handling: bool,
     pub allowed_actions: Vec<String>,
     pub next_due: Option<NextDue>,
+    /// Set on a dispatch made at receipt to a unit that history says rarely resolves such
+    /// matters: what the suggester said, with its model's version, for the dispatcher to weigh.
+    pub history_warning: Option<crate::suggest::advice::HistoryNote>,
 }
 
 /// A matter as routing sees it: its clock, its state and its return history.
@@ -155,6 +158,7 @@ pub(crate) fn view(d: &DispatchRow, m: &MatterRow, now: DateTime<Utc>) -> Dispat
         overdue_handling: od.handling && state != State::Resolved,
         allowed_actions: lifecycle::allowed(state).into_iter().map(str::to_owned).collect(),
         next_due,
+        history_warning: d.history_warning.as_deref().and_then(|w| serde_json::from_str(w).ok()),
     }
 }
 
@@ -191,6 +195,12 @@ pub(crate) struct Ctx<'a> {
 impl Routing {
     pub fn new(db: Db, clock: SharedClock, rules: Arc<Rules>) -> Self {
         Self { db, clock, rules, suggester: crate::suggest::Suggester::default() }
+    }
+
+    /// The unit suggester whose model this service's handlers use (shared with the consumer
+    /// of intake's stream, which notes its word on triage entries and dispatches).
+    pub fn suggester(&self) -> &crate::suggest::Suggester {
+        &self.suggester
     }
 
     pub fn rules(&self) -> &Rules {

@@ -63,6 +63,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         version -> Integer,
         scan_at -> Nullable<Timestamp>,
+        history_warning -> Nullable<Text>,
     }
 }
 
@@ -84,6 +85,7 @@ diesel::table! {
         decision_reason -> Nullable<Text>,
         wrongful -> Bool,
         days_cost -> Nullable<Double>,
+        proposed_history -> Nullable<Text>,
     }
 }
 
@@ -207,6 +209,9 @@ pub struct DispatchRow {
     pub version: i32,
     /// When the scanner must next look at it (`scanner.rs`); kept by `save_dispatch`.
     pub scan_at: Option<NaiveDateTime>,
+    /// The suggester's warning when the unit rarely resolved such matters (JSON of
+    /// `suggest::advice::HistoryNote`), set on a dispatch made at receipt.
+    pub history_warning: Option<String>,
 }
 
 impl DispatchRow {
@@ -245,6 +250,9 @@ pub struct ReturnRow {
     pub decision_reason: Option<String>,
     pub wrongful: bool,
     pub days_cost: Option<f64>,
+    /// What history said of the proposed unit when the return was asked (JSON of
+    /// `suggest::advice::HistoryNote`).
+    pub proposed_history: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

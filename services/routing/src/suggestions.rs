@@ -12,28 +12,12 @@ use crate::dispatching::load_matter;
 use crate::error::RoutingError;
 use crate::service::{DISPATCHERS, Routing};
 use crate::suggest::accuracy::{self, Figures};
+use crate::suggest::advice::{self, Suggestion};
+use crate::suggest::contradictions::{self, ContradictionReport};
 use crate::suggest::features::Traits;
 use crate::suggest::{ModelView, WINDOW_DAYS, history};
 
 const ACCURACY_READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice];
-
-/// A unit history points to for a matter.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct Suggestion {
-    pub unit: String,
-    pub unit_name: String,
-    /// The unit's share of the model's belief over all units, 0 to 1.
-    pub score: f64,
-    /// Such matters (same category) the unit resolved, out of all such matters resolved, in
-    /// the model's window: in the matter's sub-district (`scope` sub_district) when there were
-    /// any there, else in the district.
-    pub resolved: u64,
-    pub of: u64,
-    /// sub_district | district
-    pub scope: String,
-    /// The same, in words.
-    pub evidence: String,
-}
 
 /// A matter's suggestions, from one model.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -74,36 +58,7 @@ impl Routing {
             kind: &matter.kind,
             summary: &matter.summary,
         };
-        let registry = &self.rules.registry;
-        let name = |code: &str| registry.get(code).map_or_else(|| code.to_owned(), |u| u.name.clone());
-        let place = registry
-            .get(&matter.sub_district)
-            .map(|u| u.aliases.first().cloned().unwrap_or_else(|| u.name.clone()))
-            .unwrap_or_else(|| matter.sub_district.clone());
-        let suggestions = model
-            .counts
-            .rank(&traits, 3)
-            .into_iter()
-            .map(|r| {
-                let where_ = if r.here { place.clone() } else { "the district".to_owned() };
-                Suggestion {
-                    unit_name: name(&r.unit),
-                    evidence: format!(
-                        "{} resolved {} of {} such matters ({}) in {} in the last {WINDOW_DAYS} days",
-                        name(&r.unit),
-                        r.resolved,
-                        r.of,
-                        matter.category,
-                        where_
-                    ),
-                    unit: r.unit,
-                    score: (r.score * 1000.0).round() / 1000.0,
-                    resolved: r.resolved,
-                    of: r.of,
-                    scope: if r.here { "sub_district" } else { "district" }.to_owned(),
-                }
-            })
-            .collect();
+        let suggestions = advice::suggestions(&model, &traits, &self.rules.registry, 3);
         Ok(Suggestions { matter_id: matter.matter_id.clone(), model: ModelView::from(model.as_ref()), suggestions })
     }
 
@@ -119,15 +74,20 @@ impl Routing {
         Ok(ModelView::from(self.suggester.train(&self.db, self.clock.now()).await?.as_ref()))
     }
 
-    /// Retrains every `every` until `stop`; the first model is trained when first asked for.
+    /// Trains now, in the background (the service is ready meanwhile: matters that arrive
+    /// before the first model go to triage and dispatch without its word), then every `every`
+    /// until `stop`.
     pub async fn run_suggester_training(self, every: Duration, stop: CancellationToken) {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
+                trained = self.suggester.train(&self.db, self.clock.now()) => if let Err(e) = trained {
+                    tracing::warn!(error = %e, "unit suggester training failed; retrying at the next round");
+                }
             }
-            if let Err(e) = self.suggester.train(&self.db, self.clock.now()).await {
-                tracing::warn!(error = %e, "unit suggester training failed; retrying at the next round");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
             }
         }
     }
@@ -166,5 +126,28 @@ impl Routing {
             window_days: WINDOW_DAYS,
             figures,
         })
+    }
+
+    /// The catalog entries whose unit handed on (returned or transferred) most of the matters
+    /// received in `[from, to)` that the entry gave it, with who resolved them.
+    pub async fn catalog_contradictions(
+        &self,
+        p: &Principal,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<ContradictionReport, RoutingError> {
+        p.require("read the catalog's contradictions", ACCURACY_READERS)?;
+        if to <= from {
+            return Err(RoutingError::field("to", "must be after `from`"));
+        }
+        let (f, t) = (from.naive_utc(), to.naive_utc());
+        let arrivals = self.db.read(move |c| Ok::<_, RoutingError>(history::received_between(c, f, t)?)).await?;
+        let rules = self.rules.clone();
+        let entries = tokio::task::spawn_blocking(move || {
+            contradictions::contradicted(&arrivals, &rules.catalog, &rules.registry)
+        })
+        .await
+        .map_err(|e| RoutingError::Db(caseflow_runtime::DbError::Unavailable(e.to_string())))?;
+        Ok(ContradictionReport { from, to, min_matters: crate::suggest::advice::MIN_SUCH, entries })
     }
 }

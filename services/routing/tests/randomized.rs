@@ -16,10 +16,11 @@ use caseflow_routing::Routing;
 use caseflow_routing::dispatching::Rules;
 use caseflow_routing::inputs::{Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice};
 use caseflow_routing::lifecycle::ContactRecord;
+use caseflow_routing::suggest::Suggester;
 use caseflow_runtime::clock::{ManualClock, SharedClock};
-use caseflow_runtime::db::{AnyConnection, Db, DbError};
+use caseflow_runtime::db::{Db, DbError};
 use caseflow_runtime::testing::TestDatabase;
-use caseflow_runtime::{Principal, Role, event_log, time};
+use caseflow_runtime::{Principal, Role, time};
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
 
@@ -78,7 +79,8 @@ async fn seed(db: &Db, rules: Arc<Rules>, clock: SharedClock, matters: usize) {
             }],
             ..Default::default()
         };
-        common::receive(db, &rules, &clock, i64::try_from(i + 1).unwrap_or_default(), case).await;
+        common::receive(db, &rules, &clock, &Suggester::default(), i64::try_from(i + 1).unwrap_or_default(), case)
+            .await;
     }
 }
 
@@ -421,7 +423,7 @@ async fn check_invariants(db: &Db, rules: &Rules, deep: bool) {
                 .order((routing_log::at.asc(), routing_log::id.asc()))
                 .select(LogRow::as_select())
                 .load(c)?;
-            let e = read_all_events(c)?;
+            let e = common::read_all_events(c)?;
             Ok::<_, DbError>((m, d, r, l, e))
         })
         .await
@@ -526,23 +528,4 @@ async fn check_invariants(db: &Db, rules: &Rules, deep: bool) {
         returns.len(),
         log.len()
     );
-}
-
-fn read_all_events(c: &mut AnyConnection) -> Result<Vec<pb::DispatchChanged>, DbError> {
-    while event_log::stamp_positions(c)?.is_some() {}
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let batch = event_log::read_after(c, after, 1000)?;
-        if batch.is_empty() {
-            return Ok(out);
-        }
-        for e in batch {
-            after = e.position;
-            let decoded: pb::RoutingEvent = event_log::decode(&e).map_err(DbError::Unavailable)?;
-            if let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind {
-                out.push(d);
-            }
-        }
-    }
 }

@@ -12,7 +12,9 @@ use caseflow_routing::Routing;
 use caseflow_routing::catalog::MatterFacts;
 use caseflow_routing::dispatching::Rules;
 use caseflow_routing::error::RoutingError;
-use caseflow_routing::inputs::{LandInput, ReviewInput, TextInput, UnitChoice};
+use caseflow_routing::inputs::{LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice};
+use caseflow_routing::lifecycle::ContactRecord;
+use caseflow_routing::suggest::Suggester;
 use caseflow_runtime::clock::{Clock as _, ManualClock, SharedClock};
 use caseflow_runtime::db::Db;
 use caseflow_runtime::testing::TestDatabase;
@@ -69,7 +71,17 @@ fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2020, 1, 6, 1, 0, 0).single().expect("instant")
 }
 
-async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, n: usize, kind: &Kind, at: DateTime<Utc>) {
+/// Case `n` of `kind` arrives at `at`, routed as the service routes it (with the word of
+/// `suggester`'s model, when one is trained).
+async fn receive(
+    db: &Db,
+    rules: &Arc<Rules>,
+    clock: &SharedClock,
+    suggester: &Suggester,
+    n: usize,
+    kind: &Kind,
+    at: DateTime<Utc>,
+) {
     let case = pb::CaseReceived {
         case_id: format!("case-{n:04}"),
         source: pb::CaseSource::Hotline as i32,
@@ -87,7 +99,7 @@ async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, n: usize, kin
         }],
         ..Default::default()
     };
-    common::receive(db, rules, clock, i64::try_from(n + 1).unwrap_or_default(), case).await;
+    common::receive(db, rules, clock, suggester, i64::try_from(n + 1).unwrap_or_default(), case).await;
 }
 
 /// Sends the matter on to its resolver when the platform named another unit, and resolves it.
@@ -120,6 +132,33 @@ async fn resolve(routing: &Routing, clock: &ManualClock, n: usize, kind: &Kind) 
     routing.resolve(&dispatcher(), &dispatch).await.expect("resolved");
 }
 
+/// Two weeks of the past, resolved the same day; then two weeks more: `KINDS` in turn. Returns
+/// the number of the next case.
+async fn history(
+    routing: &Routing,
+    manual: &ManualClock,
+    db: &Db,
+    rules: &Arc<Rules>,
+    clock: &SharedClock,
+    past: usize,
+    future: usize,
+) -> usize {
+    let mut n = 0;
+    for period in 0..2 {
+        let count = if period == 0 { past } else { future };
+        for i in 0..count {
+            let at = start() + Duration::days(14 * period + (i as i64 % 10)) + Duration::minutes(i as i64);
+            manual.set(at);
+            let kind = &KINDS[i % KINDS.len()];
+            receive(db, rules, clock, routing.suggester(), n, kind, at).await;
+            manual.set(at + Duration::hours(3));
+            resolve(routing, manual, n, kind).await;
+            n += 1;
+        }
+    }
+    n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_recount() {
     let test_db = TestDatabase::new("suggester");
@@ -128,21 +167,8 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
     let clock: SharedClock = manual.clone();
     let routing = Routing::new(db.clone(), clock.clone(), rules.clone());
 
-    // Two weeks of the past, resolved the same day; then two weeks measured.
     let (past, future) = (30usize, 30usize);
-    let mut n = 0;
-    for period in 0..2 {
-        let count = if period == 0 { past } else { future };
-        for i in 0..count {
-            let at = start() + Duration::days(14 * period + (i as i64 % 10)) + Duration::minutes(i as i64);
-            manual.set(at);
-            let kind = &KINDS[i % KINDS.len()];
-            receive(&db, &rules, &clock, n, kind, at).await;
-            manual.set(at + Duration::hours(3));
-            resolve(&routing, &manual, n, kind).await;
-            n += 1;
-        }
-    }
+    let n = history(&routing, &manual, &db, &rules, &clock, past, future).await;
     manual.set(start() + Duration::days(40));
 
     let from = start() + Duration::days(14);
@@ -185,7 +211,8 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
     assert!((top1.percent - 100.0).abs() < 1e-9);
 
     // A new matter in triage: the dispatcher sees the units, scores, evidence and version.
-    receive(&db, &rules, &clock, n, &Kind { named: "", ..KINDS[0] }, start() + Duration::days(40)).await;
+    receive(&db, &rules, &clock, routing.suggester(), n, &Kind { named: "", ..KINDS[0] }, start() + Duration::days(40))
+        .await;
     let s = routing.suggestions(&dispatcher(), &format!("case-{n:04}-m1")).await.expect("suggestions");
     let first = &s.suggestions[0];
     assert_eq!(first.unit, "chengguan");
@@ -210,4 +237,113 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
         }
         other => panic!("a period that ends before it starts is refused by name: {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suggesters_word_goes_with_triage_dispatches_returns_and_the_catalog_it_contradicts() {
+    let test_db = TestDatabase::new("suggester_word");
+    let (db, rules) = common::open(&test_db).await;
+    let manual = Arc::new(ManualClock::new(start()));
+    let clock: SharedClock = manual.clone();
+    let routing = Routing::new(db.clone(), clock.clone(), rules.clone());
+    let mut n = history(&routing, &manual, &db, &rules, &clock, 30, 30).await;
+    let now = start() + Duration::days(40);
+    manual.set(now);
+    let version = routing.train_suggester(&dispatcher()).await.expect("trained").version;
+
+    // A barbecue-fume matter with no unit named: the catalog names no single owner, so it waits
+    // in triage, and the log and the event carry the units history ranks first.
+    receive(&db, &rules, &clock, routing.suggester(), n, &Kind { named: "", ..KINDS[0] }, now).await;
+    let triaged = format!("case-{n:04}");
+    let log = routing.case_log(&dispatcher(), &triaged).await.expect("log");
+    let entry = log.iter().find(|e| e.action == "triage").expect("a triage entry");
+    let evidence: serde_json::Value = serde_json::from_str(&entry.evidence).expect("evidence is JSON");
+    assert_eq!(evidence["suggester"]["model_version"], version);
+    assert_eq!(evidence["suggester"]["suggestions"][0]["unit"], "chengguan", "{evidence}");
+    n += 1;
+
+    // The platform names 市场监管局 for the same kind: it resolved none of the 40 fume matters in
+    // 开元, so the dispatch goes ahead and carries the warning, naming 城管局 as the likely unit.
+    receive(&db, &rules, &clock, routing.suggester(), n, &KINDS[0], now).await;
+    let warned_matter = format!("case-{n:04}-m1");
+    let warned = format!("{warned_matter}-d1");
+    let view = routing.dispatch(&dispatcher(), &warned).await.expect("dispatch");
+    assert_eq!(view.unit, "shichangjianguan", "the warning never changes the unit: a person decides");
+    let warning = view.history_warning.expect("a warning on the dispatch");
+    assert_eq!(warning.model_version, version);
+    assert_eq!((warning.unit.resolved, warning.unit.of), (0, 40));
+    assert_eq!(warning.likely.as_ref().map(|l| l.unit.as_str()), Some("chengguan"));
+    assert!(warning.warning.as_deref().is_some_and(|w| w.contains("0 of 40")), "{warning:?}");
+    // A unit that resolved half of such matters is not warned about.
+    n += 1;
+    receive(&db, &rules, &clock, routing.suggester(), n, &KINDS[1], now).await;
+    let plain = routing.dispatch(&dispatcher(), &format!("case-{n:04}-m1-d1")).await.expect("dispatch");
+    assert!(plain.history_warning.is_none(), "{:?}", plain.history_warning);
+
+    // 市场监管局 asks to return it to 城管局: the dispatcher sees what history says of 城管局.
+    let unit = handler("shichangjianguan");
+    routing.acknowledge(&unit, &warned).await.expect("acknowledged");
+    let asked = routing
+        .request_return(
+            &unit,
+            &warned,
+            ReturnInput {
+                reason_code: "not_our_duty".into(),
+                reason: "露天烧烤油烟属城管执法".into(),
+                proposed_unit: "chengguan".into(),
+                catalog_entry: Some("cm-fume".into()),
+                legal_basis: None,
+                contact: Some(ContactRecord {
+                    at: now.to_rfc3339(),
+                    method: "phone".into(),
+                    learned: "诉求人反映烧烤摊油烟".into(),
+                }),
+            },
+        )
+        .await
+        .expect("return asked");
+    let proposed = asked.proposed_unit_history.expect("the proposed unit's history");
+    assert_eq!((proposed.unit.unit.as_str(), proposed.unit.resolved, proposed.unit.of), ("chengguan", 20, 40));
+    assert!(proposed.warning.is_none() && proposed.likely.is_none(), "{proposed:?}");
+    let returns = routing.matter_returns(&dispatcher(), &warned_matter).await.expect("returns");
+    assert_eq!(returns[0].proposed_unit_history.as_ref().map(|h| h.unit.resolved), Some(20), "kept with the request");
+
+    // The events say what the dispatcher saw, with the model's version.
+    let events = db.read(common::read_all_events).await.expect("events");
+    let note = |action: &str, matter: &str| {
+        events
+            .iter()
+            .find(|e| e.action == action && e.matter_id == matter)
+            .and_then(|e| e.suggester.clone())
+            .unwrap_or_else(|| panic!("{action} of {matter} carries the suggester's note"))
+    };
+    let triage = note("triage", &format!("{triaged}-m1"));
+    assert_eq!((triage.model_version, triage.units[0].unit.as_str()), (version, "chengguan"));
+    assert!(triage.warning.is_empty());
+    let dispatched = note("dispatch", &warned_matter);
+    assert!(dispatched.warning.contains("rarely"), "{dispatched:?}");
+    assert_eq!(dispatched.units.iter().map(|u| u.unit.as_str()).collect::<Vec<_>>(), ["shichangjianguan", "chengguan"]);
+    let asked = note("return_request", &warned_matter);
+    assert_eq!((asked.units[0].unit.as_str(), asked.units[0].resolved), ("chengguan", 20));
+    assert!(
+        events.iter().filter(|e| e.action == "dispatch" && e.suggester.is_some()).count() == 1,
+        "only the warned dispatch"
+    );
+
+    // Noise in 海滨: the catalog gives it to 生态环境局, which handed every one on to the
+    // sub-district. The entry is listed for the office that keeps the catalog.
+    let report = routing
+        .catalog_contradictions(&dispatcher(), start(), start() + Duration::days(28))
+        .await
+        .expect("contradictions");
+    assert_eq!(report.entries.len(), 1, "{report:?}");
+    let noise = &report.entries[0];
+    assert_eq!((noise.entry.as_str(), noise.unit.as_str()), ("eco-noise", "shengtaihuanjing"));
+    assert_eq!((noise.matters, noise.handed_on, noise.resolved_by_unit), (20, 20, 0));
+    assert_eq!(noise.resolved_by.iter().map(|r| (r.unit.as_str(), r.resolved)).collect::<Vec<_>>(), [("haibin", 20)]);
+    let refused = routing
+        .catalog_contradictions(&handler("haibin"), start(), now)
+        .await
+        .expect_err("a unit's clerk does not keep the catalog");
+    assert_eq!(Problem::from(refused).rule.as_deref(), Some("auth.role"));
 }

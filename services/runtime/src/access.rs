@@ -718,6 +718,15 @@ pub static TABLE: &[Call] = &[
     },
     Call {
         service: "routing",
+        method: "GET",
+        path: "/v1/catalog/contradictions",
+        action: "read the catalog's contradictions",
+        public: false,
+        grants: &[(Dispatcher, Allowed), (EfficiencyOffice, Allowed), (Admin, Allowed)],
+        import_as: &[],
+    },
+    Call {
+        service: "routing",
         method: "POST",
         path: "/v1/scanner/run",
         action: "run the scanner",

@@ -121,6 +121,8 @@ mod tests {
             named: None,
             catalog: None,
             first: "shichangjianguan".into(),
+            to_catalog_unit: 0,
+            handed_on_by_catalog_unit: 0,
         }
     }
 

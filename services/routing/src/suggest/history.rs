@@ -31,6 +31,10 @@ pub struct Arrival {
     pub catalog: Option<String>,
     /// The unit of its first lead dispatch (a matter still in triage has none and is not read).
     pub first: String,
+    /// Lead dispatches it had to its catalog unit, and how many of them the unit handed on
+    /// (returned or transferred).
+    pub to_catalog_unit: u32,
+    pub handed_on_by_catalog_unit: u32,
 }
 
 impl Arrival {
@@ -53,6 +57,7 @@ struct Row {
     named_unit: Option<String>,
     catalog_unit: Option<String>,
     unit: String,
+    dispatch_state: String,
     resolved_at: Option<NaiveDateTime>,
 }
 
@@ -71,6 +76,13 @@ impl Row {
     /// This dispatch resolved the matter, and the matter stands resolved.
     fn resolved_it(&self) -> bool {
         self.state == "resolved" && self.resolved_at.is_some()
+    }
+
+    /// (a dispatch to the catalog's unit, which that unit handed on).
+    fn catalog_unit_held(&self) -> (u32, u32) {
+        let to_catalog = self.catalog_unit.as_deref() == Some(self.unit.as_str());
+        let handed_on = to_catalog && matches!(self.dispatch_state.as_str(), "returned" | "transferred");
+        (u32::from(to_catalog), u32::from(handed_on))
     }
 }
 
@@ -92,6 +104,7 @@ fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_
             routing_matters::named_unit,
             routing_matters::catalog_unit,
             dispatches::unit,
+            dispatches::state,
             dispatches::resolved_at,
         ))
         .into_boxed();
@@ -138,11 +151,19 @@ pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
 pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Arrival>> {
     let mut out: Vec<Arrival> = Vec::new();
     for row in rows(c, from, to, false)? {
+        let (to_catalog, handed_on) = row.catalog_unit_held();
         match out.last_mut().filter(|a| a.matter_id == row.matter_id) {
-            // A matter's rows come by assignment: the last that resolved it is its resolver.
-            Some(a) if row.resolved_it() => a.example.unit = row.unit.clone(),
-            Some(_) => {}
+            Some(a) => {
+                a.to_catalog_unit += to_catalog;
+                a.handed_on_by_catalog_unit += handed_on;
+                // A matter's rows come by assignment: the last that resolved it is its resolver.
+                if row.resolved_it() {
+                    a.example.unit = row.unit.clone();
+                }
+            }
             None => out.push(Arrival {
+                to_catalog_unit: to_catalog,
+                handed_on_by_catalog_unit: handed_on,
                 example: row.example(if row.resolved_it() { row.unit.clone() } else { String::new() }),
                 first: row.unit.clone(),
                 matter_id: row.matter_id,

@@ -8,12 +8,16 @@
 //! - `features`: what it looks at in a matter;
 //! - `model`: the counts and the naive Bayes ranking, with its evidence;
 //! - `history`: the reads of resolved and received matters;
-//! - `accuracy`: first-assignment accuracy, trained for each matter only on its past.
+//! - `accuracy`: first-assignment accuracy, trained for each matter only on its past;
+//! - `advice`: what it says to the dispatcher (suggestions, warnings, a proposed unit's record);
+//! - `contradictions`: catalog entries whose unit handed on most of the matters they gave it.
 //!
 //! Each training is a numbered model (`suggester_models`); the number goes with every
 //! suggestion made from it.
 
 pub mod accuracy;
+pub mod advice;
+pub mod contradictions;
 pub mod features;
 pub mod history;
 pub mod model;

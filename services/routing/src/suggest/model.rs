@@ -165,16 +165,54 @@ impl Counts {
             .into_iter()
             .take(n)
             .map(|(u, score)| {
-                let here = self.such_here.get(&(m.category.to_owned(), m.sub_district.to_owned()));
-                let (counts, is_here) = match here.filter(|h| h.values().any(|n| *n > 0)) {
-                    Some(h) => (Some(h), true),
-                    None => (self.such.get(m.category), false),
-                };
-                let resolved = counts.and_then(|h| h.get(&u)).copied().unwrap_or(0);
-                let of = counts.map_or(0, |h| h.values().sum());
-                Ranked { unit: self.units[u].code.clone(), score, resolved, of, here: is_here }
+                let such = self.such_as(m);
+                Ranked {
+                    unit: self.units[u].code.clone(),
+                    score,
+                    resolved: such.of_unit(u),
+                    of: such.of,
+                    here: such.here,
+                }
             })
             .collect()
+    }
+
+    /// Such matters as `m` (same category) that `unit` resolved, out of all such matters
+    /// resolved: in `m`'s sub-district when there were any there, else in the district.
+    pub fn history_of(&self, m: &Traits<'_>, unit: &str) -> Such {
+        let such = self.such_as(m);
+        let resolved = self.unit_ids.get(unit).map_or(0, |u| such.of_unit(*u));
+        Such { resolved, of: such.of, here: such.here }
+    }
+
+    fn such_as(&self, m: &Traits<'_>) -> SuchCounts<'_> {
+        let here = self.such_here.get(&(m.category.to_owned(), m.sub_district.to_owned()));
+        let (per_unit, here) = match here.filter(|h| h.values().any(|n| *n > 0)) {
+            Some(h) => (Some(h), true),
+            None => (self.such.get(m.category), false),
+        };
+        SuchCounts { per_unit, of: per_unit.map_or(0, |h| h.values().sum()), here }
+    }
+}
+
+/// How a unit fared with such matters: it resolved `resolved` of the `of` resolved, in the
+/// matter's sub-district (`here`) or in the district.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Such {
+    pub resolved: u64,
+    pub of: u64,
+    pub here: bool,
+}
+
+struct SuchCounts<'a> {
+    per_unit: Option<&'a HashMap<usize, u64>>,
+    of: u64,
+    here: bool,
+}
+
+impl SuchCounts<'_> {
+    fn of_unit(&self, u: usize) -> u64 {
+        self.per_unit.and_then(|h| h.get(&u)).copied().unwrap_or(0)
     }
 }
 

@@ -11,6 +11,7 @@ use caseflow_routing::dispatching::Rules;
 use caseflow_routing::intake_events::IntakeEvents;
 use caseflow_routing::policy::RoutingPolicy;
 use caseflow_routing::registry::Registry;
+use caseflow_routing::suggest::Suggester;
 use caseflow_runtime::clock::SharedClock;
 use caseflow_runtime::consumer::{ApplyError, EventHandler};
 use caseflow_runtime::db::{AnyConnection, Db, DbError};
@@ -34,9 +35,17 @@ pub async fn open(test_db: &TestDatabase) -> (Db, Arc<Rules>) {
     (db, rules)
 }
 
-/// Applies `case` at stream position `position`, as routing's consumer of intake's stream does.
-pub async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, position: i64, case: pb::CaseReceived) {
-    let handler = IntakeEvents { rules: rules.clone(), clock: clock.clone() };
+/// Applies `case` at stream position `position`, as routing's consumer of intake's stream does,
+/// with `suggester`'s model (if one is trained) noting its word on triage and dispatches.
+pub async fn receive(
+    db: &Db,
+    rules: &Arc<Rules>,
+    clock: &SharedClock,
+    suggester: &Suggester,
+    position: i64,
+    case: pb::CaseReceived,
+) {
+    let handler = IntakeEvents { rules: rules.clone(), clock: clock.clone(), suggester: suggester.clone() };
     let envelope = pb::EventEnvelope {
         position,
         event_type: "caseflow.v1.IntakeEvent".into(),
@@ -51,4 +60,24 @@ pub async fn receive(db: &Db, rules: &Arc<Rules>, clock: &SharedClock, position:
     })
     .await
     .expect("received");
+}
+
+/// Every routing event written so far, in order (stamped first, as the publisher would).
+pub fn read_all_events(c: &mut AnyConnection) -> Result<Vec<pb::DispatchChanged>, DbError> {
+    while event_log::stamp_positions(c)?.is_some() {}
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = event_log::read_after(c, after, 1000)?;
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        for e in batch {
+            after = e.position;
+            let decoded: pb::RoutingEvent = event_log::decode(&e).map_err(DbError::Unavailable)?;
+            if let Some(pb::routing_event::Kind::DispatchChanged(d)) = decoded.kind {
+                out.push(d);
+            }
+        }
+    }
 }
