@@ -172,6 +172,8 @@ CELL_COLUMNS = {
         "returns_approved",
         "returns_rejected",
         "wrongful_returns",
+        "history_warnings",
+        "history_warnings_handed_on",
     ],
 }
 

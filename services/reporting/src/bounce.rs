@@ -6,7 +6,10 @@
 //!   resolving) and the days they cost;
 //! - re-handlings (重办) of the unit's dispatches, from review or after a rating;
 //! - days elsewhere: for the matters the unit resolved, the mean days from the case's receipt to
-//!   the dispatch that reached the unit (0 when it was the first).
+//!   the dispatch that reached the unit (0 when it was the first);
+//! - history warnings: matters dispatched to the unit at receipt although the unit suggester's
+//!   history said it rarely resolves such matters, and how many of those it handed on
+//!   (returned or transferred).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +34,10 @@ pub struct BounceRow {
     pub rehandlings: u64,
     /// Mean days, one decimal; absent when the unit resolved nothing.
     pub mean_days_elsewhere: Option<f64>,
+    /// Dispatches to the unit that carried the suggester's warning, and of them those the
+    /// unit handed on (returned or transferred).
+    pub history_warnings: u64,
+    pub history_warnings_handed_on: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -41,11 +48,13 @@ pub struct BounceReport {
 }
 
 /// `cells`: each unit's dispatch cells (both sources, as of the end of time); `returns`: (unit,
-/// status, wrongful, days cost) of returns of matters in the period.
+/// status, wrongful, days cost) of returns of matters in the period; `warnings`: (unit, dispatch
+/// status) of the dispatches the suggester warned about, of matters in the period.
 pub fn bounce(
     units: &Units,
     cells: &BTreeMap<String, DispatchCells>,
     returns: &[(String, String, bool, Option<f64>)],
+    warnings: &[(String, String)],
 ) -> BounceReport {
     let mut rows: BTreeMap<String, BounceRow> = BTreeMap::new();
     let mut elsewhere: BTreeMap<String, i64> = BTreeMap::new();
@@ -76,6 +85,17 @@ pub fn bounce(
         if *wrongful {
             row.wrongful_returns += 1;
             row.wrongful_days += days.unwrap_or(0.0);
+        }
+    }
+    for (unit, status) in warnings {
+        let row = rows.entry(unit.clone()).or_insert_with(|| BounceRow {
+            unit: unit.clone(),
+            name: units.name(unit),
+            ..BounceRow::default()
+        });
+        row.history_warnings += 1;
+        if matches!(status.as_str(), "returned" | "transferred") {
+            row.history_warnings_handed_on += 1;
         }
     }
     let mut out: Vec<BounceRow> = rows.into_values().collect();

@@ -52,6 +52,8 @@ pub const BOUNCE_COLUMNS: &[&str] = &[
     "returns_approved",
     "returns_rejected",
     "wrongful_returns",
+    "history_warnings",
+    "history_warnings_handed_on",
 ];
 
 /// A checked request for one cell's facts.
@@ -495,6 +497,35 @@ fn found(conn: &mut AnyConnection, q: &CellQuery) -> QueryResult<Vec<Found>> {
                     unit: f.unit.clone().unwrap_or_else(|| crate::views::TRIAGE.to_owned()),
                     received_at: f.received_at,
                     status: f.status.clone(),
+                    dispatch: None,
+                    rating: None,
+                })
+                .collect()
+        }
+        Table::Bounce if q.column.starts_with("history_warnings") => {
+            use crate::store::{report_dispatches as d, report_history_warnings as w};
+            // As `Reports::bounce` reads them: the warned dispatches of matters received in the
+            // period, with their status now.
+            let mut query = w::table
+                .inner_join(d::table)
+                .filter(w::received_at.ge(from))
+                .filter(w::received_at.lt(to))
+                .select((w::case_id, w::dispatch_id, w::unit, w::received_at, d::status))
+                .into_boxed();
+            if let Some(unit) = &q.unit {
+                query = query.filter(w::unit.eq(unit.clone()));
+            }
+            if q.column == "history_warnings_handed_on" {
+                query = query.filter(d::status.eq_any(["returned", "transferred"]));
+            }
+            let rows: Vec<(String, String, String, NaiveDateTime, String)> = query.load(conn)?;
+            rows.into_iter()
+                .map(|(case_id, dispatch_id, unit, received_at, status)| Found {
+                    case_id,
+                    dispatch_id: Some(dispatch_id),
+                    unit,
+                    received_at,
+                    status,
                     dispatch: None,
                     rating: None,
                 })

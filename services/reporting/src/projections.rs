@@ -8,7 +8,9 @@ use caseflow_runtime::{AnyConnection, event_log, time};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::store::{CaseFact, DispatchFact, report_cases, report_dispatches, report_ratings, report_returns};
+use crate::store::{
+    CaseFact, DispatchFact, report_cases, report_dispatches, report_history_warnings, report_ratings, report_returns,
+};
 use crate::{add_row, rollup, single_visit};
 
 fn ts(t: Option<&prost_types::Timestamp>) -> Option<NaiveDateTime> {
@@ -246,6 +248,18 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
         rollup::track_dispatch_write(conn, None, &fact, |c| {
             diesel::insert_into(report_dispatches::table).values(&fact).execute_native(c)
         })?;
+        if let Some(note) = d.suggester.as_ref().filter(|n| !n.warning.is_empty() && !d.unit.is_empty()) {
+            diesel::insert_into(report_history_warnings::table)
+                .values((
+                    report_history_warnings::dispatch_id.eq(&d.dispatch_id),
+                    report_history_warnings::case_id.eq(&d.case_id),
+                    report_history_warnings::matter_id.eq(&d.matter_id),
+                    report_history_warnings::unit.eq(&d.unit),
+                    report_history_warnings::received_at.eq(received_at),
+                    report_history_warnings::model_version.eq(note.model_version),
+                ))
+                .execute_native(conn)?;
+        }
         return Ok(());
     }
     if d.dispatch_id.is_empty() {

@@ -126,6 +126,7 @@ fn clear(c: &mut AnyConnection, now: chrono::DateTime<chrono::Utc>) -> Result<()
     diesel::delete(store::report_dispatches::table).execute(c)?;
     diesel::delete(store::report_ratings::table).execute(c)?;
     diesel::delete(store::report_returns::table).execute(c)?;
+    diesel::delete(store::report_history_warnings::table).execute(c)?;
     diesel::delete(store::report_reception_matters::table).execute(c)?;
     diesel::delete(store::report_dispatch_days::table).execute(c)?;
     diesel::delete(store::report_dispatch_shifts::table).execute(c)?;

@@ -536,3 +536,21 @@ pub fn returns(conn: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime)
         .select((r::unit, r::status, r::wrongful, r::days_cost))
         .load(conn)
 }
+
+/// A dispatch the suggester warned about: (its unit, its status now).
+pub type WarningRow = (String, String);
+
+/// The dispatches the suggester warned about, of matters whose case was received in [from, to).
+pub fn history_warnings(
+    conn: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<WarningRow>> {
+    use crate::store::{report_dispatches as d, report_history_warnings as w};
+    w::table
+        .inner_join(d::table)
+        .filter(w::received_at.ge(from))
+        .filter(w::received_at.lt(to))
+        .select((w::unit, d::status))
+        .load(conn)
+}

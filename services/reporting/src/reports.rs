@@ -310,12 +310,20 @@ impl Reports {
             self.summary_and_cells(p, "hotline".into(), from, to, as_of),
             self.attachment_1(p, from, to, as_of),
             self.attachment_2(p, from, to, as_of),
-            async { Ok(self.db.snapshot(move |c| crate::read::returns(c, f, t).map_err(DbError::from)).await?) },
+            async {
+                Ok(self
+                    .db
+                    .snapshot(move |c| {
+                        Ok::<_, DbError>((crate::read::returns(c, f, t)?, crate::read::history_warnings(c, f, t)?))
+                    })
+                    .await?)
+            },
         )?;
+        let (returns, warnings) = returns;
         for (unit, more) in petition_cells {
             *cells.entry(unit).or_default() += more;
         }
-        let bounce = crate::bounce::bounce(&self.units, &cells, &returns);
+        let bounce = crate::bounce::bounce(&self.units, &cells, &returns, &warnings);
         let a3 = attachments::attachment_3(&a2, &self.targets);
         Ok(crate::bulletin::blocks(&crate::bulletin::Inputs {
             from,
@@ -343,17 +351,17 @@ impl Reports {
         let (f, t) = (from.naive_utc(), to.naive_utc());
         // The figures do not depend on the moment: read them at the end of time.
         let end = end_of_time();
-        let (cells, returns) = self
+        let (cells, returns, warnings) = self
             .db
             .snapshot(move |c| {
                 let mut cells = crate::read::dispatch_cells(c, "hotline", f, t, end)?;
                 for (unit, more) in crate::read::dispatch_cells(c, "petition", f, t, end)? {
                     *cells.entry(unit).or_default() += more;
                 }
-                Ok::<_, DbError>((cells, crate::read::returns(c, f, t)?))
+                Ok::<_, DbError>((cells, crate::read::returns(c, f, t)?, crate::read::history_warnings(c, f, t)?))
             })
             .await?;
-        Ok(crate::bounce::bounce(&self.units, &cells, &returns))
+        Ok(crate::bounce::bounce(&self.units, &cells, &returns, &warnings))
     }
 }
 

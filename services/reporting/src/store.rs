@@ -232,7 +232,26 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(report_cases, report_dispatches, report_ratings, report_returns);
+diesel::table! {
+    /// Dispatches the suggester warned about (`migrations/…_history_warnings`).
+    report_history_warnings (dispatch_id) {
+        dispatch_id -> Text,
+        case_id -> Text,
+        matter_id -> Text,
+        unit -> Text,
+        received_at -> Timestamp,
+        model_version -> Integer,
+    }
+}
+
+diesel::joinable!(report_history_warnings -> report_dispatches (dispatch_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    report_cases,
+    report_dispatches,
+    report_ratings,
+    report_returns,
+    report_history_warnings
+);
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = report_cases, treat_none_as_default_value = false)]

@@ -62,6 +62,8 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
     // Matters followed along a band of the flows, over every seed: the random events must move
     // some, or the moves would go unchecked.
     let mut moved_followed = 0;
+    // Dispatches the suggester warned about, and those of them handed on, followed likewise.
+    let (mut warned_followed, mut handed_on_followed) = (0, 0);
     for seed in 1..=3u64 {
         let test_db = TestDatabase::new("reporting_drilldown");
         let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS, &MIGRATIONS]).await.expect("database");
@@ -116,6 +118,8 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
             // The bounce figures' counts: resolutions and returns per unit.
             let bounce = reports.bounce(&office(), from, to).await.expect("bounce figures");
             for r in bounce.units.iter().take(5) {
+                warned_followed += r.history_warnings;
+                handed_on_followed += r.history_warnings_handed_on;
                 for (column, figure) in [
                     ("resolved", r.resolved),
                     ("resolved_on_first_assignment", r.resolved_on_first_assignment),
@@ -123,6 +127,8 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
                     ("returns_approved", r.returns_approved),
                     ("returns_rejected", r.returns_rejected),
                     ("wrongful_returns", r.wrongful_returns),
+                    ("history_warnings", r.history_warnings),
+                    ("history_warnings_handed_on", r.history_warnings_handed_on),
                 ] {
                     let (count, listed) =
                         all_pages(&reports, &office(), query("bounce", column, Some(&r.unit), at)).await;
@@ -204,6 +210,7 @@ async fn every_cell_lists_as_many_facts_as_its_figure() {
         assert!(checked > 10, "seed {seed}: enough cells were followed ({checked})");
     }
     assert!(moved_followed > 0, "some matters moved between units and were followed");
+    assert!(warned_followed > handed_on_followed && handed_on_followed > 0, "warnings were followed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -558,6 +558,8 @@ fn bounce_label(column: &str) -> &'static str {
         "returns_approved" => "退回获批",
         "returns_rejected" => "退回被驳回",
         "wrongful_returns" => "错误退回",
+        "history_warnings" => "派单时历史提示",
+        "history_warnings_handed_on" => "提示后退回或转办",
         _ => "",
     }
 }
@@ -780,6 +782,8 @@ pub async fn unit(
         ("错误退回", count(b.wrongful_returns, "wrongful_returns").flagged(b.wrongful_returns > 0)),
         ("错误退回耽误天数", Cell::number(format!("{:.1}", b.wrongful_days))),
         ("重办（次）", Cell::number(b.rehandlings.to_string())),
+        ("派单时历史提示", count(b.history_warnings, "history_warnings")),
+        ("提示后退回或转办", count(b.history_warnings_handed_on, "history_warnings_handed_on")),
     ];
     let targets = state.rest.reports.targets;
     let petition = view.petition.as_ref().map(|r| petition_cells(r, &period, &targets));
@@ -843,6 +847,8 @@ pub async fn bounces(State(state): State<ConsoleState>, user: User, Asked { peri
         "耽误天数",
         "重办",
         "平均在他处天数",
+        "历史提示",
+        "提示后移交",
     ];
     let sort = sort_asked(&q, labels.len());
     let mut rows: Vec<Vec<Cell>> = report
@@ -862,6 +868,8 @@ pub async fn bounces(State(state): State<ConsoleState>, user: User, Asked { peri
                 Cell::number(format!("{:.1}", r.wrongful_days)),
                 Cell::number(r.rehandlings.to_string()),
                 Cell::number(r.mean_days_elsewhere.map_or_else(|| "—".into(), |d| format!("{d:.1}"))),
+                c(r.history_warnings, "history_warnings"),
+                c(r.history_warnings_handed_on, "history_warnings_handed_on"),
             ]
         })
         .collect();

@@ -169,7 +169,16 @@ impl World {
                 deadline: at + Duration::days(10),
                 resolved: None,
             };
-            let created = self.change(&d, "dispatch", "dispatched", at);
+            let mut created = self.change(&d, "dispatch", "dispatched", at);
+            if hop == 0 && case % 4 == 1 {
+                // Every fourth case's first unit is one the suggester's history warned about
+                // (decided without a draw, so the rest of the world is as it was).
+                created.suggester = Some(pb::SuggesterNote {
+                    model_version: 3,
+                    units: vec![pb::UnitHistory { unit: unit.clone(), resolved: 1, of: 12, ..Default::default() }],
+                    warning: "history says this unit rarely resolves such matters".into(),
+                });
+            }
             self.emit(created);
             if hop == 0 && rng.chance(10) {
                 // An assisting unit: never counted in the unit tables.
