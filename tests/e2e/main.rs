@@ -21,5 +21,6 @@ mod restart;
 mod rotation;
 mod routing;
 mod slice;
+mod suggester;
 mod tracing_otlp;
 mod validation;

@@ -4,12 +4,18 @@
 //! The mix follows the bulletin (`shared/domain/000_75e8fb351e9c560f.txt`) at `scale` (1.0 is
 //! the bulletin's volume: 2577 hotline cases, 602 petitions):
 //! - hotline kinds 1999 : 573 : 4 : 1 (投诉, 建议, 咨询, 求助); categories 城市管理 32 %, 生态环境
-//!   13 %, 市场监管 8 %, 教育 8 %, the rest spread; about a third handled by sub-districts;
+//!   13 %, 市场监管 8 %, 教育 8 %, the rest spread;
 //! - petitions by channel 144 letters, 47 visits, 154 online, 257 leader mailbox; categories led
 //!   by 城乡建设, 政法, 卫生; a few petitioners who keep writing (the bulletin's 29, 14, 11, 11);
 //!   single-visit matters (最多投一次) with their case analysis;
-//! - returns: most approved to the unit the catalog names, some rejected, and cooking-fume
-//!   complaints that bounce twice, hit the cap and are designated back to 区城管局 (wrongful);
+//! - who resolves a matter follows from its wording (`OWNERS`): the reform's overlaps (油烟
+//!   between 城管局, 生态环境局 and 市场监管局; 违规装修 and 简易维修 between 住建局 and the
+//!   sub-districts) and the matters sub-districts settle themselves. The platform names the
+//!   owner three times in four; the petition office follows the catalog seven times in ten. A
+//!   wrong first unit returns the matter to its owner (most returns approved, some refused), or,
+//!   when the catalog names it, the dispatcher transfers the matter (the bulletin's
+//!   "流转多个部门后才发现应由最初的承办单位办理"); barbecue-fume complaints sent to 区城管局 may
+//!   bounce twice, hit the cap and be designated back to it (wrongful);
 //! - extensions, reviews sent back, late resolutions, dispatches still open at the cut-off;
 //! - hotline ratings near 97.7 % satisfied, petition participation near 60 %, expiries and
 //!   follow-ups; 12 leader receptions.
@@ -102,7 +108,13 @@ const HOTLINE_TOPICS: &[(Topic, f64)] = &[
         Topic {
             category: "urban_management.cooking_fume",
             unit: None,
-            summaries: &["餐饮店油烟扰民", "烧烤店油烟污染"],
+            summaries: &[
+                "烧烤摊油烟扰民",
+                "露天烧烤油烟污染",
+                "饭店油烟排放超标",
+                "餐饮店油烟净化设施未运行",
+                "无证小吃店油烟扰民",
+            ],
         },
         10.0,
     ),
@@ -118,7 +130,7 @@ const HOTLINE_TOPICS: &[(Topic, f64)] = &[
         Topic {
             category: "urban_management.city_appearance",
             unit: Some("chengguan"),
-            summaries: &["垃圾清运不及时", "路面脏乱"],
+            summaries: &["垃圾清运不及时", "路面脏乱", "户外广告牌破损"],
         },
         6.0,
     ),
@@ -130,7 +142,14 @@ const HOTLINE_TOPICS: &[(Topic, f64)] = &[
         },
         4.0,
     ),
-    (Topic { category: "urban_management.parking", unit: Some("chengguan"), summaries: &["车辆乱停放"] }, 4.5),
+    (
+        Topic {
+            category: "urban_management.parking",
+            unit: Some("chengguan"),
+            summaries: &["人行道车辆乱停放", "小区内车辆乱停放"],
+        },
+        4.5,
+    ),
     (
         Topic {
             category: "ecology.construction_noise",
@@ -139,7 +158,14 @@ const HOTLINE_TOPICS: &[(Topic, f64)] = &[
         },
         7.0,
     ),
-    (Topic { category: "ecology.noise", unit: Some("shengtaihuanjing"), summaries: &["商铺音响噪音扰民"] }, 4.0),
+    (
+        Topic {
+            category: "ecology.noise",
+            unit: Some("shengtaihuanjing"),
+            summaries: &["商铺音响噪音扰民", "广场舞音响噪音扰民"],
+        },
+        4.0,
+    ),
     (Topic { category: "ecology.water", unit: Some("shengtaihuanjing"), summaries: &["河道污水排放"] }, 2.4),
     (
         Topic {
@@ -203,13 +229,22 @@ const HOTLINE_TOPICS: &[(Topic, f64)] = &[
 const PETITION_TOPICS: &[(Topic, f64)] = &[
     (
         Topic {
-            category: "construction.renovation", unit: Some("zhujian"), summaries: &["违规装修拆除承重墙"]
+            category: "construction.renovation",
+            unit: Some("zhujian"),
+            summaries: &["违规装修拆除承重墙", "违规装修噪音扰民", "装修垃圾乱堆放"],
         },
         12.0,
     ),
     (Topic { category: "construction.housing_safety", unit: Some("zhujian"), summaries: &["危房改造"] }, 10.0),
     (Topic { category: "construction.property_management", unit: Some("zhujian"), summaries: &["物业费争议"] }, 8.0),
-    (Topic { category: "construction.simple_repair", unit: Some("zhujian"), summaries: &["申请简易维修"] }, 6.0),
+    (
+        Topic {
+            category: "construction.simple_repair",
+            unit: Some("zhujian"),
+            summaries: &["老旧小区楼道简易维修", "无物业小区屋面漏水简易维修", "申请使用维修资金简易维修"],
+        },
+        6.0,
+    ),
     (Topic { category: "political_legal.dispute", unit: None, summaries: &["邻里纠纷调解"] }, 18.0),
     (Topic { category: "health.medical_service", unit: Some("weijian"), summaries: &["医疗纠纷"] }, 7.0),
     (Topic { category: "labour.wage_arrears", unit: Some("renshe"), summaries: &["拖欠农民工工资"] }, 6.5),
@@ -230,6 +265,68 @@ const STREETS: [&str; 6] = ["新华北路", "中山中路", "温陵路", "打锡
 /// whose third return is refused at the cap; the dispatcher designates 区城管局.
 const BOUNCE: [&str; 3] = ["chengguan", "shengtaihuanjing", "shichangjianguan"];
 
+/// Who finally resolves a matter, by its wording, where that is not its topic's unit: the
+/// overlaps the bulletin describes after the reform (油烟 between 城管局, 生态环境局 and
+/// 市场监管局; 违规装修 and 简易维修 between 住建局 and the sub-districts) and the matters a
+/// sub-district settles where they happen (属地管理). `None`: the sub-district of the matter.
+/// The platform and the petition office do not always know this: their first assignment is
+/// sometimes wrong (`wrong_unit`), and the matter is returned or transferred to its owner.
+const OWNERS: &[(&str, Option<&str>)] = &[
+    // Open-air barbecues are enforcement (《大气污染防治法》第一百一十八条, 城管局); emissions over
+    // the standard and idle purifiers are monitoring (生态环境局); unlicensed food businesses are
+    // licensing (市场监管局).
+    ("烧烤摊油烟扰民", Some("chengguan")),
+    ("露天烧烤油烟污染", Some("chengguan")),
+    ("饭店油烟排放超标", Some("shengtaihuanjing")),
+    ("餐饮店油烟净化设施未运行", Some("shengtaihuanjing")),
+    ("无证小吃店油烟扰民", Some("shichangjianguan")),
+    // Cleaning, residential parking, property disputes and square dances: the sub-district.
+    ("垃圾清运不及时", None),
+    ("路面脏乱", None),
+    ("小区内车辆乱停放", None),
+    ("物业服务不到位", None),
+    ("广场舞音响噪音扰民", None),
+    // Renovation: load-bearing walls are building safety (住建局); the neighbours' noise and rubble
+    // are the sub-district's, though the catalog gives 违规装修 to 城管局's penalties.
+    ("违规装修拆除承重墙", Some("zhujian")),
+    ("违规装修噪音扰民", None),
+    ("装修垃圾乱堆放", None),
+    // Simple repairs in old estates without a property company are done by the sub-district;
+    // the catalog gives every simple repair to 住建局 (the maintenance fund's owner).
+    ("老旧小区楼道简易维修", None),
+    ("无物业小区屋面漏水简易维修", None),
+    ("申请使用维修资金简易维修", Some("zhujian")),
+];
+
+/// The old town's sub-districts: 城管局's own squads clear street vending there; elsewhere the
+/// sub-district does.
+const OLD_TOWN: [&str; 3] = ["kaiyuan", "lizhong", "haibin"];
+
+/// The unit that finally resolves a matter about `summary` of `topic` in `sub_district`.
+fn owner<'a>(topic: &Topic, summary: &str, sub_district: &'a str) -> &'a str {
+    if topic.category == "urban_management.street_vending" && !OLD_TOWN.contains(&sub_district) {
+        return sub_district;
+    }
+    match OWNERS.iter().find(|(s, _)| *s == summary) {
+        Some((_, Some(unit))) => unit,
+        Some((_, None)) => sub_district,
+        None => topic.unit.unwrap_or(sub_district),
+    }
+}
+
+/// A plausible wrong first unit for a matter `owner` resolves: the platform sends cooking fume
+/// to 城管局 by habit, a department's matter to the sub-district where it happened, and a
+/// sub-district's matter to the department of its topic.
+fn wrong_unit<'a>(topic: &Topic, owner: &str, sub_district: &'a str) -> &'a str {
+    if topic.category == "urban_management.cooking_fume" {
+        return if owner == BOUNCE[0] { BOUNCE[1] } else { BOUNCE[0] };
+    }
+    match topic.unit {
+        Some(unit) if owner == sub_district => unit,
+        _ => sub_district,
+    }
+}
+
 struct Gen<'a> {
     rng: Rng,
     lines: Vec<Line>,
@@ -243,6 +340,18 @@ struct Gen<'a> {
     /// Petitions whose answer was contested (复查) so far in the half-year: even a small file
     /// has a couple.
     reviewed: usize,
+    /// The district's responsibility catalog (the built-in one routing uses): the petition
+    /// office goes by it, and a unit it names cannot return the matter.
+    catalog: Option<caseflow_routing::catalog::Catalog>,
+}
+
+/// A matter's first unit, its owner (who resolves it) and the catalog's unit.
+struct Route<'a> {
+    first: &'a str,
+    owner: &'a str,
+    catalog: Option<&'a str>,
+    /// A cooking-fume complaint: the one that may bounce between three units.
+    fume: bool,
 }
 
 fn working_hours(t: At) -> At {
@@ -252,6 +361,12 @@ fn working_hours(t: At) -> At {
 }
 
 impl Gen<'_> {
+    /// The unit the catalog names for a matter received at `t`, as routing works it out.
+    fn catalog_unit(&self, category: &str, summary: &str, sub_district: &str, t: At) -> Option<String> {
+        let facts = caseflow_routing::catalog::MatterFacts { category, summary, sub_district, on: t.date_naive() };
+        self.catalog.as_ref()?.responsible(&facts).map(|e| e.unit.clone())
+    }
+
     fn push(&mut self, at: At, event: Event) -> bool {
         self.push_expecting(at, event, None)
     }
@@ -365,20 +480,17 @@ impl Gen<'_> {
         Some(Contact { at, method: "phone".into(), learned: "已电话联系诉求人核实诉求".into() })
     }
 
-    /// The matter's route from its first unit to the one that resolves it.
-    fn route(
-        &mut self,
-        case: &str,
-        first: &str,
-        topic: &Topic,
-        t: At,
-        petition: bool,
-        single_visit: bool,
-    ) -> Option<At> {
+    /// The matter's route from its first unit to its owner, the unit that resolves it.
+    fn route(&mut self, case: &str, route: &Route<'_>, t: At, petition: bool, single_visit: bool) -> Option<At> {
         let key = |unit: &str| DispatchKey { case: case.to_owned(), matter: 1, unit: unit.to_owned() };
         let r = self.rng.unit();
         // A complaint about cooking fume that bounces: the reform's story.
-        if !petition && topic.unit.is_none() && first == BOUNCE[0] && (r < 0.12 || self.bounced < 2) {
+        if !petition
+            && route.fume
+            && route.first == BOUNCE[0]
+            && route.owner == BOUNCE[0]
+            && (r < 0.12 || self.bounced < 2)
+        {
             self.bounced += 1;
             let mut at = t;
             for (i, pair) in BOUNCE.windows(2).enumerate() {
@@ -443,22 +555,40 @@ impl Gen<'_> {
             );
             return self.handle(&key(BOUNCE[0]), at, petition, single_visit, false);
         }
-        // A sub-district sends back a matter the catalog gives to a department.
-        if let (Some(owner), true) = (topic.unit, SUB_DISTRICTS.contains(&first))
-            && (r < 0.08 || self.returned < 3)
-        {
+        if route.first != route.owner {
+            // A wrong first assignment: the unit says so, and the matter goes to its owner.
             self.returned += 1;
+            let (first, owner) = (route.first, route.owner);
             let k = key(first);
             let mut at = t + self.rng.minutes(10, 60);
             self.push(at, Event::Acknowledge { dispatch: k.clone() });
             at += self.rng.minutes(20, 120);
+            if route.catalog == Some(first) {
+                // The catalog names the first unit, so its return would be rejected at once
+                // (rule 3): it explains, and the dispatcher moves the matter on.
+                self.push(
+                    at,
+                    Event::Transfer {
+                        dispatch: k,
+                        to: owner.into(),
+                        reason: "经核实由属地或主管单位办理更为适宜".into(),
+                        basis: String::new(),
+                    },
+                );
+                return self.handle(&key(owner), at, petition, single_visit, false);
+            }
             let contact = self.contact(at - Duration::minutes(10));
             self.push(
                 at,
                 Event::ReturnRequest {
                     dispatch: k.clone(),
                     reason_code: "not_our_duty".into(),
-                    reason: "属行业主管部门职责".into(),
+                    reason: if SUB_DISTRICTS.contains(&first) {
+                        "属行业主管部门职责"
+                    } else {
+                        "属属地管理事项"
+                    }
+                    .into(),
                     proposed_unit: owner.into(),
                     catalog_entry: None,
                     legal_basis: Some("职责清单".into()),
@@ -466,21 +596,21 @@ impl Gen<'_> {
                 },
             );
             at += self.rng.minutes(30, 180);
-            let approve = self.rng.chance(0.8);
+            let approve = self.rng.chance(0.85);
             self.push(
                 at,
                 Event::ReturnDecision {
                     dispatch: k.clone(),
                     approve,
-                    reason: if approve { "同意".into() } else { "属地管理，应由街道先行处置".into() },
+                    reason: if approve { "同意".into() } else { "首办负责，应先行处置".into() },
                     next_unit: None,
                 },
             );
             let holder = if approve { owner } else { first };
-            // Refused, the sub-district keeps the dispatch it already acknowledged.
+            // Refused, the first unit keeps the dispatch it already acknowledged.
             return self.handle(&key(holder), at, petition, single_visit, !approve);
         }
-        self.handle(&key(first), t, petition, single_visit, false)
+        self.handle(&key(route.first), t, petition, single_visit, false)
     }
 
     fn rate(&mut self, case: &str, units: &[String], resolved: At, petition: bool) {
@@ -559,12 +689,12 @@ impl Gen<'_> {
             ("help_request", 1.0),
         ]);
         let sub_district = *self.rng.pick(&SUB_DISTRICTS);
-        let first = match topic.unit {
-            _ if self.rng.chance(0.3) => sub_district,
-            Some(u) => u,
-            None => BOUNCE[0],
-        };
         let summary = *self.rng.pick(topic.summaries);
+        let owner = owner(topic, summary, sub_district);
+        // The platform names the owner three times in four (and 区城管局 for the barbecue fume
+        // that bounces, until each half-year has its two).
+        let bounces = owner == BOUNCE[0] && topic.category == "urban_management.cooking_fume" && self.bounced < 2;
+        let first = if self.rng.chance(0.75) || bounces { owner } else { wrong_unit(topic, owner, sub_district) };
         let person = self.rng.chance(0.03).then(|| self.rng.below(40));
         let order = format::Order {
             order_number: number.clone(),
@@ -600,7 +730,14 @@ impl Gen<'_> {
         if !self.push(t, Event::HotlineOrder { order }) {
             return;
         }
-        if let Some(resolved) = self.route(&number, first, topic, t, false, false) {
+        let catalog = self.catalog_unit(topic.category, summary, sub_district, t);
+        let route = Route {
+            first,
+            owner,
+            catalog: catalog.as_deref(),
+            fume: topic.category == "urban_management.cooking_fume",
+        };
+        if let Some(resolved) = self.route(&number, &route, t, false, false) {
             self.rate(&number, &[], resolved, false);
         }
     }
@@ -615,12 +752,18 @@ impl Gen<'_> {
             ("leader_mailbox", 257.0),
         ]);
         let sub_district = *self.rng.pick(&SUB_DISTRICTS);
-        let first = match topic.unit {
-            Some(u) if self.rng.chance(0.7) => u,
-            _ => sub_district,
-        };
-        let single_visit = person.is_none() && self.rng.chance(0.25);
         let summary = *self.rng.pick(topic.summaries);
+        let owner = owner(topic, summary, sub_district);
+        // The petition office goes by the catalog seven times in ten, else names the owner three
+        // times in four.
+        let catalog = self.catalog_unit(topic.category, summary, sub_district, t);
+        let first = match &catalog {
+            Some(unit) if self.rng.chance(0.7) => unit.clone(),
+            _ if self.rng.chance(0.75) => owner.to_owned(),
+            _ => wrong_unit(topic, owner, sub_district).to_owned(),
+        };
+        let first = first.as_str();
+        let single_visit = person.is_none() && self.rng.chance(0.25);
         let visit = channel == "visit";
         let petition = format::Petition {
             petition_number: number.clone(),
@@ -709,7 +852,8 @@ impl Gen<'_> {
         if !accepted {
             return;
         }
-        if let Some(resolved) = self.route(&number, first, topic, accepted_at, true, single_visit) {
+        let route = Route { first, owner, catalog: catalog.as_deref(), fume: false };
+        if let Some(resolved) = self.route(&number, &route, accepted_at, true, single_visit) {
             let holder = self
                 .lines
                 .iter()
@@ -875,15 +1019,25 @@ fn run(spec: &Spec, sink: Option<&mut dyn FnMut(Vec<Line>)>) -> Vec<Line> {
         .from_local_datetime(&(end + Duration::days(22)).and_hms_opt(0, 0, 0).unwrap_or_default())
         .single()
         .unwrap_or_else(|| chrono::Utc::now().with_timezone(&offset));
-    let mut g = Gen { rng: Rng::new(spec.seed), lines: Vec::new(), sink, cutoff, bounced: 0, returned: 0, reviewed: 0 };
+    let mut g = Gen {
+        rng: Rng::new(spec.seed),
+        lines: Vec::new(),
+        sink,
+        cutoff,
+        bounced: 0,
+        returned: 0,
+        reviewed: 0,
+        catalog: caseflow_routing::catalog::Catalog::load(None).ok(),
+    };
     let count = |n: f64| ((n * spec.scale).round() as usize).max(1);
     if spec.previous_year
         && let Some(before) = spec.start.checked_sub_months(chrono::Months::new(12))
     {
         g.period(before, spec.months, count(2575.0), count(614.0));
     }
-    // The reported half-year has its own couple of contested answers.
+    // The reported half-year has its own couple of contested answers and bounced complaints.
     g.reviewed = 0;
+    g.bounced = 0;
     g.period(spec.start, spec.months, count(2577.0), count(602.0));
     g.lines
 }
