@@ -112,10 +112,11 @@ up: ## Start the whole stack with docker compose (PostgreSQL, the four services,
 down: ## Stop the compose stack (the database volume stays; `docker compose ... down -v` removes it)
 	docker compose -f deploy/compose/compose.yaml down
 
-bench: ## Benchmarks against a reference measured in the same run (BENCH_ORDERS, BENCH_IMPORT_SCALE, BENCH_DISPATCHES, BENCH_CONSOLE_DISPATCHES, BENCH_DATABASE_URL)
+bench: ## Benchmarks against a reference measured in the same run (BENCH_ORDERS, BENCH_IMPORT_SCALE, BENCH_DISPATCHES, BENCH_CONSOLE_DISPATCHES, BENCH_MATTERS, BENCH_DATABASE_URL)
 	TEST_DATABASE_URL="$(BENCH_DATABASE_URL)" cargo bench -p caseflow --bench writepath
 	cargo bench -p caseflow --bench halfyear
 	cargo bench -p caseflow --bench console
+	BENCH_DATABASE_URL="$(BENCH_DATABASE_URL)" cargo bench -p caseflow --bench suggester
 
 fuzz: ## Fuzz the upload readers and the work-order JSON for FUZZ_SECONDS each (needs `cargo install cargo-fuzz`)
 	cd fuzz && for t in upload order_json; do \
