@@ -347,3 +347,23 @@ async fn the_suggesters_word_goes_with_triage_dispatches_returns_and_the_catalog
         .expect_err("a unit's clerk does not keep the catalog");
     assert_eq!(Problem::from(refused).rule.as_deref(), Some("auth.role"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_training_at_once_each_get_their_own_model_number() {
+    let test_db = TestDatabase::new("suggester_replicas");
+    let (db, _rules) = common::open(&test_db).await;
+    // Each replica has its own suggester and its own connections to the one database.
+    let other =
+        Db::connect(&test_db.config, vec![&caseflow_runtime::event_log::MIGRATIONS, &caseflow_routing::MIGRATIONS])
+            .await
+            .expect("a second replica's connections");
+    let (a, b) = (Suggester::default(), Suggester::default());
+    let mut versions = Vec::new();
+    for _ in 0..10 {
+        let (x, y) = tokio::join!(a.train(&db, start()), b.train(&other, start()));
+        versions.push(x.expect("the first replica trained").version);
+        versions.push(y.expect("the second replica trained").version);
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=20).collect::<Vec<i32>>(), "twenty trainings, twenty numbers");
+}

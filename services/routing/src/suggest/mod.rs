@@ -125,23 +125,7 @@ impl Suggester {
         .await
         .map_err(|e| DbError::Unavailable(format!("training failed: {e}")))?;
         let matters = counts.matters() as i64;
-        let version = db
-            .write(move |c| {
-                let last: Option<i32> =
-                    suggester_models::table.select(diesel::dsl::max(suggester_models::version)).first(c)?;
-                let version = last.unwrap_or(0) + 1;
-                diesel::insert_into(suggester_models::table)
-                    .values((
-                        suggester_models::version.eq(version),
-                        suggester_models::trained_at.eq(now.naive_utc()),
-                        suggester_models::resolved_from.eq(f),
-                        suggester_models::resolved_to.eq(t),
-                        suggester_models::matters.eq(matters),
-                    ))
-                    .execute(c)?;
-                Ok::<_, DbError>(version)
-            })
-            .await?;
+        let version = number(db, now.naive_utc(), f, t, matters).await?;
         let trained = Arc::new(Trained { version, trained_at: now, resolved_from: from, resolved_to: now, counts });
         match self.current.write() {
             Ok(mut m) => *m = Some(trained.clone()),
@@ -149,5 +133,43 @@ impl Suggester {
         }
         tracing::info!(version, matters, "unit suggester trained");
         Ok(trained)
+    }
+}
+
+/// Numbers a training: the next version after the last recorded. Two replicas that train at the
+/// same moment may both pick the same number on PostgreSQL; the second insert then fails on the
+/// key and takes the next number.
+async fn number(
+    db: &Db,
+    trained_at: chrono::NaiveDateTime,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+    matters: i64,
+) -> Result<i32, DbError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let numbered = db
+            .write(move |c| {
+                let last: Option<i32> =
+                    suggester_models::table.select(diesel::dsl::max(suggester_models::version)).first(c)?;
+                let version = last.unwrap_or(0) + 1;
+                diesel::insert_into(suggester_models::table)
+                    .values((
+                        suggester_models::version.eq(version),
+                        suggester_models::trained_at.eq(trained_at),
+                        suggester_models::resolved_from.eq(from),
+                        suggester_models::resolved_to.eq(to),
+                        suggester_models::matters.eq(matters),
+                    ))
+                    .execute(c)?;
+                Ok::<_, DbError>(version)
+            })
+            .await;
+        match numbered {
+            Err(DbError::Query(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) if attempts < 5 => {}
+            other => return other,
+        }
     }
 }
