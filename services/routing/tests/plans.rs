@@ -126,6 +126,27 @@ const REPLANNED: &[Checked] = &[
         &["dispatched", "acknowledged", "landed", "replied", "reviewed", "rehandling", "2020-06-01 00:00:00"],
     ),
     ("pending return requests", "SELECT COUNT(*) FROM return_requests WHERE status = $1", &["pending"]),
+    // suggest/history.rs: a page of the year's resolved matters (training, the accuracy report)
+    (
+        "a page of the matters resolved in a year",
+        "SELECT d.matter_id FROM dispatches d INNER JOIN routing_matters m ON m.matter_id = d.matter_id \
+         WHERE d.role = $1 AND d.resolved_at >= $2 AND d.resolved_at < $3 AND m.state = $4 \
+         AND d.resolved_at = m.resolved_at AND (d.resolved_at > $5 OR (d.resolved_at = $5 AND d.matter_id > $6)) \
+         ORDER BY d.resolved_at, d.matter_id LIMIT 5000",
+        &["lead", "2019-03-01 00:00:00", "2020-03-01 00:00:00", "resolved", "2019-06-01 00:00:00", "m-1"],
+    ),
+    // suggest/history.rs: the matters received in a period (accuracy, the catalog's contradictions)
+    (
+        "the matters received in a period",
+        "SELECT matter_id FROM routing_matters WHERE case_received_at >= $1 AND case_received_at < $2 \
+         ORDER BY case_received_at, matter_id",
+        &["2020-02-01 00:00:00", "2020-02-15 00:00:00"],
+    ),
+    (
+        "the lead dispatches of some matters",
+        "SELECT matter_id, assignment, unit FROM dispatches WHERE matter_id IN ($1, $2) AND role = $3",
+        &["m-1500", "m-1501", "lead"],
+    ),
     (
         "unresolved matters by state",
         "SELECT state, COUNT(*) FROM routing_matters WHERE state IN ($1, $2, $3) GROUP BY state",

@@ -14,7 +14,7 @@ use caseflow_routing::dispatching::Rules;
 use caseflow_routing::error::RoutingError;
 use caseflow_routing::inputs::{LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice};
 use caseflow_routing::lifecycle::ContactRecord;
-use caseflow_routing::suggest::Suggester;
+use caseflow_routing::suggest::{Suggester, history};
 use caseflow_runtime::clock::{Clock as _, ManualClock, SharedClock};
 use caseflow_runtime::db::Db;
 use caseflow_runtime::testing::TestDatabase;
@@ -366,4 +366,42 @@ async fn replicas_training_at_once_each_get_their_own_model_number() {
     }
     versions.sort_unstable();
     assert_eq!(versions, (1..=20).collect::<Vec<i32>>(), "twenty trainings, twenty numbers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_reads_page_after_page_and_learns_each_matter_once() {
+    let test_db = TestDatabase::new("suggester_pages");
+    let (db, rules) = common::open(&test_db).await;
+    let manual = Arc::new(ManualClock::new(start()));
+    let clock: SharedClock = manual.clone();
+    let routing = Routing::new(db.clone(), clock.clone(), rules.clone());
+    // 25 matters read in pages of 4: six full pages and a last one of 1.
+    history(&routing, &manual, &db, &rules, &clock, 15, 10).await;
+    let (from, to) = ((start() - Duration::days(1)).naive_utc(), (start() + Duration::days(60)).naive_utc());
+    let all = db
+        .read(move |c| history::resolved_between(c, from, to).map_err(caseflow_runtime::DbError::from))
+        .await
+        .expect("all at once");
+    assert_eq!(all.len(), 25);
+    let mut paged: Vec<(String, String)> = Vec::new();
+    let mut after: Option<(chrono::NaiveDateTime, String)> = None;
+    loop {
+        let from_here = after.clone();
+        let page = db
+            .read(move |c| {
+                history::resolved_page(c, from, to, from_here.as_ref(), 4).map_err(caseflow_runtime::DbError::from)
+            })
+            .await
+            .expect("a page");
+        paged.extend(page.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())));
+        match page.last() {
+            Some(last) if page.len() == 4 => after = Some((last.resolved_at, last.matter_id.clone())),
+            _ => break,
+        }
+    }
+    let whole: Vec<(String, String)> = all.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())).collect();
+    assert_eq!(paged, whole, "pages of 4 give the same matters in the same order, none twice");
+    manual.set(start() + Duration::days(60));
+    let model = routing.train_suggester(&dispatcher()).await.expect("trained");
+    assert_eq!(model.matters, 25, "the model learned what was read, page after page");
 }

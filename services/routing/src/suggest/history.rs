@@ -86,9 +86,20 @@ impl Row {
     }
 }
 
-/// Matters received in `[from, to)` with their lead dispatches by assignment, or
-/// (`resolved_in`) the lead dispatches resolved in it by that moment: one row per lead dispatch.
-fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_in: bool) -> QueryResult<Vec<Row>> {
+/// Training reads the resolved matters in pages of this many, so that a year of a million
+/// matters never sits in memory at once.
+pub const PAGE: i64 = 5_000;
+
+/// Which lead dispatches `rows` reads.
+enum Rows<'a> {
+    /// The last resolution of each matter resolved (and still resolved) in the span, by the
+    /// moment of resolution: the page after `after` (the previous page's last moment and matter).
+    Resolved { after: Option<&'a (NaiveDateTime, String)>, limit: i64 },
+    /// Every lead dispatch of the matters received in the span, by receipt and assignment.
+    Received,
+}
+
+fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, which: Rows<'_>) -> QueryResult<Vec<Row>> {
     let joined = dispatches::table
         .inner_join(routing_matters::table.on(routing_matters::matter_id.eq(dispatches::matter_id)))
         .filter(dispatches::role.eq("lead"))
@@ -108,49 +119,137 @@ fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, resolved_
             dispatches::resolved_at,
         ))
         .into_boxed();
-    if resolved_in {
-        joined
-            .filter(dispatches::resolved_at.ge(from))
-            .filter(dispatches::resolved_at.lt(to))
-            .filter(routing_matters::state.eq("resolved"))
-            .order((dispatches::resolved_at, dispatches::matter_id))
-            .load(c)
-    } else {
-        joined
-            .filter(routing_matters::case_received_at.ge(from))
-            .filter(routing_matters::case_received_at.lt(to))
-            .order((routing_matters::case_received_at, routing_matters::matter_id, dispatches::assignment))
-            .load(c)
+    match which {
+        Rows::Resolved { after, limit } => {
+            // The dispatch whose resolution is the matter's (last) one: a matter re-handled and
+            // resolved again is learned once, from its last resolver.
+            let mut page = joined
+                .filter(dispatches::resolved_at.ge(from))
+                .filter(dispatches::resolved_at.lt(to))
+                .filter(routing_matters::state.eq("resolved"))
+                .filter(dispatches::resolved_at.eq(routing_matters::resolved_at));
+            if let Some((at, matter)) = after {
+                page = page.filter(
+                    dispatches::resolved_at
+                        .gt(*at)
+                        .or(dispatches::resolved_at.eq(*at).and(dispatches::matter_id.gt(matter.clone()))),
+                );
+            }
+            page.order((dispatches::resolved_at, dispatches::matter_id)).limit(limit).load(c)
+        }
+        Rows::Received => received(c, from, to),
     }
 }
 
-/// The matters resolved (and still resolved) in `[from, to)`, by the moment of their last
-/// resolution: a matter re-handled and resolved again is learned once, from its last resolver.
-pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Resolved>> {
-    let rows = rows(c, from, to, true)?;
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        last.insert(row.matter_id.as_str(), i);
+/// The matters received in `[from, to)` by receipt, each with its lead dispatches by assignment:
+/// the matters through their index on receipt, then their dispatches through theirs by matter,
+/// a chunk at a time (one join would let a planner without statistics read every dispatch).
+fn received(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Row>> {
+    type Matter =
+        (String, String, String, String, String, String, String, NaiveDateTime, Option<String>, Option<String>);
+    let matters: Vec<Matter> = routing_matters::table
+        .filter(routing_matters::case_received_at.ge(from))
+        .filter(routing_matters::case_received_at.lt(to))
+        .select((
+            routing_matters::matter_id,
+            routing_matters::category,
+            routing_matters::sub_district,
+            routing_matters::source,
+            routing_matters::kind,
+            routing_matters::summary,
+            routing_matters::state,
+            routing_matters::case_received_at,
+            routing_matters::named_unit,
+            routing_matters::catalog_unit,
+        ))
+        .order((routing_matters::case_received_at, routing_matters::matter_id))
+        .load(c)?;
+    type Lead = (String, i32, String, String, Option<NaiveDateTime>);
+    let mut leads: HashMap<String, Vec<Lead>> = HashMap::new();
+    for chunk in matters.chunks(500) {
+        let ids: Vec<&str> = chunk.iter().map(|m| m.0.as_str()).collect();
+        let found: Vec<Lead> = dispatches::table
+            .filter(dispatches::matter_id.eq_any(ids))
+            .filter(dispatches::role.eq("lead"))
+            .select((
+                dispatches::matter_id,
+                dispatches::assignment,
+                dispatches::unit,
+                dispatches::state,
+                dispatches::resolved_at,
+            ))
+            .load(c)?;
+        for lead in found {
+            leads.entry(lead.0.clone()).or_default().push(lead);
+        }
     }
-    // The rows come by resolution: keeping each matter's last keeps that order.
-    Ok(rows
-        .iter()
-        .enumerate()
-        .filter(|(i, row)| last.get(row.matter_id.as_str()) == Some(i))
-        .filter_map(|(_, row)| {
+    let mut out = Vec::new();
+    for (matter_id, category, sub_district, source, kind, summary, state, received_at, named_unit, catalog_unit) in
+        matters
+    {
+        let Some(mut own) = leads.remove(&matter_id) else { continue };
+        own.sort_by_key(|l| l.1);
+        for (_, _, unit, dispatch_state, resolved_at) in own {
+            out.push(Row {
+                matter_id: matter_id.clone(),
+                category: category.clone(),
+                sub_district: sub_district.clone(),
+                source: source.clone(),
+                kind: kind.clone(),
+                summary: summary.clone(),
+                state: state.clone(),
+                received_at,
+                named_unit: named_unit.clone(),
+                catalog_unit: catalog_unit.clone(),
+                unit,
+                dispatch_state,
+                resolved_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A page of at most `limit` of the matters resolved (and still resolved) in `[from, to)`, by
+/// the moment of their last resolution, after `after` (the last of the page before).
+pub fn resolved_page(
+    c: &mut AnyConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    after: Option<&(NaiveDateTime, String)>,
+    limit: i64,
+) -> QueryResult<Vec<Resolved>> {
+    Ok(rows(c, from, to, Rows::Resolved { after, limit })?
+        .into_iter()
+        .filter_map(|row| {
             Some(Resolved {
-                matter_id: row.matter_id.clone(),
                 resolved_at: row.resolved_at?,
                 example: row.example(row.unit.clone()),
+                matter_id: row.matter_id,
             })
         })
         .collect())
 }
 
+/// The matters resolved (and still resolved) in `[from, to)`, by the moment of their last
+/// resolution, all at once (the accuracy report slides over them).
+pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Resolved>> {
+    let mut out: Vec<Resolved> = Vec::new();
+    loop {
+        let after = out.last().map(|r| (r.resolved_at, r.matter_id.clone()));
+        let page = resolved_page(c, from, to, after.as_ref(), PAGE)?;
+        let full = page.len() as i64 == PAGE;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
 /// The matters received in `[from, to)`, by the moment of receipt.
 pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Arrival>> {
     let mut out: Vec<Arrival> = Vec::new();
-    for row in rows(c, from, to, false)? {
+    for row in rows(c, from, to, Rows::Received)? {
         let (to_catalog, handed_on) = row.catalog_unit_held();
         match out.last_mut().filter(|a| a.matter_id == row.matter_id) {
             Some(a) => {

@@ -114,16 +114,30 @@ impl Suggester {
     async fn train_alone(&self, db: &Db, now: DateTime<Utc>) -> Result<Arc<Trained>, DbError> {
         let from = now - Duration::days(WINDOW_DAYS);
         let (f, t) = (from.naive_utc(), now.naive_utc());
-        let resolved = db.read(move |c| history::resolved_between(c, f, t).map_err(DbError::from)).await?;
-        let counts = tokio::task::spawn_blocking(move || {
-            let mut counts = Counts::default();
-            for r in &resolved {
-                counts.add(&r.example);
+        // A page at a time: read, then learned off the async workers, then dropped.
+        let mut counts = Counts::default();
+        let mut after: Option<(chrono::NaiveDateTime, String)> = None;
+        loop {
+            let from_here = after.take();
+            let page = db
+                .read(move |c| {
+                    history::resolved_page(c, f, t, from_here.as_ref(), history::PAGE).map_err(DbError::from)
+                })
+                .await?;
+            let full = page.len() as i64 == history::PAGE;
+            after = page.last().map(|r| (r.resolved_at, r.matter_id.clone()));
+            counts = tokio::task::spawn_blocking(move || {
+                for r in &page {
+                    counts.add(&r.example);
+                }
+                counts
+            })
+            .await
+            .map_err(|e| DbError::Unavailable(format!("training failed: {e}")))?;
+            if !full {
+                break;
             }
-            counts
-        })
-        .await
-        .map_err(|e| DbError::Unavailable(format!("training failed: {e}")))?;
+        }
         let matters = counts.matters() as i64;
         let version = number(db, now.naive_utc(), f, t, matters).await?;
         let trained = Arc::new(Trained { version, trained_at: now, resolved_from: from, resolved_to: now, counts });

@@ -1,0 +1,2 @@
+DROP INDEX routing_matters_received;
+DROP INDEX dispatches_resolved;
