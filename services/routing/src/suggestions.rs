@@ -105,19 +105,19 @@ impl Routing {
         }
         let window = chrono::Duration::days(WINDOW_DAYS);
         let (f, t, learn_from) = (from.naive_utc(), to.naive_utc(), (from - window).naive_utc());
-        let (training, arrivals) = self
+        let (received, figures) = self
             .db
             .snapshot(move |c| {
-                Ok::<_, RoutingError>((
-                    history::resolved_between(c, learn_from, t)?,
-                    history::received_between(c, f, t)?,
-                ))
+                let arrivals = history::received_between(c, f, t)?;
+                // The year before each arrival is read twice, a page at a time (learned, then
+                // forgotten as the window slides), never held whole.
+                let conn = std::cell::RefCell::new(c);
+                let (mut learn, mut forget) =
+                    (history::Pages::new(&conn, learn_from, t), history::Pages::new(&conn, learn_from, t));
+                let figures = accuracy::measure(&mut learn, &mut forget, &arrivals, window)?;
+                Ok::<_, RoutingError>((arrivals.len() as u64, figures))
             })
             .await?;
-        let received = arrivals.len() as u64;
-        let figures = tokio::task::spawn_blocking(move || accuracy::measure(&training, &arrivals, window))
-            .await
-            .map_err(|e| RoutingError::Db(caseflow_runtime::DbError::Unavailable(e.to_string())))?;
         Ok(AccuracyReport {
             from,
             to,

@@ -37,25 +37,62 @@ fn percent(right: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { (right as f64 * 1000.0 / of as f64).round() / 10.0 }
 }
 
-/// Measures `arrivals` (in order of receipt, as `history` reads them) against `training` (in
-/// order of resolution, starting at least `window` before the first arrival): each arrival is
-/// ranked by a model that has learned exactly the matters resolved in
-/// `[received - window, received)`.
-pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) -> Figures {
+/// Matters resolved, in order of resolution, handed out one at a time.
+pub trait Resolutions {
+    type Error;
+    /// The next matter if it was resolved before `moment`.
+    fn take_before(&mut self, moment: NaiveDateTime) -> Result<Option<Resolved>, Self::Error>;
+}
+
+/// Resolutions held in memory.
+pub struct InMemory<'a> {
+    items: &'a [Resolved],
+    next: usize,
+}
+
+impl<'a> InMemory<'a> {
+    pub fn new(items: &'a [Resolved]) -> Self {
+        Self { items, next: 0 }
+    }
+}
+
+impl Resolutions for InMemory<'_> {
+    type Error = std::convert::Infallible;
+
+    fn take_before(&mut self, moment: NaiveDateTime) -> Result<Option<Resolved>, Self::Error> {
+        match self.items.get(self.next) {
+            Some(r) if r.resolved_at < moment => {
+                self.next += 1;
+                Ok(Some(r.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Measures `arrivals` (in order of receipt, as `history` reads them) against the matters
+/// resolved from at least `window` before the first arrival, in order of resolution: `learn`
+/// and `forget` hand out that same sequence, the one to learn from, the other to forget as the
+/// window slides (so the history is read twice, never held). Each arrival is ranked by a model
+/// that has learned exactly the matters resolved in `[received - window, received)`.
+pub fn measure<R: Resolutions>(
+    learn: &mut R,
+    forget: &mut R,
+    arrivals: &[Arrival],
+    window: Duration,
+) -> Result<Figures, R::Error> {
     let mut counts = Counts::default();
-    let (mut learned, mut forgotten) = (0usize, 0usize);
     let mut tallies = [(0u64, 0u64); 5];
     let mut measured = 0u64;
     for a in arrivals {
         let Some(resolver) = a.resolver() else { continue };
         let now: NaiveDateTime = a.received_at;
-        while learned < training.len() && training[learned].resolved_at < now {
-            counts.add(&training[learned].example);
-            learned += 1;
+        while let Some(r) = learn.take_before(now)? {
+            counts.add(&r.example);
         }
-        while forgotten < learned && training[forgotten].resolved_at < now - window {
-            counts.remove(&training[forgotten].example);
-            forgotten += 1;
+        // The same sequence, behind: what it hands out was learned already.
+        while let Some(r) = forget.take_before(now - window)? {
+            counts.remove(&r.example);
         }
         measured += 1;
         let ranked = counts.rank(&a.example.traits(), 3);
@@ -74,7 +111,7 @@ pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) ->
         }
     }
     let names = ["platform", "catalog", "first_dispatch", "suggester_top1", "suggester_top3"];
-    Figures {
+    Ok(Figures {
         measured,
         methods: names
             .iter()
@@ -86,7 +123,7 @@ pub fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) ->
                 percent: percent(right, measured),
             })
             .collect(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +161,11 @@ mod tests {
             to_catalog_unit: 0,
             handed_on_by_catalog_unit: 0,
         }
+    }
+
+    fn measure(training: &[Resolved], arrivals: &[Arrival], window: Duration) -> Figures {
+        let Ok(f) = super::measure(&mut InMemory::new(training), &mut InMemory::new(training), arrivals, window);
+        f
     }
 
     fn suggester(f: &Figures) -> (u64, u64) {

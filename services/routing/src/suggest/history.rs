@@ -2,12 +2,14 @@
 //! with the unit whose lead dispatch resolved it last: the label), and the matters received in
 //! a span with what each could have been sent to first and who finally resolved it.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 
 use caseflow_runtime::db::AnyConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::accuracy::Resolutions;
 use super::model::Example;
 use crate::store::{dispatches, routing_matters};
 
@@ -273,4 +275,40 @@ pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
         }
     }
     Ok(out)
+}
+
+/// The matters resolved in `[from, to)`, read a page at a time as they are taken, in order of
+/// resolution. Two of these share one connection (the accuracy report learns from one and
+/// forgets from the other).
+pub struct Pages<'a, 'c> {
+    conn: &'a RefCell<&'c mut AnyConnection>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    after: Option<(NaiveDateTime, String)>,
+    buffer: VecDeque<Resolved>,
+    exhausted: bool,
+}
+
+impl<'a, 'c> Pages<'a, 'c> {
+    pub fn new(conn: &'a RefCell<&'c mut AnyConnection>, from: NaiveDateTime, to: NaiveDateTime) -> Self {
+        Self { conn, from, to, after: None, buffer: VecDeque::new(), exhausted: false }
+    }
+}
+
+impl Resolutions for Pages<'_, '_> {
+    type Error = diesel::result::Error;
+
+    fn take_before(&mut self, moment: NaiveDateTime) -> QueryResult<Option<Resolved>> {
+        if self.buffer.is_empty() && !self.exhausted {
+            let mut conn = self.conn.borrow_mut();
+            let page = resolved_page(&mut conn, self.from, self.to, self.after.as_ref(), PAGE)?;
+            self.exhausted = (page.len() as i64) < PAGE;
+            self.after = page.last().map(|r| (r.resolved_at, r.matter_id.clone()));
+            self.buffer.extend(page);
+        }
+        match self.buffer.front() {
+            Some(r) if r.resolved_at < moment => Ok(self.buffer.pop_front()),
+            _ => Ok(None),
+        }
+    }
 }
