@@ -231,9 +231,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     history::resolved_page(c, from, to, from_here.as_ref(), history::PAGE).map_err(DbError::from)
                 })
                 .await?;
-            after = page.last().map(|r| (r.resolved_at, r.matter_id.clone()));
-            if (page.len() as i64) < history::PAGE {
-                break;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
         reads.push(t.elapsed());

@@ -128,12 +128,16 @@ const REPLANNED: &[Checked] = &[
     ("pending return requests", "SELECT COUNT(*) FROM return_requests WHERE status = $1", &["pending"]),
     // suggest/history.rs: a page of the year's resolved matters (training, the accuracy report)
     (
-        "a page of the matters resolved in a year",
-        "SELECT d.matter_id FROM dispatches d INNER JOIN routing_matters m ON m.matter_id = d.matter_id \
-         WHERE d.role = $1 AND d.resolved_at >= $2 AND d.resolved_at < $3 AND m.state = $4 \
-         AND d.resolved_at = m.resolved_at AND (d.resolved_at > $5 OR (d.resolved_at = $5 AND d.matter_id > $6)) \
-         ORDER BY d.resolved_at, d.matter_id LIMIT 5000",
-        &["lead", "2019-03-01 00:00:00", "2020-03-01 00:00:00", "resolved", "2019-06-01 00:00:00", "m-1"],
+        "a page of the lead dispatches resolved in a year",
+        "SELECT matter_id, unit, resolved_at FROM dispatches WHERE role = $1 AND resolved_at >= $2 AND resolved_at < $3 \
+         AND resolved_at >= $4 AND (resolved_at > $4 OR (resolved_at = $4 AND matter_id > $5)) \
+         ORDER BY resolved_at, matter_id LIMIT 5000",
+        &["lead", "2019-03-01 00:00:00", "2020-03-01 00:00:00", "2019-06-01 00:00:00", "m-1"],
+    ),
+    (
+        "some matters by id",
+        "SELECT matter_id, state, resolved_at FROM routing_matters WHERE matter_id IN ($1, $2)",
+        &["m-1500", "m-1501"],
     ),
     // suggest/history.rs: the matters received in a period (accuracy, the catalog's contradictions)
     (

@@ -393,10 +393,10 @@ async fn training_reads_page_after_page_and_learns_each_matter_once() {
             })
             .await
             .expect("a page");
-        paged.extend(page.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())));
-        match page.last() {
-            Some(last) if page.len() == 4 => after = Some((last.resolved_at, last.matter_id.clone())),
-            _ => break,
+        paged.extend(page.resolved.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     let whole: Vec<(String, String)> = all.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())).collect();

@@ -46,7 +46,7 @@ impl Arrival {
 }
 
 /// One lead dispatch of a matter, with the matter.
-#[derive(Debug, Queryable)]
+#[derive(Debug)]
 struct Row {
     matter_id: String,
     category: String,
@@ -91,57 +91,6 @@ impl Row {
 /// Training reads the resolved matters in pages of this many, so that a year of a million
 /// matters never sits in memory at once.
 pub const PAGE: i64 = 5_000;
-
-/// Which lead dispatches `rows` reads.
-enum Rows<'a> {
-    /// The last resolution of each matter resolved (and still resolved) in the span, by the
-    /// moment of resolution: the page after `after` (the previous page's last moment and matter).
-    Resolved { after: Option<&'a (NaiveDateTime, String)>, limit: i64 },
-    /// Every lead dispatch of the matters received in the span, by receipt and assignment.
-    Received,
-}
-
-fn rows(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime, which: Rows<'_>) -> QueryResult<Vec<Row>> {
-    let joined = dispatches::table
-        .inner_join(routing_matters::table.on(routing_matters::matter_id.eq(dispatches::matter_id)))
-        .filter(dispatches::role.eq("lead"))
-        .select((
-            routing_matters::matter_id,
-            routing_matters::category,
-            routing_matters::sub_district,
-            routing_matters::source,
-            routing_matters::kind,
-            routing_matters::summary,
-            routing_matters::state,
-            routing_matters::case_received_at,
-            routing_matters::named_unit,
-            routing_matters::catalog_unit,
-            dispatches::unit,
-            dispatches::state,
-            dispatches::resolved_at,
-        ))
-        .into_boxed();
-    match which {
-        Rows::Resolved { after, limit } => {
-            // The dispatch whose resolution is the matter's (last) one: a matter re-handled and
-            // resolved again is learned once, from its last resolver.
-            let mut page = joined
-                .filter(dispatches::resolved_at.ge(from))
-                .filter(dispatches::resolved_at.lt(to))
-                .filter(routing_matters::state.eq("resolved"))
-                .filter(dispatches::resolved_at.eq(routing_matters::resolved_at));
-            if let Some((at, matter)) = after {
-                page = page.filter(
-                    dispatches::resolved_at
-                        .gt(*at)
-                        .or(dispatches::resolved_at.eq(*at).and(dispatches::matter_id.gt(matter.clone()))),
-                );
-            }
-            page.order((dispatches::resolved_at, dispatches::matter_id)).limit(limit).load(c)
-        }
-        Rows::Received => received(c, from, to),
-    }
-}
 
 /// The matters received in `[from, to)` by receipt, each with its lead dispatches by assignment:
 /// the matters through their index on receipt, then their dispatches through theirs by matter,
@@ -212,38 +161,97 @@ fn received(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> Qu
     Ok(out)
 }
 
-/// A page of at most `limit` of the matters resolved (and still resolved) in `[from, to)`, by
-/// the moment of their last resolution, after `after` (the last of the page before).
+/// A page of the matters resolved in a span, and where the next page starts (none after the
+/// last page).
+#[derive(Debug, Default)]
+pub struct Page {
+    pub resolved: Vec<Resolved>,
+    pub next: Option<(NaiveDateTime, String)>,
+}
+
+/// The lead dispatches resolved in `[from, to)`, at most `limit` of them after `after` (the
+/// previous page's last moment and matter), each with its matter when the matter stands resolved
+/// by that very resolution: a matter re-handled and resolved again is learned once, from its last
+/// resolver. The dispatches are paged through their index on (moment, matter), the matters read
+/// by id; no join, so no planner can choose to read either table whole.
 pub fn resolved_page(
     c: &mut AnyConnection,
     from: NaiveDateTime,
     to: NaiveDateTime,
     after: Option<&(NaiveDateTime, String)>,
     limit: i64,
-) -> QueryResult<Vec<Resolved>> {
-    Ok(rows(c, from, to, Rows::Resolved { after, limit })?
+) -> QueryResult<Page> {
+    let mut query = dispatches::table
+        .filter(dispatches::role.eq("lead"))
+        .filter(dispatches::resolved_at.ge(from))
+        .filter(dispatches::resolved_at.lt(to))
+        .select((dispatches::matter_id, dispatches::unit, dispatches::resolved_at))
+        .into_boxed();
+    if let Some((at, matter)) = after {
+        // The plain bound starts the index range where the last page ended.
+        query = query.filter(dispatches::resolved_at.ge(*at)).filter(
+            dispatches::resolved_at
+                .gt(*at)
+                .or(dispatches::resolved_at.eq(*at).and(dispatches::matter_id.gt(matter.clone()))),
+        );
+    }
+    let leads: Vec<(String, String, Option<NaiveDateTime>)> =
+        query.order((dispatches::resolved_at, dispatches::matter_id)).limit(limit).load(c)?;
+    let next =
+        leads.last().filter(|_| leads.len() as i64 == limit).and_then(|(matter, _, at)| Some(((*at)?, matter.clone())));
+    type Matter = (String, String, String, String, String, String, String, Option<NaiveDateTime>);
+    let mut matters: HashMap<String, Matter> = HashMap::new();
+    for chunk in leads.chunks(500) {
+        let ids: Vec<&str> = chunk.iter().map(|l| l.0.as_str()).collect();
+        let found: Vec<Matter> = routing_matters::table
+            .filter(routing_matters::matter_id.eq_any(ids))
+            .select((
+                routing_matters::matter_id,
+                routing_matters::category,
+                routing_matters::sub_district,
+                routing_matters::source,
+                routing_matters::kind,
+                routing_matters::summary,
+                routing_matters::state,
+                routing_matters::resolved_at,
+            ))
+            .load(c)?;
+        matters.extend(found.into_iter().map(|m| (m.0.clone(), m)));
+    }
+    let resolved = leads
         .into_iter()
-        .filter_map(|row| {
-            Some(Resolved {
-                resolved_at: row.resolved_at?,
-                example: row.example(row.unit.clone()),
-                matter_id: row.matter_id,
+        .filter_map(|(matter_id, unit, at)| {
+            let at = at?;
+            let (_, category, sub_district, source, kind, summary, state, matter_resolved_at) =
+                matters.get(&matter_id)?;
+            (state == "resolved" && *matter_resolved_at == Some(at)).then(|| Resolved {
+                resolved_at: at,
+                example: Example {
+                    category: category.clone(),
+                    sub_district: sub_district.clone(),
+                    source: source.clone(),
+                    kind: kind.clone(),
+                    summary: summary.clone(),
+                    unit,
+                },
+                matter_id,
             })
         })
-        .collect())
+        .collect();
+    Ok(Page { resolved, next })
 }
 
 /// The matters resolved (and still resolved) in `[from, to)`, by the moment of their last
-/// resolution, all at once (the accuracy report slides over them).
+/// resolution, all at once.
 pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Resolved>> {
     let mut out: Vec<Resolved> = Vec::new();
+    let mut after = None;
     loop {
-        let after = out.last().map(|r| (r.resolved_at, r.matter_id.clone()));
         let page = resolved_page(c, from, to, after.as_ref(), PAGE)?;
-        let full = page.len() as i64 == PAGE;
-        out.extend(page);
-        if !full {
-            return Ok(out);
+        out.extend(page.resolved);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
         }
     }
 }
@@ -251,7 +259,7 @@ pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
 /// The matters received in `[from, to)`, by the moment of receipt.
 pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Arrival>> {
     let mut out: Vec<Arrival> = Vec::new();
-    for row in rows(c, from, to, Rows::Received)? {
+    for row in received(c, from, to)? {
         let (to_catalog, handed_on) = row.catalog_unit_held();
         match out.last_mut().filter(|a| a.matter_id == row.matter_id) {
             Some(a) => {
@@ -299,12 +307,13 @@ impl Resolutions for Pages<'_, '_> {
     type Error = diesel::result::Error;
 
     fn take_before(&mut self, moment: NaiveDateTime) -> QueryResult<Option<Resolved>> {
-        if self.buffer.is_empty() && !self.exhausted {
+        // A page may keep none of its dispatches (each superseded by a later resolution).
+        while self.buffer.is_empty() && !self.exhausted {
             let mut conn = self.conn.borrow_mut();
             let page = resolved_page(&mut conn, self.from, self.to, self.after.as_ref(), PAGE)?;
-            self.exhausted = (page.len() as i64) < PAGE;
-            self.after = page.last().map(|r| (r.resolved_at, r.matter_id.clone()));
-            self.buffer.extend(page);
+            self.exhausted = page.next.is_none();
+            self.after = page.next;
+            self.buffer.extend(page.resolved);
         }
         match self.buffer.front() {
             Some(r) if r.resolved_at < moment => Ok(self.buffer.pop_front()),

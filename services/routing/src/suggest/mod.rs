@@ -124,17 +124,17 @@ impl Suggester {
                     history::resolved_page(c, f, t, from_here.as_ref(), history::PAGE).map_err(DbError::from)
                 })
                 .await?;
-            let full = page.len() as i64 == history::PAGE;
-            after = page.last().map(|r| (r.resolved_at, r.matter_id.clone()));
+            after = page.next;
+            let resolved = page.resolved;
             counts = tokio::task::spawn_blocking(move || {
-                for r in &page {
+                for r in &resolved {
                     counts.add(&r.example);
                 }
                 counts
             })
             .await
             .map_err(|e| DbError::Unavailable(format!("training failed: {e}")))?;
-            if !full {
+            if after.is_none() {
                 break;
             }
         }
