@@ -288,5 +288,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(mb) = peak_rss_mb() {
         println!("  peak RSS {mb:.0} MB");
     }
+    if let Some(schema) = config.schema.as_ref() {
+        // The benchmark's own schema goes again.
+        let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+        db.write(move |c| diesel::sql_query(drop).execute(c).map_err(DbError::from)).await?;
+    }
     Ok(())
 }

@@ -130,9 +130,9 @@ const REPLANNED: &[Checked] = &[
     (
         "a page of the lead dispatches resolved in a year",
         "SELECT matter_id, unit, resolved_at FROM dispatches WHERE role = $1 AND resolved_at >= $2 AND resolved_at < $3 \
-         AND resolved_at >= $4 AND (resolved_at > $4 OR (resolved_at = $4 AND matter_id > $5)) \
+         AND (resolved_at > $2 OR (resolved_at = $2 AND matter_id > $4)) \
          ORDER BY resolved_at, matter_id LIMIT 5000",
-        &["lead", "2019-03-01 00:00:00", "2020-03-01 00:00:00", "2019-06-01 00:00:00", "m-1"],
+        &["lead", "2019-06-01 00:00:00", "2020-03-01 00:00:00", "m-1"],
     ),
     (
         "some matters by id",

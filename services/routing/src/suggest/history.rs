@@ -181,15 +181,17 @@ pub fn resolved_page(
     after: Option<&(NaiveDateTime, String)>,
     limit: i64,
 ) -> QueryResult<Page> {
+    // One lower bound only, where the last page ended: given two, SQLite may start the index
+    // range at the span's start for every page.
+    let start = after.map_or(from, |(at, _)| (*at).max(from));
     let mut query = dispatches::table
         .filter(dispatches::role.eq("lead"))
-        .filter(dispatches::resolved_at.ge(from))
+        .filter(dispatches::resolved_at.ge(start))
         .filter(dispatches::resolved_at.lt(to))
         .select((dispatches::matter_id, dispatches::unit, dispatches::resolved_at))
         .into_boxed();
     if let Some((at, matter)) = after {
-        // The plain bound starts the index range where the last page ended.
-        query = query.filter(dispatches::resolved_at.ge(*at)).filter(
+        query = query.filter(
             dispatches::resolved_at
                 .gt(*at)
                 .or(dispatches::resolved_at.eq(*at).and(dispatches::matter_id.gt(matter.clone()))),
