@@ -167,10 +167,8 @@ impl IntakeEvents {
             if let Some((mut row, via, reason, evidence)) = opened {
                 // The platform's or the catalog's unit goes ahead; when history says it rarely
                 // resolves such matters, the dispatch carries the warning for the dispatcher.
-                let warning = model
-                    .as_deref()
-                    .map(|m| advice::about(m, &traits, &self.rules.registry, &row.unit))
-                    .filter(|note| note.warning.is_some());
+                let warning =
+                    model.as_deref().and_then(|m| advice::warning(m, &traits, &self.rules.registry, &row.unit));
                 let mut change = Change { actor: SYSTEM.into(), reason, evidence, ..Change::default() };
                 if let Some(note) = &warning {
                     row.history_warning = serde_json::to_string(note).ok();

@@ -389,7 +389,7 @@ struct PeriodQuery {
     /// Matters received from, RFC 3339, inclusive.
     #[param(required = true, format = DateTime)]
     from: Option<String>,
-    /// Until, RFC 3339, exclusive; after `from`.
+    /// Until, RFC 3339, exclusive; after `from`, and at most 366 days after it.
     #[param(required = true, format = DateTime)]
     to: Option<String>,
 }

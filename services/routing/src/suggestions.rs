@@ -19,6 +19,20 @@ use crate::suggest::{ModelView, WINDOW_DAYS, history};
 
 const ACCURACY_READERS: &[Role] = &[Role::Dispatcher, Role::Admin, Role::EfficiencyOffice];
 
+/// The longest period the accuracy report and the catalog's contradictions read at once: a
+/// year (and a leap day), as reporting's reports; each matter of it is held while it is judged.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
+fn check_period(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), RoutingError> {
+    if to <= from {
+        return Err(RoutingError::field("to", "must be after `from`"));
+    }
+    if to - from > chrono::Duration::days(MAX_PERIOD_DAYS) {
+        return Err(RoutingError::field("to", format!("must be at most {MAX_PERIOD_DAYS} days after `from`")));
+    }
+    Ok(())
+}
+
 /// A matter's suggestions, from one model.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Suggestions {
@@ -100,9 +114,7 @@ impl Routing {
         to: DateTime<Utc>,
     ) -> Result<AccuracyReport, RoutingError> {
         p.require("read first-assignment accuracy", ACCURACY_READERS)?;
-        if to <= from {
-            return Err(RoutingError::field("to", "must be after `from`"));
-        }
+        check_period(from, to)?;
         let window = chrono::Duration::days(WINDOW_DAYS);
         let (f, t, learn_from) = (from.naive_utc(), to.naive_utc(), (from - window).naive_utc());
         let (received, figures) = self
@@ -137,9 +149,7 @@ impl Routing {
         to: DateTime<Utc>,
     ) -> Result<ContradictionReport, RoutingError> {
         p.require("read the catalog's contradictions", ACCURACY_READERS)?;
-        if to <= from {
-            return Err(RoutingError::field("to", "must be after `from`"));
-        }
+        check_period(from, to)?;
         let (f, t) = (from.naive_utc(), to.naive_utc());
         let arrivals = self.db.read(move |c| Ok::<_, RoutingError>(history::received_between(c, f, t)?)).await?;
         let rules = self.rules.clone();

@@ -237,6 +237,16 @@ async fn trained_on_the_past_the_suggester_beats_the_catalog_and_its_figures_rec
         }
         other => panic!("a period that ends before it starts is refused by name: {other:?}"),
     }
+    match routing.catalog_contradictions(&dispatcher(), from, from + Duration::days(367)).await {
+        Err(RoutingError::Invalid(v)) => {
+            assert_eq!(v.len(), 1);
+            assert_eq!(
+                (v[0].field.as_str(), v[0].description.as_str()),
+                ("to", "must be at most 366 days after `from`")
+            );
+        }
+        other => panic!("a period longer than a year is refused by name: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

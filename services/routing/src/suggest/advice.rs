@@ -109,15 +109,28 @@ pub fn about(model: &Trained, m: &Traits<'_>, registry: &Registry, unit: &str) -
     let likely = top
         .filter(|t| t.unit != unit)
         .map(|t| names.suggestion(m, &t.unit, t.score, Such { resolved: t.resolved, of: t.of, here: t.here }));
-    let rarely = such.of >= MIN_SUCH && such.resolved * 100 < such.of * RARELY_PERCENT;
     let warning = match &likely {
-        Some(other) if rarely => Some(format!(
+        Some(other) if rarely(such) => Some(format!(
             "history says {} rarely resolves such matters: {}; {} resolved {} of them",
             this.unit_name, this.evidence, other.unit_name, other.resolved
         )),
         _ => None,
     };
     HistoryNote { model_version: model.version, unit: this, likely, warning }
+}
+
+/// `about`, when it warns: a dispatch at receipt asks this of every matter, so the unit's own
+/// counts are looked at first and the ranking (the summary's words cut) only when they are low.
+pub fn warning(model: &Trained, m: &Traits<'_>, registry: &Registry, unit: &str) -> Option<HistoryNote> {
+    let such = model.counts.history_of(m, unit);
+    if !rarely(such) {
+        return None;
+    }
+    Some(about(model, m, registry, unit)).filter(|note| note.warning.is_some())
+}
+
+fn rarely(such: Such) -> bool {
+    such.of >= MIN_SUCH && such.resolved * 100 < such.of * RARELY_PERCENT
 }
 
 fn unit_history(s: &Suggestion) -> pb::UnitHistory {
@@ -177,9 +190,12 @@ mod tests {
         let note = about(&model, &m.traits(), &registry, "chengguan");
         assert_eq!((note.unit.resolved, note.unit.of, note.model_version), (1, 10, 7));
         assert_eq!(note.likely.as_ref().map(|l| l.unit.as_str()), Some("shengtaihuanjing"));
-        let warning = note.warning.expect("1 of 10 is rare");
-        assert!(warning.contains("1 of 10"), "{warning}");
+        let said = note.warning.clone().expect("1 of 10 is rare");
+        assert!(said.contains("1 of 10"), "{said}");
         assert!(about(&model, &m.traits(), &registry, "shengtaihuanjing").warning.is_none());
+        // What a dispatch at receipt asks: the same answer, the ranking skipped when it need not.
+        assert_eq!(warning(&model, &m.traits(), &registry, "chengguan"), Some(note.clone()));
+        assert_eq!(warning(&model, &m.traits(), &registry, "shengtaihuanjing"), None);
         let proto = note_units(&about(&model, &m.traits(), &registry, "chengguan"));
         assert_eq!(proto, ["chengguan", "shengtaihuanjing"], "the unit first, then the likely one");
     }
