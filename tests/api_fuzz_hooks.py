@@ -6,7 +6,8 @@ the documents promise to take (`positive_data_acceptance`).
   (`[records] earliest`, 2000-01-01 +08:00 by default), not after now. A JSON Schema has no
   bound on a date-time; the documents say it on every such field.
 - A period's `to` is after its `from` (every report, list and rate query: the period is
-  [from, to)).
+  [from, to)); for the suggester's accuracy and the catalog's contradictions, at most 366
+  days after it.
 - A citizen gives a name and a phone unless `anonymous`; a resident ID number's last character
   is its GB 11643-1999 check character.
 - A petition names an `accused_unit` for an accusation and only then, and no matter goes to
@@ -68,7 +69,11 @@ def _inside_records(value):
 TIME_FIELDS = ("from", "to", "as_of", "received_at", "at", "decided_at")
 
 
-def _period(query):
+# Routes whose period is at most a year long (routing's `MAX_PERIOD_DAYS`).
+YEAR_AT_MOST = ("/v1/suggester/accuracy", "/v1/catalog/contradictions")
+
+
+def _period(query, longest=None):
     start, end = query.get("from"), query.get("to")
     if not (isinstance(start, str) and isinstance(end, str)):
         return
@@ -79,9 +84,13 @@ def _period(query):
     if a.tzinfo is None or b.tzinfo is None:
         return
     if a > b:
+        a, b = b, a
         query["from"], query["to"] = end, start
     elif a == b:
-        query["to"] = (b + timedelta(days=1)).isoformat()
+        b = b + timedelta(days=1)
+        query["to"] = b.isoformat()
+    if longest is not None and b - a > longest:
+        query["from"] = (b - longest).isoformat()
 
 
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
@@ -204,7 +213,9 @@ def _cells(query):
 def map_case(ctx, case):
     if isinstance(case.query, dict):
         case.query = {k: _inside_records(v) if k in TIME_FIELDS else v for k, v in case.query.items()}
-        _period(case.query)
+        # A day short of the limit: a `to` with nanoseconds keeps them, the `from` made from it
+        # by Python would not.
+        _period(case.query, timedelta(days=365) if ctx.operation.path in YEAR_AT_MOST else None)
         if ctx.operation.path == "/v1/reports/cells":
             _cells(case.query)
     body = case.body
