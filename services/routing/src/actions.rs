@@ -17,9 +17,8 @@ use crate::error::RoutingError;
 use crate::inputs::{
     Decision, ExtensionInput, LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice, UnitSuccession,
 };
-use crate::intake_events::with_field;
 use crate::lifecycle::{self, Action, CONTACT_METHODS, ReturnFacts, State};
-use crate::record::{Change, record};
+use crate::record::{Change, record, with_field};
 use crate::service::{DISPATCHERS, DispatchView, Routing, view};
 use crate::store::{
     DispatchRow, ExtensionRow, MatterRow, ReturnRow, SupervisionRow, dispatches, extensions, return_requests,
@@ -262,14 +261,7 @@ impl Routing {
                 let mut evidence_json = serde_json::json!({"basis": evidence.basis, "contact": serde_json::from_str::<serde_json::Value>(&evidence.contact).unwrap_or_default()}).to_string();
                 // The dispatcher who decides sees what history says of the proposed unit.
                 let proposed = model.as_deref().filter(|_| !row.proposed_unit.is_empty()).map(|model| {
-                    let traits = Traits {
-                        category: &m.category,
-                        sub_district: &m.sub_district,
-                        source: &m.source,
-                        kind: &m.kind,
-                        summary: &m.summary,
-                    };
-                    advice::about(model, &traits, &rules.registry, &row.proposed_unit)
+                    advice::about(model, &Traits::of(&m), &rules.registry, &row.proposed_unit)
                 });
                 if let Some(note) = &proposed {
                     row.proposed_history = serde_json::to_string(note).ok();

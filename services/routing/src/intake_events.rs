@@ -16,7 +16,7 @@ use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 use crate::catalog::MatterFacts;
 use crate::dispatching::{History, Rules, Via, class, plan_dispatch, record_opened};
 use crate::error::RoutingError;
-use crate::record::{Change, record};
+use crate::record::{Change, record, with_field};
 use crate::store::{MatterRow, dispatches, routing_matters};
 use crate::suggest::Suggester;
 use crate::suggest::advice;
@@ -156,13 +156,7 @@ impl IntakeEvents {
                 matter.state = "open".into();
             }
             let model = self.suggester.current();
-            let traits = Traits {
-                category: &matter.category,
-                sub_district: &matter.sub_district,
-                source: &matter.source,
-                kind: &matter.kind,
-                summary: &matter.summary,
-            };
+            let traits = Traits::of(&matter);
             diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
             if let Some((mut row, via, reason, evidence)) = opened {
                 // The platform's or the catalog's unit goes ahead; when history says it rarely
@@ -212,11 +206,4 @@ impl IntakeEvents {
         tracing::info!(case_id = %case.case_id, matters = case.matters.len(), "case routed");
         Ok(())
     }
-}
-
-/// `evidence` (a JSON object, or empty) with `key` set to `value`.
-pub(crate) fn with_field(evidence: &str, key: &str, value: &impl serde::Serialize) -> String {
-    let mut object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(evidence).unwrap_or_default();
-    object.insert(key.to_owned(), serde_json::to_value(value).unwrap_or_default());
-    serde_json::Value::Object(object).to_string()
 }

@@ -93,3 +93,10 @@ pub fn record(
     };
     event_log::append(c, now, &matter.case_id, &event)
 }
+
+/// `evidence` (a JSON object, or empty) with `key` set to `value`.
+pub fn with_field(evidence: &str, key: &str, value: &impl serde::Serialize) -> String {
+    let mut object = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(evidence).unwrap_or_default();
+    object.insert(key.to_owned(), serde_json::to_value(value).unwrap_or_default());
+    serde_json::Value::Object(object).to_string()
+}

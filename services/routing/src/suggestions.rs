@@ -65,13 +65,7 @@ impl Routing {
         let id = matter_id.to_owned();
         let matter = self.db.read(move |c| load_matter(c, &id)).await?;
         let model = self.suggester.current_or_train(&self.db, self.clock.now()).await?;
-        let traits = Traits {
-            category: &matter.category,
-            sub_district: &matter.sub_district,
-            source: &matter.source,
-            kind: &matter.kind,
-            summary: &matter.summary,
-        };
+        let traits = Traits::of(&matter);
         let suggestions = advice::suggestions(&model, &traits, &self.rules.registry, 3);
         Ok(Suggestions { matter_id: matter.matter_id.clone(), model: ModelView::from(model.as_ref()), suggestions })
     }
@@ -124,8 +118,10 @@ impl Routing {
                 // The year before each arrival is read twice, a page at a time (learned, then
                 // forgotten as the window slides), never held whole.
                 let conn = std::cell::RefCell::new(c);
-                let (mut learn, mut forget) =
-                    (history::Pages::new(&conn, learn_from, t), history::Pages::new(&conn, learn_from, t));
+                let (mut learn, mut forget) = (
+                    history::Pages::new(&conn, learn_from, t, history::PAGE),
+                    history::Pages::new(&conn, learn_from, t, history::PAGE),
+                );
                 let figures = accuracy::measure(&mut learn, &mut forget, &arrivals, window)?;
                 Ok::<_, RoutingError>((arrivals.len() as u64, figures))
             })

@@ -14,6 +14,7 @@ use caseflow_routing::dispatching::Rules;
 use caseflow_routing::error::RoutingError;
 use caseflow_routing::inputs::{LandInput, ReturnInput, ReviewInput, TextInput, UnitChoice};
 use caseflow_routing::lifecycle::ContactRecord;
+use caseflow_routing::suggest::accuracy::{self, InMemory};
 use caseflow_routing::suggest::{Suggester, history};
 use caseflow_runtime::clock::{Clock as _, ManualClock, SharedClock};
 use caseflow_runtime::db::Db;
@@ -411,6 +412,25 @@ async fn training_reads_page_after_page_and_learns_each_matter_once() {
     }
     let whole: Vec<(String, String)> = all.iter().map(|r| (r.matter_id.clone(), r.example.unit.clone())).collect();
     assert_eq!(paged, whole, "pages of 4 give the same matters in the same order, none twice");
+
+    // The accuracy report learns and forgets from two cursors over pages: the same figures as
+    // from the matters held whole, with a window short enough that forgetting crosses pages.
+    let window = Duration::days(10);
+    let (over_pages, held_whole) = db
+        .read(move |c| {
+            let arrivals = history::received_between(c, from, to)?;
+            let all = history::resolved_between(c, from, to)?;
+            let Ok(whole) = accuracy::measure(&mut InMemory::new(&all), &mut InMemory::new(&all), &arrivals, window);
+            let conn = std::cell::RefCell::new(c);
+            let (mut learn, mut forget) =
+                (history::Pages::new(&conn, from, to, 4), history::Pages::new(&conn, from, to, 4));
+            let paged = accuracy::measure(&mut learn, &mut forget, &arrivals, window)?;
+            Ok::<_, caseflow_runtime::DbError>((paged, whole))
+        })
+        .await
+        .expect("measured both ways");
+    assert_eq!(over_pages, held_whole);
+    assert!(over_pages.measured > 0, "{over_pages:?}");
     manual.set(start() + Duration::days(60));
     let model = routing.train_suggester(&dispatcher()).await.expect("trained");
     assert_eq!(model.matters, 25, "the model learned what was read, page after page");

@@ -334,9 +334,8 @@ struct Gen<'a> {
     /// without it they pile up in `lines`.
     sink: Option<&'a mut dyn FnMut(Vec<Line>)>,
     cutoff: At,
-    /// Bounced and returned matters so far: even a small file has a few of each.
+    /// Bounced matters so far in the half-year: even a small file has a couple.
     bounced: usize,
-    returned: usize,
     /// Petitions whose answer was contested (复查) so far in the half-year: even a small file
     /// has a couple.
     reviewed: usize,
@@ -557,7 +556,6 @@ impl Gen<'_> {
         }
         if route.first != route.owner {
             // A wrong first assignment: the unit says so, and the matter goes to its owner.
-            self.returned += 1;
             let (first, owner) = (route.first, route.owner);
             let k = key(first);
             let mut at = t + self.rng.minutes(10, 60);
@@ -1025,7 +1023,6 @@ fn run(spec: &Spec, sink: Option<&mut dyn FnMut(Vec<Line>)>) -> Vec<Line> {
         sink,
         cutoff,
         bounced: 0,
-        returned: 0,
         reviewed: 0,
         catalog: caseflow_routing::catalog::Catalog::load(None).ok(),
     };

@@ -15,6 +15,19 @@ pub struct Traits<'a> {
     pub summary: &'a str,
 }
 
+impl<'a> Traits<'a> {
+    /// A stored matter's traits.
+    pub fn of(m: &'a crate::store::MatterRow) -> Self {
+        Self {
+            category: &m.category,
+            sub_district: &m.sub_district,
+            source: &m.source,
+            kind: &m.kind,
+            summary: &m.summary,
+        }
+    }
+}
+
 /// The matter's features, each a short tagged string; a word appears once however often the
 /// summary repeats it.
 pub fn features(m: &Traits<'_>) -> Vec<String> {

@@ -45,9 +45,10 @@ impl Arrival {
     }
 }
 
-/// One lead dispatch of a matter, with the matter.
-#[derive(Debug)]
-struct Row {
+/// What the suggester reads of a matter.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = routing_matters)]
+struct Matter {
     matter_id: String,
     category: String,
     sub_district: String,
@@ -55,15 +56,13 @@ struct Row {
     kind: String,
     summary: String,
     state: String,
-    received_at: NaiveDateTime,
+    case_received_at: NaiveDateTime,
+    resolved_at: Option<NaiveDateTime>,
     named_unit: Option<String>,
     catalog_unit: Option<String>,
-    unit: String,
-    dispatch_state: String,
-    resolved_at: Option<NaiveDateTime>,
 }
 
-impl Row {
+impl Matter {
     fn example(&self, unit: String) -> Example {
         Example {
             category: self.category.clone(),
@@ -75,91 +74,46 @@ impl Row {
         }
     }
 
-    /// This dispatch resolved the matter, and the matter stands resolved.
-    fn resolved_it(&self) -> bool {
-        self.state == "resolved" && self.resolved_at.is_some()
+    /// The matter stands resolved, and by the lead dispatch resolved at `at`: its last resolver.
+    fn resolved_by(&self, lead: &Lead) -> bool {
+        self.state == "resolved" && lead.resolved_at.is_some() && self.resolved_at == lead.resolved_at
     }
+}
 
-    /// (a dispatch to the catalog's unit, which that unit handed on).
-    fn catalog_unit_held(&self) -> (u32, u32) {
-        let to_catalog = self.catalog_unit.as_deref() == Some(self.unit.as_str());
-        let handed_on = to_catalog && matches!(self.dispatch_state.as_str(), "returned" | "transferred");
-        (u32::from(to_catalog), u32::from(handed_on))
+/// What the suggester reads of a lead dispatch.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = dispatches)]
+struct Lead {
+    matter_id: String,
+    assignment: i32,
+    unit: String,
+    state: String,
+    resolved_at: Option<NaiveDateTime>,
+}
+
+/// Chunks of ids read with one `IN`.
+const CHUNK: usize = 500;
+
+/// The matters with these ids, by id.
+fn matters_by_id<'a>(
+    c: &mut AnyConnection,
+    ids: impl Iterator<Item = &'a str>,
+) -> QueryResult<HashMap<String, Matter>> {
+    let ids: Vec<&str> = ids.collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<Matter> = routing_matters::table
+            .filter(routing_matters::matter_id.eq_any(chunk))
+            .select(Matter::as_select())
+            .load(c)?;
+        out.extend(found.into_iter().map(|m| (m.matter_id.clone(), m)));
     }
+    Ok(out)
 }
 
 /// Training reads the resolved matters in pages of this many, so that a year of a million
 /// matters never sits in memory at once.
 pub const PAGE: i64 = 5_000;
-
-/// The matters received in `[from, to)` by receipt, each with its lead dispatches by assignment:
-/// the matters through their index on receipt, then their dispatches through theirs by matter,
-/// a chunk at a time (one join would let a planner without statistics read every dispatch).
-fn received(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Row>> {
-    type Matter =
-        (String, String, String, String, String, String, String, NaiveDateTime, Option<String>, Option<String>);
-    let matters: Vec<Matter> = routing_matters::table
-        .filter(routing_matters::case_received_at.ge(from))
-        .filter(routing_matters::case_received_at.lt(to))
-        .select((
-            routing_matters::matter_id,
-            routing_matters::category,
-            routing_matters::sub_district,
-            routing_matters::source,
-            routing_matters::kind,
-            routing_matters::summary,
-            routing_matters::state,
-            routing_matters::case_received_at,
-            routing_matters::named_unit,
-            routing_matters::catalog_unit,
-        ))
-        .order((routing_matters::case_received_at, routing_matters::matter_id))
-        .load(c)?;
-    type Lead = (String, i32, String, String, Option<NaiveDateTime>);
-    let mut leads: HashMap<String, Vec<Lead>> = HashMap::new();
-    for chunk in matters.chunks(500) {
-        let ids: Vec<&str> = chunk.iter().map(|m| m.0.as_str()).collect();
-        let found: Vec<Lead> = dispatches::table
-            .filter(dispatches::matter_id.eq_any(ids))
-            .filter(dispatches::role.eq("lead"))
-            .select((
-                dispatches::matter_id,
-                dispatches::assignment,
-                dispatches::unit,
-                dispatches::state,
-                dispatches::resolved_at,
-            ))
-            .load(c)?;
-        for lead in found {
-            leads.entry(lead.0.clone()).or_default().push(lead);
-        }
-    }
-    let mut out = Vec::new();
-    for (matter_id, category, sub_district, source, kind, summary, state, received_at, named_unit, catalog_unit) in
-        matters
-    {
-        let Some(mut own) = leads.remove(&matter_id) else { continue };
-        own.sort_by_key(|l| l.1);
-        for (_, _, unit, dispatch_state, resolved_at) in own {
-            out.push(Row {
-                matter_id: matter_id.clone(),
-                category: category.clone(),
-                sub_district: sub_district.clone(),
-                source: source.clone(),
-                kind: kind.clone(),
-                summary: summary.clone(),
-                state: state.clone(),
-                received_at,
-                named_unit: named_unit.clone(),
-                catalog_unit: catalog_unit.clone(),
-                unit,
-                dispatch_state,
-                resolved_at,
-            });
-        }
-    }
-    Ok(out)
-}
 
 /// A page of the matters resolved in a span, and where the next page starts (none after the
 /// last page).
@@ -188,7 +142,7 @@ pub fn resolved_page(
         .filter(dispatches::role.eq("lead"))
         .filter(dispatches::resolved_at.ge(start))
         .filter(dispatches::resolved_at.lt(to))
-        .select((dispatches::matter_id, dispatches::unit, dispatches::resolved_at))
+        .select(Lead::as_select())
         .into_boxed();
     if let Some((at, matter)) = after {
         query = query.filter(
@@ -197,46 +151,18 @@ pub fn resolved_page(
                 .or(dispatches::resolved_at.eq(*at).and(dispatches::matter_id.gt(matter.clone()))),
         );
     }
-    let leads: Vec<(String, String, Option<NaiveDateTime>)> =
-        query.order((dispatches::resolved_at, dispatches::matter_id)).limit(limit).load(c)?;
+    let leads: Vec<Lead> = query.order((dispatches::resolved_at, dispatches::matter_id)).limit(limit).load(c)?;
     let next =
-        leads.last().filter(|_| leads.len() as i64 == limit).and_then(|(matter, _, at)| Some(((*at)?, matter.clone())));
-    type Matter = (String, String, String, String, String, String, String, Option<NaiveDateTime>);
-    let mut matters: HashMap<String, Matter> = HashMap::new();
-    for chunk in leads.chunks(500) {
-        let ids: Vec<&str> = chunk.iter().map(|l| l.0.as_str()).collect();
-        let found: Vec<Matter> = routing_matters::table
-            .filter(routing_matters::matter_id.eq_any(ids))
-            .select((
-                routing_matters::matter_id,
-                routing_matters::category,
-                routing_matters::sub_district,
-                routing_matters::source,
-                routing_matters::kind,
-                routing_matters::summary,
-                routing_matters::state,
-                routing_matters::resolved_at,
-            ))
-            .load(c)?;
-        matters.extend(found.into_iter().map(|m| (m.0.clone(), m)));
-    }
+        leads.last().filter(|_| leads.len() as i64 == limit).and_then(|l| Some((l.resolved_at?, l.matter_id.clone())));
+    let matters = matters_by_id(c, leads.iter().map(|l| l.matter_id.as_str()))?;
     let resolved = leads
         .into_iter()
-        .filter_map(|(matter_id, unit, at)| {
-            let at = at?;
-            let (_, category, sub_district, source, kind, summary, state, matter_resolved_at) =
-                matters.get(&matter_id)?;
-            (state == "resolved" && *matter_resolved_at == Some(at)).then(|| Resolved {
-                resolved_at: at,
-                example: Example {
-                    category: category.clone(),
-                    sub_district: sub_district.clone(),
-                    source: source.clone(),
-                    kind: kind.clone(),
-                    summary: summary.clone(),
-                    unit,
-                },
-                matter_id,
+        .filter_map(|lead| {
+            let matter = matters.get(&lead.matter_id).filter(|m| m.resolved_by(&lead))?;
+            Some(Resolved {
+                resolved_at: lead.resolved_at?,
+                example: matter.example(lead.unit),
+                matter_id: lead.matter_id,
             })
         })
         .collect();
@@ -258,31 +184,49 @@ pub fn resolved_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
     }
 }
 
-/// The matters received in `[from, to)`, by the moment of receipt.
+/// The matters received in `[from, to)` with a lead dispatch, by the moment of receipt: the
+/// matters through their index on receipt, then their lead dispatches through theirs by matter,
+/// a chunk at a time (one join would let a planner without statistics read every dispatch).
 pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDateTime) -> QueryResult<Vec<Arrival>> {
-    let mut out: Vec<Arrival> = Vec::new();
-    for row in received(c, from, to)? {
-        let (to_catalog, handed_on) = row.catalog_unit_held();
-        match out.last_mut().filter(|a| a.matter_id == row.matter_id) {
-            Some(a) => {
-                a.to_catalog_unit += to_catalog;
-                a.handed_on_by_catalog_unit += handed_on;
-                // A matter's rows come by assignment: the last that resolved it is its resolver.
-                if row.resolved_it() {
-                    a.example.unit = row.unit.clone();
-                }
-            }
-            None => out.push(Arrival {
-                to_catalog_unit: to_catalog,
-                handed_on_by_catalog_unit: handed_on,
-                example: row.example(if row.resolved_it() { row.unit.clone() } else { String::new() }),
-                first: row.unit.clone(),
-                matter_id: row.matter_id,
-                received_at: row.received_at,
-                named: row.named_unit,
-                catalog: row.catalog_unit,
-            }),
+    let matters: Vec<Matter> = routing_matters::table
+        .filter(routing_matters::case_received_at.ge(from))
+        .filter(routing_matters::case_received_at.lt(to))
+        .select(Matter::as_select())
+        .order((routing_matters::case_received_at, routing_matters::matter_id))
+        .load(c)?;
+    let mut leads: HashMap<String, Vec<Lead>> = HashMap::new();
+    for chunk in matters.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|m| m.matter_id.as_str()).collect();
+        let found: Vec<Lead> = dispatches::table
+            .filter(dispatches::matter_id.eq_any(ids))
+            .filter(dispatches::role.eq("lead"))
+            .select(Lead::as_select())
+            .load(c)?;
+        for lead in found {
+            leads.entry(lead.matter_id.clone()).or_default().push(lead);
         }
+    }
+    let mut out = Vec::new();
+    for matter in matters {
+        let Some(mut own) = leads.remove(&matter.matter_id) else { continue };
+        own.sort_by_key(|l| l.assignment);
+        let Some(first) = own.first().map(|l| l.unit.clone()) else { continue };
+        let resolver = own.iter().find(|l| matter.resolved_by(l)).map(|l| l.unit.clone()).unwrap_or_default();
+        let to_catalog: Vec<&Lead> =
+            own.iter().filter(|l| matter.catalog_unit.as_deref() == Some(l.unit.as_str())).collect();
+        out.push(Arrival {
+            to_catalog_unit: to_catalog.len() as u32,
+            handed_on_by_catalog_unit: to_catalog
+                .iter()
+                .filter(|l| matches!(l.state.as_str(), "returned" | "transferred"))
+                .count() as u32,
+            example: matter.example(resolver),
+            first,
+            matter_id: matter.matter_id,
+            received_at: matter.case_received_at,
+            named: matter.named_unit,
+            catalog: matter.catalog_unit,
+        });
     }
     Ok(out)
 }
@@ -294,14 +238,16 @@ pub struct Pages<'a, 'c> {
     conn: &'a RefCell<&'c mut AnyConnection>,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    page: i64,
     after: Option<(NaiveDateTime, String)>,
     buffer: VecDeque<Resolved>,
     exhausted: bool,
 }
 
 impl<'a, 'c> Pages<'a, 'c> {
-    pub fn new(conn: &'a RefCell<&'c mut AnyConnection>, from: NaiveDateTime, to: NaiveDateTime) -> Self {
-        Self { conn, from, to, after: None, buffer: VecDeque::new(), exhausted: false }
+    /// Reads pages of `page` matters (`PAGE` in the service).
+    pub fn new(conn: &'a RefCell<&'c mut AnyConnection>, from: NaiveDateTime, to: NaiveDateTime, page: i64) -> Self {
+        Self { conn, from, to, page, after: None, buffer: VecDeque::new(), exhausted: false }
     }
 }
 
@@ -312,7 +258,7 @@ impl Resolutions for Pages<'_, '_> {
         // A page may keep none of its dispatches (each superseded by a later resolution).
         while self.buffer.is_empty() && !self.exhausted {
             let mut conn = self.conn.borrow_mut();
-            let page = resolved_page(&mut conn, self.from, self.to, self.after.as_ref(), PAGE)?;
+            let page = resolved_page(&mut conn, self.from, self.to, self.after.as_ref(), self.page)?;
             self.exhausted = page.next.is_none();
             self.after = page.next;
             self.buffer.extend(page.resolved);

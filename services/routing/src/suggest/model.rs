@@ -161,18 +161,16 @@ impl Counts {
         let mut ranked: Vec<(usize, f64)> = logs.into_iter().map(|(u, l)| (u, (l - best).exp() / sum)).collect();
         // Ties (equal scores) go to the unit code, so that the same history always ranks alike.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.units[a.0].code.cmp(&self.units[b.0].code)));
+        let such = self.such_as(m);
         ranked
             .into_iter()
             .take(n)
-            .map(|(u, score)| {
-                let such = self.such_as(m);
-                Ranked {
-                    unit: self.units[u].code.clone(),
-                    score,
-                    resolved: such.of_unit(u),
-                    of: such.of,
-                    here: such.here,
-                }
+            .map(|(u, score)| Ranked {
+                unit: self.units[u].code.clone(),
+                score,
+                resolved: such.of_unit(u),
+                of: such.of,
+                here: such.here,
             })
             .collect()
     }
