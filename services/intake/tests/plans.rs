@@ -59,7 +59,7 @@ const HOT: &[Checked] = &[
     ),
     ("a unit's scope", "SELECT COUNT(*) FROM case_units WHERE case_id = $1 AND unit = $2", &["case-1500", "chengguan"]),
     ("the publisher's idle check", "SELECT EXISTS (SELECT 1 FROM outbox_events WHERE position IS NULL)", &[]),
-    ("the publisher's batch", "SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT 1000", &[]),
+    ("the publisher's batch", "SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT $1", &["1000"]),
     ("the last position", "SELECT MAX(position) FROM outbox_events", &[]),
     (
         "a stream's next events",

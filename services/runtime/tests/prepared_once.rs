@@ -67,3 +67,36 @@ async fn a_consumers_checkpoint_update_is_prepared_once_and_run_again() {
     let kept = kept.lock().expect("lock");
     assert_eq!(kept.len(), 1, "the update was prepared and kept once, not planned on every batch: {kept:?}");
 }
+
+#[tokio::test]
+async fn the_publishers_stamp_is_prepared_once_and_numbers_each_publication_on() {
+    let test_db = TestDatabase::new("runtime_stamp_kept");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
+    let kept: Arc<Mutex<Vec<String>>> = Arc::default();
+    let recorder = kept.clone();
+    let lasts = db
+        .write(move |c: &mut AnyConnection| {
+            c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if let InstrumentationEvent::CacheQuery { sql, .. } = event
+                    && sql.contains("UPDATE outbox_events")
+                {
+                    recorder.lock().expect("lock").push(sql.to_owned());
+                }
+            });
+            // Four publications of two, one, three and no new events.
+            let mut lasts = Vec::new();
+            for appended in [2, 1, 3, 0] {
+                for _ in 0..appended {
+                    event_log::append(c, chrono::Utc::now(), "case-1", &prost_types::Timestamp::default())
+                        .map_err(DbError::from)?;
+                }
+                lasts.push(event_log::stamp_positions(c).map_err(DbError::from)?);
+            }
+            Ok::<_, DbError>(lasts)
+        })
+        .await
+        .expect("stamped");
+    assert_eq!(lasts, [Some(2), Some(3), Some(6), None], "each publication numbers its events after the last");
+    let kept = kept.lock().expect("lock");
+    assert_eq!(kept.len(), 1, "the stamp was prepared and kept once, not planned on every publication: {kept:?}");
+}

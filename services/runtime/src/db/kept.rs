@@ -16,9 +16,9 @@ use std::marker::PhantomData;
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// One bound value.
@@ -30,8 +30,8 @@ pub enum Bind<'a> {
     Timestamp(NaiveDateTime),
 }
 
-/// `parts[0] bind[0] parts[1] bind[1] … parts[n]`: a statement (`Sql<()>`), or a condition
-/// (`Sql<Bool>`).
+/// `parts[0] bind[0] parts[1] bind[1] … parts[n]`: a statement (`Sql<()>`), a statement whose
+/// rows are read by name (`Sql<Untyped>`), or a condition (`Sql<Bool>`).
 #[derive(Debug, Clone)]
 pub struct Sql<'a, ST = Bool> {
     parts: &'static [&'static str],
@@ -80,6 +80,12 @@ where
 }
 
 impl<Conn, ST> RunQueryDsl<Conn> for Sql<'_, ST> {}
+
+/// A statement that returns rows read by name (`QueryableByName`), as `sql_query` does: an
+/// `UPDATE … RETURNING` kept prepared.
+impl Query for Sql<'_, Untyped> {
+    type SqlType = Untyped;
+}
 
 /// A condition, inside a diesel query's `WHERE`.
 impl Expression for Sql<'_, Bool> {
