@@ -15,7 +15,10 @@
 //! - idle: the process's CPU over 10 s with no traffic, and the database's commits (PostgreSQL)
 //!   or bytes written to the data files (SQLite) in that time;
 //! - peak RSS of the process;
-//! - import lines per second of a generated half-year (`BENCH_IMPORT_SCALE`, default 0.2).
+//! - import lines per second of a generated half-year (`BENCH_IMPORT_SCALE`, default 0.2);
+//! - the CPU each case (and each import line) cost Caseflow's process and, when PostgreSQL runs
+//!   on this machine, the server, beside pgbench's server CPU per transaction: steadier than a
+//!   rate on a shared machine, where a run's rates swing by a fifth.
 //!
 //! Targets (issue 15): end to end at least 0.5 of pgbench on PostgreSQL at 16 clients, at
 //! least 2,500 cases/s on SQLite; a frequent caller at least 0.8 of unique phones; idle under
@@ -44,6 +47,8 @@ fn main() -> anyhow::Result<()> {
 struct Reference {
     what: String,
     tx_per_s: f64,
+    /// The local PostgreSQL server's CPU per transaction, in milliseconds (pgbench only).
+    server_cpu_ms: Option<f64>,
 }
 
 async fn bench() -> anyhow::Result<()> {
@@ -56,18 +61,24 @@ async fn bench() -> anyhow::Result<()> {
         Some(url) => pgbench(url)?,
         None => sqlite_reference()?,
     };
-    println!("reference: {} {:.0} tx/s", reference.what, reference.tx_per_s);
+    println!(
+        "reference: {} {:.0} tx/s{}",
+        reference.what,
+        reference.tx_per_s,
+        reference.server_cpu_ms.map(|ms| format!(", PostgreSQL {ms:.2} ms of CPU per transaction")).unwrap_or_default()
+    );
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build()?;
     let mut d = Deployment::new();
     d.start(&http).await;
     let pid = d.child.as_ref().map(std::process::Child::id).unwrap_or_default();
+    let meter = Meter { pid, postgres: postgres.is_some() };
     let since = chrono::Utc::now() - chrono::Duration::hours(1);
 
     // Warm-up: connections, prepared statements, caches.
-    load(&d, &http, 0, 200, Phone::Unique, since).await?;
+    load(&d, &http, meter, 0, 200, Phone::Unique, since).await?;
 
-    let unique = load(&d, &http, 1_000_000, orders, Phone::Unique, since).await?;
+    let unique = load(&d, &http, meter, 1_000_000, orders, Phone::Unique, since).await?;
     println!(
         "end to end, unique phones: {:.0} cases/s counted by reporting ({:.2} of the reference), POST p50 {:.1} ms p99 {:.1} ms, reporting {:.2} s behind when the load stopped",
         unique.rate,
@@ -76,6 +87,7 @@ async fn bench() -> anyhow::Result<()> {
         unique.p99_ms,
         unique.behind_s
     );
+    println!("  {}", unique.cpu);
     let half = unique.rate / 2.0;
     let before = counted(&d, &http, since).await?;
     let (paced_p99, sent) = paced(&d, &http, 3_000_000, half).await?;
@@ -84,13 +96,14 @@ async fn bench() -> anyhow::Result<()> {
     while counted(&d, &http, since).await? < before + sent as i64 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let frequent = load(&d, &http, 2_000_000, orders / 2, Phone::Same, since).await?;
+    let frequent = load(&d, &http, meter, 2_000_000, orders / 2, Phone::Same, since).await?;
     println!(
         "end to end, one frequent caller: {:.0} cases/s ({:.2} of unique phones), POST p99 {:.1} ms",
         frequent.rate,
         frequent.rate / unique.rate,
         frequent.p99_ms
     );
+    println!("  {}", frequent.cpu);
 
     // Every consumer has caught up (evaluation may still be applying routing's last events
     // when reporting has counted them all).
@@ -105,11 +118,13 @@ async fn bench() -> anyhow::Result<()> {
     let mut text = Vec::new();
     demo::write(&lines, &mut text)?;
     std::fs::write(&file, &text)?;
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), meter.read());
     let summary = import::run(&d.import_options(file)).await?;
     let secs = started.elapsed().as_secs_f64();
+    let cpu = meter.read().per(cpu, summary.lines, "line");
     anyhow::ensure!(summary.bad.is_empty(), "the import refused {} lines: {:?}", summary.bad.len(), summary.bad);
     println!("import: {} lines in {secs:.1} s, {:.0} lines/s", summary.lines, summary.lines as f64 / secs);
+    println!("  {cpu} (the importer's own CPU not counted)");
     Ok(())
 }
 
@@ -126,6 +141,8 @@ struct Load {
     p99_ms: f64,
     /// How long after the last POST's answer reporting had counted them all.
     behind_s: f64,
+    /// CPU per case, in words ([`Cpu::per`]).
+    cpu: String,
 }
 
 /// Order `n`, from its own phone or the frequent caller's.
@@ -155,12 +172,14 @@ async fn counted(d: &Deployment, http: &reqwest::Client, since: chrono::DateTime
 async fn load(
     d: &Deployment,
     http: &reqwest::Client,
+    meter: Meter,
     first: usize,
     count: usize,
     phone: Phone,
     since: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Load> {
     let before = counted(d, http, since).await?;
+    let cpu = meter.read();
     let next = Arc::new(AtomicUsize::new(0));
     let url = d.url("intake", "/v1/hotline/orders");
     let started = Instant::now();
@@ -194,6 +213,7 @@ async fn load(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let done = started.elapsed();
+    let cpu = meter.read().per(cpu, count, "case");
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
     Ok(Load {
@@ -201,6 +221,7 @@ async fn load(
         p50_ms: at(0.50),
         p99_ms: at(0.99),
         behind_s: (done - posted).as_secs_f64(),
+        cpu,
     })
 }
 
@@ -249,14 +270,7 @@ async fn paced(d: &Deployment, http: &reqwest::Client, first: usize, rate: f64) 
 
 /// The process's CPU share of one core over 10 s at rest, and what the database wrote then.
 async fn idle(pid: u32, d: &Deployment, postgres: Option<&str>) -> anyhow::Result<(f64, String)> {
-    let ticks = || -> anyhow::Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        Ok(f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-    };
+    let ticks = || cpu_ticks(&[pid]);
     // Transactions committed (reads in autocommit count too) and rows written, database-wide.
     let commits = |url: &str| -> (u64, u64) {
         let out = Command::new("psql")
@@ -280,13 +294,12 @@ async fn idle(pid: u32, d: &Deployment, postgres: Option<&str>) -> anyhow::Resul
         (Some((a, _)), Some((b, _))) => b.saturating_sub(a),
         _ => 0,
     };
-    let (t0, c0, w0) = (ticks()?, postgres.map(commits), written(d.dir.path()));
+    let (t0, c0, w0) = (ticks(), postgres.map(commits), written(d.dir.path()));
     // The window, to match against the database's statement log when something shows.
     println!("idle window from {} UTC", chrono::Utc::now().format("%H:%M:%S%.3f"));
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (t1, c1, w1) = (ticks()?, postgres.map(commits), written(d.dir.path()));
-    // Clock ticks are 1/100 s on Linux.
-    let cpu = (t1 - t0) as f64 / 100.0 / 10.0;
+    let (t1, c1, w1) = (ticks(), postgres.map(commits), written(d.dir.path()));
+    let cpu = (t1 - t0) as f64 / TICKS_PER_S / 10.0;
     let writes = match (c0, c1) {
         (Some((a, ra)), Some((b, rb))) => format!(
             "{:.1} transactions/s and {} rows written on PostgreSQL (one reading of the counters adds {own})",
@@ -313,6 +326,71 @@ fn peak_rss_mb(pid: u32) -> f64 {
     kb / 1024.0
 }
 
+/// Linux's clock ticks per second, the unit of a process's CPU times in `/proc`.
+const TICKS_PER_S: f64 = 100.0;
+
+/// The CPU time `pids` have used so far, user and system, in clock ticks, with that of their
+/// children that ended (PostgreSQL's backends for connections that closed count in the
+/// postmaster's); a process that is gone counts nothing.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command's closing parenthesis: utime, stime, cutime and cstime
+            // are the 12th to the 15th (proc(5)).
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+            rest.split_whitespace().skip(11).take(4).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>()
+        })
+        .sum()
+}
+
+/// The local PostgreSQL server's processes (its backends come and go with connections, so ask
+/// again around each measurement). Empty when the server runs elsewhere: its CPU is then not
+/// measured.
+fn postgres_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .collect()
+}
+
+/// CPU used per unit of work, in milliseconds, by Caseflow's process and by the local PostgreSQL
+/// server: steadier than a rate on a shared machine, where the other side of the load and
+/// whatever else runs take their share of the two cores.
+#[derive(Clone, Copy)]
+struct Cpu {
+    caseflow: u64,
+    postgres: u64,
+}
+
+/// Where [`Cpu`] is read: Caseflow's process, and whether the database is PostgreSQL.
+#[derive(Clone, Copy)]
+struct Meter {
+    pid: u32,
+    postgres: bool,
+}
+
+impl Meter {
+    fn read(self) -> Cpu {
+        Cpu { caseflow: cpu_ticks(&[self.pid]), postgres: if self.postgres { cpu_ticks(&postgres_pids()) } else { 0 } }
+    }
+}
+
+impl Cpu {
+    /// What was used since `start`, per one of `units`, said in words.
+    fn per(self, start: Cpu, units: usize, unit: &str) -> String {
+        let ms = |ticks: u64| ticks as f64 / TICKS_PER_S * 1e3 / units.max(1) as f64;
+        let mut text = format!("caseflow {:.2} ms of CPU per {unit}", ms(self.caseflow.saturating_sub(start.caseflow)));
+        if self.postgres > 0 {
+            text.push_str(&format!(", PostgreSQL {:.2} ms", ms(self.postgres.saturating_sub(start.postgres))));
+        }
+        text
+    }
+}
+
 fn reference_dir() -> PathBuf {
     std::env::var("BENCH_REFERENCE_DIR")
         .map(PathBuf::from)
@@ -328,6 +406,7 @@ fn pgbench(url: &str) -> anyhow::Result<Reference> {
     let schema = dir.join("pg_ceiling_schema.sql");
     psql(&["-q", "-f", &schema.to_string_lossy()])?;
     let run = format!("run={}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
+    let server = cpu_ticks(&postgres_pids());
     let out = Command::new("pgbench")
         .envs(env)
         .args(["-n", "-d", url, "-M", "prepared", "-f"])
@@ -341,8 +420,15 @@ fn pgbench(url: &str) -> anyhow::Result<Reference> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("pgbench printed no tps: {text} {}", String::from_utf8_lossy(&out.stderr)))?;
+    // pgbench has ended and its backends with it: their CPU is the postmaster's children's.
+    let server = cpu_ticks(&postgres_pids()).saturating_sub(server);
+    let transactions = text
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let server_cpu_ms = transactions.filter(|&n| n > 0.0 && server > 0).map(|n| server as f64 / TICKS_PER_S * 1e3 / n);
     psql(&["-qc", "drop schema bench_reference cascade"])?;
-    Ok(Reference { what: "pgbench intake3, 16 clients".into(), tx_per_s: tps })
+    Ok(Reference { what: "pgbench intake3, 16 clients".into(), tx_per_s: tps, server_cpu_ms })
 }
 
 /// The same transaction by one SQLite writer, WAL, synchronous=NORMAL.
@@ -354,5 +440,5 @@ fn sqlite_reference() -> anyhow::Result<Reference> {
         .find_map(|w| w.strip_prefix("tx_per_s="))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("the SQLite reference printed no rate: {text}"))?;
-    Ok(Reference { what: "SQLite intake3, one writer".into(), tx_per_s: tps })
+    Ok(Reference { what: "SQLite intake3, one writer".into(), tx_per_s: tps, server_cpu_ms: None })
 }
