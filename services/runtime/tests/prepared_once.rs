@@ -39,21 +39,29 @@ async fn an_outbox_append_is_prepared_once_and_run_again() {
     assert_eq!(kept.len(), 1, "the insert was prepared and kept once, not on every call: {kept:?}");
 }
 
+/// The statements a connection prepared and kept, by their text.
+type Kept = Arc<Mutex<Vec<String>>>;
+
+/// Records in `kept` each statement containing `text` that `c` prepares and keeps.
+fn record_kept(c: &mut AnyConnection, text: &'static str, kept: Kept) {
+    c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event
+            && sql.contains(text)
+        {
+            kept.lock().expect("lock").push(sql.to_owned());
+        }
+    });
+}
+
 #[tokio::test]
 async fn a_consumers_checkpoint_update_is_prepared_once_and_run_again() {
     let test_db = TestDatabase::new("runtime_checkpoint_kept");
     let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
-    let kept: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept: Kept = Arc::default();
     let recorder = kept.clone();
     let position = db
         .write(move |c: &mut AnyConnection| {
-            c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if let InstrumentationEvent::CacheQuery { sql, .. } = event
-                    && sql.contains("UPDATE")
-                {
-                    recorder.lock().expect("lock").push(sql.to_owned());
-                }
-            });
+            record_kept(c, "UPDATE", recorder);
             // The first set inserts the row (its update finds none); every later one updates it.
             for position in 1..=6 {
                 event_log::set_checkpoint(c, "reporting<-intake", position, chrono::Utc::now())
@@ -72,17 +80,11 @@ async fn a_consumers_checkpoint_update_is_prepared_once_and_run_again() {
 async fn the_publishers_stamp_is_prepared_once_and_numbers_each_publication_on() {
     let test_db = TestDatabase::new("runtime_stamp_kept");
     let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
-    let kept: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept: Kept = Arc::default();
     let recorder = kept.clone();
     let lasts = db
         .write(move |c: &mut AnyConnection| {
-            c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if let InstrumentationEvent::CacheQuery { sql, .. } = event
-                    && sql.contains("UPDATE outbox_events")
-                {
-                    recorder.lock().expect("lock").push(sql.to_owned());
-                }
-            });
+            record_kept(c, "UPDATE outbox_events", recorder);
             // Four publications of two, one, three and no new events.
             let mut lasts = Vec::new();
             for appended in [2, 1, 3, 0] {
