@@ -74,7 +74,7 @@ impl Matter {
         }
     }
 
-    /// The matter stands resolved, and by the lead dispatch resolved at `at`: its last resolver.
+    /// The matter stands resolved, and `lead` gave it that resolution: its last resolver.
     fn resolved_by(&self, lead: &Lead) -> bool {
         self.state == "resolved" && lead.resolved_at.is_some() && self.resolved_at == lead.resolved_at
     }
@@ -211,15 +211,13 @@ pub fn received_between(c: &mut AnyConnection, from: NaiveDateTime, to: NaiveDat
         let Some(mut own) = leads.remove(&matter.matter_id) else { continue };
         own.sort_by_key(|l| l.assignment);
         let Some(first) = own.first().map(|l| l.unit.clone()) else { continue };
-        let resolver = own.iter().find(|l| matter.resolved_by(l)).map(|l| l.unit.clone()).unwrap_or_default();
-        let to_catalog: Vec<&Lead> =
-            own.iter().filter(|l| matter.catalog_unit.as_deref() == Some(l.unit.as_str())).collect();
+        // By assignment: the last lead that resolved it is its resolver.
+        let resolver = own.iter().rev().find(|l| matter.resolved_by(l)).map(|l| l.unit.clone()).unwrap_or_default();
+        let to_catalog = |l: &&Lead| matter.catalog_unit.as_deref() == Some(l.unit.as_str());
+        let handed_on = |l: &&Lead| matches!(l.state.as_str(), "returned" | "transferred");
         out.push(Arrival {
-            to_catalog_unit: to_catalog.len() as u32,
-            handed_on_by_catalog_unit: to_catalog
-                .iter()
-                .filter(|l| matches!(l.state.as_str(), "returned" | "transferred"))
-                .count() as u32,
+            to_catalog_unit: own.iter().filter(to_catalog).count() as u32,
+            handed_on_by_catalog_unit: own.iter().filter(to_catalog).filter(handed_on).count() as u32,
             example: matter.example(resolver),
             first,
             matter_id: matter.matter_id,
