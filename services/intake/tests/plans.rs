@@ -77,6 +77,21 @@ const HOT: &[Checked] = &[
     ("concluded facts of a chain", "SELECT case_id FROM concluded_facts WHERE chain_head = $1", &["case-1500"]),
 ];
 
+/// The batch writes of routing's stream on PostgreSQL (`routing_events.rs`), a batch's cases
+/// bound as one array, planned with them on every run.
+const POSTGRES_REPLANNED: &[Checked] = &[
+    (
+        "a batch's triaged cases",
+        "UPDATE cases SET status = 'in_triage' WHERE id = ANY($1::text[]) AND status = 'received'",
+        &["{case-1500,case-1501,case-7}"],
+    ),
+    (
+        "a batch's dispatched cases",
+        "UPDATE cases SET status = 'dispatched' WHERE id = ANY($1::text[])",
+        &["{case-1500,case-1501,case-7}"],
+    ),
+];
+
 /// Person `p`'s phone hash, 64 hex digits as the vault's are.
 fn phone_key(p: usize) -> String {
     format!("{:064x}", 0x9e37_79b9_u64.wrapping_mul(p as u64 + 1))
@@ -123,5 +138,5 @@ async fn the_write_paths_queries_read_through_an_index_without_statistics() {
             pos = i + 1,
         ));
     }
-    assert_no_full_scans(&db, rows, HOT, &[]).await;
+    assert_no_full_scans(&db, rows, HOT, &[], POSTGRES_REPLANNED).await;
 }

@@ -299,5 +299,5 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
             hour = i % 24,
         ));
     }
-    assert_no_full_scans(&db, rows, HOT, REPLANNED).await;
+    assert_no_full_scans(&db, rows, HOT, REPLANNED, &[]).await;
 }

@@ -9,14 +9,15 @@
 use std::sync::Arc;
 
 use caseflow_proto::v1 as pb;
-use caseflow_runtime::consumer::{ApplyError, EventHandler};
+use caseflow_runtime::consumer::{ApplyAll, ApplyError, EventHandler};
 use caseflow_runtime::db::native::Native as _;
+use caseflow_runtime::gathered;
 use caseflow_runtime::{AnyConnection, SharedClock, event_log, time};
 
 use crate::catalog::MatterFacts;
 use crate::dispatching::{History, Rules, Via, class, plan_dispatch, record_opened};
 use crate::error::RoutingError;
-use crate::record::{Change, record, with_field};
+use crate::record::{Change, Opened, record, with_field};
 use crate::store::{MatterRow, dispatches, routing_matters};
 use crate::suggest::Suggester;
 use crate::suggest::advice;
@@ -33,6 +34,12 @@ pub struct IntakeEvents {
 }
 
 impl EventHandler for IntakeEvents {
+    /// A batch's new matters, dispatches and log entries go in a statement each on PostgreSQL
+    /// (`record::Opened`).
+    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+        gathered::gathering::<Opened, _, _>(conn, apply_all)
+    }
+
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
         let decoded: pb::IntakeEvent =
             event_log::decode(event).map_err(|reason| ApplyError::Refused { position: event.position, reason })?;
@@ -157,7 +164,9 @@ impl IntakeEvents {
             }
             let model = self.suggester.current();
             let traits = Traits::of(&matter);
-            diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
+            if let Some(matter) = gathered::gather(matter.clone(), |o: &mut Opened, m| o.matters.push(m)) {
+                diesel::insert_into(routing_matters::table).values(&matter).execute_native(conn)?;
+            }
             if let Some((mut row, via, reason, evidence)) = opened {
                 // The platform's or the catalog's unit goes ahead; when history says it rarely
                 // resolves such matters, the dispatch carries the warning for the dispatcher.
@@ -169,7 +178,9 @@ impl IntakeEvents {
                     change.evidence = with_field(&change.evidence, "history_warning", note);
                     change.suggester = Some(note.to_proto());
                 }
-                diesel::insert_into(dispatches::table).values(&row).execute_native(conn)?;
+                if let Some(row) = gathered::gather(row.clone(), |o: &mut Opened, row| o.dispatches.push(row)) {
+                    diesel::insert_into(dispatches::table).values(&row).execute_native(conn)?;
+                }
                 record_opened(conn, &matter, &row, via, change, now)?;
             } else {
                 let mut reason = "no unit named and the catalog names no single owner; a dispatcher chooses".to_owned();

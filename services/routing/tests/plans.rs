@@ -207,5 +207,5 @@ async fn routings_hot_queries_read_through_an_index_without_statistics() {
              'dispatched', 'system:routing', 'catalog', '', '2020-03-01 09:00:00');\n"
         ));
     }
-    assert_no_full_scans(&db, rows, HOT, REPLANNED).await;
+    assert_no_full_scans(&db, rows, HOT, REPLANNED, &[]).await;
 }

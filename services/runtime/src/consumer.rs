@@ -30,10 +30,10 @@ use tracing::Instrument as _;
 
 use crate::clock::SharedClock;
 use crate::db::{AnyConnection, Db, DbError, Session};
-use crate::event_log;
 use crate::grpc_client::{AuthedChannel, ServiceChannel};
 use crate::metrics::Metrics;
 use crate::telemetry;
+use crate::{event_log, gathered};
 
 /// Why applying an event failed.
 #[derive(Debug, thiserror::Error)]
@@ -386,11 +386,14 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
         if last <= done {
             return Ok(());
         }
-        handler.apply_batch(c, &mut |c| {
-            for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
-                span.in_scope(|| handler.apply(c, event))?;
-            }
-            Ok(())
+        // The events the batch appends to this service's outbox go in one statement.
+        gathered::gathering::<event_log::Appends, _, _>(c, |c| {
+            handler.apply_batch(c, &mut |c| {
+                for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
+                    span.in_scope(|| handler.apply(c, event))?;
+                }
+                Ok(())
+            })
         })?;
         if !moved {
             event_log::set_checkpoint(c, &name, last, now)?;

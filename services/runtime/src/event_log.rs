@@ -41,7 +41,7 @@ use crate::auth::{Principal, Role};
 use crate::db::native::{Native as _, columns};
 use crate::db::{AnyConnection, Db, DbError, MigrationSet, OUTBOX_CHANNEL_SQL};
 use crate::error::Problem;
-use crate::telemetry;
+use crate::{gathered, telemetry};
 
 /// The outbox and checkpoint tables, run before each service's own migrations.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
@@ -78,8 +78,8 @@ struct NewEvent<'a> {
     event_id: &'a str,
     event_type: &'a str,
     aggregate_id: &'a str,
-    payload: Vec<u8>,
-    trace_context: String,
+    payload: &'a [u8],
+    trace_context: &'a str,
     recorded_at: NaiveDateTime,
 }
 
@@ -97,27 +97,98 @@ struct PublishedEvent {
 }
 
 /// Appends `event` to the outbox inside the caller's transaction, with the current trace
-/// context. The event is published when the transaction commits.
+/// context (inside a batch gathering [`Appends`], when that ends). The event is published when
+/// the transaction commits.
 pub fn append<M: prost::Message + prost::Name>(
     conn: &mut AnyConnection,
     recorded_at: DateTime<Utc>,
     aggregate_id: &str,
     event: &M,
 ) -> QueryResult<()> {
-    let trace_context = serde_json::to_string(&telemetry::current_trace_context()).unwrap_or_default();
-    let event_id = uuid::Uuid::now_v7().to_string();
-    diesel::insert_into(outbox_events::table)
-        .values(NewEvent {
-            event_id: &event_id,
-            event_type: &M::full_name(),
-            aggregate_id,
-            payload: event.encode_to_vec(),
-            trace_context,
-            recorded_at: recorded_at.naive_utc(),
-        })
-        .execute_native(conn)?;
-    crate::db::mark_outbox_append();
+    let row = Appended {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: M::full_name(),
+        aggregate_id: aggregate_id.to_owned(),
+        payload: event.encode_to_vec(),
+        trace_context: serde_json::to_string(&telemetry::current_trace_context()).unwrap_or_default(),
+        recorded_at: recorded_at.naive_utc(),
+    };
+    if let Some(row) = gathered::gather(row, |appends: &mut Appends, row| appends.0.push(row)) {
+        diesel::insert_into(outbox_events::table).values(NewEvent::from(&row)).execute_native(conn)?;
+        crate::db::mark_outbox_append();
+    }
     Ok(())
+}
+
+/// An event on its way to the outbox.
+#[derive(Debug)]
+struct Appended {
+    event_id: String,
+    event_type: String,
+    aggregate_id: String,
+    payload: Vec<u8>,
+    trace_context: String,
+    recorded_at: NaiveDateTime,
+}
+
+/// The events a consumer's batch appends, gathered (`gathered::gathering::<Appends, _, _>`) and
+/// written in one statement at its end on PostgreSQL, in the order appended. Nothing reads the
+/// outbox inside a batch: its events are not there yet.
+#[derive(Debug, Default)]
+pub struct Appends(Vec<Appended>);
+
+impl gathered::Batch for Appends {
+    /// One row by its own kept insert; several in one statement, ids (and so positions) in the
+    /// order of the arrays.
+    fn write(self, pg: &mut diesel::PgConnection) -> QueryResult<()> {
+        use crate::db::arrays::{Arrays, Column};
+        match self.0.as_slice() {
+            [] => return Ok(()),
+            [row] => {
+                diesel::insert_into(outbox_events::table).values(NewEvent::from(row)).execute(pg)?;
+            }
+            rows => {
+                let column = |value: fn(&Appended) -> &str| Column::Text(rows.iter().map(value).collect());
+                Arrays::new(
+                    &[
+                        "INSERT INTO outbox_events \
+                         (event_id, event_type, aggregate_id, payload, trace_context, recorded_at) \
+                         SELECT e, t, a, p, c, r FROM unnest(",
+                        "::text[], ",
+                        "::text[], ",
+                        "::text[], ",
+                        "::bytea[], ",
+                        "::text[], ",
+                        "::timestamp[]) WITH ORDINALITY AS u (e, t, a, p, c, r, n) ORDER BY n",
+                    ],
+                    vec![
+                        column(|r| &r.event_id),
+                        column(|r| &r.event_type),
+                        column(|r| &r.aggregate_id),
+                        Column::Binary(rows.iter().map(|r| r.payload.as_slice()).collect()),
+                        column(|r| &r.trace_context),
+                        Column::Timestamp(rows.iter().map(|r| r.recorded_at).collect()),
+                    ],
+                )
+                .execute(pg)?;
+            }
+        }
+        crate::db::mark_outbox_append();
+        Ok(())
+    }
+}
+
+impl<'a> From<&'a Appended> for NewEvent<'a> {
+    fn from(row: &'a Appended) -> Self {
+        NewEvent {
+            event_id: &row.event_id,
+            event_type: &row.event_type,
+            aggregate_id: &row.aggregate_id,
+            payload: &row.payload,
+            trace_context: &row.trace_context,
+            recorded_at: row.recorded_at,
+        }
+    }
 }
 
 /// Largest number of rows one publisher run stamps.

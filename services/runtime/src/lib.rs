@@ -14,6 +14,7 @@ pub mod db;
 pub mod deployment;
 pub mod error;
 pub mod event_log;
+pub mod gathered;
 pub mod grpc_client;
 pub mod idempotency;
 pub mod json_log;

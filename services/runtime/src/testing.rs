@@ -151,8 +151,9 @@ pub type Checked = (&'static str, &'static str, &'static [&'static str]);
 
 /// Loads `rows` (each an SQL batch: the rows of one case, matter or the like) into `db`, then
 /// checks that none of the `hot` queries (kept statements) and none of the `replanned` ones
-/// (`db::replanned`, planned on every run) reads a table whole or reads a growing range to keep
-/// a few rows, and fails naming each one that does. For the services' plans tests.
+/// (`db::replanned`, planned on every run; `postgres_replanned` in PostgreSQL's own syntax, a
+/// batch's rows bound as arrays by `db::arrays`) reads a table whole or reads a growing range to
+/// keep a few rows, and fails naming each one that does. For the services' plans tests.
 ///
 /// On PostgreSQL each hot query is prepared at every size of [`PLANNED_AT`] while the rows go in
 /// (its generic plan made then, as a service's connection makes it and keeps it), and each plan
@@ -165,6 +166,7 @@ pub async fn assert_no_full_scans(
     rows: Vec<String>,
     hot: &'static [Checked],
     replanned: &'static [Checked],
+    postgres_replanned: &'static [Checked],
 ) {
     use diesel::RunQueryDsl as _;
     use diesel::connection::SimpleConnection as _;
@@ -205,7 +207,7 @@ pub async fn assert_no_full_scans(
                         let (what, _, args) = hot[*q];
                         judge(format!("{what} (planned at {loaded} rows)"), explain_prepared(pg, name, args, true)?);
                     }
-                    for (what, sql, args) in replanned {
+                    for (what, sql, args) in replanned.iter().chain(postgres_replanned) {
                         let plan: Vec<PlanLine> =
                             diesel::sql_query(format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {}", bound(sql, args)))
                                 .load(pg)?;

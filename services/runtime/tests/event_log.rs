@@ -8,6 +8,7 @@ use std::time::Duration;
 use caseflow_proto::v1::CaseReceived;
 use caseflow_runtime::db::{ANNOUNCE_GATHER as GATHER, Db, DbError};
 use caseflow_runtime::event_log::{self, MIGRATIONS};
+use caseflow_runtime::gathered;
 use caseflow_runtime::testing::TestDatabase;
 use chrono::Utc;
 use tokio::sync::watch;
@@ -342,4 +343,60 @@ async fn a_checkpoint_advances_only_from_where_it_was_expected() {
     assert_eq!(stored().await.expect("read"), 5, "a wrong expectation moves nothing");
     assert!(step(5, 9).await.expect("advance"), "from where it was");
     assert_eq!(stored().await.expect("read"), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batchs_appends_are_written_together_in_their_order_and_a_failed_one_leaves_none() {
+    use diesel::connection::{Connection as _, InstrumentationEvent};
+    // One connection, so every write below is counted by the instrumentation set on it.
+    let mut test_db = TestDatabase::new("eventlog");
+    test_db.config.pool_size = 1;
+    let db = Db::connect(&test_db.config, vec![&MIGRATIONS]).await.expect("database opens");
+    let inserts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = inserts.clone();
+    let gathered = |from: usize, fail: bool| {
+        db.write(move |c| {
+            gathered::gathering::<event_log::Appends, _, _>(c, |c| {
+                for n in from..from + 40 {
+                    event_log::append(c, Utc::now(), "case", &event(n))?;
+                }
+                if fail { Err(DbError::Unavailable("the batch failed".into())) } else { Ok(()) }
+            })
+        })
+    };
+    db.write(move |c| {
+        c.set_instrumentation(move |e: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = e
+                && query.to_string().contains("INSERT INTO")
+            {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        Ok::<_, DbError>(())
+    })
+    .await
+    .expect("instrumented");
+    gathered(0, false).await.expect("the first batch commits");
+    assert!(gathered(100, true).await.is_err(), "the second batch fails");
+    // Outside a batch, an append is written at once again.
+    db.write(|c| {
+        event_log::append(c, Utc::now(), "case", &event(40))?;
+        while event_log::stamp_positions(c)?.is_some() {}
+        Ok::<_, DbError>(())
+    })
+    .await
+    .expect("published");
+
+    let (ids, _) = read_until(&db, 41, Duration::from_secs(2)).await;
+    let expected: Vec<String> = (0..=40).map(|n| event(n).case_id).collect();
+    assert_eq!(ids, expected, "the first batch's events in their order, then the later one; none of the failed batch");
+    let statements = inserts.load(std::sync::atomic::Ordering::Relaxed);
+    if db.backend() == caseflow_runtime::db::Backend::Postgres {
+        // The batch's 40 rows in one statement, none for the failed batch (its rows never left
+        // the process), one for the lone append.
+        assert_eq!(statements, 2, "a batch's 40 events went in one statement");
+    } else {
+        // SQLite has no round trip to save: row by row, each kept prepared.
+        assert_eq!(statements, 40 + 40 + 1);
+    }
 }

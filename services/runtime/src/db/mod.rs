@@ -12,6 +12,7 @@
 mod announce;
 pub use announce::GATHER as ANNOUNCE_GATHER;
 pub mod any;
+pub mod arrays;
 mod group;
 pub mod kept;
 pub mod native;
