@@ -10,7 +10,7 @@
 //! one with its dispatch; then the same count from one frequent caller (every order the same
 //! phone). It prints, with the ratio to the reference where there is one:
 //! - cases counted by reporting per second, and the order POST's p50 and p99;
-//! - the POST's p99 at half that rate, sent at a steady pace for 10 s;
+//! - the POST's p99 at half that rate (or `BENCH_PACE` orders/s), sent at a steady pace for 10 s;
 //! - the frequent caller's rate against the unique-phone rate;
 //! - idle: the process's CPU over 10 s with no traffic, and the database's commits (PostgreSQL)
 //!   or bytes written to the data files (SQLite) in that time;
@@ -88,7 +88,8 @@ async fn bench() -> anyhow::Result<()> {
         unique.behind_s
     );
     println!("  {}", unique.cpu);
-    let half = unique.rate / 2.0;
+    // Two binaries compared at the same pace: `BENCH_PACE` orders/s instead of half this run's rate.
+    let half = std::env::var("BENCH_PACE").ok().and_then(|v| v.parse().ok()).unwrap_or(unique.rate / 2.0);
     let before = counted(&d, &http, since).await?;
     let (paced_p99, sent) = paced(&d, &http, 3_000_000, half).await?;
     println!("at half that load ({half:.0} orders/s for 10 s): POST p99 {paced_p99:.1} ms (target at most 25 ms)");
