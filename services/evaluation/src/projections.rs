@@ -24,7 +24,12 @@ pub struct IntakeEvents {
 }
 
 impl EventHandler for IntakeEvents {
-    fn apply_batch(&self, c: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        c: &mut AnyConnection,
+        _events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         gathered::gathering::<NewCases, _, _>(c, apply_all)
     }
 
@@ -157,7 +162,12 @@ pub struct RoutingEvents {
 }
 
 impl EventHandler for RoutingEvents {
-    fn apply_batch(&self, c: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        c: &mut AnyConnection,
+        _events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         gathered::gathering::<NewDispatches, _, _>(c, apply_all)
     }
 
@@ -375,8 +385,9 @@ mod tests {
         ];
         let (leads, parts) = db
             .write(move |c| {
-                intake.apply_batch(c, &mut |c| intake.apply(c, &case))?;
-                routing.apply_batch(c, &mut |c| batch.iter().try_for_each(|e| routing.apply(c, e)))?;
+                intake.apply_batch(c, &[&case], &mut |c| intake.apply(c, &case))?;
+                let events: Vec<&pb::EventEnvelope> = batch.iter().collect();
+                routing.apply_batch(c, &events, &mut |c| batch.iter().try_for_each(|e| routing.apply(c, e)))?;
                 let leads: Vec<(String, Option<String>, Option<String>, bool)> = eval_matters::table
                     .select((
                         eval_matters::matter_id,

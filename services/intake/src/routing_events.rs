@@ -17,7 +17,12 @@ use diesel::{PgConnection, QueryResult};
 pub struct RoutingEvents;
 
 impl EventHandler for RoutingEvents {
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        _events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         gathered::gathering::<Changes, _, _>(conn, apply_all)
     }
 

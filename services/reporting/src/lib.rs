@@ -12,6 +12,7 @@ pub mod csv_file;
 pub mod document;
 pub mod docx;
 pub mod grpc;
+pub mod known;
 pub mod projections;
 pub mod projector;
 pub mod read;

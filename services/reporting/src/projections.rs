@@ -25,9 +25,14 @@ fn refused(position: i64) -> impl Fn(String) -> ApplyError {
 pub struct IntakeProjection;
 
 impl EventHandler for IntakeProjection {
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         rollup::lock_projections(conn)?;
-        add_row::gathered(conn, apply_all)
+        crate::known::cases_arriving(conn, events, |c| add_row::gathered(c, apply_all))
     }
 
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
@@ -149,9 +154,14 @@ fn insert_case(conn: &mut AnyConnection, fact: &CaseFact) -> QueryResult<()> {
 pub struct RoutingProjection;
 
 impl EventHandler for RoutingProjection {
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         rollup::lock_projections(conn)?;
-        add_row::gathered(conn, apply_all)
+        crate::known::dispatches_arriving(conn, events, |c| add_row::gathered(c, apply_all))
     }
 
     fn apply(&self, conn: &mut AnyConnection, event: &pb::EventEnvelope) -> Result<(), ApplyError> {
@@ -400,7 +410,12 @@ fn put_rating(
 }
 
 impl EventHandler for EvaluationProjection {
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        _events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         rollup::lock_projections(conn)?;
         add_row::gathered(conn, apply_all)
     }

@@ -283,6 +283,9 @@ pub fn lock_projections(conn: &mut AnyConnection) -> QueryResult<()> {
 /// table was small could go through the status index instead and read every rating of that
 /// status (`tests/plans.rs`).
 fn rated_unsatisfied(conn: &mut AnyConnection, dispatch_id: &str) -> QueryResult<bool> {
+    if crate::known::dispatch_rated(dispatch_id) == Some(false) {
+        return Ok(false);
+    }
     let ratings: Vec<(String, Option<String>)> = report_ratings::table
         .filter(report_ratings::dispatch_id.eq(dispatch_id))
         .select((report_ratings::status, report_ratings::mapped))
@@ -482,12 +485,18 @@ pub fn add_dispatch(
 /// Whether a case is a first case (初信初访件); false while the case has not reached the read
 /// model, which then marks the dispatches that came before it (`mark_first_case`).
 pub fn is_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<bool> {
+    if let Some(first) = crate::known::is_first(case_id) {
+        return Ok(first);
+    }
     let first: Option<bool> = report_cases::table.find(case_id).select(report_cases::is_first).first_native(conn)?;
     Ok(first.unwrap_or(false))
 }
 
 /// Marks the dispatches of a first case that reached the read model before the case did.
 pub fn mark_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<()> {
+    if crate::known::case_has_unmarked(case_id) == Some(false) {
+        return Ok(());
+    }
     let earlier: Vec<String> = report_dispatches::table
         .filter(report_dispatches::case_id.eq(case_id))
         .filter(report_dispatches::first_case.eq(false))
@@ -616,6 +625,9 @@ pub fn case_arrived(conn: &mut AnyConnection, case: &crate::store::CaseFact) -> 
     }
     for term in case.terms.split(' ').filter(|t| !t.is_empty()) {
         add_term(conn, &case.source, day, term)?;
+    }
+    if crate::known::case_rated(&case.case_id) == Some(false) {
+        return Ok(());
     }
     let earlier: Vec<(String, String, String, Option<String>)> = report_ratings::table
         .filter(report_ratings::case_id.eq(&case.case_id))

@@ -9,6 +9,31 @@ use caseflow_runtime::testing::{Checked, TestDatabase, assert_no_full_scans};
 const CASES: usize = 3_000;
 const UNITS: [&str; 4] = ["chengguan", "zhujian", "shichang", "kaiyuan"];
 
+/// What a projection's batch reads ahead on PostgreSQL for all its cases or dispatches
+/// (`known.rs`), bound as arrays and planned with them on every run.
+const POSTGRES_REPLANNED: &[Checked] = &[
+    (
+        "a batch's cases with ratings",
+        "SELECT DISTINCT case_id AS id FROM report_ratings WHERE case_id = ANY($1::text[])",
+        &["{case-1500,case-7,case-2999}"],
+    ),
+    (
+        "a batch's cases with unmarked dispatches",
+        "SELECT DISTINCT case_id AS id FROM report_dispatches WHERE case_id = ANY($1::text[]) AND NOT first_case",
+        &["{case-1500,case-7,case-2999}"],
+    ),
+    (
+        "a batch's cases, first or not",
+        "SELECT case_id, is_first FROM report_cases WHERE case_id = ANY($1::text[])",
+        &["{case-1500,case-7,case-2999}"],
+    ),
+    (
+        "a batch's dispatches with ratings",
+        "SELECT DISTINCT dispatch_id AS id FROM report_ratings WHERE dispatch_id = ANY($1::text[])",
+        &["{m-1500-d1,m-7-d1,m-2999-d1}"],
+    ),
+];
+
 /// (what, SQL with `$n` binds, the values).
 const HOT: &[Checked] = &[
     (
@@ -299,5 +324,5 @@ async fn reportings_hot_queries_read_through_an_index_without_statistics() {
             hour = i % 24,
         ));
     }
-    assert_no_full_scans(&db, rows, HOT, REPLANNED, &[]).await;
+    assert_no_full_scans(&db, rows, HOT, REPLANNED, POSTGRES_REPLANNED).await;
 }

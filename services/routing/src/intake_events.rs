@@ -36,7 +36,12 @@ pub struct IntakeEvents {
 impl EventHandler for IntakeEvents {
     /// A batch's new matters, dispatches and log entries go in a statement each on PostgreSQL
     /// (`record::Opened`).
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        _events: &[&pb::EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
         gathered::gathering::<Opened, _, _>(conn, apply_all)
     }
 

@@ -50,12 +50,20 @@ pub enum ApplyError {
 pub trait EventHandler: Send + Sync + 'static {
     fn apply(&self, conn: &mut AnyConnection, event: &EventEnvelope) -> Result<(), ApplyError>;
 
-    /// Runs a batch's events (`apply_all`) inside its transaction, before the checkpoint moves.
-    /// A handler overrides it to do something once per batch around them: take a lock that
-    /// serializes it with consumers whose effects share its rows (reporting's three
-    /// projections, so two batches never lock the same rows in opposite orders), or gather
-    /// the batch's changes to shared rows and write each once (reporting's rollups).
-    fn apply_batch(&self, conn: &mut AnyConnection, apply_all: ApplyAll<'_>) -> Result<(), ApplyError> {
+    /// Runs a batch's events (`events`, applied one by one by `apply_all`) inside its
+    /// transaction, before the checkpoint moves. A handler overrides it to do something once
+    /// per batch around them: take a lock that serializes it with consumers whose effects share
+    /// its rows (reporting's three projections, so two batches never lock the same rows in
+    /// opposite orders), gather the batch's changes to shared rows and write each once
+    /// (reporting's rollups, `gathered`), or read once what its events would each read
+    /// (reporting's `known`).
+    fn apply_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[&EventEnvelope],
+        apply_all: ApplyAll<'_>,
+    ) -> Result<(), ApplyError> {
+        let _ = events;
         apply_all(conn)
     }
 }
@@ -387,9 +395,11 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
             return Ok(());
         }
         // The events the batch appends to this service's outbox go in one statement.
+        let pending: Vec<&(tracing::Span, EventEnvelope)> = spanned.iter().filter(|(_, e)| e.position > done).collect();
+        let events: Vec<&EventEnvelope> = pending.iter().map(|(_, e)| e).collect();
         gathered::gathering::<event_log::Appends, _, _>(c, |c| {
-            handler.apply_batch(c, &mut |c| {
-                for (span, event) in spanned.iter().filter(|(_, e)| e.position > done) {
+            handler.apply_batch(c, &events, &mut |c| {
+                for (span, event) in &pending {
                     span.in_scope(|| handler.apply(c, event))?;
                 }
                 Ok(())

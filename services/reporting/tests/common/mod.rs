@@ -454,18 +454,24 @@ pub fn envelope<M: prost::Message + prost::Name>(position: usize, message: &M) -
     }
 }
 
-pub async fn apply(db: &Db, handler: Arc<dyn EventHandler>, event: pb::EventEnvelope) {
+/// Applies `events` as a consumer applies a batch: in one transaction, through the handler's
+/// `apply_batch` (the projections' lock, gathered rollups, what the batch reads ahead).
+pub async fn apply_batch(db: &Db, handler: Arc<dyn EventHandler>, events: Vec<pb::EventEnvelope>) {
     db.write(move |c: &mut AnyConnection| {
-        handler.apply(c, &event).map_err(|e| match e {
-            ApplyError::Db(e) => e,
-            other => DbError::Unavailable(other.to_string()),
-        })
+        let batch: Vec<&pb::EventEnvelope> = events.iter().collect();
+        handler.apply_batch(c, &batch, &mut |c| events.iter().try_for_each(|e| handler.apply(c, e))).map_err(
+            |e| match e {
+                ApplyError::Db(e) => e,
+                other => DbError::Unavailable(other.to_string()),
+            },
+        )
     })
     .await
-    .expect("event applied");
+    .expect("events applied");
 }
 
-/// Applies the three streams, each in its order, interleaved at random.
+/// Applies the three streams, each in its order, interleaved at random, in batches of one to
+/// nine events as a consumer takes them.
 pub async fn replay(db: &Db, world: &World, rng: &mut Rng) {
     let streams: [(Arc<dyn EventHandler>, Vec<pb::EventEnvelope>); 3] = [
         (Arc::new(IntakeProjection), world.intake.iter().enumerate().map(|(i, e)| envelope(i, e)).collect()),
@@ -480,12 +486,10 @@ pub async fn replay(db: &Db, world: &World, rng: &mut Rng) {
         }
         let s = rng.pick(&open);
         // Runs of a few events, so one stream gets well ahead of another at times.
-        for _ in 0..=rng.below(8) {
-            if let Some(e) = streams[s].1.get(next[s]) {
-                apply(db, streams[s].0.clone(), e.clone()).await;
-                next[s] += 1;
-            }
-        }
+        let run = 1 + rng.below(9) as usize;
+        let batch: Vec<pb::EventEnvelope> = streams[s].1.iter().skip(next[s]).take(run).cloned().collect();
+        next[s] += batch.len();
+        apply_batch(db, streams[s].0.clone(), batch).await;
     }
 }
 

@@ -18,9 +18,9 @@
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Binary, Integer, Text, Timestamp};
-use diesel::{PgConnection, QueryResult, RunQueryDsl};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Binary, Integer, Text, Timestamp, Untyped};
+use diesel::{PgConnection, QueryResult, QueryableByName, RunQueryDsl};
 
 /// One column's values, one per row.
 #[derive(Debug, Clone)]
@@ -59,6 +59,11 @@ impl<'a> Arrays<'a> {
     pub fn execute(self, pg: &mut PgConnection) -> QueryResult<usize> {
         RunQueryDsl::execute(self, pg)
     }
+
+    /// Runs a query; its rows, read by name.
+    pub fn load<U: QueryableByName<Pg> + 'static>(self, pg: &mut PgConnection) -> QueryResult<Vec<U>> {
+        RunQueryDsl::load(self, pg)
+    }
 }
 
 impl QueryId for Arrays<'_> {
@@ -87,3 +92,8 @@ impl QueryFragment<Pg> for Arrays<'_> {
 }
 
 impl RunQueryDsl<PgConnection> for Arrays<'_> {}
+
+/// A query whose rows are read by name (`QueryableByName`), as `sql_query`'s are.
+impl Query for Arrays<'_> {
+    type SqlType = Untyped;
+}
