@@ -56,6 +56,9 @@ pub fn cases_arriving<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    if !matches!(conn, AnyConnection::Postgresql(_)) {
+        return f(conn);
+    }
     let cases: Vec<String> = events
         .iter()
         .filter_map(|e| match event_log::decode::<pb::IntakeEvent>(e).ok()?.kind? {
@@ -63,6 +66,9 @@ where
             _ => None,
         })
         .collect();
+    if cases.is_empty() {
+        return f(conn);
+    }
     reading(
         conn,
         |pg, known| {
@@ -86,6 +92,9 @@ pub fn dispatches_arriving<T, E>(
 where
     E: From<diesel::result::Error>,
 {
+    if !matches!(conn, AnyConnection::Postgresql(_)) {
+        return f(conn);
+    }
     let dispatched: Vec<(String, String)> = events
         .iter()
         .filter_map(|e| match event_log::decode::<pb::RoutingEvent>(e).ok()?.kind? {
@@ -95,6 +104,9 @@ where
             _ => None,
         })
         .collect();
+    if dispatched.is_empty() {
+        return f(conn);
+    }
     reading(
         conn,
         |pg, known| {
