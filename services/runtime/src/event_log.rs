@@ -72,17 +72,6 @@ diesel::table! {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = outbox_events, treat_none_as_default_value = false)]
-struct NewEvent<'a> {
-    event_id: &'a str,
-    event_type: &'a str,
-    aggregate_id: &'a str,
-    payload: &'a [u8],
-    trace_context: &'a str,
-    recorded_at: NaiveDateTime,
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = outbox_events)]
 struct PublishedEvent {
@@ -114,14 +103,15 @@ pub fn append<M: prost::Message + prost::Name>(
         recorded_at: recorded_at.naive_utc(),
     };
     if let Some(row) = gathered::gather(row, |appends: &mut Appends, row| appends.0.push(row)) {
-        diesel::insert_into(outbox_events::table).values(NewEvent::from(&row)).execute_native(conn)?;
+        diesel::insert_into(outbox_events::table).values(&row).execute_native(conn)?;
         crate::db::mark_outbox_append();
     }
     Ok(())
 }
 
 /// An event on its way to the outbox.
-#[derive(Debug)]
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox_events, treat_none_as_default_value = false)]
 struct Appended {
     event_id: String,
     event_type: String,
@@ -145,7 +135,7 @@ impl gathered::Batch for Appends {
         match self.0.as_slice() {
             [] => return Ok(()),
             [row] => {
-                diesel::insert_into(outbox_events::table).values(NewEvent::from(row)).execute(pg)?;
+                diesel::insert_into(outbox_events::table).values(row).execute(pg)?;
             }
             rows => {
                 let column = |value: fn(&Appended) -> &str| Column::Text(rows.iter().map(value).collect());
@@ -175,19 +165,6 @@ impl gathered::Batch for Appends {
         }
         crate::db::mark_outbox_append();
         Ok(())
-    }
-}
-
-impl<'a> From<&'a Appended> for NewEvent<'a> {
-    fn from(row: &'a Appended) -> Self {
-        NewEvent {
-            event_id: &row.event_id,
-            event_type: &row.event_type,
-            aggregate_id: &row.aggregate_id,
-            payload: &row.payload,
-            trace_context: &row.trace_context,
-            recorded_at: row.recorded_at,
-        }
     }
 }
 
