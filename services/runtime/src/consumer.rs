@@ -394,9 +394,9 @@ async fn apply_in_one_transaction<H: EventHandler + ?Sized>(
         if last <= done {
             return Ok(());
         }
-        // The events the batch appends to this service's outbox go in one statement.
         let pending: Vec<&(tracing::Span, EventEnvelope)> = spanned.iter().filter(|(_, e)| e.position > done).collect();
         let events: Vec<&EventEnvelope> = pending.iter().map(|(_, e)| e).collect();
+        // The events the batch appends to this service's outbox go in one statement.
         gathered::gathering::<event_log::Appends, _, _>(c, |c| {
             handler.apply_batch(c, &events, &mut |c| {
                 for (span, event) in &pending {

@@ -8,7 +8,7 @@
 //! [`Batch`] value instead of writing it, and the batch writes everything it gathered in a few
 //! statements when its events are applied (rows bound as arrays, `db::arrays`, or in one
 //! multi-row insert), before the checkpoint moves and the transaction commits. Several kinds
-//! of batch gather at once: the consumer gathers the outbox's (`event_log::Appended`) around
+//! of batch gather at once: the consumer gathers the outbox's (`event_log::Appends`) around
 //! the handler's own.
 //!
 //! An event whose effect reads or changes what others gathered calls [`flush`] first, so every
