@@ -147,12 +147,12 @@ pub fn open(
             if !saved(c, &e)? {
                 return Err(diesel::result::Error::RollbackTransaction);
             }
-            diesel::update(
+            caseflow_runtime::db::kept::update(
                 evaluation_ratings::table
                     .filter(evaluation_ratings::case_id.eq(case_id))
                     .filter(evaluation_ratings::part.eq(part)),
+                evaluation_ratings::superseded.eq(true),
             )
-            .set(evaluation_ratings::superseded.eq(true))
             .execute(c)?;
             e.cycle
         }
@@ -179,13 +179,13 @@ pub fn open(
 /// read with. On PostgreSQL two transactions may read the same part (a rating and the expiry
 /// job, or two replicas' jobs): the second to write finds the version moved.
 pub fn saved(c: &mut AnyConnection, e: &PartRow) -> QueryResult<bool> {
-    let n = diesel::update(
+    let n = caseflow_runtime::db::kept::update(
         evaluation_parts::table
             .filter(evaluation_parts::case_id.eq(&e.case_id))
             .filter(evaluation_parts::part.eq(&e.part))
             .filter(evaluation_parts::version.eq(e.version - 1)),
+        e,
     )
-    .set(e)
     .execute(c)?;
     Ok(n == 1)
 }

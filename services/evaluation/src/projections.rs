@@ -198,14 +198,16 @@ impl EventHandler for RoutingEvents {
             ("resolve", "lead") => {
                 let at = time::from_proto(d.at.as_ref(), "at")
                     .map_err(|p| ApplyError::Refused { position: event.position, reason: p.detail.clone() })?;
-                diesel::update(eval_matters::table.find(&d.matter_id))
-                    .set((
+                caseflow_runtime::db::kept::update(
+                    eval_matters::table.find(&d.matter_id),
+                    (
                         eval_matters::resolved.eq(true),
                         eval_matters::resolved_at.eq(Some(at.naive_utc())),
                         eval_matters::lead_dispatch.eq(Some(&d.dispatch_id)),
                         eval_matters::lead_unit.eq(Some(&d.unit)),
-                    ))
-                    .execute(c)?;
+                    ),
+                )
+                .execute(c)?;
                 // The window opens at the resolution (a replayed one keeps its time).
                 if d.source == pb::CaseSource::Petition as i32 {
                     if parts::unit_resolved_all(c, &d.case_id, &d.unit)? {
@@ -223,9 +225,11 @@ impl EventHandler for RoutingEvents {
                 }
             }
             ("rehandle", _) => {
-                diesel::update(eval_matters::table.find(&d.matter_id))
-                    .set(eval_matters::resolved.eq(false))
-                    .execute(c)?;
+                caseflow_runtime::db::kept::update(
+                    eval_matters::table.find(&d.matter_id),
+                    eval_matters::resolved.eq(false),
+                )
+                .execute(c)?;
             }
             _ => {}
         }

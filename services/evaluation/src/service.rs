@@ -529,13 +529,13 @@ impl Evaluation {
                         s.level = level;
                         s.mapped = mapped.to_owned();
                     }
-                    diesel::update(
+                    caseflow_runtime::db::kept::update(
                         evaluation_ratings::table
                             .filter(evaluation_ratings::case_id.eq(&case_id))
                             .filter(evaluation_ratings::part.eq(&e.part))
                             .filter(evaluation_ratings::cycle.eq(e.cycle)),
+                        evaluation_ratings::superseded.eq(true),
                     )
-                    .set(evaluation_ratings::superseded.eq(true))
                     .execute(c)?;
                     let mut rows = Vec::new();
                     if e.part == CASE {

@@ -187,7 +187,7 @@ impl crate::service::Intake {
                 row.notice = decision.notice.clone();
                 row.decided_at = Some(decided_at.naive_utc());
                 row.decided_by = Some(actor.clone());
-                diesel::update(petition_decisions::table.find(&id)).set(&row).execute(c)?;
+                caseflow_runtime::db::kept::update(petition_decisions::table.find(&id), &row).execute(c)?;
                 diesel::update(cases::table.find(&id))
                     .filter(cases::status.eq("awaiting_decision"))
                     .set(cases::status.eq(status_for(&row.outcome)))

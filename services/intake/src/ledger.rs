@@ -181,14 +181,16 @@ impl Intake {
                     // Reopening is allowed, and recorded like any other move.
                     tracing::info!(watch_id = %id, "watch item reopened");
                 }
-                diesel::update(watch_items::table.find(&id))
-                    .set((
+                caseflow_runtime::db::kept::update(
+                    watch_items::table.find(&id),
+                    (
                         watch_items::status.eq(&status),
                         watch_items::note.eq(&text),
                         watch_items::updated_at.eq(now),
                         watch_items::updated_by.eq(&actor),
-                    ))
-                    .execute(c)?;
+                    ),
+                )
+                .execute(c)?;
                 Ok::<_, IntakeError>(watch_items::table.find(&id).select(WatchRow::as_select()).first(c)?)
             })
             .await?;

@@ -277,15 +277,15 @@ impl Intake {
         let (id, outcome) = (reception_id.to_owned(), update.outcome);
         self.db
             .write(move |c| {
-                let changed = diesel::update(
+                let changed = caseflow_runtime::db::kept::update(
                     leader_reception_matters::table
                         .filter(leader_reception_matters::reception_id.eq(&id))
                         .filter(leader_reception_matters::ordinal.eq(ordinal)),
+                    (
+                        leader_reception_matters::outcome.eq(&outcome),
+                        leader_reception_matters::updated_at.eq(now.naive_utc()),
+                    ),
                 )
-                .set((
-                    leader_reception_matters::outcome.eq(&outcome),
-                    leader_reception_matters::updated_at.eq(now.naive_utc()),
-                ))
                 .execute(c)?;
                 if changed == 0 {
                     return Err(IntakeError::NotFound(format!("matter {ordinal} of leader reception {id}")));

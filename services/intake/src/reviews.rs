@@ -320,7 +320,7 @@ impl crate::service::Intake {
                 row.outcome = Some(outcome.clone());
                 row.opinion = Some(opinion.clone());
                 row.decided_by = Some(actor.clone());
-                diesel::update(petition_reviews::table.find((&id, &level))).set(&row).execute(c)?;
+                caseflow_runtime::db::kept::update(petition_reviews::table.find((&id, &level)), &row).execute(c)?;
                 if level == "re_review" {
                     let head = case.repeat_of.clone().unwrap_or_else(|| case.id.clone());
                     if concluded(c, &head)?.is_none() {

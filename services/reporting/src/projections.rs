@@ -87,9 +87,11 @@ impl EventHandler for IntakeProjection {
                 return Ok(());
             }
             Some(pb::intake_event::Kind::LeaderReceptionMatterUpdated(u)) => {
-                diesel::update(crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)))
-                    .set(crate::store::report_reception_matters::outcome.eq(&u.outcome))
-                    .execute_native(conn)?;
+                caseflow_runtime::db::kept::update(
+                    crate::store::report_reception_matters::table.find((&u.reception_id, u.ordinal)),
+                    crate::store::report_reception_matters::outcome.eq(&u.outcome),
+                )
+                .execute_native(conn)?;
                 return Ok(());
             }
             None => return Ok(()),
@@ -311,7 +313,7 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
     fact.settles_at = rollup::settles_at(&fact);
     // The update writes every column of the fact (`treat_none_as_null`).
     rollup::track_dispatch_write(conn, Some(&before), &fact, |c| {
-        diesel::update(report_dispatches::table.find(&d.dispatch_id)).set(&fact).execute_native(c)
+        caseflow_runtime::db::kept::update(report_dispatches::table.find(&d.dispatch_id), &fact).execute_native(c)
     })?;
     match d.action.as_str() {
         "return_request" => {
@@ -327,25 +329,29 @@ fn dispatch_changed(conn: &mut AnyConnection, d: &pb::DispatchChanged, position:
                 .execute_native(conn)?;
         }
         "return_reject" => {
-            diesel::update(report_returns::table.find(&d.return_id))
-                .set(report_returns::status.eq("rejected"))
-                .execute_native(conn)?;
+            caseflow_runtime::db::kept::update(
+                report_returns::table.find(&d.return_id),
+                report_returns::status.eq("rejected"),
+            )
+            .execute_native(conn)?;
         }
         "return_approve" => {
-            diesel::update(
+            caseflow_runtime::db::kept::update(
                 report_returns::table
                     .filter(report_returns::matter_id.eq(&d.matter_id))
                     .filter(report_returns::unit.eq(&d.unit))
                     .filter(report_returns::status.eq("pending")),
+                report_returns::status.eq("approved"),
             )
-            .set(report_returns::status.eq("approved"))
             .execute_native(conn)?;
         }
         "resolve" => {
             for w in &d.wrongful_returns {
-                diesel::update(report_returns::table.find(&w.return_id))
-                    .set((report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))))
-                    .execute_native(conn)?;
+                caseflow_runtime::db::kept::update(
+                    report_returns::table.find(&w.return_id),
+                    (report_returns::wrongful.eq(true), report_returns::days_cost.eq(Some(w.days_cost))),
+                )
+                .execute_native(conn)?;
             }
         }
         _ => {}

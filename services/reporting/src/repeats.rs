@@ -30,13 +30,13 @@ pub fn petition_arrived(
     let mine = || c::table.filter(c::person_key.eq(person_key)).filter(c::source.eq("petition"));
     let before = c::received_at.lt(received_at).or(c::received_at.eq(received_at).and(c::case_id.lt(case_id)));
     let previous: Option<NaiveDateTime> = mine().filter(before).select(diesel::dsl::max(c::received_at)).first(conn)?;
-    diesel::update(c::table.find(case_id)).set(c::previous_at.eq(previous)).execute(conn)?;
+    caseflow_runtime::db::kept::update(c::table.find(case_id), c::previous_at.eq(previous)).execute(conn)?;
     // Only the next one can have followed an earlier petition: any later one follows that one.
     let after = c::received_at.gt(received_at).or(c::received_at.eq(received_at).and(c::case_id.gt(case_id)));
     let next: Option<String> =
         mine().filter(after).order((c::received_at, c::case_id)).select(c::case_id).first(conn).optional()?;
     if let Some(next) = next {
-        diesel::update(c::table.find(next)).set(c::previous_at.eq(Some(received_at))).execute(conn)?;
+        caseflow_runtime::db::kept::update(c::table.find(next), c::previous_at.eq(Some(received_at))).execute(conn)?;
     }
     Ok(())
 }

@@ -57,12 +57,14 @@ pub fn requested(c: &mut AnyConnection, r: &pb::ReviewRequested, position: i64) 
 }
 
 pub fn decided(c: &mut AnyConnection, d: &pb::ReviewDecided, position: i64) -> Result<(), ApplyError> {
-    let n = diesel::update(report_reviews::table.find((&d.case_id, &d.level)))
-        .set((
+    let n = caseflow_runtime::db::kept::update(
+        report_reviews::table.find((&d.case_id, &d.level)),
+        (
             report_reviews::decided_at.eq(Some(at(d.decided_at.as_ref(), "decided_at", position)?)),
             report_reviews::outcome.eq(Some(&d.outcome)),
-        ))
-        .execute(c)?;
+        ),
+    )
+    .execute(c)?;
     if n == 0 {
         return Err(ApplyError::Refused {
             position,

@@ -504,9 +504,11 @@ pub fn mark_first_case(conn: &mut AnyConnection, case_id: &str) -> QueryResult<(
         .load_native(conn)?;
     for id in earlier {
         track_dispatch(conn, &id, |c| {
-            diesel::update(report_dispatches::table.find(&id))
-                .set(report_dispatches::first_case.eq(true))
-                .execute_native(c)
+            caseflow_runtime::db::kept::update(
+                report_dispatches::table.find(&id),
+                report_dispatches::first_case.eq(true),
+            )
+            .execute_native(c)
         })?;
     }
     Ok(())

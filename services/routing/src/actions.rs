@@ -853,9 +853,11 @@ impl Routing {
                 if successor == code {
                     return Err(RoutingError::field("successor", "must be another unit"));
                 }
-                diesel::update(units::table.find(&code))
-                    .set((units::status.eq(&input.status), units::successor.eq(Some(&successor))))
-                    .execute(c)?;
+                caseflow_runtime::db::kept::update(
+                    units::table.find(&code),
+                    (units::status.eq(&input.status), units::successor.eq(Some(&successor))),
+                )
+                .execute(c)?;
                 let open: Vec<DispatchRow> = dispatches::table
                     .filter(dispatches::unit.eq(&code))
                     .filter(crate::store::live_dispatch())
@@ -890,10 +892,10 @@ impl Routing {
 /// Writes a decision on a return request only if it is still pending, so two dispatchers
 /// deciding at once cannot both win (the second gets a refusal).
 fn decide_pending_return(c: &mut caseflow_runtime::AnyConnection, r: &ReturnRow) -> Result<(), RoutingError> {
-    let n = diesel::update(
+    let n = caseflow_runtime::db::kept::update(
         return_requests::table.filter(return_requests::id.eq(&r.id)).filter(return_requests::status.eq("pending")),
+        r,
     )
-    .set(r)
     .execute(c)?;
     if n == 0 {
         return Err(RoutingError::rule(
@@ -905,9 +907,11 @@ fn decide_pending_return(c: &mut caseflow_runtime::AnyConnection, r: &ReturnRow)
 }
 
 fn decide_pending_extension(c: &mut caseflow_runtime::AnyConnection, e: &ExtensionRow) -> Result<(), RoutingError> {
-    let n = diesel::update(extensions::table.filter(extensions::id.eq(&e.id)).filter(extensions::status.eq("pending")))
-        .set(e)
-        .execute(c)?;
+    let n = caseflow_runtime::db::kept::update(
+        extensions::table.filter(extensions::id.eq(&e.id)).filter(extensions::status.eq("pending")),
+        e,
+    )
+    .execute(c)?;
     if n == 0 {
         return Err(RoutingError::rule(
             "extension.decided",
@@ -1040,7 +1044,7 @@ fn judge_wrongful_returns(
         let cost = (days_between(approved_at, d.dispatched_at.and_utc()) * 10.0).round() / 10.0;
         r.wrongful = true;
         r.days_cost = Some(cost);
-        diesel::update(return_requests::table.find(&r.id)).set(&r).execute(c)?;
+        caseflow_runtime::db::kept::update(return_requests::table.find(&r.id), &r).execute(c)?;
         out.push(caseflow_proto::v1::WrongfulReturn { return_id: r.id.clone(), unit: r.unit.clone(), days_cost: cost });
     }
     Ok(out)

@@ -99,12 +99,12 @@ pub fn load_dispatch(c: &mut AnyConnection, dispatch_id: &str) -> Result<Dispatc
 pub fn save_matter(c: &mut AnyConnection, m: &mut MatterRow) -> Result<(), RoutingError> {
     let read_version = m.version;
     m.version += 1;
-    let n = diesel::update(
+    let n = caseflow_runtime::db::kept::update(
         routing_matters::table
             .filter(routing_matters::matter_id.eq(&m.matter_id))
             .filter(routing_matters::version.eq(read_version)),
+        &*m,
     )
-    .set(&*m)
     .execute_native(c)?;
     if n == 0 {
         return Err(RoutingError::Conflict(format!("matter '{}'", m.matter_id)));
@@ -118,10 +118,11 @@ pub fn save_dispatch(c: &mut AnyConnection, d: &mut DispatchRow) -> Result<(), R
     d.version += 1;
     // A changed dispatch is looked at again by the next scan, which works out when next.
     d.scan_at = d.is_open().then_some(d.dispatched_at);
-    let n =
-        diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(read_version)))
-            .set(&*d)
-            .execute_native(c)?;
+    let n = caseflow_runtime::db::kept::update(
+        dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(read_version)),
+        &*d,
+    )
+    .execute_native(c)?;
     if n == 0 {
         return Err(RoutingError::Conflict(format!("dispatch '{}'", d.id)));
     }

@@ -244,9 +244,11 @@ impl Routing {
                                 .calendar
                                 .deadline(top.opened_at.and_utc(), rules.policy.supervision.escalate_after);
                             if now >= escalate_at {
-                                diesel::update(supervisions::table.find(&top.id))
-                                    .set(supervisions::escalated_at.eq(Some(now.naive_utc())))
-                                    .execute(c)?;
+                                caseflow_runtime::db::kept::update(
+                                    supervisions::table.find(&top.id),
+                                    supervisions::escalated_at.eq(Some(now.naive_utc())),
+                                )
+                                .execute(c)?;
                                 diesel::insert_into(supervisions::table)
                                     .values(SupervisionRow {
                                         id: uuid::Uuid::now_v7().to_string(),
@@ -331,8 +333,10 @@ impl Routing {
 /// Stores when the scanner must look at `d` next, unless it changed since it was read (then it
 /// is due again already).
 fn look_again(c: &mut AnyConnection, d: &DispatchRow, next: Option<NaiveDateTime>) -> QueryResult<()> {
-    diesel::update(dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(d.version)))
-        .set(dispatches::scan_at.eq(next))
-        .execute(c)?;
+    caseflow_runtime::db::kept::update(
+        dispatches::table.filter(dispatches::id.eq(&d.id)).filter(dispatches::version.eq(d.version)),
+        dispatches::scan_at.eq(next),
+    )
+    .execute(c)?;
     Ok(())
 }

@@ -207,14 +207,16 @@ async fn keep_answer(db: &Db, key: String, stored: Stored) {
                 diesel::connection::SimpleConnection::batch_execute(pg, "SET LOCAL synchronous_commit = off")?;
             }
             let (response, code, message, details) = stored;
-            Ok(diesel::update(idempotency_keys::table.find(&key))
-                .set((
+            Ok(crate::db::kept::update(
+                idempotency_keys::table.find(&key),
+                (
                     idempotency_keys::response.eq(response),
                     idempotency_keys::status_code.eq(code),
                     idempotency_keys::status_message.eq(message),
                     idempotency_keys::status_details.eq(details),
-                ))
-                .execute(conn)?)
+                ),
+            )
+            .execute(conn)?)
         })
         .await;
     if let Err(e) = kept {

@@ -102,3 +102,69 @@ async fn the_publishers_stamp_is_prepared_once_and_numbers_each_publication_on()
     let kept = kept.lock().expect("lock");
     assert_eq!(kept.len(), 1, "the stamp was prepared and kept once, not planned on every publication: {kept:?}");
 }
+
+/// A changeset with a field that may be left out: each shape it takes is an update of its own.
+#[derive(diesel::AsChangeset)]
+#[diesel(table_name = caseflow_runtime::event_log::outbox_events)]
+struct Republished<'a> {
+    aggregate_id: &'a str,
+    published_at: Option<chrono::NaiveDateTime>,
+}
+
+/// A changeset whose only field may be left out.
+#[derive(diesel::AsChangeset)]
+#[diesel(table_name = caseflow_runtime::event_log::outbox_events)]
+struct Stamp {
+    published_at: Option<chrono::NaiveDateTime>,
+}
+
+#[tokio::test]
+async fn a_kept_update_is_prepared_once_per_shape_changes_only_its_row_and_diesels_own_is_not_kept() {
+    use caseflow_runtime::db::kept;
+    use caseflow_runtime::event_log::outbox_events as o;
+    use diesel::prelude::*;
+
+    let test_db = TestDatabase::new("runtime_kept_update");
+    let db = Db::connect(&test_db.config, vec![&event_log::MIGRATIONS]).await.expect("database opens");
+    let kept: Kept = Arc::default();
+    let recorder = kept.clone();
+    let published = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).and_then(|d| d.and_hms_opt(9, 0, 0)).expect("a time");
+    let rows = db
+        .write(move |c: &mut AnyConnection| {
+            for _ in 0..2 {
+                event_log::append(c, chrono::Utc::now(), "case-1", &prost_types::Timestamp::default())
+                    .map_err(DbError::from)?;
+            }
+            let first: i64 = o::table.select(diesel::dsl::min(o::id)).first::<Option<i64>>(c)?.unwrap_or_default();
+            record_kept(c, "UPDATE", recorder);
+            for round in 0..3 {
+                let name = format!("case-{round}");
+                // Both shapes: with the time, and without it (the field is left out, not nulled).
+                kept::update(o::table.find(first), &Republished { aggregate_id: &name, published_at: Some(published) })
+                    .execute(c)?;
+                kept::update(o::table.find(first), &Republished { aggregate_id: &name, published_at: None })
+                    .execute(c)?;
+                // diesel's own update of the same shape, for comparison: never kept.
+                diesel::update(o::table.find(first)).set(o::event_type.eq("republished")).execute(c)?;
+            }
+            // A changeset that sets nothing is refused, as diesel's own update refuses it.
+            let nothing = kept::update(o::table.find(first), &Stamp { published_at: None }).execute(c);
+            assert!(
+                matches!(nothing, Err(diesel::result::Error::QueryBuilderError(_))),
+                "an empty changeset is an error: {nothing:?}"
+            );
+            let rows: Vec<(String, String, Option<chrono::NaiveDateTime>)> =
+                o::table.order(o::id).select((o::aggregate_id, o::event_type, o::published_at)).load(c)?;
+            Ok::<_, DbError>(rows)
+        })
+        .await
+        .expect("updated");
+    assert_eq!(rows[0].0, "case-2", "the last update's value stands");
+    assert_eq!(rows[0].1, "republished");
+    assert_eq!(rows[0].2, Some(published), "a field left out keeps its value");
+    assert_eq!(rows[1].0, "case-1", "the other row is untouched");
+    assert_eq!(rows[1].2, None);
+    let kept = kept.lock().expect("lock");
+    assert_eq!(kept.len(), 2, "each shape of the changeset was prepared and kept once: {kept:?}");
+    assert!(kept.iter().all(|sql| sql.contains("aggregate_id")), "diesel's own update was not kept: {kept:?}");
+}

@@ -16,7 +16,8 @@ use std::marker::PhantomData;
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AsChangeset, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId, UpdateTarget};
+use diesel::query_source::QuerySource;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
@@ -99,3 +100,62 @@ impl<QS, ST> SelectableExpression<QS> for Sql<'_, ST> where Self: Expression {}
 impl<ST> ValidGrouping<()> for Sql<'_, ST> {
     type IsAggregate = is_aggregate::Never;
 }
+
+/// `UPDATE target SET changes`, kept prepared by the connection (found again by its text).
+///
+/// diesel's own `update(…).set(…)` marks itself unsafe to keep: a changeset's text can change
+/// with its values (a derived changeset leaves out an `Option` field that is `None`), and a
+/// statement found by its type would then be the wrong one. So every update was compiled again
+/// by SQLite on each run and parsed and planned again by PostgreSQL: under the write-path
+/// bench's import, SQLite compiling statements was a tenth of the process's CPU (a profile of
+/// the release process), most of it the hot updates (a dispatch, a matter, an evaluation's
+/// part, reporting's dispatch facts, an idempotency key's answer). Found by its text, each
+/// shape of a changeset is a statement of its own, and a statement is kept with the plan it got
+/// first: the hot updates name their row by its key (each service's `tests/plans.rs`).
+#[derive(Debug, Clone)]
+pub struct Update<F, W, V> {
+    from_clause: F,
+    where_clause: W,
+    values: V,
+}
+
+/// `diesel::update(target).set(changes)`, kept prepared ([`Update`]).
+pub fn update<T, C>(
+    target: T,
+    changes: C,
+) -> Update<<T::Table as QuerySource>::FromClause, T::WhereClause, C::Changeset>
+where
+    T: IntoUpdateTarget,
+    C: AsChangeset<Target = T::Table>,
+{
+    let UpdateTarget { table, where_clause } = target.into_update_target();
+    Update { from_clause: table.from_clause(), where_clause, values: changes.as_changeset() }
+}
+
+impl<F, W, V> QueryId for Update<F, W, V> {
+    // No static id: the connection keys the prepared statement by its text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, F, W, V> QueryFragment<DB> for Update<F, W, V>
+where
+    DB: Backend,
+    F: QueryFragment<DB>,
+    W: QueryFragment<DB>,
+    V: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // As diesel's update: a changeset that sets nothing is an error, not `SET ` and nothing.
+        if self.values.is_noop(out.backend())? {
+            return Err(diesel::result::Error::QueryBuilderError(Box::new(diesel::result::EmptyChangeset)));
+        }
+        out.push_sql("UPDATE ");
+        self.from_clause.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.values.walk_ast(out.reborrow())?;
+        self.where_clause.walk_ast(out.reborrow())
+    }
+}
+
+impl<F, W, V, Conn> RunQueryDsl<Conn> for Update<F, W, V> {}
