@@ -2,8 +2,8 @@
 //! never gets an accusation, a unit that returned a matter never gets it again except by
 //! designation, merged units hand over to their successor, and every change is versioned.
 
-use caseflow_runtime::AnyConnection;
 use caseflow_runtime::db::native::{Native as _, columns};
+use caseflow_runtime::{AnyConnection, gathered};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::error::RoutingError;
 use crate::lifecycle::State;
 use crate::policy::{MatterClass, RoutingPolicy};
-use crate::record::{Change, record};
+use crate::record::{Change, Opened, record};
 use crate::registry::Registry;
 use crate::store::{DispatchRow, MatterRow, dispatches, return_requests, routing_matters, units};
 
@@ -38,9 +38,7 @@ pub fn class(m: &MatterRow) -> MatterClass<'_> {
 pub fn active_unit(c: &mut AnyConnection, code: &str) -> Result<String, RoutingError> {
     let mut current = code.to_owned();
     for _ in 0..16 {
-        let row: Option<(String, Option<String>)> =
-            units::table.find(&current).select((units::status, units::successor)).first_native(c)?;
-        match row {
+        match registry_entry(c, &current)? {
             None => {
                 return Err(RoutingError::field(
                     "unit",
@@ -58,6 +56,18 @@ pub fn active_unit(c: &mut AnyConnection, code: &str) -> Result<String, RoutingE
         }
     }
     Err(RoutingError::rule("unit.inactive", format!("unit '{code}' has a successor chain that does not end")))
+}
+
+/// The unit's status and successor in the registry, `None` when it is not there. A batch of
+/// intake's events reads each unit once (`record::Opened::units`).
+fn registry_entry(c: &mut AnyConnection, code: &str) -> QueryResult<Option<(String, Option<String>)>> {
+    if let Some(Some(known)) = gathered::with_batch(|o: &mut Opened| o.units.get(code).cloned()) {
+        return Ok(known);
+    }
+    let row: Option<(String, Option<String>)> =
+        units::table.find(code).select((units::status, units::successor)).first_native(c)?;
+    gathered::with_batch(|o: &mut Opened| o.units.insert(code.to_owned(), row.clone()));
+    Ok(row)
 }
 
 /// Whether `unit` had a return of this matter approved.

@@ -1,6 +1,8 @@
 //! Writing down a routing decision: one append-only log entry and one event, in the
 //! transaction that made the change.
 
+use std::collections::BTreeMap;
+
 use caseflow_proto::v1 as pb;
 use caseflow_runtime::db::native::Native as _;
 use caseflow_runtime::gathered::{self, Batch};
@@ -105,6 +107,10 @@ pub struct Opened {
     pub matters: Vec<MatterRow>,
     pub dispatches: Vec<DispatchRow>,
     pub log: Vec<LogRow>,
+    /// The unit registry's entries the batch's dispatches looked up, by code (status and
+    /// successor; `None`: not in the registry), read once for the batch instead of once for
+    /// each matter (`dispatching::active_unit`). Intake's events never change the registry.
+    pub units: BTreeMap<String, Option<(String, Option<String>)>>,
 }
 
 /// Rows in one insert: PostgreSQL binds at most 65,535 values a statement, and a matter has
@@ -114,6 +120,7 @@ const ROWS_PER_INSERT: usize = 1000;
 impl Batch for Opened {
     /// Matters, then their dispatches, then the log, each in the order the events came.
     fn write(self, pg: &mut diesel::PgConnection) -> QueryResult<()> {
+        // The registry entries were read, not written: nothing of them goes to the database.
         for rows in self.matters.chunks(ROWS_PER_INSERT) {
             diesel::insert_into(routing_matters::table).values(rows).execute(pg)?;
         }

@@ -88,6 +88,13 @@ pub fn flush<B: Batch>(conn: &mut AnyConnection) -> QueryResult<()> {
     }
 }
 
+/// Runs `f` on the batch of `B` being gathered, if one is (PostgreSQL, inside [`gathering`]):
+/// for what a batch keeps besides its writes, such as what its events read that none of them
+/// changes.
+pub fn with_batch<B: Batch, R>(f: impl FnOnce(&mut B) -> R) -> Option<R> {
+    GATHERED.with(|g| batch_of::<B>(&mut g.borrow_mut()).map(f))
+}
+
 fn batch_of<B: Batch>(gathered: &mut [(TypeId, Box<dyn Any>)]) -> Option<&mut B> {
     gathered.iter_mut().find(|(kind, _)| *kind == TypeId::of::<B>()).and_then(|(_, b)| b.downcast_mut::<B>())
 }
