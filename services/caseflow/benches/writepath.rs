@@ -18,7 +18,10 @@
 //! - import lines per second of a generated half-year (`BENCH_IMPORT_SCALE`, default 0.2);
 //! - the CPU each case (and each import line) cost Caseflow's process and, when PostgreSQL runs
 //!   on this machine, the server, beside pgbench's server CPU per transaction: steadier than a
-//!   rate on a shared machine, where a run's rates swing by a fifth.
+//!   rate on a shared machine, where a run's rates swing by a fifth;
+//! - the write transactions each case (and each import line) cost the four services, and on
+//!   SQLite the commits they shared, from the services' `/metrics`: counts, which that noise
+//!   does not move at all.
 //!
 //! Targets (issue 15): end to end at least 0.5 of pgbench on PostgreSQL at 16 clients, at
 //! least 2,500 cases/s on SQLite; a frequent caller at least 0.8 of unique phones; idle under
@@ -87,7 +90,7 @@ async fn bench() -> anyhow::Result<()> {
         unique.p99_ms,
         unique.behind_s
     );
-    println!("  {}", unique.cpu);
+    println!("  {}; {}", unique.cpu, unique.writes);
     // Two binaries compared at the same pace: `BENCH_PACE` orders/s instead of half this run's rate.
     let half = std::env::var("BENCH_PACE").ok().and_then(|v| v.parse().ok()).unwrap_or(unique.rate / 2.0);
     let before = counted(&d, &http, since).await?;
@@ -104,7 +107,7 @@ async fn bench() -> anyhow::Result<()> {
         frequent.rate / unique.rate,
         frequent.p99_ms
     );
-    println!("  {}", frequent.cpu);
+    println!("  {}; {}", frequent.cpu, frequent.writes);
 
     // Every consumer has caught up (evaluation may still be applying routing's last events
     // when reporting has counted them all).
@@ -119,13 +122,14 @@ async fn bench() -> anyhow::Result<()> {
     let mut text = Vec::new();
     demo::write(&lines, &mut text)?;
     std::fs::write(&file, &text)?;
-    let (started, cpu) = (Instant::now(), meter.read());
+    let (started, cpu, wrote) = (Instant::now(), meter.read(), write_counts(&d, &http).await?);
     let summary = import::run(&d.import_options(file)).await?;
     let secs = started.elapsed().as_secs_f64();
     let cpu = meter.read().per(cpu, summary.lines, "line");
+    let wrote = write_counts(&d, &http).await?.per(wrote, summary.lines, "line");
     anyhow::ensure!(summary.bad.is_empty(), "the import refused {} lines: {:?}", summary.bad.len(), summary.bad);
     println!("import: {} lines in {secs:.1} s, {:.0} lines/s", summary.lines, summary.lines as f64 / secs);
-    println!("  {cpu} (the importer's own CPU not counted)");
+    println!("  {cpu} (the importer's own CPU not counted); {wrote}");
     Ok(())
 }
 
@@ -144,6 +148,8 @@ struct Load {
     behind_s: f64,
     /// CPU per case, in words ([`Cpu::per`]).
     cpu: String,
+    /// Write transactions and commits per case, in words ([`Writes::per`]).
+    writes: String,
 }
 
 /// Order `n`, from its own phone or the frequent caller's.
@@ -181,6 +187,7 @@ async fn load(
 ) -> anyhow::Result<Load> {
     let before = counted(d, http, since).await?;
     let cpu = meter.read();
+    let wrote = write_counts(d, http).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let url = d.url("intake", "/v1/hotline/orders");
     let started = Instant::now();
@@ -215,6 +222,7 @@ async fn load(
     }
     let done = started.elapsed();
     let cpu = meter.read().per(cpu, count, "case");
+    let writes = write_counts(d, http).await?.per(wrote, count, "case");
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
     Ok(Load {
@@ -223,6 +231,7 @@ async fn load(
         p99_ms: at(0.99),
         behind_s: (done - posted).as_secs_f64(),
         cpu,
+        writes,
     })
 }
 
@@ -389,6 +398,47 @@ impl Cpu {
             text.push_str(&format!(", PostgreSQL {:.2} ms", ms(self.postgres.saturating_sub(start.postgres))));
         }
         text
+    }
+}
+
+/// Write transactions the four services committed and, on SQLite, the commits they shared (the
+/// writer's groups: writes queued together commit together), from their `/metrics`. Counts, which
+/// the noise of a shared machine does not move as it moves a rate: a change that saves a few
+/// percent shows here when the rates cannot show it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Writes {
+    transactions: f64,
+    commits: f64,
+}
+
+async fn write_counts(d: &Deployment, http: &reqwest::Client) -> anyhow::Result<Writes> {
+    let mut w = Writes::default();
+    for service in ["intake", "routing", "evaluation", "reporting"] {
+        let text = http.get(d.url(service, "/metrics")).send().await?.text().await?;
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            if series.starts_with("caseflow_db_transactions_total") && series.contains(r#"outcome="committed""#) {
+                w.transactions += value;
+            } else if series.starts_with("caseflow_db_write_groups_total") {
+                w.commits += value;
+            }
+        }
+    }
+    Ok(w)
+}
+
+impl Writes {
+    /// What was written since `start`, per one of `units`, said in words.
+    fn per(self, start: Writes, units: usize, unit: &str) -> String {
+        let n = units.max(1) as f64;
+        let transactions = (self.transactions - start.transactions) / n;
+        let commits = (self.commits - start.commits) / n;
+        if commits > 0.0 {
+            format!("{transactions:.1} write transactions per {unit} in {commits:.1} SQLite commits")
+        } else {
+            format!("{transactions:.1} write transactions per {unit}")
+        }
     }
 }
 
