@@ -56,26 +56,19 @@ pub fn cases_arriving<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    if !matches!(conn, AnyConnection::Postgresql(_)) {
-        return f(conn);
-    }
-    let cases: Vec<String> = events
-        .iter()
-        .filter_map(|e| match event_log::decode::<pb::IntakeEvent>(e).ok()?.kind? {
-            pb::intake_event::Kind::CaseReceived(case) => Some(case.case_id),
-            _ => None,
-        })
-        .collect();
-    if cases.is_empty() {
-        return f(conn);
-    }
+    let case = |e: &pb::EventEnvelope| match event_log::decode::<pb::IntakeEvent>(e).ok()?.kind? {
+        pb::intake_event::Kind::CaseReceived(case) => Some(case.case_id),
+        _ => None,
+    };
     reading(
         conn,
-        |pg, known| {
+        events,
+        case,
+        |pg, cases, known| {
             let ids = Column::Text(cases.iter().map(String::as_str).collect());
             known.rated_cases = ids_of(pg, RATED_CASES, ids.clone())?;
             known.unmarked_cases = ids_of(pg, UNMARKED_CASES, ids)?;
-            known.arriving = cases.iter().cloned().collect();
+            known.arriving = cases.into_iter().collect();
             Ok(())
         },
         f,
@@ -92,31 +85,21 @@ pub fn dispatches_arriving<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    if !matches!(conn, AnyConnection::Postgresql(_)) {
-        return f(conn);
-    }
-    let dispatched: Vec<(String, String)> = events
-        .iter()
-        .filter_map(|e| match event_log::decode::<pb::RoutingEvent>(e).ok()?.kind? {
-            pb::routing_event::Kind::DispatchChanged(d) if !d.dispatch_id.is_empty() => {
-                Some((d.case_id, d.dispatch_id))
-            }
-            _ => None,
-        })
-        .collect();
-    if dispatched.is_empty() {
-        return f(conn);
-    }
+    let dispatch = |e: &pb::EventEnvelope| match event_log::decode::<pb::RoutingEvent>(e).ok()?.kind? {
+        pb::routing_event::Kind::DispatchChanged(d) if !d.dispatch_id.is_empty() => Some((d.case_id, d.dispatch_id)),
+        _ => None,
+    };
     reading(
         conn,
-        |pg, known| {
+        events,
+        dispatch,
+        |pg, dispatched, known| {
             let cases = Column::Text(dispatched.iter().map(|(c, _)| c.as_str()).collect());
             let firsts: Vec<CaseFirst> = Arrays::replanned(FIRST_CASES, vec![cases]).load(pg)?;
             known.first = firsts.into_iter().map(|f| (f.case_id, f.is_first)).collect();
-            known.dispatched = dispatched.iter().map(|(c, _)| c.clone()).collect();
             let dispatches = Column::Text(dispatched.iter().map(|(_, d)| d.as_str()).collect());
             known.rated_dispatches = ids_of(pg, RATED_DISPATCHES, dispatches)?;
-            known.dispatches = dispatched.iter().map(|(_, d)| d.clone()).collect();
+            (known.dispatched, known.dispatches) = dispatched.into_iter().unzip();
             Ok(())
         },
         f,
@@ -176,11 +159,15 @@ fn ids_of(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Reads ahead with `read` on PostgreSQL, runs `f` with what it read known, and forgets it
-/// however `f` ends.
-fn reading<T, E>(
+/// On PostgreSQL, reads ahead with `read` for what the batch's events are about (`about`, for
+/// each event that concerns the batch), runs `f` with what it read known, and forgets it
+/// however `f` ends. On SQLite, or for a batch about nothing, it decodes and reads nothing and
+/// only runs `f`.
+fn reading<I, T, E>(
     conn: &mut AnyConnection,
-    read: impl FnOnce(&mut diesel::PgConnection, &mut Known) -> QueryResult<()>,
+    events: &[&pb::EventEnvelope],
+    about: impl Fn(&pb::EventEnvelope) -> Option<I>,
+    read: impl FnOnce(&mut diesel::PgConnection, Vec<I>, &mut Known) -> QueryResult<()>,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
 ) -> Result<T, E>
 where
@@ -194,8 +181,12 @@ where
         }
     }
     let AnyConnection::Postgresql(pg) = conn else { return f(conn) };
+    let items: Vec<I> = events.iter().filter_map(|e| about(e)).collect();
+    if items.is_empty() {
+        return f(conn);
+    }
     let mut known = Known::default();
-    read(pg, &mut known)?;
+    read(pg, items, &mut known)?;
     let reading = Reading;
     KNOWN.with(|k| *k.borrow_mut() = Some(known));
     let out = f(conn);

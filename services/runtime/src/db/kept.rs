@@ -107,11 +107,12 @@ impl<ST> ValidGrouping<()> for Sql<'_, ST> {
 /// with its values (a derived changeset leaves out an `Option` field that is `None`), and a
 /// statement found by its type would then be the wrong one. So every update was compiled again
 /// by SQLite on each run and parsed and planned again by PostgreSQL: under the write-path
-/// bench's import, SQLite compiling statements was a tenth of the process's CPU (a profile of
-/// the release process), most of it the hot updates (a dispatch, a matter, an evaluation's
-/// part, reporting's dispatch facts, an idempotency key's answer). Found by its text, each
-/// shape of a changeset is a statement of its own, and a statement is kept with the plan it got
-/// first: the hot updates name their row by its key (each service's `tests/plans.rs`).
+/// bench's import, SQLite compiling statements was 4 % of the process's CPU (a profile of the
+/// release process), most of it the hot updates (a dispatch, a matter, an evaluation's part,
+/// reporting's dispatch facts). Found by its text, each shape of a changeset is a statement of
+/// its own, and a statement is kept with the plan it got first: the hot updates find their row
+/// by the same conditions as the reads before them, which each service's `tests/plans.rs`
+/// plans at several table sizes.
 #[derive(Debug, Clone)]
 pub struct Update<F, W, V> {
     from_clause: F,
