@@ -43,6 +43,9 @@ use crate::db::{AnyConnection, Db, DbError, MigrationSet, OUTBOX_CHANNEL_SQL};
 use crate::error::Problem;
 use crate::{gathered, telemetry};
 
+mod recent;
+pub(crate) use recent::Recent;
+
 /// The outbox and checkpoint tables, run before each service's own migrations.
 pub static MIGRATIONS: MigrationSet = MigrationSet {
     name: "event_log",
@@ -72,7 +75,8 @@ diesel::table! {
     }
 }
 
-#[derive(Queryable, Selectable)]
+/// A published row, read by a stream or returned whole by the stamping statement.
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = outbox_events)]
 struct PublishedEvent {
     position: Option<i64>,
@@ -179,17 +183,14 @@ pub fn stamp_positions(conn: &mut AnyConnection) -> QueryResult<Option<i64>> {
 }
 
 /// What one publisher run stamped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Stamped {
     last: i64,
     /// Fewer than [`PUBLISH_BATCH`]: every row visible to the run is stamped.
     all: bool,
-}
-
-#[derive(QueryableByName)]
-struct StampedRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    position: i64,
+    /// The rows it stamped, in position order, for this process's streams once they commit
+    /// (`recent`).
+    events: Vec<EventEnvelope>,
 }
 
 fn stamp(conn: &mut AnyConnection) -> QueryResult<Option<Stamped>> {
@@ -197,12 +198,13 @@ fn stamp(conn: &mut AnyConnection) -> QueryResult<Option<Stamped>> {
         // Serializes publishers of this schema across replicas until this transaction ends.
         pg.batch_execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")?;
     }
-    // The positions come back with the update (both backends have RETURNING), not from a
-    // second read of the largest one. The text is fixed and the moment a bind, so the
-    // connection keeps the statement prepared (a literal moment made it new text each run:
-    // parsed and planned on every publication, 2 % of the write path's CPU on SQLite).
+    // The stamped rows come back whole with the update (both backends have RETURNING): the
+    // positions without a second read of the largest one, and the events for this process's
+    // streams without reading them back (`recent`). The text is fixed and the moment a bind,
+    // so the connection keeps the statement prepared (a literal moment made it new text each
+    // run: parsed and planned on every publication, 2 % of the write path's CPU on SQLite).
     use crate::db::kept::{Bind, Sql};
-    let stamped: Vec<StampedRow> = Sql::<diesel::sql_types::Untyped>::new(
+    let mut stamped: Vec<PublishedEvent> = Sql::<diesel::sql_types::Untyped>::new(
         &[
             "UPDATE outbox_events SET position = stamp.base + stamp.rn, published_at = ",
             " FROM (SELECT p.id, ROW_NUMBER() OVER (ORDER BY p.id) AS rn, \
@@ -210,15 +212,21 @@ fn stamp(conn: &mut AnyConnection) -> QueryResult<Option<Stamped>> {
              FROM (SELECT id FROM outbox_events WHERE position IS NULL ORDER BY id LIMIT ",
             ") p) AS stamp \
              WHERE outbox_events.id = stamp.id \
-             RETURNING outbox_events.position AS position",
+             RETURNING outbox_events.position AS position, outbox_events.event_id AS event_id, \
+               outbox_events.event_type AS event_type, outbox_events.aggregate_id AS aggregate_id, \
+               outbox_events.payload AS payload, outbox_events.trace_context AS trace_context, \
+               outbox_events.recorded_at AS recorded_at, outbox_events.published_at AS published_at",
         ],
         vec![Bind::Timestamp(Utc::now().naive_utc()), Bind::BigInt(PUBLISH_BATCH)],
     )
     .load_native(conn)?;
-    let Some(last) = stamped.iter().map(|r| r.position).max() else { return Ok(None) };
+    // RETURNING gives the rows in no promised order.
+    stamped.sort_unstable_by_key(|r| r.position);
+    let Some(last) = stamped.last().and_then(|r| r.position) else { return Ok(None) };
     // Told to the other replicas' streams once this commits (see the module's docs).
     crate::db::mark_outbox_stamped(last);
-    Ok(Some(Stamped { last, all: (stamped.len() as i64) < PUBLISH_BATCH }))
+    let all = (stamped.len() as i64) < PUBLISH_BATCH;
+    Ok(Some(Stamped { last, all, events: stamped.into_iter().map(to_envelope).collect() }))
 }
 
 /// True when some visible row has no position yet (a read: the idle check commits nothing).
@@ -251,20 +259,26 @@ const STREAM_POLL: Duration = Duration::from_secs(3600);
 pub async fn run_publisher(db: Db, published: Arc<watch::Sender<i64>>, poll: Duration, shutdown: CancellationToken) {
     let appended = db.outbox_appended().clone();
     loop {
-        // Drain: a full batch may leave more rows behind. Each round asks a read connection
-        // first, so a wake-up whose row another replica already stamped, or an idle tick,
-        // commits nothing.
+        // Drain: a full batch may leave more rows behind. A round woken by nothing but another
+        // replica's notification or the safety poll asks a read connection first, so a row
+        // another replica already stamped, or an idle tick, commits nothing; a row this process
+        // committed is stamped without that look.
         loop {
-            match db.read(|c| has_unpublished(c).map_err(DbError::from)).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox publisher could not read; retrying");
-                    break;
+            if !db.take_appended_here() {
+                match db.read(|c| has_unpublished(c).map_err(DbError::from)).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox publisher could not read; retrying");
+                        break;
+                    }
                 }
             }
             match db.write(|c| stamp(c).map_err(DbError::from)).await {
-                Ok(Some(Stamped { last, all })) => {
+                Ok(Some(Stamped { last, all, events })) => {
+                    // Committed: the streams of this process find the rows here, before
+                    // they hear of the new position.
+                    db.recent().keep(events);
                     published.send_if_modified(|p| advance(p, last));
                     // A row committed after this run began raised `appended` after its commit,
                     // which wakes the wait below at once: no read to find out.
@@ -462,7 +476,10 @@ impl EventStreamService {
             // publication instead of reading again to find nothing (which was a second read of
             // the outbox per stream for every batch the publisher stamped).
             let head = *self.published.borrow_and_update();
-            let batch = self.db.read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from)).await;
+            let batch = match self.db.recent().after(after, READ_BATCH as usize) {
+                Some(kept) => Ok(kept),
+                None => self.db.read(move |c| read_after(c, after, READ_BATCH).map_err(DbError::from)).await,
+            };
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {

@@ -20,7 +20,7 @@ pub mod replanned;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
@@ -230,6 +230,11 @@ pub struct Db {
     write: Pool<Manager>,
     read: Pool<Manager>,
     appended: Arc<Notify>,
+    /// Set by a commit through this handle that appended to the outbox, taken by the publisher:
+    /// a row this process wrote needs no look before stamping.
+    appended_here: Arc<AtomicBool>,
+    /// What this handle's publisher stamped last, for its streams (`event_log::Recent`).
+    recent: Arc<crate::event_log::Recent>,
     /// Write transactions committed through this handle (and its clones).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// Raised by every commit through this handle and, on PostgreSQL, by every commit another
@@ -391,6 +396,8 @@ impl Db {
             write,
             read,
             appended: Arc::new(Notify::new()),
+            appended_here: Arc::default(),
+            recent: Arc::default(),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             announcer: None,
@@ -410,6 +417,17 @@ impl Db {
     /// so an idle service does no work.
     pub fn outbox_appended(&self) -> &Arc<Notify> {
         &self.appended
+    }
+
+    /// True once since a commit through this handle appended to the outbox: that row waits
+    /// unless another replica's publisher stamped it meanwhile.
+    pub(crate) fn take_appended_here(&self) -> bool {
+        self.appended_here.swap(false, Ordering::AcqRel)
+    }
+
+    /// The events this handle's publisher stamped last.
+    pub(crate) fn recent(&self) -> &crate::event_log::Recent {
+        &self.recent
     }
 
     /// How many write transactions this handle has committed: an idle service's count stands still.
@@ -592,6 +610,7 @@ impl Db {
         self.commits.send_modify(|n| *n += 1);
         self.changes.send_modify(|n| *n += 1);
         if outbox.appended {
+            self.appended_here.store(true, Ordering::Release);
             self.appended.notify_one();
         }
         if let Some(announcer) = &self.announcer
